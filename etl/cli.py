@@ -1,0 +1,302 @@
+"""The `cgdw` command. Parsing arguments and printing only: every command calls a library function."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from etl import __version__, audit, loads
+from etl.errors import CgdwError
+from etl.framework import DEFAULT_MAX_REJECT_FRACTION, LoadReport
+from etl.framework import Progress as ProgressCallback
+from etl.render import OutputFormat, print_frame
+from schema import database
+
+app = typer.Typer(
+    help="cgdw: the clinical-genomics data warehouse. Load trial records, lab results, variant calls and "
+    "MRD into a DuckDB warehouse; build cohort tables for analysis.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Create and migrate the warehouse schema (wraps Alembic).", no_args_is_help=True)
+load_app = typer.Typer(help="Load a source file: one ETL run, one transaction.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(load_app, name="load")
+
+err = Console(stderr=True)
+out = Console()
+_state = {"debug": False}
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="Warehouse file. Default: $CGDW_DB, else ./cgdw.duckdb.", show_default=False),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary (for cron).")]
+KeyFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        help="File holding the pseudonymisation secret. Default: $CGDW_PSEUDONYM_KEY, "
+        "else the file named by $CGDW_PSEUDONYM_KEY_FILE.",
+    ),
+]
+MaxRejectOption = Annotated[
+    float,
+    typer.Option(
+        "--max-reject-fraction",
+        help="Reject the whole file when more than this fraction of its rows fail validation.",
+    ),
+]
+ProtocolOption = Annotated[
+    str | None,
+    typer.Option("--protocol", "-p", help="Source layout of the trial export: graall, fralle, or a .toml path."),
+]
+
+
+def _db(db: Path | None) -> Path:
+    return database.resolve_db_path(db)
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    _state["debug"] = debug
+    if version:
+        out.print(f"cgdw {__version__}")
+        raise typer.Exit()
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[ProgressCallback | None]:
+    if quiet:
+        yield None
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("starting")
+        yield lambda phase: progress.update(task, description=phase)
+
+
+def _say(message: str) -> None:
+    out.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def _warn(message: str) -> None:
+    out.print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
+
+
+def _error(message: str) -> None:
+    err.print(Text.assemble(("error: ", "red"), message), soft_wrap=True)
+
+
+def _print_report(report: LoadReport, quiet: bool) -> None:
+    if quiet:
+        return
+    _say(report.summary())
+    for warning in report.warnings:
+        _warn(warning)
+    if report.issues.height:
+        shown = report.issues.head(20)
+        print_frame(shown.rename({"_line": "line"}), title=f"Quarantined ({report.issues.height} problems)")
+
+
+# --- db ------------------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    db: DbOption = None,
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Create the warehouse or migrate it forward (default: to the newest revision)."""
+    path = _db(db)
+    database.upgrade(path, revision)
+    _say(f"{path}: schema at revision {database.current_revision(path)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base (drops everything).")],
+    db: DbOption = None,
+) -> None:
+    """Migrate the warehouse back to an earlier revision."""
+    path = _db(db)
+    database.downgrade(path, revision)
+    _say(f"{path}: schema at revision {database.current_revision(path) or 'base (empty)'}")
+
+
+@db_app.command("current")
+def db_current(db: DbOption = None) -> None:
+    """Print the schema revision of the warehouse and the newest one this cgdw knows."""
+    path = _db(db)
+    _say(f"{path}: {database.current_revision(path) or 'no schema'} (head: {database.head_revision()})")
+
+
+@db_app.command("history")
+def db_history() -> None:
+    """List the migrations."""
+    out.print(database.history(), end="")
+
+
+# --- load / validate -------------------------------------------------------------------------------------
+
+
+def _load(
+    kind: str,
+    file: Path,
+    layout: str | None,
+    db: Path | None,
+    key_file: Path | None,
+    max_reject_fraction: float,
+    quiet: bool,
+    dry_run: bool = False,
+) -> None:
+    with _progress(quiet) as progress:
+        report = loads.load_file(
+            _db(db), kind, file, layout=layout, key_file=key_file, max_reject_fraction=max_reject_fraction,
+            dry_run=dry_run, progress=progress,
+        )
+    _print_report(report, quiet)
+    if report.file_problem:
+        raise typer.Exit(3)
+
+
+@load_app.command("clinical")
+def load_clinical(
+    file: Annotated[Path, typer.Argument(help="The trial export (csv or xlsx, as the layout says).")],
+    protocol: ProtocolOption = None,
+    db: DbOption = None,
+    key_file: KeyFileOption = None,
+    max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
+    quiet: QuietOption = False,
+) -> None:
+    """Load a trial-database export (patients, baseline, response, outcomes) of one cooperative group."""
+    _load("clinical", file, protocol, db, key_file, max_reject_fraction, quiet)
+
+
+@load_app.command("lab")
+def load_lab(
+    file: Annotated[Path, typer.Argument(help="The reference-laboratory export (TSV).")],
+    layout: Annotated[str, typer.Option("--layout", help="Layout name or .toml path.")] = "lab",
+    db: DbOption = None,
+    key_file: KeyFileOption = None,
+    max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
+    quiet: QuietOption = False,
+) -> None:
+    """Load the reference laboratory's TCR status, ETP and oncogenetics (after the trial exports)."""
+    _load("lab", file, layout, db, key_file, max_reject_fraction, quiet)
+
+
+@app.command("validate")
+def validate(
+    kind: Annotated[str, typer.Argument(help="Source kind: clinical or lab.")],
+    file: Annotated[Path, typer.Argument(help="The file to check.")],
+    protocol: ProtocolOption = None,
+    db: DbOption = None,
+    key_file: KeyFileOption = None,
+    max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
+) -> None:
+    """Do everything a load does, then roll back: print what would be loaded and quarantined."""
+    with _progress(False) as progress:
+        report = loads.load_file(
+            _db(db), kind, file, layout=protocol, key_file=key_file, max_reject_fraction=max_reject_fraction,
+            dry_run=True, progress=progress,
+        )
+    _say(report.summary())
+    for warning in report.warnings:
+        _warn(warning)
+    if report.issues.height:
+        print_frame(report.issues.rename({"_line": "line"}), title="Problems")
+    if report.file_problem:
+        raise typer.Exit(3)
+
+
+# --- audit -----------------------------------------------------------------------------------------------
+
+
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+
+
+@app.command("runs")
+def runs(
+    db: DbOption = None,
+    limit: Annotated[int, typer.Option(help="Show the newest N runs.")] = 50,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """List ETL runs, newest first."""
+    print_frame(audit.list_runs(_db(db), limit), fmt, title="ETL runs")
+
+
+@app.command("rejects")
+def rejects(
+    run: Annotated[int, typer.Argument(help="ETL run id (see `cgdw runs`).")],
+    db: DbOption = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Show what a run quarantined: file, line, column, value, rule and message."""
+    print_frame(audit.list_rejects(_db(db), run), fmt, title=f"Rejected records of run {run}")
+
+
+# --- synthetic data and demo ------------------------------------------------------------------------------
+
+
+@app.command("synth")
+def synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the source files to.")],
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 1,
+    patients: Annotated[int, typer.Option(help="Cohort size (476 = the seed letter's cohort).")] = 476,
+    dirty: Annotated[bool, typer.Option("--dirty", help="Add documented data problems.")] = False,
+) -> None:
+    """Write a SYNTHETIC cohort calibrated to the seed letter, as raw source files in each group's layout."""
+    from etl.synth import write_synthetic_cohort
+
+    result = write_synthetic_cohort(out_dir, seed=seed, patients=patients, dirty=dirty)
+    _say(f"wrote a SYNTHETIC cohort of {result.n_patients} patients to {out_dir}:")
+    for name, path in result.files.items():
+        _say(f"  {name:15} {path}")
+
+
+@app.command("demo")
+def demo(
+    db: DbOption = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Where the synthetic source files go. Default: beside the database.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the synthetic cohort.")] = 1,
+    quiet: QuietOption = False,
+) -> None:
+    """Build a demo warehouse from SYNTHETIC data: synth, migrate, load everything, print a summary."""
+    from etl import demo as demo_module
+
+    with _progress(quiet) as progress:
+        summary = demo_module.run_demo(_db(db), workdir=workdir, seed=seed, progress=progress)
+    if not quiet:
+        demo_module.print_summary(summary, out)
+
+
+def main() -> None:
+    """Console entry point: errors become one line and an exit code (tracebacks only with --debug)."""
+    try:
+        app()
+    except CgdwError as exc:
+        if _state["debug"]:
+            traceback.print_exc()
+        _error(str(exc))
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        if _state["debug"]:
+            raise
+        _error(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        sys.exit(1)

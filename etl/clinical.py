@@ -1,0 +1,170 @@
+"""Trial-record ETL: a cooperative group's patient export (layouts graall, fralle, ...) into enrolment,
+baseline, treatment_response and outcome_event, as day offsets from diagnosis (no dates are stored)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from etl import patients
+from etl.errors import CgdwError
+from etl.framework import Batch, LoadContext, SourceLoader
+from etl.layouts import Layout
+from etl.readers import LINE, read_source
+from etl.schemas import ClinicalRecordV1
+from etl.snapshot import merge_snapshot
+from etl.transform import days_between, issues_where, to_canonical
+from etl.validation import schema_issues
+
+# Derived canonical fields and the layout field they are computed from (for messages in source terms).
+DERIVED_FROM = {
+    "diagnosis_year": "diagnosis_date",
+    "cr_day": "cr_date",
+    "hsct_day": "hsct_date",
+    "relapse_day": "relapse_date",
+    "second_relapse_day": "second_relapse_date",
+    "death_day": "death_date",
+    "last_contact_day": "last_contact_date",
+}
+
+STAGE = "cgdw_clinical_stage"
+
+
+def harmonise(fields: pl.DataFrame) -> pl.DataFrame:
+    """Canonical clinical records: absolute dates become days from diagnosis, the diagnosis date a year."""
+    days = {
+        name: days_between(DERIVED_FROM[name], "diagnosis_date")
+        for name in DERIVED_FROM
+        if name != "diagnosis_year"
+    }
+    return fields.select(
+        pl.col(LINE),
+        "source_patient_id",
+        "protocol_code",
+        "sex",
+        "age_years",
+        "diagnosis",
+        pl.col("diagnosis_date").dt.year().cast(pl.Int64).alias("diagnosis_year"),
+        "wbc_g_per_l",
+        "cns_involvement",
+        "mediastinal_mass",
+        "prednisone_response",
+        "complete_remission",
+        days["cr_day"].alias("cr_day"),
+        "hsct_in_cr1",
+        days["hsct_day"].alias("hsct_day"),
+        days["relapse_day"].alias("relapse_day"),
+        days["second_relapse_day"].alias("second_relapse_day"),
+        "vital_status",
+        days["death_day"].alias("death_day"),
+        "death_cause",
+        days["last_contact_day"].alias("last_contact_day"),
+        "consent_status",
+    )
+
+
+class ClinicalLoader(SourceLoader):
+    kind = "clinical"
+
+    def __init__(self, layout: Layout, secret: bytes) -> None:
+        if layout.kind != "clinical" or not layout.trial_group:
+            raise CgdwError(f"layout {layout.name!r} is not a clinical trial-export layout with a trial_group")
+        self.layout = layout
+        self.layout_name = layout.name
+        self.trial_group = layout.trial_group
+        self.secret = secret
+
+    def source_column(self, field: str) -> str:
+        return self.layout.source_column(DERIVED_FROM.get(field, field)) or field
+
+    def batches(self, path: Path) -> Iterator[Batch]:
+        raw = read_source(path, self.layout)
+        fields, issues = to_canonical(raw, self.layout)
+        records = harmonise(fields)
+        checked = schema_issues(records, raw, ClinicalRecordV1, self.source_column)
+        # Without a diagnosis date no day offset exists: report the date, not every offset that follows.
+        undated = issues.filter(pl.col("column") == self.source_column("diagnosis_date")).get_column(LINE)
+        offsets = [self.source_column(name) for name in DERIVED_FROM]
+        checked = checked.filter(~(pl.col(LINE).is_in(undated.implode()) & pl.col("column").is_in(offsets)))
+        yield Batch(raw=raw, records=records, issues=pl.concat([issues, checked]))
+
+    def reference_issues(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> pl.DataFrame:
+        known = [code for (code,) in con.execute("SELECT protocol_code FROM protocol").fetchall()]
+        column = self.source_column("protocol_code")
+        unknown = pl.col("protocol_code").is_not_null() & ~pl.col("protocol_code").is_in(known)
+        return issues_where(
+            batch.records, unknown, column, pl.col("protocol_code"), "known_protocol",
+            pl.format("protocol {} is not in the protocol reference table", pl.col("protocol_code")),
+        )
+
+    def write(self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame, ctx: LoadContext) -> dict[str, Any]:
+        assert self.trial_group is not None
+        keyed = patients.with_patient_key(records, self.secret, pl.lit(self.trial_group))
+        source = patients.stage(con, STAGE, keyed.rename({LINE: "source_line"}))
+        new_patients = patients.create_missing_patients(con, STAGE, self.trial_group, ctx)
+        in_file = f"SELECT patient_id FROM ({source})"
+
+        def merge(table: str, columns: dict[str, str]) -> dict[str, int]:
+            """Merge into `table` its columns (name -> expression over the stage)."""
+            select = ", ".join(f"{expr} AS {name}" for name, expr in columns.items())
+            sql = f"SELECT patient_id, {select}, source_line FROM ({source})"
+            return merge_snapshot(con, table, list(columns), sql, in_file, ctx.run_id, ctx.source_file_id).as_dict()
+
+        def same_names(*names: str) -> dict[str, str]:
+            return {name: name for name in names}
+
+        counts: dict[str, Any] = {"patient": {"inserted": new_patients}}
+        counts["enrolment"] = merge(
+            "enrolment",
+            {
+                **same_names("protocol_code", "diagnosis", "diagnosis_year", "sex"),
+                "age_at_diagnosis_years": "age_years",
+                "consent_status": "consent_status",
+            },
+        )
+        counts["baseline"] = merge("baseline", same_names("wbc_g_per_l", "cns_involvement", "mediastinal_mass"))
+        counts["treatment_response"] = merge(
+            "treatment_response",
+            same_names("complete_remission", "cr_day", "prednisone_response", "hsct_in_cr1", "hsct_day"),
+        )
+        events = f"""
+            SELECT patient_id, 'relapse' AS event_type, 1 AS event_seq, relapse_day AS day,
+                   NULL AS cause, NULL::BOOLEAN AS in_cr, source_line
+            FROM ({source}) WHERE relapse_day IS NOT NULL
+            UNION ALL
+            SELECT patient_id, 'relapse', 2, second_relapse_day, NULL, NULL, source_line
+            FROM ({source}) WHERE second_relapse_day IS NOT NULL
+            UNION ALL
+            SELECT patient_id, 'death', 1, death_day, death_cause,
+                   complete_remission AND relapse_day IS NULL, source_line
+            FROM ({source}) WHERE death_day IS NOT NULL
+            UNION ALL
+            SELECT patient_id, 'last_follow_up', 1, last_contact_day, NULL, NULL, source_line
+            FROM ({source})
+        """
+        counts["outcome_event"] = merge_snapshot(
+            con, "outcome_event", ["event_type", "event_seq", "day", "cause", "in_cr"], events, in_file,
+            ctx.run_id, ctx.source_file_id,
+        ).as_dict()
+        return counts
+
+    def finish(self, con: duckdb.DuckDBPyConnection, ctx: LoadContext) -> list[str]:
+        in_file = f"SELECT patient_id FROM ({patients.stage_sql(STAGE)})"
+        row = con.execute(
+            f"""
+            SELECT count(*) FROM patient AS p
+            WHERE p.trial_group = $group AND p.patient_id NOT IN ({in_file})
+            """,
+            {"group": self.trial_group},
+        ).fetchone()
+        absent = int(row[0]) if row else 0
+        if not absent:
+            return []
+        return [
+            f"{absent} {self.trial_group} patients already in the warehouse are not in this snapshot "
+            "(absent or rejected): their rows are kept unchanged"
+        ]

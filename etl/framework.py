@@ -1,0 +1,264 @@
+"""The load framework shared by every loader: one load = one ETL run = one transaction.
+
+    register run and file (sha256) -> read -> transform -> validate (pandera, lazy) -> reference checks
+    -> quarantine failing rows -> bulk insert valid rows -> counts -> commit
+
+A file-level problem, or more rejected rows than --max-reject-fraction, raises FileRejected and rolls the
+transaction back: the database is left exactly as it was. Loading bytes already loaded is a no-op.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import duckdb
+import polars as pl
+
+from etl import __version__
+from etl.errors import FileRejected
+from etl.faults import fault_point
+from etl.readers import LINE, FileInfo, file_info
+from etl.transform import empty_issues
+from etl.warehouse import open_for_write
+
+DEFAULT_MAX_REJECT_FRACTION = 0.05
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Batch:
+    """A slice of a source file: raw text (+ `_line`), the canonical records row-aligned with it, and the
+    issues found so far (parse and schema)."""
+
+    raw: pl.DataFrame
+    records: pl.DataFrame
+    issues: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    run_id: int
+    source_file_id: int
+    path: Path
+
+
+class SourceLoader(ABC):
+    """One subclass per source kind (clinical, lab, and later vcf, maf, seg, cnv, mrd)."""
+
+    kind: ClassVar[str]
+    layout_name: str
+    trial_group: str | None = None
+
+    @abstractmethod
+    def batches(self, path: Path) -> Iterator[Batch]:
+        """Read, transform and validate the file, in batches (one for small tabular files)."""
+
+    def reference_issues(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> pl.DataFrame:
+        """Issues that need the warehouse (e.g. a lab row for a patient no trial export has)."""
+        return empty_issues()
+
+    @abstractmethod
+    def write(self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame, ctx: LoadContext) -> dict[str, Any]:
+        """Insert the valid records in bulk; return per-table counts."""
+
+    def finish(self, con: duckdb.DuckDBPyConnection, ctx: LoadContext) -> list[str]:
+        """After all batches: warnings worth a human's attention (nothing here may fail the load)."""
+        return []
+
+
+@dataclass
+class LoadReport:
+    path: Path
+    kind: str
+    layout: str
+    sha256: str
+    run_id: int | None = None
+    noop: bool = False
+    dry_run: bool = False
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    tables: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    issues: pl.DataFrame = field(default_factory=empty_issues)
+    file_problem: str | None = None  # why the whole file would be rejected (dry runs report it)
+
+    def summary(self) -> str:
+        if self.noop:
+            return f"{self.path}: already loaded (same sha256 {self.sha256[:12]}...), nothing to do"
+        if self.file_problem:
+            return f"{self.path}: would be rejected whole: {self.file_problem}"
+        verb = "would load" if self.dry_run else f"run {self.run_id}: loaded"
+        return (
+            f"{self.path}: {verb} {self.rows_loaded} of {self.rows_read} rows, "
+            f"{self.rows_rejected} rejected ({self.issues.height} problems)"
+        )
+
+
+def code_version() -> str:
+    return f"cgdw {__version__}"
+
+
+def _rejected_lines(issues: pl.DataFrame) -> pl.Series:
+    return issues.get_column(LINE).unique()
+
+
+def _write_rejects(con: duckdb.DuckDBPyConnection, batch: Batch, issues: pl.DataFrame, ctx: LoadContext) -> None:
+    raw_json = batch.raw.select(
+        pl.col(LINE), pl.struct(pl.exclude(LINE)).struct.json_encode().alias("raw_record")
+    )
+    rejects = issues.join(raw_json, on=LINE, how="left").sort(LINE, "column", nulls_last=True)
+    con.register("cgdw_rejects", rejects.to_arrow())
+    con.execute(
+        """
+        INSERT INTO rejected_record (etl_run_id, source_file_id, line, column_name, value, rule, message, raw_record)
+        SELECT $run, $file, _line, "column", value, rule, message, raw_record FROM cgdw_rejects
+        """,
+        {"run": ctx.run_id, "file": ctx.source_file_id},
+    )
+    con.unregister("cgdw_rejects")
+
+
+def _register(
+    con: duckdb.DuckDBPyConnection, loader: SourceLoader, info: FileInfo, command: str
+) -> LoadContext:
+    row = con.execute(
+        """
+        INSERT INTO etl_run (command, run_by, code_version, started_at, status)
+        VALUES ($command, $user, $version, $now, 'running') RETURNING etl_run_id
+        """,
+        {"command": command, "user": getpass.getuser(), "version": code_version(), "now": _now()},
+    ).fetchone()
+    assert row is not None
+    run_id = int(row[0])
+    row = con.execute(
+        """
+        INSERT INTO source_file (etl_run_id, path, file_name, sha256, size_bytes, kind, layout, trial_group)
+        VALUES ($run, $path, $name, $sha, $size, $kind, $layout, $group) RETURNING source_file_id
+        """,
+        {
+            "run": run_id,
+            "path": str(info.path.resolve()),
+            "name": info.path.name,
+            "sha": info.sha256,
+            "size": info.size_bytes,
+            "kind": loader.kind,
+            "layout": loader.layout_name,
+            "group": loader.trial_group,
+        },
+    ).fetchone()
+    assert row is not None
+    return LoadContext(run_id=run_id, source_file_id=int(row[0]), path=info.path)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def run_load(
+    db_path: Path,
+    loader: SourceLoader,
+    path: Path,
+    *,
+    max_reject_fraction: float = DEFAULT_MAX_REJECT_FRACTION,
+    dry_run: bool = False,
+    command: str | None = None,
+    progress: Progress | None = None,
+) -> LoadReport:
+    """Load one file in one transaction. With dry_run (`cgdw validate`) everything runs and is rolled back."""
+    say = progress or (lambda _phase: None)
+    say("hashing")
+    info = file_info(path)
+    report = LoadReport(path=path, kind=loader.kind, layout=loader.layout_name, sha256=info.sha256, dry_run=dry_run)
+    with open_for_write(db_path) as con:
+        already = con.execute(
+            "SELECT etl_run_id FROM source_file WHERE sha256 = $sha AND kind = $kind",
+            {"sha": info.sha256, "kind": loader.kind},
+        ).fetchone()
+        if already is not None and not dry_run:
+            report.noop = True
+            report.run_id = int(already[0])
+            return report
+        con.begin()
+        try:
+            ctx = _register(con, loader, info, command or " ".join(["cgdw", *sys.argv[1:]]))
+            report.run_id = ctx.run_id
+            fault_point("after_register")
+            all_issues = []
+            for batch in loader.batches(path):
+                say("checking references")
+                issues = pl.concat([batch.issues, loader.reference_issues(con, batch)])
+                # One issue per (line, column): a parse failure also fails the schema's null check.
+                issues = issues.unique(subset=[LINE, "column"], keep="first", maintain_order=True)
+                bad = _rejected_lines(issues)
+                good = batch.records.filter(~pl.col(LINE).is_in(bad.implode()))
+                report.rows_read += batch.records.height
+                report.rows_rejected += bad.len()
+                report.rows_loaded += good.height
+                all_issues.append(issues)
+                if issues.height:
+                    _write_rejects(con, batch, issues, ctx)
+                say("writing")
+                _accumulate(report.tables, loader.write(con, good, ctx))
+            report.issues = pl.concat(all_issues) if all_issues else empty_issues()
+            fault_point("after_insert")
+            report.file_problem = _reject_fraction_problem(report, max_reject_fraction)
+            if report.file_problem and not dry_run:
+                raise FileRejected(path, report.file_problem)
+            report.warnings = loader.finish(con, ctx)
+            con.execute(
+                """
+                UPDATE etl_run SET status = 'succeeded', finished_at = $now, rows_read = $read,
+                    rows_loaded = $loaded, rows_rejected = $rejected, counts_json = $counts
+                WHERE etl_run_id = $run
+                """,
+                {
+                    "now": _now(),
+                    "read": report.rows_read,
+                    "loaded": report.rows_loaded,
+                    "rejected": report.rows_rejected,
+                    "counts": json.dumps({"tables": report.tables, "warnings": report.warnings}, sort_keys=True),
+                    "run": ctx.run_id,
+                },
+            )
+            fault_point("before_commit")
+            if dry_run:
+                con.rollback()
+            else:
+                con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    return report
+
+
+def _reject_fraction_problem(report: LoadReport, limit: float) -> str | None:
+    if report.rows_read == 0:
+        return "no data rows"
+    fraction = report.rows_rejected / report.rows_read
+    if fraction <= limit:
+        return None
+    examples = "; ".join(
+        f"line {line} {column}: {message}"
+        for line, column, message in report.issues.select(LINE, "column", "message").head(3).iter_rows()
+    )
+    return (
+        f"{report.rows_rejected} of {report.rows_read} rows ({fraction:.1%}) fail validation, more than "
+        f"--max-reject-fraction {limit:.0%}; first problems: {examples} (`cgdw validate` lists them all)"
+    )
+
+
+def _accumulate(total: dict[str, Any], counts: dict[str, Any]) -> None:
+    for table, table_counts in counts.items():
+        into = total.setdefault(table, {})
+        for key, value in table_counts.items():
+            into[key] = into.get(key, 0) + value

@@ -1,0 +1,148 @@
+"""Source layouts: the declarative mapping of one group's export onto cgdw's canonical records.
+
+A layout is a TOML file in etl/layouts/ (or any path given with --layout-file): file format, encoding,
+decimal and date conventions, which source column feeds which canonical field, and the code lists that
+translate source codes. Adding a protocol is a layout file and a test, not code.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from etl.errors import CgdwError
+from etl.privacy import identifier_columns
+
+LAYOUT_DIR = Path(__file__).resolve().parent / "layouts"
+
+FieldType = Literal["string", "decimal", "integer", "date", "code", "flag"]
+FIELD_TYPES: tuple[str, ...] = ("string", "decimal", "integer", "date", "code", "flag")
+
+
+@dataclass(frozen=True)
+class CodeList:
+    name: str
+    mapping: dict[str, Any]  # upper-cased source code -> canonical value (str or bool)
+    missing: frozenset[str]  # upper-cased codes meaning "not evaluated / unknown"
+
+    def allowed(self) -> str:
+        return ", ".join([*self.mapping, *sorted(self.missing)])
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str  # canonical field
+    column: str  # source column
+    type: FieldType
+    codes: CodeList | None = None
+    scale: float | None = None
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    kind: str
+    description: str
+    file_format: Literal["csv", "xlsx"]
+    fields: dict[str, FieldSpec]
+    markers: dict[str, FieldSpec] = field(default_factory=dict)
+    trial_group: str | None = None
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    decimal_comma: bool = False
+    date_format: str = "%Y-%m-%d"
+    sheet: str | None = None
+    ignored_columns: frozenset[str] = frozenset()
+    path: Path | None = None
+
+    @property
+    def source_columns(self) -> list[str]:
+        return [spec.column for spec in (*self.fields.values(), *self.markers.values())]
+
+    def source_column(self, canonical: str) -> str | None:
+        spec = self.fields.get(canonical) or self.markers.get(canonical)
+        return spec.column if spec else None
+
+    @property
+    def date_format_label(self) -> str:
+        return self.date_format.replace("%d", "dd").replace("%m", "mm").replace("%Y", "yyyy")
+
+
+def available_layouts(kind: str | None = None) -> list[str]:
+    names = sorted(p.stem for p in LAYOUT_DIR.glob("*.toml"))
+    return [n for n in names if kind is None or load_layout(n).kind == kind]
+
+
+def load_layout(name_or_path: str | Path) -> Layout:
+    """A packaged layout by name (graall, fralle, lab) or a TOML file by path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = LAYOUT_DIR / f"{name_or_path}.toml"
+        if not path.exists():
+            known = ", ".join(available_layouts())
+            raise CgdwError(f"unknown layout {name_or_path!r}: known layouts are {known}")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CgdwError(f"{path}: cannot read layout: {exc}") from exc
+    try:
+        return _parse_layout(raw, path)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CgdwError(f"{path}: invalid layout: {exc}") from exc
+
+
+def _parse_layout(raw: dict[str, Any], path: Path) -> Layout:
+    head = raw["layout"]
+    code_lists = {
+        name: CodeList(
+            name=name,
+            mapping={str(k).strip().upper(): v for k, v in spec["map"].items()},
+            missing=frozenset(str(m).strip().upper() for m in spec.get("missing", [])),
+        )
+        for name, spec in raw.get("codes", {}).items()
+    }
+
+    def field_spec(name: str, spec: dict[str, Any], default_type: str = "string") -> FieldSpec:
+        ftype = spec.get("type", default_type)
+        if ftype not in FIELD_TYPES:
+            raise ValueError(f"field {name}: type {ftype!r} is not one of {', '.join(FIELD_TYPES)}")
+        codes = None
+        if ftype in ("code", "flag"):
+            if spec.get("codes") not in code_lists:
+                raise ValueError(f"field {name}: code list {spec.get('codes')!r} is not defined under [codes]")
+            codes = code_lists[spec["codes"]]
+        return FieldSpec(
+            name=name,
+            column=spec["column"],
+            type=ftype,
+            codes=codes,
+            scale=spec.get("scale"),
+            required=bool(spec.get("required", False)),
+        )
+
+    fields = {name: field_spec(name, spec) for name, spec in raw["fields"].items()}
+    markers = {name: field_spec(name, spec, "code") for name, spec in raw.get("markers", {}).items()}
+    layout = Layout(
+        name=head["name"],
+        kind=head["kind"],
+        description=head.get("description", ""),
+        file_format=head["file_format"],
+        fields=fields,
+        markers=markers,
+        trial_group=head.get("trial_group"),
+        delimiter=head.get("delimiter", ","),
+        encoding=head.get("encoding", "utf-8"),
+        decimal_comma=bool(head.get("decimal_comma", False)),
+        date_format=head.get("date_format", "%Y-%m-%d"),
+        sheet=head.get("sheet"),
+        ignored_columns=frozenset(head.get("ignored_columns", [])),
+        path=path,
+    )
+    # A layout may not even name a direct identifier: such a column must never be read.
+    leaked = identifier_columns([*layout.source_columns, *layout.ignored_columns])
+    if leaked:
+        raise ValueError(f"columns {', '.join(leaked)} are direct identifiers and may not be mapped")
+    return layout

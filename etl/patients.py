@@ -1,0 +1,54 @@
+"""Linking source records to patients through their pseudonymous key (shared by every loader)."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from etl.framework import LoadContext
+from etl.privacy import patient_keys
+from etl.warehouse import query_frame
+
+
+def with_patient_key(records: pl.DataFrame, secret: bytes, trial_group: pl.Expr) -> pl.DataFrame:
+    return records.with_columns(patient_keys(secret, trial_group, pl.col("source_patient_id")).alias("patient_key"))
+
+
+def stage(con: duckdb.DuckDBPyConnection, name: str, records: pl.DataFrame) -> str:
+    """Register `records` (with patient_key) for SQL and return a SELECT of them joined to patient_id.
+
+    Arrow registration, not CREATE TABLE AS: a CTAS staging table inside the load transaction hits a
+    DuckDB 2.0 wrong-result bug (shared/stack-notes.md)."""
+    con.register(name, records.to_arrow())
+    return stage_sql(name)
+
+
+def stage_sql(name: str) -> str:
+    return f"SELECT p.patient_id, s.* FROM {name} AS s JOIN patient AS p USING (patient_key)"
+
+
+def create_missing_patients(con: duckdb.DuckDBPyConnection, name: str, trial_group: str, ctx: LoadContext) -> int:
+    row = con.execute(
+        f"""
+        INSERT INTO patient (patient_key, trial_group, created_run_id, source_file_id)
+        SELECT s.patient_key, $group, $run, $file FROM {name} AS s
+        WHERE NOT EXISTS (SELECT 1 FROM patient AS p WHERE p.patient_key = s.patient_key)
+        """,
+        {"group": trial_group, "run": ctx.run_id, "file": ctx.source_file_id},
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def unknown_patient_lines(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> pl.DataFrame:
+    """The rows of `keyed` (with `_line` and patient_key) whose patient is not in the warehouse."""
+    con.register("cgdw_patient_probe", keyed.select("_line", "patient_key").to_arrow())
+    try:
+        return query_frame(
+            con,
+            """
+            SELECT s._line FROM cgdw_patient_probe AS s
+            WHERE NOT EXISTS (SELECT 1 FROM patient AS p WHERE p.patient_key = s.patient_key)
+            """,
+        )
+    finally:
+        con.unregister("cgdw_patient_probe")

@@ -1,0 +1,82 @@
+"""Pseudonymisation and the identifier deny-list.
+
+The patient key is HMAC-SHA256(secret, "<trial group>:<source patient id>"): stable for a patient,
+different across trial groups, and impossible to recompute without the secret, which is never stored in
+the warehouse. The secret comes from $CGDW_PSEUDONYM_KEY, else the file named by $CGDW_PSEUDONYM_KEY_FILE.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import unicodedata
+from pathlib import Path
+
+import polars as pl
+
+from etl.errors import CgdwError
+
+# Documented in README and docs/privacy.md: synthetic demo data only, never real patients.
+DEMO_PSEUDONYM_KEY = "cgdw-demo-key-synthetic-data-only"
+KEY_BYTES_MIN = 16
+
+# Normalised column names (lower case, ASCII, "_" separators) that hold direct identifiers.
+IDENTIFIER_COLUMNS = frozenset(
+    {
+        "name", "names", "nom", "prenom", "first_name", "firstname", "last_name", "lastname", "surname",
+        "given_name", "family_name", "maiden_name", "nom_naissance", "nom_jeune_fille", "patient_name",
+        "initials", "initiales", "birth_date", "date_of_birth", "dob", "birthdate", "date_naissance",
+        "ddn", "naissance", "ipp", "nip", "mrn", "hospital_number", "medical_record_number",
+        "numero_dossier", "nss", "ssn", "insee", "social_security_number", "address", "adresse",
+        "street", "rue", "phone", "telephone", "tel", "mobile", "email", "mail", "courriel",
+        "postal_code", "zip", "zip_code", "code_postal",
+    }
+)  # fmt: skip
+
+
+def normalise_column_name(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")
+
+
+def identifier_columns(columns: list[str]) -> list[str]:
+    """The columns whose name says they hold a direct identifier."""
+    return [c for c in columns if normalise_column_name(c) in IDENTIFIER_COLUMNS]
+
+
+def load_pseudonym_key(key_file: Path | None = None) -> bytes:
+    """The HMAC secret: --key-file, else $CGDW_PSEUDONYM_KEY, else the file named by $CGDW_PSEUDONYM_KEY_FILE."""
+    if key_file is None:
+        if os.environ.get("CGDW_PSEUDONYM_KEY"):
+            return _checked_key(os.environ["CGDW_PSEUDONYM_KEY"].encode())
+        if not os.environ.get("CGDW_PSEUDONYM_KEY_FILE"):
+            raise CgdwError(
+                "no pseudonymisation key: set CGDW_PSEUDONYM_KEY or CGDW_PSEUDONYM_KEY_FILE "
+                "(the demo uses its documented demo key)"
+            )
+        key_file = Path(os.environ["CGDW_PSEUDONYM_KEY_FILE"])
+    try:
+        return _checked_key(key_file.read_bytes().strip())
+    except OSError as exc:
+        raise CgdwError(f"cannot read the pseudonymisation key file {key_file}: {exc.strerror}") from exc
+
+
+def _checked_key(key: bytes) -> bytes:
+    if len(key) < KEY_BYTES_MIN:
+        raise CgdwError(f"the pseudonymisation key must be at least {KEY_BYTES_MIN} bytes long")
+    return key
+
+
+def patient_key(secret: bytes, trial_group: str, source_patient_id: str) -> str:
+    message = f"{trial_group}:{source_patient_id}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def patient_keys(secret: bytes, trial_group: pl.Expr, source_patient_id: pl.Expr) -> pl.Expr:
+    """Vectorised `patient_key` as a polars expression."""
+    return pl.concat_str([trial_group, source_patient_id], separator=":").map_elements(
+        lambda message: hmac.new(secret, message.encode(), hashlib.sha256).hexdigest(),
+        return_dtype=pl.String,
+    )

@@ -1,0 +1,174 @@
+"""Reading source files into polars, every value as text, with the source line of each row.
+
+File-level problems raise FileRejected (the load aborts, nothing is written): unreadable file, wrong
+encoding, empty file, ragged rows, missing / unexpected / duplicated columns, identifier columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from etl.errors import FileRejected
+from etl.layouts import Layout
+from etl.privacy import identifier_columns
+
+LINE = "_line"  # source line (sheet row for xlsx) of each record; the header is line 1
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: Path
+    sha256: str
+    size_bytes: int
+
+
+def file_info(path: Path) -> FileInfo:
+    try:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except FileNotFoundError:
+        raise FileRejected(path, "no such file") from None
+    except OSError as exc:
+        raise FileRejected(path, f"cannot read: {exc.strerror}") from exc
+    return FileInfo(path=path, sha256=digest.hexdigest(), size_bytes=path.stat().st_size)
+
+
+def read_source(path: Path, layout: Layout) -> pl.DataFrame:
+    """All columns as String (NULL for empty cells) plus `_line`; header checked against the layout."""
+    frame = _read_xlsx(path, layout) if layout.file_format == "xlsx" else _read_delimited(path, layout)
+    check_columns(path, list(frame.columns[:-1]), layout)
+    if frame.height == 0:
+        raise FileRejected(path, "the file has a header but no data rows")
+    return frame
+
+
+def check_columns(path: Path, columns: list[str], layout: Layout) -> None:
+    leaked = identifier_columns(columns)
+    if leaked:
+        raise FileRejected(
+            path,
+            f"columns {', '.join(leaked)} look like direct identifiers (names, birth dates, hospital "
+            "numbers...); identifiers never enter the warehouse: remove them from the export",
+        )
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise FileRejected(path, f"duplicated columns: {', '.join(duplicated)}")
+    expected = layout.source_columns
+    missing = [c for c in expected if c not in columns]
+    if missing:
+        raise FileRejected(
+            path, f"missing columns for layout {layout.name!r}: {', '.join(missing)} (header has: {', '.join(columns)})"
+        )
+    unexpected = [c for c in columns if c not in expected and c not in layout.ignored_columns]
+    if unexpected:
+        raise FileRejected(
+            path,
+            f"unexpected columns for layout {layout.name!r}: {', '.join(unexpected)}; nothing is dropped "
+            "silently: map them or list them under ignored_columns in the layout",
+        )
+
+
+def _decode(path: Path, layout: Layout) -> str:
+    data = path.read_bytes()
+    if not data.strip():
+        raise FileRejected(path, "the file is empty")
+    encoding = layout.encoding.lower().replace("_", "-")
+    if data.startswith(b"\xef\xbb\xbf"):
+        if encoding not in ("utf-8", "utf8"):
+            raise FileRejected(path, f"the file starts with a UTF-8 byte-order mark but layout {layout.name!r} "
+                                     f"declares {layout.encoding}")
+        data = data[3:]
+    if encoding in ("latin-1", "latin1", "iso-8859-1", "cp1252"):
+        # Latin-1 decodes any bytes, so a UTF-8 export would load as mojibake: detect it instead.
+        if not data.isascii():
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+            else:
+                raise FileRejected(path, f"the file is UTF-8 encoded but layout {layout.name!r} declares "
+                                         f"{layout.encoding}: re-export it in {layout.encoding}")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise FileRejected(path, f"line {line}: byte 0x{data[exc.start]:02x} is not valid {layout.encoding}") from exc
+    except LookupError as exc:
+        raise FileRejected(path, f"unknown encoding {layout.encoding!r} in layout {layout.name!r}") from exc
+
+
+def _read_delimited(path: Path, layout: Layout) -> pl.DataFrame:
+    try:
+        text = _decode(path, layout)
+    except OSError as exc:
+        raise FileRejected(path, f"cannot read: {exc.strerror}") from exc
+    # Normalise CR-only and CRLF line ends so that line numbers mean what an editor shows.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    try:
+        frame = pl.read_csv(
+            io.StringIO(text),
+            separator=layout.delimiter,
+            infer_schema=False,
+            raise_if_empty=True,
+        )
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError) as exc:
+        raise FileRejected(path, _ragged_line(text, layout.delimiter) or f"not a valid delimited file: {exc}") from exc
+    frame = frame.with_columns(pl.all().str.strip_chars().replace("", None))
+    if text.count("\n") - text.endswith("\n") != frame.height or '"' in text:
+        lines = _record_lines(text, layout.delimiter)
+    else:
+        lines = list(range(2, frame.height + 2))
+    if len(lines) != frame.height:
+        raise FileRejected(path, "could not align records with lines (blank lines or stray quotes?)")
+    return frame.with_columns(pl.Series(LINE, lines, dtype=pl.Int64))
+
+
+def _record_lines(text: str, delimiter: str) -> list[int]:
+    """The starting line of each record when quoted fields span lines (slow path)."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    starts: list[int] = []
+    next(reader, None)
+    start = reader.line_num + 1
+    for row in reader:
+        if row:
+            starts.append(start)
+        start = reader.line_num + 1
+    return starts
+
+
+def _ragged_line(text: str, delimiter: str) -> str | None:
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header = next(reader, None)
+    if header is None:
+        return "the file is empty"
+    for row in reader:
+        if row and len(row) != len(header):
+            return f"line {reader.line_num} has {len(row)} fields, the header has {len(header)}"
+    return None
+
+
+def _read_xlsx(path: Path, layout: Layout) -> pl.DataFrame:
+    import fastexcel
+
+    try:
+        reader = fastexcel.read_excel(path)
+    except Exception as exc:  # fastexcel raises its own error types for every kind of broken workbook
+        raise FileRejected(path, f"not a readable xlsx workbook: {exc}") from exc
+    sheet_name = layout.sheet or reader.sheet_names[0]
+    if sheet_name not in reader.sheet_names:
+        raise FileRejected(path, f"no sheet {sheet_name!r} (sheets: {', '.join(reader.sheet_names)})")
+    sheet = reader.load_sheet_by_name(sheet_name, header_row=0, dtypes="string")
+    frame = pl.DataFrame(sheet.to_arrow()) if sheet.height else pl.DataFrame(schema=dict.fromkeys(sheet.available_columns(), pl.String))
+    frame = frame.with_columns(pl.all().cast(pl.String).str.strip_chars().replace("", None))
+    # fastexcel keeps empty rows inside the data range, so row i of the frame is sheet row i + 2.
+    frame = frame.with_row_index(LINE, offset=2).with_columns(pl.col(LINE).cast(pl.Int64))
+    frame = frame.filter(~pl.all_horizontal(pl.exclude(LINE).is_null()))
+    return frame.select([*(c for c in frame.columns if c != LINE), LINE])

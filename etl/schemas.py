@@ -1,0 +1,107 @@
+"""Pandera schemas of the canonical records, one per source layout family, validated lazily (every failure
+at once). Each check's name is the rule id written to `rejected_record`.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pandera.polars as pa
+from pandera.api.polars.types import PolarsData
+
+from schema.models import CONSENT, DEATH_CAUSES, DIAGNOSES, RESPONSE, SEX
+
+WBC_PLAUSIBLE_MIN = 0.1  # x10^9/L: lower values are a unit error (a x10^9/L value in a /mm3 column)
+WBC_PLAUSIBLE_MAX = 2000.0
+
+
+def _rule(data: PolarsData, expr: pl.Expr) -> pl.LazyFrame:
+    return data.lazyframe.select(expr.fill_null(True))
+
+
+def _not_before(column: str, *earlier: str) -> pl.Expr:
+    return pl.all_horizontal([pl.col(column) >= pl.col(e) for e in earlier])
+
+
+class ClinicalRecordV1(pa.DataFrameModel):
+    """One patient of a trial export, harmonised: codes translated, units converted, days from diagnosis."""
+
+    source_patient_id: str = pa.Field(unique=True)
+    protocol_code: str
+    sex: str = pa.Field(isin=SEX)
+    age_years: float = pa.Field(ge=0, lt=110)
+    diagnosis: str = pa.Field(isin=DIAGNOSES)
+    diagnosis_year: int = pa.Field(ge=1970, le=2100)
+    wbc_g_per_l: float = pa.Field(nullable=True, ge=WBC_PLAUSIBLE_MIN, le=WBC_PLAUSIBLE_MAX)
+    cns_involvement: bool = pa.Field(nullable=True)
+    mediastinal_mass: bool = pa.Field(nullable=True)
+    prednisone_response: str = pa.Field(nullable=True, isin=RESPONSE)
+    complete_remission: bool
+    cr_day: int = pa.Field(nullable=True, ge=0)
+    hsct_in_cr1: bool = pa.Field(nullable=True)
+    hsct_day: int = pa.Field(nullable=True, ge=0)
+    relapse_day: int = pa.Field(nullable=True, ge=0)
+    second_relapse_day: int = pa.Field(nullable=True, ge=0)
+    vital_status: str = pa.Field(isin=("alive", "dead"))
+    death_day: int = pa.Field(nullable=True, ge=0)
+    death_cause: str = pa.Field(nullable=True, isin=DEATH_CAUSES)
+    last_contact_day: int = pa.Field(ge=0)
+    consent_status: str = pa.Field(isin=CONSENT)
+
+    @pa.check("cr_day", name="cr_date_iff_cr")
+    def cr_date_iff_cr(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rule(data, pl.col("complete_remission") == pl.col("cr_day").is_not_null())
+
+    @pa.check("hsct_day", name="hsct_in_first_cr")
+    def hsct_in_first_cr(cls, data: PolarsData) -> pl.LazyFrame:
+        transplanted = pl.col("hsct_in_cr1").fill_null(False)
+        return _rule(
+            data,
+            (transplanted == pl.col("hsct_day").is_not_null())
+            & (~transplanted | pl.col("complete_remission"))
+            & _not_before("hsct_day", "cr_day"),
+        )
+
+    @pa.check("relapse_day", name="relapse_after_cr")
+    def relapse_after_cr(cls, data: PolarsData) -> pl.LazyFrame:
+        # A relapse presupposes a remission; a patient never in CR is refractory, not relapsed.
+        return _rule(data, pl.col("relapse_day").is_null() | (pl.col("complete_remission") & _not_before("relapse_day", "cr_day")))
+
+    @pa.check("second_relapse_day", name="second_relapse_after_first")
+    def second_relapse_after_first(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rule(data, pl.col("second_relapse_day").is_null() | (pl.col("second_relapse_day") > pl.col("relapse_day")))
+
+    @pa.check("death_day", name="death_date_iff_dead")
+    def death_date_iff_dead(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rule(data, (pl.col("vital_status") == "dead") == pl.col("death_day").is_not_null())
+
+    @pa.check("death_day", name="death_after_other_events")
+    def death_after_other_events(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rule(data, _not_before("death_day", "cr_day", "hsct_day", "relapse_day", "second_relapse_day"))
+
+    @pa.check("last_contact_day", name="last_contact_after_events")
+    def last_contact_after_events(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rule(data, _not_before("last_contact_day", "cr_day", "hsct_day", "relapse_day", "second_relapse_day"))
+
+    @pa.check("last_contact_day", name="no_contact_after_death")
+    def no_contact_after_death(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rule(data, pl.col("last_contact_day") <= pl.col("death_day"))
+
+    class Config:
+        strict = False  # the line number column rides along
+
+
+class LabRecordV1(pa.DataFrameModel):
+    """One patient of a reference-laboratory export: immunophenotype and oncogenetic markers."""
+
+    trial_group: str
+    source_patient_id: str
+    tcr_status: str = pa.Field(nullable=True)
+    etp_status: bool = pa.Field(nullable=True)
+    oncogenetics_method: str = pa.Field(nullable=True)
+
+    @pa.check("source_patient_id", name="one_row_per_patient")
+    def one_row_per_patient(cls, data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(~pl.struct("trial_group", "source_patient_id").is_duplicated())
+
+    class Config:
+        strict = False

@@ -1,0 +1,62 @@
+"""Snapshot merge into a versioned fact table (schema.models.VersionedFact).
+
+Trial exports are full snapshots. For every patient present in the new snapshot, current rows that the
+snapshot no longer states identically are marked `superseded_by_run_id = this run` (kept, queryable), and
+rows not yet current are inserted. Unchanged rows are left alone and keep their original lineage.
+Patients absent from the snapshot are not touched (the caller reports them): nothing is deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    inserted: int
+    superseded: int
+    unchanged: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"inserted": self.inserted, "superseded": self.superseded, "unchanged": self.unchanged}
+
+
+def merge_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: list[str],
+    source_sql: str,
+    patients_sql: str,
+    run_id: int,
+    source_file_id: int,
+) -> MergeCounts:
+    """Merge `source_sql` (a SELECT giving patient_id, `columns` and source_line) into `table`.
+
+    `patients_sql` selects the patient_id of every patient the snapshot covers, including those with no
+    row for this table (a relapse removed by a correction must be superseded too).
+    """
+    same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM t.{c}" for c in ["patient_id", *columns])
+    superseded = con.execute(
+        f"""
+        UPDATE {table} AS t SET superseded_by_run_id = $run
+        WHERE t.superseded_by_run_id IS NULL
+          AND t.patient_id IN ({patients_sql})
+          AND NOT EXISTS (SELECT 1 FROM ({source_sql}) AS s WHERE {same})
+        """,
+        {"run": run_id},
+    ).fetchone()
+    col_list = ", ".join(["patient_id", *columns])
+    inserted = con.execute(
+        f"""
+        INSERT INTO {table} ({col_list}, etl_run_id, source_file_id, source_line)
+        SELECT {", ".join(f"s.{c}" for c in ["patient_id", *columns])}, $run, $file, s.source_line
+        FROM ({source_sql}) AS s
+        WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE t.superseded_by_run_id IS NULL AND {same})
+        """,
+        {"run": run_id, "file": source_file_id},
+    ).fetchone()
+    total = con.execute(f"SELECT count(*) FROM ({source_sql})").fetchone()
+    assert superseded is not None and inserted is not None and total is not None
+    return MergeCounts(inserted=inserted[0], superseded=superseded[0], unchanged=total[0] - inserted[0])

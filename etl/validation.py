@@ -1,0 +1,44 @@
+"""Run a pandera schema lazily and turn its failure cases into quarantine issues in source terms."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandera.polars as pa
+import polars as pl
+from pandera.errors import SchemaErrors
+
+from etl.readers import LINE
+from etl.transform import ISSUE_SCHEMA, empty_issues
+
+# Pandera's names for its built-in checks, as the rule ids users read.
+_RULE_NAMES = {"field_uniqueness": "unique", "not_nullable": "required", "dtype": "type"}
+
+
+def schema_issues(
+    canonical: pl.DataFrame,
+    raw: pl.DataFrame,
+    model: type[pa.DataFrameModel],
+    source_column: Callable[[str], str],
+) -> pl.DataFrame:
+    """Issues for every failed check. `raw` and `canonical` are row-aligned; `source_column` maps a
+    canonical field to the source column it came from (so messages name what the user can fix)."""
+    try:
+        model.validate(canonical, lazy=True)
+    except SchemaErrors as errors:
+        cases = errors.failure_cases
+    else:
+        return empty_issues()
+    if cases.get_column("index").null_count():
+        # A schema-level failure (a missing or mistyped canonical column) is a bug in a transform.
+        raise RuntimeError(f"{model.__name__}: schema-level validation failure:\n{cases}")
+    lines = canonical.get_column(LINE)
+    rows = []
+    for index, field, check, failure in cases.select("index", "column", "check", "failure_case").iter_rows():
+        column = source_column(field)
+        raw_value = raw.get_column(column)[index] if column in raw.columns else failure
+        rule = _RULE_NAMES.get(check, check)
+        shown = "empty" if raw_value is None else repr(raw_value)
+        detail = "" if str(failure) == str(raw_value) else f" (read as {field} = {failure})"
+        rows.append((lines[index], column, raw_value, rule, f"{column} = {shown}{detail} fails rule {rule}"))
+    return pl.DataFrame(rows, schema=ISSUE_SCHEMA, orient="row")

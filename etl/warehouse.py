@@ -1,0 +1,96 @@
+"""Opening the warehouse: one writer at a time (a lock file), readers read-only, schema checked at head."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from etl.errors import CgdwError, WarehouseLocked
+from schema import database
+
+# Only what ships in the duckdb wheel: never try to download an extension at run time.
+_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
+def _connect(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(db_path), read_only=read_only, config=_CONFIG)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseLocked(
+                f"{db_path} is in use by another process (DuckDB allows one writer): try again when it ends"
+            ) from exc
+        raise CgdwError(f"{db_path}: cannot open the warehouse: {exc}") from exc
+
+
+def require_warehouse(db_path: Path) -> None:
+    """The file exists and its schema is at the head revision, else say what to run."""
+    if not db_path.exists():
+        raise CgdwError(f"no warehouse at {db_path}: create it with `cgdw db upgrade --db {db_path}`")
+    current = database.current_revision(db_path)
+    head = database.head_revision()
+    if current != head:
+        raise CgdwError(
+            f"{db_path} is at schema revision {current or 'none'}, this cgdw needs {head}: "
+            f"run `cgdw db upgrade --db {db_path}`"
+        )
+
+
+@contextmanager
+def write_lock(db_path: Path) -> Iterator[None]:
+    """An advisory lock beside the database, so a second writer fails at once with a clear message.
+
+    flock is released by the kernel when the process dies, so a killed load never leaves a stale lock.
+    """
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise WarehouseLocked(
+                f"{db_path} is being written by another cgdw process (pid {holder}); try again when it ends"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
+def open_for_write(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A writing connection to a warehouse at head, under the write lock."""
+    with write_lock(db_path):
+        require_warehouse(db_path)
+        con = _connect(db_path, read_only=False)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+@contextmanager
+def open_for_read(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    require_warehouse(db_path)
+    con = _connect(db_path, read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None) -> pl.DataFrame:
+    """A query's result as a polars frame (DuckDB 2.0 connections have no `.pl()` after execute)."""
+    return con.sql(sql, params=params).pl()

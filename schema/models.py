@@ -1,0 +1,507 @@
+"""The normalized cgdw schema, as SQLAlchemy models.
+
+These models are the documentation of record (docs/schema.md is generated from them) and the source the
+hand-written Alembic migrations were rendered from. DuckDB specifics (see shared/stack-notes.md):
+keys come from sequences, constraints are declared in CREATE TABLE (DuckDB cannot add them later), and
+foreign keys never cascade, and fact tables carry no explicit index (an indexed DuckDB table cannot
+ALTER a column; hash joins do not need them).
+
+Versioned fact tables (`VersionedFact`): trial exports are full snapshots, so a newer export never
+overwrites a row. The changed row gets `superseded_by_run_id` set and the new value is inserted; the
+current state is `superseded_by_run_id IS NULL`. Every fact row carries its lineage: the run that wrote
+it, the source file and the line in that file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(
+        naming_convention={
+            "pk": "pk_%(table_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        }
+    )
+
+
+def surrogate_key(table: str) -> Mapped[int]:
+    """An integer primary key fed by its own sequence (DuckDB has no SERIAL/IDENTITY that works here)."""
+    sa.Sequence(f"seq_{table}", metadata=Base.metadata)
+    return mapped_column(sa.Integer, primary_key=True, server_default=sa.text(f"nextval('seq_{table}')"))
+
+
+def codes(column: str, values: tuple[str, ...], name: str | None = None) -> sa.CheckConstraint:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return sa.CheckConstraint(f"{column} IN ({quoted})", name=name or f"{column}_code")
+
+
+SEX = ("M", "F")
+DIAGNOSES = ("T-ALL", "T-LBL", "B-ALL", "AML", "MPAL", "other")
+CONSENT = ("given", "withdrawn")
+RESPONSE = ("good", "poor")
+EVENT_TYPES = ("relapse", "death", "last_follow_up")
+DEATH_CAUSES = ("leukemia", "toxicity", "infection", "other")
+MARKER_RESULTS = ("positive", "negative", "not_done")
+TCR_GROUPS = ("immature", "cortical", "mature_ab", "mature_gd")
+RUN_STATUS = ("running", "succeeded", "failed")
+ASSEMBLIES = ("GRCh37", "GRCh38")
+SAMPLE_TYPES = ("diagnosis", "remission", "relapse", "germline", "follow_up")
+TISSUES = ("bone_marrow", "peripheral_blood", "lymph_node", "other")
+CN_TYPES = ("deletion", "homozygous_deletion", "gain", "amplification", "neutral")
+CN_METHODS = ("NGS", "MLPA", "aCGH", "SNP_array")
+MRD_METHODS = ("ASO-PCR", "ddPCR", "MFC", "LSC-MFC", "NGS-IGTCR")
+MRD_QUALITATIVE = ("positive", "positive_not_quantifiable", "negative", "not_done", "indeterminate")
+
+
+# --- ETL audit ------------------------------------------------------------------------------------
+
+
+class EtlRun(Base):
+    """One ETL run: one load of one source file (or one views apply), committed as one transaction."""
+
+    __tablename__ = "etl_run"
+    etl_run_id: Mapped[int] = surrogate_key("etl_run")
+    command: Mapped[str] = mapped_column(sa.Text, doc="the cgdw command line that started the run")
+    run_by: Mapped[str] = mapped_column(sa.Text, doc="operating-system user who ran it")
+    code_version: Mapped[str] = mapped_column(sa.Text, doc="cgdw version (and git commit when known)")
+    started_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, doc="UTC start time")
+    finished_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, doc="UTC end time")
+    status: Mapped[str] = mapped_column(sa.Text, doc="running | succeeded | failed")
+    rows_read: Mapped[int] = mapped_column(sa.Integer, server_default="0", doc="data rows read from source")
+    rows_loaded: Mapped[int] = mapped_column(
+        sa.Integer, server_default="0", doc="rows that passed validation"
+    )
+    rows_rejected: Mapped[int] = mapped_column(sa.Integer, server_default="0", doc="rows quarantined")
+    counts_json: Mapped[str | None] = mapped_column(
+        sa.Text, doc="JSON: per table rows inserted / superseded / unchanged, warnings"
+    )
+    __table_args__ = (
+        codes("status", RUN_STATUS),
+        sa.CheckConstraint("rows_read = rows_loaded + rows_rejected", name="rows_add_up"),
+    )
+
+
+class SourceFile(Base):
+    """A source file as loaded: hash, size, kind and layout. Loading the same bytes twice is a no-op."""
+
+    __tablename__ = "source_file"
+    source_file_id: Mapped[int] = surrogate_key("source_file")
+    etl_run_id: Mapped[int] = mapped_column(sa.ForeignKey("etl_run.etl_run_id"), doc="run that loaded it")
+    path: Mapped[str] = mapped_column(sa.Text, doc="path as given on the command line")
+    file_name: Mapped[str] = mapped_column(sa.Text)
+    sha256: Mapped[str] = mapped_column(sa.String(64), doc="hex SHA-256 of the bytes")
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    kind: Mapped[str] = mapped_column(sa.Text, doc="source kind: clinical, lab, vcf, maf, seg, cnv, mrd, ...")
+    layout: Mapped[str] = mapped_column(sa.Text, doc="layout name (etl/layouts/*.toml) or format")
+    trial_group: Mapped[str | None] = mapped_column(sa.Text, doc="GRAALL, FRALLE, ... when the file has one")
+    __table_args__ = (sa.UniqueConstraint("sha256", "kind"),)
+
+
+class RejectedRecord(Base):
+    """Quarantine: one row per failed rule per source row, with the raw record kept whole."""
+
+    __tablename__ = "rejected_record"
+    rejected_record_id: Mapped[int] = surrogate_key("rejected_record")
+    etl_run_id: Mapped[int] = mapped_column(sa.ForeignKey("etl_run.etl_run_id"))
+    source_file_id: Mapped[int] = mapped_column(sa.ForeignKey("source_file.source_file_id"))
+    line: Mapped[int] = mapped_column(sa.Integer, doc="line (or sheet row) in the source file, header = 1")
+    column_name: Mapped[str | None] = mapped_column(sa.Text, doc="source column that failed")
+    value: Mapped[str | None] = mapped_column(sa.Text, doc="the raw value as read")
+    rule: Mapped[str] = mapped_column(sa.Text, doc="rule id, e.g. code:sexe, date, range, unique")
+    message: Mapped[str] = mapped_column(sa.Text, doc="readable explanation")
+    raw_record: Mapped[str] = mapped_column(sa.Text, doc="JSON object of the whole raw row")
+
+
+# --- Reference -------------------------------------------------------------------------------------
+
+
+class Protocol(Base):
+    """A treatment protocol (clinical trial). Seeded by the migrations."""
+
+    __tablename__ = "protocol"
+    protocol_code: Mapped[str] = mapped_column(sa.Text, primary_key=True, doc="e.g. GRAALL-2005")
+    trial_group: Mapped[str] = mapped_column(sa.Text, doc="cooperative group whose database exports it")
+    population: Mapped[str] = mapped_column(sa.Text, doc="adult | pediatric | all")
+    disease: Mapped[str] = mapped_column(sa.Text, doc="target disease, e.g. ALL, AML")
+    registry_id: Mapped[str | None] = mapped_column(sa.Text, doc="ClinicalTrials.gov / EudraCT id")
+    title: Mapped[str | None] = mapped_column(sa.Text)
+    __table_args__ = (codes("population", ("adult", "pediatric", "all")),)
+
+
+class Gene(Base):
+    __tablename__ = "gene"
+    gene_id: Mapped[int] = surrogate_key("gene")
+    symbol: Mapped[str] = mapped_column(sa.Text, unique=True, doc="HGNC symbol")
+    hgnc_id: Mapped[str | None] = mapped_column(sa.Text)
+    chrom: Mapped[str | None] = mapped_column(sa.Text, doc="chromosome without 'chr'")
+
+
+class Transcript(Base):
+    __tablename__ = "transcript"
+    transcript_id: Mapped[int] = surrogate_key("transcript")
+    gene_id: Mapped[int] = mapped_column(sa.ForeignKey("gene.gene_id"))
+    accession: Mapped[str] = mapped_column(sa.Text, unique=True, doc="versionless ENST / NM accession")
+    refseq_accession: Mapped[str | None] = mapped_column(sa.Text, doc="matching RefSeq (MANE) accession")
+    is_canonical: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    is_mane_select: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+
+
+class Exon(Base):
+    __tablename__ = "exon"
+    exon_id: Mapped[int] = surrogate_key("exon")
+    transcript_id: Mapped[int] = mapped_column(sa.ForeignKey("transcript.transcript_id"))
+    assembly: Mapped[str] = mapped_column(sa.Text)
+    exon_number: Mapped[int] = mapped_column(sa.Integer)
+    chrom: Mapped[str] = mapped_column(sa.Text)
+    start: Mapped[int] = mapped_column(sa.BigInteger, doc="1-based inclusive")
+    end: Mapped[int] = mapped_column(sa.BigInteger, doc="1-based inclusive")
+    __table_args__ = (
+        sa.UniqueConstraint("transcript_id", "assembly", "exon_number"),
+        codes("assembly", ASSEMBLIES),
+        sa.CheckConstraint('start <= "end"', name="start_le_end"),
+    )
+
+
+class GenePanel(Base):
+    __tablename__ = "gene_panel"
+    gene_panel_id: Mapped[int] = surrogate_key("gene_panel")
+    name: Mapped[str] = mapped_column(sa.Text)
+    version: Mapped[str] = mapped_column(sa.Text)
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    __table_args__ = (sa.UniqueConstraint("name", "version"),)
+
+
+class GenePanelGene(Base):
+    """Genes covered by a panel: a gene off the panel is 'not sequenced', not 'wild type'."""
+
+    __tablename__ = "gene_panel_gene"
+    gene_panel_id: Mapped[int] = mapped_column(sa.ForeignKey("gene_panel.gene_panel_id"), primary_key=True)
+    gene_id: Mapped[int] = mapped_column(sa.ForeignKey("gene.gene_id"), primary_key=True)
+
+
+class TcrStatus(Base):
+    """TCR status (immunogenotype) codes and the four Table 1 groups they fall in."""
+
+    __tablename__ = "tcr_status"
+    tcr_status_code: Mapped[str] = mapped_column(sa.Text, primary_key=True, doc="IM0, IMD, IMG, IMB, ...")
+    label: Mapped[str] = mapped_column(sa.Text)
+    tcr_group: Mapped[str] = mapped_column(sa.Text, doc="immature | cortical | mature_ab | mature_gd")
+    __table_args__ = (codes("tcr_group", TCR_GROUPS),)
+
+
+class OncogeneticMarker(Base):
+    """Oncogenetic markers tested by the reference laboratory (RQ-PCR / FISH)."""
+
+    __tablename__ = "oncogenetic_marker"
+    marker_code: Mapped[str] = mapped_column(sa.Text, primary_key=True, doc="TLX1, TLX3, SIL-TAL1, ...")
+    label: Mapped[str] = mapped_column(sa.Text)
+    is_subgroup: Mapped[bool] = mapped_column(
+        sa.Boolean, doc="part of the mutually exclusive oncogenetic subgroups of Table 1 (HOXA is not)"
+    )
+
+
+# --- Clinical --------------------------------------------------------------------------------------
+
+
+class Patient(Base):
+    """Patient identity only: the pseudonymous key never changes, so every fact table can point at it."""
+
+    __tablename__ = "patient"
+    patient_id: Mapped[int] = surrogate_key("patient")
+    patient_key: Mapped[str] = mapped_column(
+        sa.Text, unique=True, doc="HMAC-SHA256 of trial group + source patient id (key kept outside the DB)"
+    )
+    trial_group: Mapped[str] = mapped_column(
+        sa.Text, doc="cooperative group whose database holds the patient"
+    )
+    created_run_id: Mapped[int] = mapped_column(sa.ForeignKey("etl_run.etl_run_id"))
+    source_file_id: Mapped[int] = mapped_column(sa.ForeignKey("source_file.source_file_id"))
+
+
+class VersionedFact:
+    """Lineage and snapshot versioning shared by every fact table."""
+
+    @declared_attr
+    def etl_run_id(cls) -> Mapped[int]:
+        return mapped_column(sa.ForeignKey("etl_run.etl_run_id"), doc="run that wrote this row")
+
+    @declared_attr
+    def source_file_id(cls) -> Mapped[int]:
+        return mapped_column(sa.ForeignKey("source_file.source_file_id"), doc="file the row came from")
+
+    @declared_attr
+    def source_line(cls) -> Mapped[int]:
+        return mapped_column(sa.Integer, doc="line (or sheet row) in that file, header = 1")
+
+    @declared_attr
+    def superseded_by_run_id(cls) -> Mapped[int | None]:
+        return mapped_column(
+            sa.ForeignKey("etl_run.etl_run_id"),
+            nullable=True,
+            doc="run whose newer snapshot replaced this row; NULL = current",
+        )
+
+
+class Enrolment(VersionedFact, Base):
+    """The trial registration record: protocol, diagnosis, demographics at diagnosis, consent."""
+
+    __tablename__ = "enrolment"
+    enrolment_id: Mapped[int] = surrogate_key("enrolment")
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patient.patient_id"))
+    protocol_code: Mapped[str] = mapped_column(sa.ForeignKey("protocol.protocol_code"))
+    diagnosis: Mapped[str] = mapped_column(sa.Text, doc="T-ALL, T-LBL, B-ALL, AML, MPAL, other")
+    diagnosis_year: Mapped[int] = mapped_column(sa.Integer, doc="year only: dates are not stored")
+    sex: Mapped[str] = mapped_column(sa.Text, doc="M | F")
+    age_at_diagnosis_years: Mapped[float] = mapped_column(sa.Double)
+    consent_status: Mapped[str] = mapped_column(sa.Text, doc="given | withdrawn")
+    __table_args__ = (
+        codes("sex", SEX),
+        codes("diagnosis", DIAGNOSES),
+        codes("consent_status", CONSENT),
+        sa.CheckConstraint("age_at_diagnosis_years >= 0 AND age_at_diagnosis_years < 110", name="age_range"),
+        sa.CheckConstraint("diagnosis_year BETWEEN 1970 AND 2100", name="year_range"),
+    )
+
+
+class Baseline(VersionedFact, Base):
+    """Clinical presentation at diagnosis. NULL = not evaluated."""
+
+    __tablename__ = "baseline"
+    baseline_id: Mapped[int] = surrogate_key("baseline")
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patient.patient_id"))
+    wbc_g_per_l: Mapped[float | None] = mapped_column(sa.Double, doc="white blood cells, x10^9/L")
+    cns_involvement: Mapped[bool | None] = mapped_column(sa.Boolean)
+    mediastinal_mass: Mapped[bool | None] = mapped_column(sa.Boolean)
+    __table_args__ = (sa.CheckConstraint("wbc_g_per_l >= 0 AND wbc_g_per_l <= 2000", name="wbc_range"),)
+
+
+class Immunophenotype(VersionedFact, Base):
+    """Reference-laboratory immunophenotype: ETP classification and TCR status. NULL = not evaluable."""
+
+    __tablename__ = "immunophenotype"
+    immunophenotype_id: Mapped[int] = surrogate_key("immunophenotype")
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patient.patient_id"))
+    etp_status: Mapped[bool | None] = mapped_column(sa.Boolean, doc="early T-cell precursor ALL")
+    tcr_status_code: Mapped[str | None] = mapped_column(sa.ForeignKey("tcr_status.tcr_status_code"))
+
+
+class OncogeneticResult(VersionedFact, Base):
+    __tablename__ = "oncogenetic_result"
+    oncogenetic_result_id: Mapped[int] = surrogate_key("oncogenetic_result")
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patient.patient_id"))
+    marker_code: Mapped[str] = mapped_column(sa.ForeignKey("oncogenetic_marker.marker_code"))
+    result: Mapped[str] = mapped_column(sa.Text, doc="positive | negative | not_done")
+    method: Mapped[str | None] = mapped_column(sa.Text, doc="RQ-PCR, FISH, ...")
+    __table_args__ = (codes("result", MARKER_RESULTS),)
+
+
+class TreatmentResponse(VersionedFact, Base):
+    __tablename__ = "treatment_response"
+    treatment_response_id: Mapped[int] = surrogate_key("treatment_response")
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patient.patient_id"))
+    complete_remission: Mapped[bool] = mapped_column(sa.Boolean, doc="CR after induction")
+    cr_day: Mapped[int | None] = mapped_column(sa.Integer, doc="days from diagnosis to CR")
+    prednisone_response: Mapped[str | None] = mapped_column(
+        sa.Text, doc="good (< 1000 blasts/uL after the 7-day pre-phase) | poor; NULL = not evaluated"
+    )
+    hsct_in_cr1: Mapped[bool | None] = mapped_column(sa.Boolean, doc="allogeneic HSCT in first CR")
+    hsct_day: Mapped[int | None] = mapped_column(sa.Integer, doc="days from diagnosis to HSCT")
+    __table_args__ = (
+        codes("prednisone_response", RESPONSE),
+        sa.CheckConstraint("cr_day >= 0 AND hsct_day >= 0", name="days_not_negative"),
+        sa.CheckConstraint("complete_remission OR cr_day IS NULL", name="cr_day_needs_cr"),
+    )
+
+
+class OutcomeEvent(VersionedFact, Base):
+    """Relapses, death and last follow-up as day offsets from diagnosis (event_seq numbers relapses)."""
+
+    __tablename__ = "outcome_event"
+    outcome_event_id: Mapped[int] = surrogate_key("outcome_event")
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patient.patient_id"))
+    event_type: Mapped[str] = mapped_column(sa.Text, doc="relapse | death | last_follow_up")
+    event_seq: Mapped[int] = mapped_column(sa.Integer, doc="1 = first relapse, 2 = second; 1 otherwise")
+    day: Mapped[int] = mapped_column(sa.Integer, doc="days from diagnosis")
+    cause: Mapped[str | None] = mapped_column(
+        sa.Text, doc="death cause: leukemia, toxicity, infection, other"
+    )
+    in_cr: Mapped[bool | None] = mapped_column(
+        sa.Boolean, doc="for deaths: patient in first CR (reached CR, no relapse before death)"
+    )
+    __table_args__ = (
+        codes("event_type", EVENT_TYPES),
+        codes("cause", DEATH_CAUSES),
+        sa.CheckConstraint("day >= 0", name="day_not_negative"),
+        sa.CheckConstraint("event_seq >= 1", name="seq_positive"),
+    )
+
+
+# --- Genomic and MRD (loaders come with the genomics issue) ------------------------------------------
+
+
+class SequencingAssay(Base):
+    __tablename__ = "sequencing_assay"
+    sequencing_assay_id: Mapped[int] = surrogate_key("sequencing_assay")
+    name: Mapped[str] = mapped_column(sa.Text, doc="e.g. T-ALL 80-gene capture")
+    version: Mapped[str] = mapped_column(sa.Text)
+    gene_panel_id: Mapped[int | None] = mapped_column(sa.ForeignKey("gene_panel.gene_panel_id"))
+    assembly: Mapped[str] = mapped_column(sa.Text)
+    __table_args__ = (sa.UniqueConstraint("name", "version"), codes("assembly", ASSEMBLIES))
+
+
+class Sample(Base):
+    __tablename__ = "sample"
+    sample_id: Mapped[int] = surrogate_key("sample")
+    sample_key: Mapped[str] = mapped_column(sa.Text, unique=True, doc="sequencing-lab sample id")
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patient.patient_id"))
+    sample_type: Mapped[str] = mapped_column(sa.Text)
+    tissue: Mapped[str | None] = mapped_column(sa.Text)
+    collection_day: Mapped[int | None] = mapped_column(sa.Integer, doc="days from diagnosis")
+    sequencing_assay_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("sequencing_assay.sequencing_assay_id")
+    )
+    pipeline_version: Mapped[str | None] = mapped_column(sa.Text)
+    etl_run_id: Mapped[int] = mapped_column(sa.ForeignKey("etl_run.etl_run_id"))
+    source_file_id: Mapped[int] = mapped_column(sa.ForeignKey("source_file.source_file_id"))
+    source_line: Mapped[int] = mapped_column(sa.Integer)
+    __table_args__ = (codes("sample_type", SAMPLE_TYPES), codes("tissue", TISSUES))
+
+
+class Variant(Base):
+    """A small variant, stored once per (assembly, chrom, pos, ref, alt), normalised and biallelic."""
+
+    __tablename__ = "variant"
+    variant_id: Mapped[int] = surrogate_key("variant")
+    assembly: Mapped[str] = mapped_column(sa.Text)
+    chrom: Mapped[str] = mapped_column(sa.Text)
+    pos: Mapped[int] = mapped_column(sa.BigInteger)
+    ref: Mapped[str] = mapped_column(sa.Text)
+    alt: Mapped[str] = mapped_column(sa.Text)
+    __table_args__ = (
+        sa.UniqueConstraint("assembly", "chrom", "pos", "ref", "alt"),
+        codes("assembly", ASSEMBLIES),
+        sa.CheckConstraint("pos >= 1", name="pos_positive"),
+    )
+
+
+class VariantAnnotation(Base):
+    """Consequence of a variant on one transcript (VEP CSQ, SnpEff ANN or MAF)."""
+
+    __tablename__ = "variant_annotation"
+    variant_annotation_id: Mapped[int] = surrogate_key("variant_annotation")
+    variant_id: Mapped[int] = mapped_column(sa.ForeignKey("variant.variant_id"))
+    gene_symbol: Mapped[str | None] = mapped_column(sa.Text)
+    transcript_accession: Mapped[str | None] = mapped_column(sa.Text)
+    consequence: Mapped[str | None] = mapped_column(sa.Text, doc="Sequence Ontology terms, '&'-joined")
+    impact: Mapped[str | None] = mapped_column(sa.Text)
+    hgvsc: Mapped[str | None] = mapped_column(sa.Text)
+    hgvsp: Mapped[str | None] = mapped_column(sa.Text)
+    exon: Mapped[str | None] = mapped_column(sa.Text, doc="as annotated, e.g. 5/8")
+    is_canonical: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    annotation_source: Mapped[str] = mapped_column(sa.Text, doc="VEP, SnpEff or MAF, with version")
+    source_file_id: Mapped[int] = mapped_column(sa.ForeignKey("source_file.source_file_id"))
+
+
+class VariantCall(Base):
+    __tablename__ = "variant_call"
+    variant_call_id: Mapped[int] = surrogate_key("variant_call")
+    sample_id: Mapped[int] = mapped_column(sa.ForeignKey("sample.sample_id"))
+    variant_id: Mapped[int] = mapped_column(sa.ForeignKey("variant.variant_id"))
+    genotype: Mapped[str | None] = mapped_column(sa.Text)
+    vaf: Mapped[float | None] = mapped_column(sa.Double)
+    depth: Mapped[int | None] = mapped_column(sa.Integer)
+    alt_depth: Mapped[int | None] = mapped_column(sa.Integer)
+    filter: Mapped[str | None] = mapped_column(sa.Text, doc="PASS or the failed filters")
+    etl_run_id: Mapped[int] = mapped_column(sa.ForeignKey("etl_run.etl_run_id"))
+    source_file_id: Mapped[int] = mapped_column(sa.ForeignKey("source_file.source_file_id"))
+    source_line: Mapped[int] = mapped_column(sa.Integer)
+    __table_args__ = (
+        sa.CheckConstraint("vaf >= 0 AND vaf <= 1", name="vaf_range"),
+        sa.CheckConstraint("depth >= 0 AND alt_depth >= 0", name="depth_not_negative"),
+    )
+
+
+class CopyNumberSegment(Base):
+    """A segment of a SEG file (log2 ratio over a genomic range)."""
+
+    __tablename__ = "copy_number_segment"
+    copy_number_segment_id: Mapped[int] = surrogate_key("copy_number_segment")
+    sample_id: Mapped[int] = mapped_column(sa.ForeignKey("sample.sample_id"))
+    assembly: Mapped[str] = mapped_column(sa.Text)
+    chrom: Mapped[str] = mapped_column(sa.Text)
+    start: Mapped[int] = mapped_column(sa.BigInteger)
+    end: Mapped[int] = mapped_column(sa.BigInteger)
+    num_markers: Mapped[int | None] = mapped_column(sa.Integer)
+    seg_mean: Mapped[float] = mapped_column(sa.Double, doc="log2 copy ratio")
+    etl_run_id: Mapped[int] = mapped_column(sa.ForeignKey("etl_run.etl_run_id"))
+    source_file_id: Mapped[int] = mapped_column(sa.ForeignKey("source_file.source_file_id"))
+    source_line: Mapped[int] = mapped_column(sa.Integer)
+    __table_args__ = (
+        codes("assembly", ASSEMBLIES),
+        sa.CheckConstraint('start <= "end"', name="start_le_end"),
+    )
+
+
+class CopyNumberCall(Base):
+    """A per-gene copy-number call over an exon range; a second method confirms, it is not a new call."""
+
+    __tablename__ = "copy_number_call"
+    copy_number_call_id: Mapped[int] = surrogate_key("copy_number_call")
+    sample_id: Mapped[int] = mapped_column(sa.ForeignKey("sample.sample_id"))
+    gene_id: Mapped[int] = mapped_column(sa.ForeignKey("gene.gene_id"))
+    assembly: Mapped[str | None] = mapped_column(sa.Text)
+    chrom: Mapped[str | None] = mapped_column(sa.Text)
+    start: Mapped[int | None] = mapped_column(sa.BigInteger)
+    end: Mapped[int | None] = mapped_column(sa.BigInteger)
+    first_exon: Mapped[int | None] = mapped_column(sa.Integer)
+    last_exon: Mapped[int | None] = mapped_column(sa.Integer)
+    call_type: Mapped[str] = mapped_column(sa.Text)
+    copy_number: Mapped[float | None] = mapped_column(sa.Double)
+    ratio: Mapped[float | None] = mapped_column(sa.Double, doc="copy ratio (MLPA probe ratio, 2^log2)")
+    method: Mapped[str] = mapped_column(sa.Text)
+    confirms_copy_number_call_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("copy_number_call.copy_number_call_id"), doc="the NGS call this one confirms"
+    )
+    etl_run_id: Mapped[int] = mapped_column(sa.ForeignKey("etl_run.etl_run_id"))
+    source_file_id: Mapped[int] = mapped_column(sa.ForeignKey("source_file.source_file_id"))
+    source_line: Mapped[int | None] = mapped_column(sa.Integer)
+    __table_args__ = (
+        codes("call_type", CN_TYPES),
+        codes("method", CN_METHODS),
+        sa.CheckConstraint("first_exon <= last_exon", name="exon_order"),
+    )
+
+
+class MrdMeasurement(VersionedFact, Base):
+    """A measurable-residual-disease result, normalised to a fraction with the original kept."""
+
+    __tablename__ = "mrd_measurement"
+    mrd_measurement_id: Mapped[int] = surrogate_key("mrd_measurement")
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patient.patient_id"))
+    sample_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sample.sample_id"))
+    time_point: Mapped[str] = mapped_column(sa.Text, doc="protocol time point, e.g. MRD1")
+    day: Mapped[int | None] = mapped_column(sa.Integer, doc="days from diagnosis")
+    method: Mapped[str] = mapped_column(sa.Text)
+    target: Mapped[str | None] = mapped_column(sa.Text, doc="rearrangement / marker followed")
+    value_fraction: Mapped[float | None] = mapped_column(sa.Double, doc="normalised value, 0..1")
+    value_original: Mapped[str | None] = mapped_column(sa.Text, doc="value as sent")
+    unit_original: Mapped[str | None] = mapped_column(sa.Text, doc="unit as sent")
+    limit_of_detection: Mapped[float | None] = mapped_column(sa.Double, doc="as a fraction")
+    quantitative_range_low: Mapped[float | None] = mapped_column(sa.Double, doc="as a fraction")
+    qualitative_result: Mapped[str | None] = mapped_column(sa.Text)
+    __table_args__ = (
+        codes("method", MRD_METHODS),
+        codes("qualitative_result", MRD_QUALITATIVE),
+        sa.CheckConstraint("value_fraction >= 0 AND value_fraction <= 1", name="fraction_range"),
+    )
+
+
+VERSIONED_TABLES = (Enrolment, Baseline, Immunophenotype, OncogeneticResult, TreatmentResponse, OutcomeEvent)

@@ -1,0 +1,56 @@
+"""Shared fixtures: real DuckDB files migrated with the real Alembic migrations, real synthetic files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from schema import database
+
+if TYPE_CHECKING:
+    from etl.synth import SynthResult
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+TEST_KEY = "test-pseudonym-key-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def pseudonym_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("CGDW_PSEUDONYM_KEY", TEST_KEY)
+    monkeypatch.delenv("CGDW_PSEUDONYM_KEY_FILE", raising=False)
+    monkeypatch.delenv("CGDW_DB", raising=False)
+    return TEST_KEY
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """An empty warehouse at the head revision."""
+    path = tmp_path / "warehouse.duckdb"
+    database.upgrade(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
+    """The synthetic cohort of the seed letter (476 patients), clean."""
+    from etl.synth import write_synthetic_cohort
+
+    return write_synthetic_cohort(tmp_path_factory.mktemp("cohort"), seed=1)
+
+
+@pytest.fixture(scope="session")
+def dirty_cohort(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
+    """The same cohort plus the documented data problems (dirty_manifest.json lists them)."""
+    from etl.synth import write_synthetic_cohort
+
+    return write_synthetic_cohort(tmp_path_factory.mktemp("dirty"), seed=1, dirty=True)
+
+
+@pytest.fixture
+def chdir_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path

@@ -1,0 +1,65 @@
+"""The schema is created and removed only by the Alembic migrations, and matches the models."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from schema import database
+from schema.models import Base
+from tests.conftest import REPO
+
+
+def tables(path: Path) -> set[str]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
+def test_upgrade_creates_every_model_table_with_the_models_columns(db_path: Path) -> None:
+    assert tables(db_path) == set(Base.metadata.tables) | {"alembic_version"}
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        for name, table in Base.metadata.tables.items():
+            columns = con.execute(
+                "SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = ?",
+                [name],
+            ).fetchall()
+            assert {c for c, _ in columns} == set(table.columns.keys()), name
+            nullable = {c for c, flag in columns if flag == "YES"}
+            assert nullable == {c.name for c in table.columns if c.nullable}, name
+
+
+def test_reference_codes_are_seeded(db_path: Path) -> None:
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        protocols = {p for (p,) in con.execute("SELECT protocol_code FROM protocol").fetchall()}
+        groups = dict(con.execute("SELECT tcr_status_code, tcr_group FROM tcr_status").fetchall())
+    assert {"GRAALL-2003", "GRAALL-2005", "FRALLE-2000"} <= protocols
+    assert groups["IMD"] == "immature" and groups["PREAB"] == "cortical" and groups["TCRGD"] == "mature_gd"
+
+
+def test_downgrade_to_base_and_up_again(db_path: Path) -> None:
+    database.downgrade(db_path, "base")
+    assert tables(db_path) == {"alembic_version"}
+    assert database.current_revision(db_path) is None
+    database.upgrade(db_path)
+    assert database.current_revision(db_path) == database.head_revision()
+    assert tables(db_path) == set(Base.metadata.tables) | {"alembic_version"}
+
+
+def test_plain_alembic_command_works_too(tmp_path: Path) -> None:
+    path = tmp_path / "plain.duckdb"
+    alembic = [sys.executable, "-m", "alembic", "-c", str(REPO / "alembic.ini"), "-x", f"db={path}"]
+    env = {**os.environ}
+    subprocess.run([*alembic, "upgrade", "head"], check=True, env=env, cwd=tmp_path)
+    assert database.current_revision(path) == database.head_revision()
+    subprocess.run([*alembic, "downgrade", "base"], check=True, env=env, cwd=tmp_path)
+    assert tables(path) == {"alembic_version"}
+
+
+def test_generated_schema_docs_are_current() -> None:
+    from schema.docs import render
+
+    assert (REPO / "docs" / "schema.md").read_text() == render(), "run: python -m schema.docs > docs/schema.md"
