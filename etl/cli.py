@@ -59,7 +59,9 @@ MaxRejectOption = Annotated[
 ]
 ProtocolOption = Annotated[
     str | None,
-    typer.Option("--protocol", "-p", help="Source layout of the trial export: graall, fralle, or a .toml path."),
+    typer.Option(
+        "--protocol", "-p", help="Source layout of the trial export: graall, fralle, or a .toml path."
+    ),
 ]
 
 
@@ -165,8 +167,14 @@ def _load(
 ) -> None:
     with _progress(quiet) as progress:
         report = loads.load_file(
-            _db(db), kind, file, layout=layout, key_file=key_file, max_reject_fraction=max_reject_fraction,
-            dry_run=dry_run, progress=progress,
+            _db(db),
+            kind,
+            file,
+            layout=layout,
+            key_file=key_file,
+            max_reject_fraction=max_reject_fraction,
+            dry_run=dry_run,
+            progress=progress,
         )
     _print_report(report, quiet)
     if report.file_problem:
@@ -211,8 +219,14 @@ def validate(
     """Do everything a load does, then roll back: print what would be loaded and quarantined."""
     with _progress(False) as progress:
         report = loads.load_file(
-            _db(db), kind, file, layout=protocol, key_file=key_file, max_reject_fraction=max_reject_fraction,
-            dry_run=True, progress=progress,
+            _db(db),
+            kind,
+            file,
+            layout=protocol,
+            key_file=key_file,
+            max_reject_fraction=max_reject_fraction,
+            dry_run=True,
+            progress=progress,
         )
     _say(report.summary())
     for warning in report.warnings:
@@ -289,7 +303,7 @@ def demo(
 def main() -> None:
     """Console entry point: errors become one line and an exit code (tracebacks only with --debug)."""
     try:
-        app()
+        app(prog_name="cgdw")
     except CgdwError as exc:
         if _state["debug"]:
             traceback.print_exc()

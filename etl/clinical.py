@@ -33,6 +33,32 @@ DERIVED_FROM = {
 
 STAGE = "cgdw_clinical_stage"
 
+# The canonical fields a clinical layout may map, with their type after parsing; the first ten are required.
+CANONICAL_FIELDS: dict[str, pl.DataType] = {
+    "source_patient_id": pl.String(),
+    "protocol_code": pl.String(),
+    "sex": pl.String(),
+    "age_years": pl.Float64(),
+    "diagnosis_date": pl.Date(),
+    "diagnosis": pl.String(),
+    "complete_remission": pl.Boolean(),
+    "vital_status": pl.String(),
+    "last_contact_date": pl.Date(),
+    "consent_status": pl.String(),
+    "wbc_g_per_l": pl.Float64(),
+    "cns_involvement": pl.Boolean(),
+    "mediastinal_mass": pl.Boolean(),
+    "prednisone_response": pl.String(),
+    "cr_date": pl.Date(),
+    "hsct_in_cr1": pl.Boolean(),
+    "hsct_date": pl.Date(),
+    "relapse_date": pl.Date(),
+    "second_relapse_date": pl.Date(),
+    "death_date": pl.Date(),
+    "death_cause": pl.String(),
+}
+REQUIRED_FIELDS = tuple(CANONICAL_FIELDS)[:10]
+
 
 def harmonise(fields: pl.DataFrame) -> pl.DataFrame:
     """Canonical clinical records: absolute dates become days from diagnosis, the diagnosis date a year."""
@@ -72,7 +98,18 @@ class ClinicalLoader(SourceLoader):
 
     def __init__(self, layout: Layout, secret: bytes) -> None:
         if layout.kind != "clinical" or not layout.trial_group:
-            raise CgdwError(f"layout {layout.name!r} is not a clinical trial-export layout with a trial_group")
+            raise CgdwError(
+                f"layout {layout.name!r} is not a clinical trial-export layout with a trial_group"
+            )
+        problems = []
+        unknown = sorted(set(layout.fields) - set(CANONICAL_FIELDS))
+        if unknown:
+            problems.append(f"unknown fields {', '.join(unknown)}")
+        missing = [name for name in REQUIRED_FIELDS if name not in layout.fields]
+        if missing:
+            problems.append(f"required fields not mapped: {', '.join(missing)}")
+        if problems:
+            raise CgdwError(f"layout {layout.name!r} does not fit clinical records: {'; '.join(problems)}")
         self.layout = layout
         self.layout_name = layout.name
         self.trial_group = layout.trial_group
@@ -84,6 +121,12 @@ class ClinicalLoader(SourceLoader):
     def batches(self, path: Path) -> Iterator[Batch]:
         raw = read_source(path, self.layout)
         fields, issues = to_canonical(raw, self.layout)
+        # A layout may leave optional fields out (its source does not collect them): they are NULL.
+        fields = fields.with_columns(
+            pl.lit(None, dtype).alias(name)
+            for name, dtype in CANONICAL_FIELDS.items()
+            if name not in fields.columns
+        )
         records = harmonise(fields)
         checked = schema_issues(records, raw, ClinicalRecordV1, self.source_column)
         # Without a diagnosis date no day offset exists: report the date, not every offset that follows.
@@ -97,11 +140,17 @@ class ClinicalLoader(SourceLoader):
         column = self.source_column("protocol_code")
         unknown = pl.col("protocol_code").is_not_null() & ~pl.col("protocol_code").is_in(known)
         return issues_where(
-            batch.records, unknown, column, pl.col("protocol_code"), "known_protocol",
+            batch.records,
+            unknown,
+            column,
+            pl.col("protocol_code"),
+            "known_protocol",
             pl.format("protocol {} is not in the protocol reference table", pl.col("protocol_code")),
         )
 
-    def write(self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame, ctx: LoadContext) -> dict[str, Any]:
+    def write(
+        self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame, ctx: LoadContext
+    ) -> dict[str, Any]:
         assert self.trial_group is not None
         keyed = patients.with_patient_key(records, self.secret, pl.lit(self.trial_group))
         source = patients.stage(con, STAGE, keyed.rename({LINE: "source_line"}))
@@ -112,7 +161,9 @@ class ClinicalLoader(SourceLoader):
             """Merge into `table` its columns (name -> expression over the stage)."""
             select = ", ".join(f"{expr} AS {name}" for name, expr in columns.items())
             sql = f"SELECT patient_id, {select}, source_line FROM ({source})"
-            return merge_snapshot(con, table, list(columns), sql, in_file, ctx.run_id, ctx.source_file_id).as_dict()
+            return merge_snapshot(
+                con, table, list(columns), sql, in_file, ctx.run_id, ctx.source_file_id
+            ).as_dict()
 
         def same_names(*names: str) -> dict[str, str]:
             return {name: name for name in names}
@@ -126,7 +177,9 @@ class ClinicalLoader(SourceLoader):
                 "consent_status": "consent_status",
             },
         )
-        counts["baseline"] = merge("baseline", same_names("wbc_g_per_l", "cns_involvement", "mediastinal_mass"))
+        counts["baseline"] = merge(
+            "baseline", same_names("wbc_g_per_l", "cns_involvement", "mediastinal_mass")
+        )
         counts["treatment_response"] = merge(
             "treatment_response",
             same_names("complete_remission", "cr_day", "prednisone_response", "hsct_in_cr1", "hsct_day"),
@@ -147,8 +200,13 @@ class ClinicalLoader(SourceLoader):
             FROM ({source})
         """
         counts["outcome_event"] = merge_snapshot(
-            con, "outcome_event", ["event_type", "event_seq", "day", "cause", "in_cr"], events, in_file,
-            ctx.run_id, ctx.source_file_id,
+            con,
+            "outcome_event",
+            ["event_type", "event_seq", "day", "cause", "in_cr"],
+            events,
+            in_file,
+            ctx.run_id,
+            ctx.source_file_id,
         ).as_dict()
         return counts
 

@@ -32,7 +32,11 @@ class DemoSummary:
 
 
 def run_demo(
-    db_path: Path, workdir: Path | None = None, seed: int = 1, patients: int = 476, progress: Progress | None = None
+    db_path: Path,
+    workdir: Path | None = None,
+    seed: int = 1,
+    patients: int = 476,
+    progress: Progress | None = None,
 ) -> DemoSummary:
     from etl.synth import write_synthetic_cohort
 
@@ -44,15 +48,20 @@ def run_demo(
     database.upgrade(db_path)
     summary = DemoSummary(db_path=db_path, workdir=workdir)
     for kind, layout, key in DEMO_SOURCES:
+        path = cohort.files[key]
+
+        def file_progress(phase: str, name: str = path.name) -> None:
+            say(f"{name}: {phase}")
+
         summary.reports.append(
             load_file(
                 db_path,
                 kind,
-                cohort.files[key],
+                path,
                 layout=layout,
                 secret=DEMO_PSEUDONYM_KEY.encode(),
                 command=f"cgdw demo (load {kind} {layout})",
-                progress=lambda phase, name=cohort.files[key].name: say(f"{name}: {phase}"),
+                progress=file_progress,
             )
         )
     summary.patients_per_protocol = patients_per_protocol(db_path)
@@ -72,11 +81,19 @@ def patients_per_protocol(db_path: Path) -> pl.DataFrame:
 
 
 def print_summary(summary: DemoSummary, console: Console) -> None:
-    console.print(f"Demo warehouse {summary.db_path} built from SYNTHETIC data in {summary.workdir}", markup=False)
+    console.print(
+        f"Demo warehouse {summary.db_path} built from SYNTHETIC data in {summary.workdir}", markup=False
+    )
     files = pl.DataFrame(
         [
-            (r.path.name, r.kind, "already loaded" if r.noop else str(r.run_id), r.rows_read, r.rows_loaded,
-             r.rows_rejected)
+            (
+                r.path.name,
+                r.kind,
+                "already loaded" if r.noop else str(r.run_id),
+                r.rows_read,
+                r.rows_loaded,
+                r.rows_rejected,
+            )
             for r in summary.reports
         ],
         schema=["file", "kind", "run", "rows_read", "rows_loaded", "rows_rejected"],
@@ -84,4 +101,6 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     )
     console.print(frame_to_table(files, title="Files loaded"))
     total = summary.patients_per_protocol.get_column("patients").sum()
-    console.print(frame_to_table(summary.patients_per_protocol, title=f"Patients per protocol ({total} in all)"))
+    console.print(
+        frame_to_table(summary.patients_per_protocol, title=f"Patients per protocol ({total} in all)")
+    )

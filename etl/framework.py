@@ -67,7 +67,9 @@ class SourceLoader(ABC):
         return empty_issues()
 
     @abstractmethod
-    def write(self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame, ctx: LoadContext) -> dict[str, Any]:
+    def write(
+        self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame, ctx: LoadContext
+    ) -> dict[str, Any]:
         """Insert the valid records in bulk; return per-table counts."""
 
     def finish(self, con: duckdb.DuckDBPyConnection, ctx: LoadContext) -> list[str]:
@@ -112,7 +114,9 @@ def _rejected_lines(issues: pl.DataFrame) -> pl.Series:
     return issues.get_column(LINE).unique()
 
 
-def _write_rejects(con: duckdb.DuckDBPyConnection, batch: Batch, issues: pl.DataFrame, ctx: LoadContext) -> None:
+def _write_rejects(
+    con: duckdb.DuckDBPyConnection, batch: Batch, issues: pl.DataFrame, ctx: LoadContext
+) -> None:
     raw_json = batch.raw.select(
         pl.col(LINE), pl.struct(pl.exclude(LINE)).struct.json_encode().alias("raw_record")
     )
@@ -120,7 +124,8 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, batch: Batch, issues: pl.Data
     con.register("cgdw_rejects", rejects.to_arrow())
     con.execute(
         """
-        INSERT INTO rejected_record (etl_run_id, source_file_id, line, column_name, value, rule, message, raw_record)
+        INSERT INTO rejected_record
+            (etl_run_id, source_file_id, line, column_name, value, rule, message, raw_record)
         SELECT $run, $file, _line, "column", value, rule, message, raw_record FROM cgdw_rejects
         """,
         {"run": ctx.run_id, "file": ctx.source_file_id},
@@ -178,7 +183,9 @@ def run_load(
     say = progress or (lambda _phase: None)
     say("hashing")
     info = file_info(path)
-    report = LoadReport(path=path, kind=loader.kind, layout=loader.layout_name, sha256=info.sha256, dry_run=dry_run)
+    report = LoadReport(
+        path=path, kind=loader.kind, layout=loader.layout_name, sha256=info.sha256, dry_run=dry_run
+    )
     with open_for_write(db_path) as con:
         already = con.execute(
             "SELECT etl_run_id FROM source_file WHERE sha256 = $sha AND kind = $kind",
@@ -226,7 +233,9 @@ def run_load(
                     "read": report.rows_read,
                     "loaded": report.rows_loaded,
                     "rejected": report.rows_rejected,
-                    "counts": json.dumps({"tables": report.tables, "warnings": report.warnings}, sort_keys=True),
+                    "counts": json.dumps(
+                        {"tables": report.tables, "warnings": report.warnings}, sort_keys=True
+                    ),
                     "run": ctx.run_id,
                 },
             )

@@ -63,7 +63,9 @@ class LabLoader(SourceLoader):
             ),
         )
 
-    def write(self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame, ctx: LoadContext) -> dict[str, Any]:
+    def write(
+        self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame, ctx: LoadContext
+    ) -> dict[str, Any]:
         keyed = self._keyed(records).rename({LINE: "source_line"})
         source = patients.stage(con, STAGE, keyed)
         in_file = f"SELECT patient_id FROM ({source})"
@@ -89,7 +91,8 @@ class LabLoader(SourceLoader):
             con,
             "oncogenetic_result",
             ["marker_code", "result", "method"],
-            f"SELECT patient_id, marker_code, result, oncogenetics_method AS method, source_line FROM ({marker_source})",
+            f"SELECT patient_id, marker_code, result, oncogenetics_method AS method, source_line "
+            f"FROM ({marker_source})",
             in_file,
             ctx.run_id,
             ctx.source_file_id,

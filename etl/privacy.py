@@ -30,7 +30,7 @@ IDENTIFIER_COLUMNS = frozenset(
         "initials", "initiales", "birth_date", "date_of_birth", "dob", "birthdate", "date_naissance",
         "ddn", "naissance", "ipp", "nip", "mrn", "hospital_number", "medical_record_number",
         "numero_dossier", "nss", "ssn", "insee", "social_security_number", "address", "adresse",
-        "street", "rue", "phone", "telephone", "tel", "mobile", "email", "mail", "courriel",
+        "street", "rue", "phone", "telephone", "tel", "mobile", "email", "e_mail", "mail", "courriel",
         "postal_code", "zip", "zip_code", "code_postal",
     }
 )  # fmt: skip
@@ -47,7 +47,7 @@ def identifier_columns(columns: list[str]) -> list[str]:
 
 
 def load_pseudonym_key(key_file: Path | None = None) -> bytes:
-    """The HMAC secret: --key-file, else $CGDW_PSEUDONYM_KEY, else the file named by $CGDW_PSEUDONYM_KEY_FILE."""
+    """The HMAC secret: --key-file, else $CGDW_PSEUDONYM_KEY, else the file $CGDW_PSEUDONYM_KEY_FILE names."""
     if key_file is None:
         if os.environ.get("CGDW_PSEUDONYM_KEY"):
             return _checked_key(os.environ["CGDW_PSEUDONYM_KEY"].encode())

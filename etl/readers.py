@@ -65,7 +65,9 @@ def check_columns(path: Path, columns: list[str], layout: Layout) -> None:
     missing = [c for c in expected if c not in columns]
     if missing:
         raise FileRejected(
-            path, f"missing columns for layout {layout.name!r}: {', '.join(missing)} (header has: {', '.join(columns)})"
+            path,
+            f"missing columns for layout {layout.name!r}: {', '.join(missing)} "
+            f"(the header has: {', '.join(columns)})",
         )
     unexpected = [c for c in columns if c not in expected and c not in layout.ignored_columns]
     if unexpected:
@@ -83,24 +85,31 @@ def _decode(path: Path, layout: Layout) -> str:
     encoding = layout.encoding.lower().replace("_", "-")
     if data.startswith(b"\xef\xbb\xbf"):
         if encoding not in ("utf-8", "utf8"):
-            raise FileRejected(path, f"the file starts with a UTF-8 byte-order mark but layout {layout.name!r} "
-                                     f"declares {layout.encoding}")
+            raise FileRejected(
+                path,
+                f"the file starts with a UTF-8 byte-order mark but layout {layout.name!r} "
+                f"declares {layout.encoding}",
+            )
         data = data[3:]
-    if encoding in ("latin-1", "latin1", "iso-8859-1", "cp1252"):
-        # Latin-1 decodes any bytes, so a UTF-8 export would load as mojibake: detect it instead.
-        if not data.isascii():
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError:
-                pass
-            else:
-                raise FileRejected(path, f"the file is UTF-8 encoded but layout {layout.name!r} declares "
-                                         f"{layout.encoding}: re-export it in {layout.encoding}")
+    # Latin-1 decodes any bytes, so a UTF-8 export would load as mojibake: detect it instead.
+    if encoding in ("latin-1", "latin1", "iso-8859-1", "cp1252") and not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            raise FileRejected(
+                path,
+                f"the file is UTF-8 encoded but layout {layout.name!r} declares "
+                f"{layout.encoding}: re-export it in {layout.encoding}",
+            )
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise FileRejected(path, f"line {line}: byte 0x{data[exc.start]:02x} is not valid {layout.encoding}") from exc
+        raise FileRejected(
+            path, f"line {line}: byte 0x{data[exc.start]:02x} is not valid {layout.encoding}"
+        ) from exc
     except LookupError as exc:
         raise FileRejected(path, f"unknown encoding {layout.encoding!r} in layout {layout.name!r}") from exc
 
@@ -120,7 +129,9 @@ def _read_delimited(path: Path, layout: Layout) -> pl.DataFrame:
             raise_if_empty=True,
         )
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError) as exc:
-        raise FileRejected(path, _ragged_line(text, layout.delimiter) or f"not a valid delimited file: {exc}") from exc
+        raise FileRejected(
+            path, _ragged_line(text, layout.delimiter) or f"not a valid delimited file: {exc}"
+        ) from exc
     frame = frame.with_columns(pl.all().str.strip_chars().replace("", None))
     if text.count("\n") - text.endswith("\n") != frame.height or '"' in text:
         lines = _record_lines(text, layout.delimiter)
@@ -166,8 +177,20 @@ def _read_xlsx(path: Path, layout: Layout) -> pl.DataFrame:
     if sheet_name not in reader.sheet_names:
         raise FileRejected(path, f"no sheet {sheet_name!r} (sheets: {', '.join(reader.sheet_names)})")
     sheet = reader.load_sheet_by_name(sheet_name, header_row=0, dtypes="string")
-    frame = pl.DataFrame(sheet.to_arrow()) if sheet.height else pl.DataFrame(schema=dict.fromkeys(sheet.available_columns(), pl.String))
-    frame = frame.with_columns(pl.all().cast(pl.String).str.strip_chars().replace("", None))
+    columns = [info.name for info in sheet.available_columns()]
+    frame = (
+        pl.DataFrame(sheet.to_arrow())
+        if sheet.height
+        else pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
+    )
+    # Date cells arrive as "YYYY-MM-DD 00:00:00": keep the date, which is what the layout describes.
+    frame = frame.with_columns(
+        pl.all()
+        .cast(pl.String)
+        .str.strip_chars()
+        .replace("", None)
+        .str.replace(r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", "$1")
+    )
     # fastexcel keeps empty rows inside the data range, so row i of the frame is sheet row i + 2.
     frame = frame.with_row_index(LINE, offset=2).with_columns(pl.col(LINE).cast(pl.Int64))
     frame = frame.filter(~pl.all_horizontal(pl.exclude(LINE).is_null()))

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 
 import polars as pl
 from rich.console import Console
 from rich.table import Table
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
@@ -26,7 +26,9 @@ def frame_to_table(frame: pl.DataFrame, title: str | None = None) -> Table:
     return table
 
 
-def print_frame(frame: pl.DataFrame, fmt: OutputFormat = OutputFormat.table, title: str | None = None) -> None:
+def print_frame(
+    frame: pl.DataFrame, fmt: OutputFormat = OutputFormat.table, title: str | None = None
+) -> None:
     if fmt is OutputFormat.csv:
         sys.stdout.write(frame.write_csv())
     elif fmt is OutputFormat.json:

@@ -15,7 +15,10 @@ from etl.errors import CgdwError, WarehouseLocked
 from schema import database
 
 # Only what ships in the duckdb wheel: never try to download an extension at run time.
-_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
 
 
 def _connect(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -91,6 +94,8 @@ def open_for_read(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None) -> pl.DataFrame:
+def query_frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None
+) -> pl.DataFrame:
     """A query's result as a polars frame (DuckDB 2.0 connections have no `.pl()` after execute)."""
     return con.sql(sql, params=params).pl()

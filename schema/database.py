@@ -15,9 +15,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
 
 
-
 class DuckDBImpl(DefaultImpl):
-    """duckdb-engine ships no Alembic implementation (defining the class registers it); DDL is transactional."""
+    """duckdb-engine ships no Alembic implementation (defining this registers one). DDL is transactional."""
 
     __dialect__ = "duckdb"
     transactional_ddl = True

@@ -1,4 +1,4 @@
-"""Generate docs/schema.md from the models: `python -m schema.docs > docs/schema.md` (a test keeps it current)."""
+"""Generate docs/schema.md from the models: `python -m schema.docs > docs/schema.md` (a test checks it)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,11 @@ def _mermaid() -> list[str]:
     for table in Base.metadata.sorted_tables:
         for fk in sorted(table.foreign_keys, key=lambda f: f.parent.name):
             parent = fk.column.table.name
-            if fk.parent.name in LINEAGE and parent in ("etl_run", "source_file") and table.name not in GROUPS["ETL audit"]:
+            if (
+                fk.parent.name in LINEAGE
+                and parent in ("etl_run", "source_file")
+                and table.name not in GROUPS["ETL audit"]
+            ):
                 continue  # every fact row has lineage; drawing it all hides the model
             lines.append(f"    {parent} ||--o{{ {table.name} : {fk.parent.name}")
     lines.append("```")
@@ -74,12 +78,17 @@ def render() -> str:
         out += ["", f"## {group}"]
         for name in names:
             table = tables[name]
-            out += ["", f"### `{name}`", "", _doc(table), "", "| column | type | key / null | description |",
-                    "|---|---|---|---|"]
+            out += [
+                "",
+                f"### `{name}`",
+                "",
+                _doc(table),
+                "",
+                "| column | type | key / null | description |",
+                "|---|---|---|---|",
+            ]
             out += [_column_row(column) for column in table.columns]
-            checks = sorted(
-                str(c.sqltext) for c in table.constraints if isinstance(c, sa.CheckConstraint)
-            )
+            checks = sorted(str(c.sqltext) for c in table.constraints if isinstance(c, sa.CheckConstraint))
             uniques = sorted(
                 ", ".join(col.name for col in c.columns)
                 for c in table.constraints

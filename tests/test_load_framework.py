@@ -19,12 +19,18 @@ HEADER = (
     "CORTICOSENSIBILITE;RC_INDUCTION;DATE_RC;ALLOGREFFE_RC1;DATE_ALLOGREFFE;DATE_RECHUTE;DATE_RECHUTE_2;"
     "STATUT_VITAL;DATE_DECES;CAUSE_DECES;DATE_DERNIERES_NOUVELLES;CONSENTEMENT"
 )
-ALIVE = "G03-00001;GRAALL-2003;M;23,5;12/03/2004;LAL-T;74100;NON;OUI;CORTICOSENSIBLE;OUI;15/04/2004;NON;;;;VIVANT;;;01/06/2010;OUI"
+ALIVE = (
+    "G03-00001;GRAALL-2003;M;23,5;12/03/2004;LAL-T;74100;NON;OUI;CORTICOSENSIBLE;OUI;15/04/2004;NON;;;;"
+    "VIVANT;;;01/06/2010;OUI"
+)
 DEAD = (
     "G03-00002;GRAALL-2003;F;45,1;01/02/2004;LAL-T;2800;NE;;CORTICORESISTANT;OUI;01/03/2004;OUI;01/07/2004;"
     "01/01/2005;;DÉCÉDÉ;01/06/2005;LEUCÉMIE;01/06/2005;OUI"
 )
-REFRACTORY = "G05-00003;GRAALL-2005;M;30,0;10/10/2008;LAL-T;150000;OUI;NON;NE;NON;;;;;;DÉCÉDÉ;01/12/2008;LEUCÉMIE;01/12/2008;OUI"
+REFRACTORY = (
+    "G05-00003;GRAALL-2005;M;30,0;10/10/2008;LAL-T;150000;OUI;NON;NE;NON;;;;;;DÉCÉDÉ;01/12/2008;LEUCÉMIE;"
+    "01/12/2008;OUI"
+)
 
 
 def write_graall(path: Path, *rows: str, header: str = HEADER, encoding: str = "latin-1") -> Path:
@@ -59,13 +65,21 @@ def test_valid_rows_are_stored_harmonised_with_days_from_diagnosis(db_path: Path
         "WHERE patient_key = $key ORDER BY day, event_type",
         {"key": key},
     )
-    assert events == [("relapse", 1, 335, None, None), ("death", 1, 486, "leukemia", False), ("last_follow_up", 1, 486, None, None)]
+    assert events == [
+        ("relapse", 1, 335, None, None),
+        ("death", 1, 486, "leukemia", False),
+        ("last_follow_up", 1, 486, None, None),
+    ]
 
 
 def test_no_source_identifier_or_date_is_stored(db_path: Path, tmp_path: Path) -> None:
     load(db_path, write_graall(tmp_path / "g.csv", ALIVE, DEAD))
-    text = " ".join(str(v) for table in ("patient", "enrolment", "outcome_event") for row in
-                    query(db_path, f"SELECT * FROM {table}") for v in row)
+    text = " ".join(
+        str(v)
+        for table in ("patient", "enrolment", "outcome_event")
+        for row in query(db_path, f"SELECT * FROM {table}")
+        for v in row
+    )
     assert "G03-00001" not in text and "12/03/2004" not in text and "2004-03-12" not in text
 
 
@@ -92,7 +106,9 @@ def test_reloading_the_same_file_is_a_noop(db_path: Path, tmp_path: Path) -> Non
     assert fingerprint(db_path) == before
 
 
-def test_a_newer_snapshot_supersedes_changed_values_and_keeps_the_old_ones(db_path: Path, tmp_path: Path) -> None:
+def test_a_newer_snapshot_supersedes_changed_values_and_keeps_the_old_ones(
+    db_path: Path, tmp_path: Path
+) -> None:
     first = load(db_path, write_graall(tmp_path / "v1.csv", ALIVE, DEAD))
     # The next export corrects patient 1's WBC and adds patient 3; patient 2 is unchanged.
     corrected = ALIVE.replace(";74100;", ";64100;")
@@ -115,7 +131,9 @@ def test_a_snapshot_that_drops_an_event_supersedes_it(db_path: Path, tmp_path: P
     # The relapse was a data-entry error: the next export has no relapse date.
     without_relapse = DEAD.replace("01/07/2004;01/01/2005;", "01/07/2004;;")
     second = load(db_path, write_graall(tmp_path / "v2.csv", without_relapse))
-    current = query(db_path, "SELECT event_type FROM outcome_event WHERE superseded_by_run_id IS NULL ORDER BY 1")
+    current = query(
+        db_path, "SELECT event_type FROM outcome_event WHERE superseded_by_run_id IS NULL ORDER BY 1"
+    )
     assert current == [("death",), ("last_follow_up",)]
     assert second.tables["outcome_event"]["superseded"] == 2  # the relapse, and the death (now in CR)
 
@@ -123,7 +141,9 @@ def test_a_snapshot_that_drops_an_event_supersedes_it(db_path: Path, tmp_path: P
 def test_patients_absent_from_a_snapshot_are_kept_and_reported(db_path: Path, tmp_path: Path) -> None:
     load(db_path, write_graall(tmp_path / "v1.csv", ALIVE, DEAD))
     report = load(db_path, write_graall(tmp_path / "v2.csv", ALIVE))
-    assert any("1 GRAALL patients already in the warehouse are not in this snapshot" in w for w in report.warnings)
+    assert any(
+        "1 GRAALL patients already in the warehouse are not in this snapshot" in w for w in report.warnings
+    )
     assert scalar(db_path, "SELECT count(*) FROM enrolment WHERE superseded_by_run_id IS NULL") == 2
 
 

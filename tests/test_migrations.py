@@ -16,7 +16,9 @@ from tests.conftest import REPO
 
 def tables(path: Path) -> set[str]:
     with duckdb.connect(str(path), read_only=True) as con:
-        return {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        return {
+            name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        }
 
 
 def test_upgrade_creates_every_model_table_with_the_models_columns(db_path: Path) -> None:
@@ -62,4 +64,6 @@ def test_plain_alembic_command_works_too(tmp_path: Path) -> None:
 def test_generated_schema_docs_are_current() -> None:
     from schema.docs import render
 
-    assert (REPO / "docs" / "schema.md").read_text() == render(), "run: python -m schema.docs > docs/schema.md"
+    assert (REPO / "docs" / "schema.md").read_text() == render(), (
+        "run: python -m schema.docs > docs/schema.md"
+    )

@@ -1,0 +1,121 @@
+"""Generate docs/formats/<layout>.md from the layout files, so the format documentation cannot drift.
+
+python -m etl.layout_docs docs/formats
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from etl.layouts import FieldSpec, Layout, available_layouts, load_layout
+
+FIELD_MEANING = {
+    "source_patient_id": "the trial's patient number (pseudonymised with HMAC at load, never stored)",
+    "trial_group": "cooperative group whose trial database holds the patient",
+    "protocol_code": "treatment protocol",
+    "sex": "sex",
+    "age_years": "age at diagnosis, years",
+    "diagnosis_date": "date of diagnosis: the origin of every day offset; only its year is stored",
+    "diagnosis": "diagnosis",
+    "wbc_g_per_l": "white blood cell count at diagnosis, stored as x10^9/L",
+    "cns_involvement": "central nervous system involvement",
+    "mediastinal_mass": "mediastinal mass",
+    "prednisone_response": "response to the 7-day prednisone pre-phase",
+    "complete_remission": "complete remission after induction",
+    "cr_date": "date of complete remission",
+    "hsct_in_cr1": "allogeneic stem cell transplantation in first CR",
+    "hsct_date": "date of transplantation",
+    "relapse_date": "date of first relapse",
+    "second_relapse_date": "date of second relapse",
+    "vital_status": "vital status at last news",
+    "death_date": "date of death",
+    "death_cause": "cause of death",
+    "last_contact_date": "date of last news (equal to the death date for deceased patients)",
+    "consent_status": "consent to research use",
+    "tcr_status": "TCR status (immunogenotype)",
+    "etp_status": "early T-cell precursor (ETP-ALL) classification",
+    "oncogenetics_method": "method of the oncogenetic markers",
+}
+
+
+def _cell(value: object) -> str:
+    return str(value).replace("|", "\\|")
+
+
+def _type(spec: FieldSpec, layout: Layout) -> str:
+    if spec.type == "date":
+        return f"date `{layout.date_format_label}`"
+    if spec.type in ("code", "flag"):
+        assert spec.codes is not None
+        return f"{'yes/no code' if spec.type == 'flag' else 'code'} [{spec.codes.name}](#code-list-{spec.codes.name})"
+    if spec.type == "decimal" and spec.scale:
+        return f"decimal, x {spec.scale:g} on load"
+    return spec.type
+
+
+def render(layout: Layout) -> str:
+    lines = [
+        f"# Source layout `{layout.name}`",
+        "",
+        f"Generated from `etl/layouts/{layout.name}.toml` by `python -m etl.layout_docs`; edit the TOML, not this.",
+        "",
+        layout.description + ".",
+        "",
+        "| property | value |",
+        "|---|---|",
+        f"| kind | {layout.kind} (`cgdw load {layout.kind}`) |",
+        f"| file | {'xlsx workbook, sheet ' + repr(layout.sheet) if layout.file_format == 'xlsx' else 'delimited text'} |",
+    ]
+    if layout.file_format == "csv":
+        delimiter = {"\t": "tab", ";": "semicolon", ",": "comma"}.get(
+            layout.delimiter, repr(layout.delimiter)
+        )
+        lines += [f"| delimiter | {delimiter} |", f"| encoding | {layout.encoding} |"]
+    lines += [
+        f"| decimal mark | {'comma' if layout.decimal_comma else 'point'} |",
+        f"| dates | {layout.date_format_label} |",
+        f"| trial group | {layout.trial_group or 'per row (column trial_group)'} |",
+        "",
+        "The header row is line 1. Every column below must be present and no other column may be (unless",
+        "listed as ignored), so nothing is dropped silently. Empty cells mean missing. Columns that look like",
+        "direct identifiers (names, initials, birth dates, hospital numbers, addresses) refuse the whole file.",
+        "",
+        "## Columns",
+        "",
+        "| source column | canonical field | meaning | type | required |",
+        "|---|---|---|---|---|",
+    ]
+    for name, spec in layout.fields.items():
+        meaning = FIELD_MEANING.get(name, "")
+        lines.append(
+            f"| `{spec.column}` | `{name}` | {meaning} | {_type(spec, layout)} | {'yes' if spec.required else ''} |"
+        )
+    for marker, spec in layout.markers.items():
+        lines.append(
+            f"| `{spec.column}` | marker `{marker}` | oncogenetic marker result | {_type(spec, layout)} | |"
+        )
+    codes = {
+        spec.codes.name: spec.codes
+        for spec in (*layout.fields.values(), *layout.markers.values())
+        if spec.codes
+    }
+    lines += ["", "## Code lists", "", "Codes match case-insensitively after trimming spaces."]
+    for name, code_list in codes.items():
+        lines += ["", f"### Code list {name}", "", "| source code | stored as |", "|---|---|"]
+        lines += [
+            f"| `{_cell(k)}` | {_cell(v).lower() if isinstance(v, bool) else _cell(v)} |"
+            for k, v in code_list.mapping.items()
+        ]
+        lines += [f"| `{_cell(m)}` | NULL (not evaluated / unknown) |" for m in sorted(code_list.missing)]
+    return "\n".join(lines) + "\n"
+
+
+def main(out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in available_layouts():
+        (out_dir / f"{name}.md").write_text(render(load_layout(name)))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/formats"))

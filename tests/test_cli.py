@@ -1,0 +1,91 @@
+"""The `cgdw` command as a user meets it: help everywhere, one-line errors with exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from etl.cli import app
+from tests.conftest import TEST_KEY
+from tests.test_load_framework import ALIVE, write_graall
+
+COMMANDS = [
+    [], ["db"], ["db", "upgrade"], ["db", "downgrade"], ["db", "current"], ["db", "history"], ["load"],
+    ["load", "clinical"], ["load", "lab"], ["validate"], ["runs"], ["rejects"], ["synth"], ["demo"],
+]  # fmt: skip
+
+
+def cgdw(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base_env = {"PATH": "/usr/bin:/bin", "CGDW_PSEUDONYM_KEY": TEST_KEY, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "etl", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**base_env, **(env or {})},
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "cgdw")
+def test_every_command_explains_itself(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"], prog_name="cgdw")
+    assert result.exit_code == 0, result.output
+    assert "Usage: cgdw" in result.output and len(result.output.splitlines()) > 5
+
+
+def test_a_user_error_is_one_line_and_an_exit_code(tmp_path: Path) -> None:
+    result = cgdw("runs", "--db", str(tmp_path / "missing.duckdb"))
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: no warehouse at")
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_rejected_file_exits_3_and_debug_shows_the_traceback(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    assert cgdw("db", "upgrade", "--db", str(db)).returncode == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("NOM;PRENOM\nDupont;Jean\n", encoding="latin-1")
+    result = cgdw("load", "clinical", str(bad), "--protocol", "graall", "--db", str(db))
+    assert result.returncode == 3
+    assert "file rejected, nothing loaded" in result.stderr and "Traceback" not in result.stderr
+    debug = cgdw("--debug", "load", "clinical", str(bad), "--protocol", "graall", "--db", str(db))
+    assert debug.returncode == 3 and "Traceback" in debug.stderr
+
+
+def test_the_database_is_db_then_cgdw_db_then_the_current_directory(tmp_path: Path) -> None:
+    assert cgdw("db", "upgrade", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "cgdw.duckdb").exists()
+    from_env = tmp_path / "env.duckdb"
+    assert cgdw("db", "upgrade", cwd=tmp_path, env={"CGDW_DB": str(from_env)}).returncode == 0
+    assert from_env.exists()
+    explicit = tmp_path / "explicit.duckdb"
+    assert (
+        cgdw("db", "upgrade", "--db", str(explicit), cwd=tmp_path, env={"CGDW_DB": str(from_env)}).returncode
+        == 0
+    )
+    assert explicit.exists()
+
+
+def test_load_runs_and_rejects_from_the_command_line(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    cgdw("db", "upgrade", "--db", str(db))
+    export = write_graall(
+        tmp_path / "g.csv", ALIVE, ALIVE.replace("G03-00001;GRAALL-2003;M", "G03-00002;GRAALL-2003;Z")
+    )
+    loaded = cgdw(
+        "load", "clinical", str(export), "-p", "graall", "--db", str(db), "--max-reject-fraction", "0.5"
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert "loaded 1 of 2 rows, 1 rejected" in loaded.stdout
+    runs = cgdw("runs", "--db", str(db), "--format", "csv")
+    assert runs.stdout.splitlines()[1].startswith("1,")
+    rejects = cgdw("rejects", "1", "--db", str(db), "--format", "csv")
+    assert "g.csv,3,SEXE,Z,code:sexe" in rejects.stdout
+    again = cgdw("load", "clinical", str(export), "-p", "graall", "--db", str(db), "--quiet")
+    assert again.returncode == 0 and again.stdout == ""
