@@ -112,7 +112,9 @@ def _parse_layout(raw: dict[str, Any], path: Path) -> Layout:
         codes = None
         if ftype in ("code", "flag"):
             if spec.get("codes") not in code_lists:
-                raise ValueError(f"field {name}: code list {spec.get('codes')!r} is not defined under [codes]")
+                raise ValueError(
+                    f"field {name}: code list {spec.get('codes')!r} is not defined under [codes]"
+                )
             codes = code_lists[spec["codes"]]
         return FieldSpec(
             name=name,

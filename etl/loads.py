@@ -18,7 +18,9 @@ def make_loader(kind: str, layout: str | Path | None, secret: bytes) -> SourceLo
     """The loader for a source kind; `layout` is the protocol layout for clinical files (graall, fralle)."""
     if kind == "clinical":
         if layout is None:
-            raise CgdwError(f"clinical files need --protocol (one of {', '.join(available_layouts('clinical'))})")
+            raise CgdwError(
+                f"clinical files need --protocol (one of {', '.join(available_layouts('clinical'))})"
+            )
         return ClinicalLoader(load_layout(layout), secret)
     if kind == "lab":
         return LabLoader(load_layout(layout or "lab"), secret)

@@ -11,7 +11,9 @@ from etl.warehouse import query_frame
 
 
 def with_patient_key(records: pl.DataFrame, secret: bytes, trial_group: pl.Expr) -> pl.DataFrame:
-    return records.with_columns(patient_keys(secret, trial_group, pl.col("source_patient_id")).alias("patient_key"))
+    return records.with_columns(
+        patient_keys(secret, trial_group, pl.col("source_patient_id")).alias("patient_key")
+    )
 
 
 def stage(con: duckdb.DuckDBPyConnection, name: str, records: pl.DataFrame) -> str:
@@ -27,7 +29,9 @@ def stage_sql(name: str) -> str:
     return f"SELECT p.patient_id, s.* FROM {name} AS s JOIN patient AS p USING (patient_key)"
 
 
-def create_missing_patients(con: duckdb.DuckDBPyConnection, name: str, trial_group: str, ctx: LoadContext) -> int:
+def create_missing_patients(
+    con: duckdb.DuckDBPyConnection, name: str, trial_group: str, ctx: LoadContext
+) -> int:
     row = con.execute(
         f"""
         INSERT INTO patient (patient_key, trial_group, created_run_id, source_file_id)

@@ -4,8 +4,8 @@ at once). Each check's name is the rule id written to `rejected_record`.
 
 from __future__ import annotations
 
-import polars as pl
 import pandera.polars as pa
+import polars as pl
 from pandera.api.polars.types import PolarsData
 
 from schema.models import CONSENT, DEATH_CAUSES, DIAGNOSES, RESPONSE, SEX
@@ -64,11 +64,18 @@ class ClinicalRecordV1(pa.DataFrameModel):
     @pa.check("relapse_day", name="relapse_after_cr")
     def relapse_after_cr(cls, data: PolarsData) -> pl.LazyFrame:
         # A relapse presupposes a remission; a patient never in CR is refractory, not relapsed.
-        return _rule(data, pl.col("relapse_day").is_null() | (pl.col("complete_remission") & _not_before("relapse_day", "cr_day")))
+        return _rule(
+            data,
+            pl.col("relapse_day").is_null()
+            | (pl.col("complete_remission") & _not_before("relapse_day", "cr_day")),
+        )
 
     @pa.check("second_relapse_day", name="second_relapse_after_first")
     def second_relapse_after_first(cls, data: PolarsData) -> pl.LazyFrame:
-        return _rule(data, pl.col("second_relapse_day").is_null() | (pl.col("second_relapse_day") > pl.col("relapse_day")))
+        return _rule(
+            data,
+            pl.col("second_relapse_day").is_null() | (pl.col("second_relapse_day") > pl.col("relapse_day")),
+        )
 
     @pa.check("death_day", name="death_date_iff_dead")
     def death_date_iff_dead(cls, data: PolarsData) -> pl.LazyFrame:
@@ -76,11 +83,15 @@ class ClinicalRecordV1(pa.DataFrameModel):
 
     @pa.check("death_day", name="death_after_other_events")
     def death_after_other_events(cls, data: PolarsData) -> pl.LazyFrame:
-        return _rule(data, _not_before("death_day", "cr_day", "hsct_day", "relapse_day", "second_relapse_day"))
+        return _rule(
+            data, _not_before("death_day", "cr_day", "hsct_day", "relapse_day", "second_relapse_day")
+        )
 
     @pa.check("last_contact_day", name="last_contact_after_events")
     def last_contact_after_events(cls, data: PolarsData) -> pl.LazyFrame:
-        return _rule(data, _not_before("last_contact_day", "cr_day", "hsct_day", "relapse_day", "second_relapse_day"))
+        return _rule(
+            data, _not_before("last_contact_day", "cr_day", "hsct_day", "relapse_day", "second_relapse_day")
+        )
 
     @pa.check("last_contact_day", name="no_contact_after_death")
     def no_contact_after_death(cls, data: PolarsData) -> pl.LazyFrame:

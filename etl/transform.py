@@ -12,7 +12,13 @@ import polars as pl
 from etl.layouts import FieldSpec, Layout
 from etl.readers import LINE
 
-ISSUE_SCHEMA = {LINE: pl.Int64, "column": pl.String, "value": pl.String, "rule": pl.String, "message": pl.String}
+ISSUE_SCHEMA = {
+    LINE: pl.Int64,
+    "column": pl.String,
+    "value": pl.String,
+    "rule": pl.String,
+    "message": pl.String,
+}
 
 
 def empty_issues() -> pl.DataFrame:
@@ -50,7 +56,9 @@ def _parse(spec: FieldSpec, layout: Layout) -> pl.Expr:
     assert spec.codes is not None
     mapping = spec.codes.mapping
     dtype = pl.Boolean if spec.type == "flag" else pl.String
-    return raw.str.to_uppercase().replace_strict(list(mapping), list(mapping.values()), default=None, return_dtype=dtype)
+    return raw.str.to_uppercase().replace_strict(
+        list(mapping), list(mapping.values()), default=None, return_dtype=dtype
+    )
 
 
 def _parse_issue(frame: pl.DataFrame, spec: FieldSpec, layout: Layout, parsed: str) -> pl.DataFrame:
@@ -58,8 +66,14 @@ def _parse_issue(frame: pl.DataFrame, spec: FieldSpec, layout: Layout, parsed: s
     issues = []
     if spec.required:
         issues.append(
-            issues_where(frame, raw.is_null(), spec.column, raw, "required",
-                         pl.lit(f"{spec.column} is empty but required"))
+            issues_where(
+                frame,
+                raw.is_null(),
+                spec.column,
+                raw,
+                "required",
+                pl.lit(f"{spec.column} is empty but required"),
+            )
         )
     failed = raw.is_not_null() & pl.col(parsed).is_null()
     if spec.type in ("code", "flag"):
