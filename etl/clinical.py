@@ -19,6 +19,7 @@ from etl.schemas import ClinicalRecordV1
 from etl.snapshot import merge_snapshot
 from etl.transform import days_between, issues_where, to_canonical
 from etl.validation import schema_issues
+from etl.warehouse import fetch_value
 
 # Derived canonical fields and the layout field they are computed from (for messages in source terms).
 DERIVED_FROM = {
@@ -212,14 +213,14 @@ class ClinicalLoader(SourceLoader):
 
     def finish(self, con: duckdb.DuckDBPyConnection, ctx: LoadContext) -> list[str]:
         in_file = f"SELECT patient_id FROM ({patients.stage_sql(STAGE)})"
-        row = con.execute(
+        absent = fetch_value(
+            con,
             f"""
             SELECT count(*) FROM patient AS p
             WHERE p.trial_group = $group AND p.patient_id NOT IN ({in_file})
             """,
             {"group": self.trial_group},
-        ).fetchone()
-        absent = int(row[0]) if row else 0
+        )
         if not absent:
             return []
         return [

@@ -27,7 +27,7 @@ from etl.errors import FileRejected
 from etl.faults import fault_point
 from etl.readers import LINE, FileInfo, file_info
 from etl.transform import empty_issues
-from etl.warehouse import open_for_write
+from etl.warehouse import fetch_value, open_for_write
 
 DEFAULT_MAX_REJECT_FRACTION = 0.05
 
@@ -96,7 +96,7 @@ class LoadReport:
 
     def summary(self) -> str:
         if self.noop:
-            return f"{self.path}: already loaded (same sha256 {self.sha256[:12]}...), nothing to do"
+            return f"{self.path}: already loaded by run {self.run_id} (same sha256), nothing to do"
         if self.file_problem:
             return f"{self.path}: would be rejected whole: {self.file_problem}"
         verb = "would load" if self.dry_run else f"run {self.run_id}: loaded"
@@ -136,16 +136,16 @@ def _write_rejects(
 def _register(
     con: duckdb.DuckDBPyConnection, loader: SourceLoader, info: FileInfo, command: str
 ) -> LoadContext:
-    row = con.execute(
+    run_id = fetch_value(
+        con,
         """
         INSERT INTO etl_run (command, run_by, code_version, started_at, status)
         VALUES ($command, $user, $version, $now, 'running') RETURNING etl_run_id
         """,
         {"command": command, "user": getpass.getuser(), "version": code_version(), "now": _now()},
-    ).fetchone()
-    assert row is not None
-    run_id = int(row[0])
-    row = con.execute(
+    )
+    source_file_id = fetch_value(
+        con,
         """
         INSERT INTO source_file (etl_run_id, path, file_name, sha256, size_bytes, kind, layout, trial_group)
         VALUES ($run, $path, $name, $sha, $size, $kind, $layout, $group) RETURNING source_file_id
@@ -160,9 +160,8 @@ def _register(
             "layout": loader.layout_name,
             "group": loader.trial_group,
         },
-    ).fetchone()
-    assert row is not None
-    return LoadContext(run_id=run_id, source_file_id=int(row[0]), path=info.path)
+    )
+    return LoadContext(run_id=int(run_id), source_file_id=int(source_file_id), path=info.path)
 
 
 def _now() -> dt.datetime:
@@ -188,12 +187,16 @@ def run_load(
     )
     with open_for_write(db_path) as con:
         already = con.execute(
-            "SELECT etl_run_id FROM source_file WHERE sha256 = $sha AND kind = $kind",
+            """
+            SELECT r.etl_run_id, r.rows_read, r.rows_loaded, r.rows_rejected
+            FROM source_file AS f JOIN etl_run AS r USING (etl_run_id)
+            WHERE f.sha256 = $sha AND f.kind = $kind
+            """,
             {"sha": info.sha256, "kind": loader.kind},
-        ).fetchone()
-        if already is not None and not dry_run:
+        ).fetchall()
+        if already and not dry_run:
             report.noop = True
-            report.run_id = int(already[0])
+            report.run_id, report.rows_read, report.rows_loaded, report.rows_rejected = already[0]
             return report
         con.begin()
         try:

@@ -48,24 +48,26 @@ def _type(spec: FieldSpec, layout: Layout) -> str:
         return f"date `{layout.date_format_label}`"
     if spec.type in ("code", "flag"):
         assert spec.codes is not None
-        return f"{'yes/no code' if spec.type == 'flag' else 'code'} [{spec.codes.name}](#code-list-{spec.codes.name})"
+        kind = "yes/no code" if spec.type == "flag" else "code"
+        return f"{kind} [{spec.codes.name}](#code-list-{spec.codes.name})"
     if spec.type == "decimal" and spec.scale:
         return f"decimal, x {spec.scale:g} on load"
     return spec.type
 
 
 def render(layout: Layout) -> str:
+    file_kind = f"xlsx workbook, sheet {layout.sheet!r}" if layout.file_format == "xlsx" else "delimited text"
     lines = [
         f"# Source layout `{layout.name}`",
         "",
-        f"Generated from `etl/layouts/{layout.name}.toml` by `python -m etl.layout_docs`; edit the TOML, not this.",
+        f"Generated from `etl/layouts/{layout.name}.toml` by `python -m etl.layout_docs`: edit the TOML.",
         "",
         layout.description + ".",
         "",
         "| property | value |",
         "|---|---|",
         f"| kind | {layout.kind} (`cgdw load {layout.kind}`) |",
-        f"| file | {'xlsx workbook, sheet ' + repr(layout.sheet) if layout.file_format == 'xlsx' else 'delimited text'} |",
+        f"| file | {file_kind} |",
     ]
     if layout.file_format == "csv":
         delimiter = {"\t": "tab", ";": "semicolon", ",": "comma"}.get(
@@ -77,9 +79,10 @@ def render(layout: Layout) -> str:
         f"| dates | {layout.date_format_label} |",
         f"| trial group | {layout.trial_group or 'per row (column trial_group)'} |",
         "",
-        "The header row is line 1. Every column below must be present and no other column may be (unless",
-        "listed as ignored), so nothing is dropped silently. Empty cells mean missing. Columns that look like",
-        "direct identifiers (names, initials, birth dates, hospital numbers, addresses) refuse the whole file.",
+        "The header row is line 1. Every column below must be present and no other column may be",
+        "(unless listed as ignored), so nothing is dropped silently. Empty cells mean missing. Columns that",
+        "look like direct identifiers (names, initials, birth dates, hospital numbers, addresses) refuse",
+        "the whole file.",
         "",
         "## Columns",
         "",
@@ -87,10 +90,8 @@ def render(layout: Layout) -> str:
         "|---|---|---|---|---|",
     ]
     for name, spec in layout.fields.items():
-        meaning = FIELD_MEANING.get(name, "")
-        lines.append(
-            f"| `{spec.column}` | `{name}` | {meaning} | {_type(spec, layout)} | {'yes' if spec.required else ''} |"
-        )
+        meaning, required = FIELD_MEANING.get(name, ""), "yes" if spec.required else ""
+        lines.append(f"| `{spec.column}` | `{name}` | {meaning} | {_type(spec, layout)} | {required} |")
     for marker, spec in layout.markers.items():
         lines.append(
             f"| `{spec.column}` | marker `{marker}` | oncogenetic marker result | {_type(spec, layout)} | |"
@@ -107,7 +108,7 @@ def render(layout: Layout) -> str:
             f"| `{_cell(k)}` | {_cell(v).lower() if isinstance(v, bool) else _cell(v)} |"
             for k, v in code_list.mapping.items()
         ]
-        lines += [f"| `{_cell(m)}` | NULL (not evaluated / unknown) |" for m in sorted(code_list.missing)]
+        lines += [f"| `{_cell(m)}` | NULL (not evaluated / unknown) |" for m in code_list.missing]
     return "\n".join(lines) + "\n"
 
 

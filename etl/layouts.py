@@ -24,11 +24,16 @@ FIELD_TYPES: tuple[str, ...] = ("string", "decimal", "integer", "date", "code", 
 @dataclass(frozen=True)
 class CodeList:
     name: str
-    mapping: dict[str, Any]  # upper-cased source code -> canonical value (str or bool)
-    missing: frozenset[str]  # upper-cased codes meaning "not evaluated / unknown"
+    mapping: dict[str, Any]  # source code as written -> canonical value (str or bool)
+    missing: tuple[str, ...]  # source codes meaning "not evaluated / unknown"
+
+    @property
+    def lookup(self) -> dict[str, Any]:
+        """Upper-cased source code -> canonical value: codes match case-insensitively."""
+        return {code.upper(): value for code, value in self.mapping.items()}
 
     def allowed(self) -> str:
-        return ", ".join([*self.mapping, *sorted(self.missing)])
+        return ", ".join([*self.mapping, *self.missing])
 
 
 @dataclass(frozen=True)
@@ -99,8 +104,8 @@ def _parse_layout(raw: dict[str, Any], path: Path) -> Layout:
     code_lists = {
         name: CodeList(
             name=name,
-            mapping={str(k).strip().upper(): v for k, v in spec["map"].items()},
-            missing=frozenset(str(m).strip().upper() for m in spec.get("missing", [])),
+            mapping={str(k).strip(): v for k, v in spec["map"].items()},
+            missing=tuple(str(m).strip() for m in spec.get("missing", [])),
         )
         for name, spec in raw.get("codes", {}).items()
     }

@@ -7,7 +7,7 @@ import polars as pl
 
 from etl.framework import LoadContext
 from etl.privacy import patient_keys
-from etl.warehouse import query_frame
+from etl.warehouse import fetch_value, query_frame
 
 
 def with_patient_key(records: pl.DataFrame, secret: bytes, trial_group: pl.Expr) -> pl.DataFrame:
@@ -32,15 +32,17 @@ def stage_sql(name: str) -> str:
 def create_missing_patients(
     con: duckdb.DuckDBPyConnection, name: str, trial_group: str, ctx: LoadContext
 ) -> int:
-    row = con.execute(
-        f"""
+    return int(
+        fetch_value(
+            con,
+            f"""
         INSERT INTO patient (patient_key, trial_group, created_run_id, source_file_id)
         SELECT s.patient_key, $group, $run, $file FROM {name} AS s
         WHERE NOT EXISTS (SELECT 1 FROM patient AS p WHERE p.patient_key = s.patient_key)
         """,
-        {"group": trial_group, "run": ctx.run_id, "file": ctx.source_file_id},
-    ).fetchone()
-    return int(row[0]) if row else 0
+            {"group": trial_group, "run": ctx.run_id, "file": ctx.source_file_id},
+        )
+    )
 
 
 def unknown_patient_lines(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> pl.DataFrame:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from etl.warehouse import fetch_value
+
 
 @dataclass(frozen=True)
 class MergeCounts:
@@ -38,7 +40,8 @@ def merge_snapshot(
     row for this table (a relapse removed by a correction must be superseded too).
     """
     same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM t.{c}" for c in ["patient_id", *columns])
-    superseded = con.execute(
+    superseded = fetch_value(
+        con,
         f"""
         UPDATE {table} AS t SET superseded_by_run_id = $run
         WHERE t.superseded_by_run_id IS NULL
@@ -46,9 +49,10 @@ def merge_snapshot(
           AND NOT EXISTS (SELECT 1 FROM ({source_sql}) AS s WHERE {same})
         """,
         {"run": run_id},
-    ).fetchone()
+    )
     col_list = ", ".join(["patient_id", *columns])
-    inserted = con.execute(
+    inserted = fetch_value(
+        con,
         f"""
         INSERT INTO {table} ({col_list}, etl_run_id, source_file_id, source_line)
         SELECT {", ".join(f"s.{c}" for c in ["patient_id", *columns])}, $run, $file, s.source_line
@@ -56,7 +60,6 @@ def merge_snapshot(
         WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE t.superseded_by_run_id IS NULL AND {same})
         """,
         {"run": run_id, "file": source_file_id},
-    ).fetchone()
-    total = con.execute(f"SELECT count(*) FROM ({source_sql})").fetchone()
-    assert superseded is not None and inserted is not None and total is not None
-    return MergeCounts(inserted=inserted[0], superseded=superseded[0], unchanged=total[0] - inserted[0])
+    )
+    total = fetch_value(con, f"SELECT count(*) FROM ({source_sql})")
+    return MergeCounts(inserted=inserted, superseded=superseded, unchanged=total - inserted)

@@ -54,10 +54,10 @@ def _parse(spec: FieldSpec, layout: Layout) -> pl.Expr:
     if spec.type == "date":
         return raw.str.strptime(pl.Date, layout.date_format, strict=False, exact=True)
     assert spec.codes is not None
-    mapping = spec.codes.mapping
+    lookup = spec.codes.lookup
     dtype = pl.Boolean if spec.type == "flag" else pl.String
     return raw.str.to_uppercase().replace_strict(
-        list(mapping), list(mapping.values()), default=None, return_dtype=dtype
+        list(lookup), list(lookup.values()), default=None, return_dtype=dtype
     )
 
 
@@ -78,7 +78,7 @@ def _parse_issue(frame: pl.DataFrame, spec: FieldSpec, layout: Layout, parsed: s
     failed = raw.is_not_null() & pl.col(parsed).is_null()
     if spec.type in ("code", "flag"):
         assert spec.codes is not None
-        failed = failed & ~raw.str.to_uppercase().is_in(list(spec.codes.missing))
+        failed = failed & ~raw.str.to_uppercase().is_in([code.upper() for code in spec.codes.missing])
         rule = f"code:{spec.codes.name}"
         message = pl.format(f"'{{}}' is not a {spec.codes.name} code (allowed: {spec.codes.allowed()})", raw)
     elif spec.type == "date":

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -92,6 +93,13 @@ def open_for_read(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         yield con
     finally:
         con.close()
+
+
+def fetch_value(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None) -> Any:
+    """The first column of the first row (None if no row), reading the whole result: a DuckDB 2.0
+    connection refuses any other work (even `register`) while a result is left unfinished."""
+    rows = con.execute(sql, params).fetchall()
+    return rows[0][0] if rows else None
 
 
 def query_frame(

@@ -1,0 +1,1 @@
+"""Benchmarks that print figures (not timed tests). Results and commands: benchmarks/RESULTS.md."""

@@ -1,0 +1,67 @@
+"""Synthetic T-ALL cohort calibrated on the seed letter (IKZF1 in T-ALL, Table 1), written as raw exports.
+
+`write_synthetic_cohort` writes the GRAALL csv, the FRALLE xlsx and the reference-lab tsv exactly in the
+layouts of etl/layouts/, plus truth.parquet (every latent value, one row per patient) and a README saying
+the data is synthetic. With `dirty=True` it also injects the problems listed in dirty_manifest.json.
+Deterministic for a seed: numpy's default_rng only, one independent stream per stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from etl.layouts import load_layout
+from etl.synth import dirty as dirty_mode
+from etl.synth.calibration import PUBLISHED_PATIENTS, plan_cohort
+from etl.synth.cohort import build_cohort
+from etl.synth.outcomes import simulate_outcomes
+from etl.synth.writers import (
+    README_FILE,
+    SOURCE_FILES,
+    TRUTH_FILE,
+    source_table,
+    write_readme,
+    write_table,
+)
+
+__all__ = ["SynthResult", "write_synthetic_cohort"]
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    out_dir: Path
+    seed: int
+    n_patients: int
+    dirty: bool
+    files: dict[str, Path]  # "graall", "fralle", "lab", "truth", "readme", and "dirty_manifest" when dirty
+    n_problems: int = 0
+
+
+def write_synthetic_cohort(
+    out_dir: Path, seed: int = 1, patients: int = PUBLISHED_PATIENTS, dirty: bool = False
+) -> SynthResult:
+    """Write a synthetic cohort of `patients` T-ALL patients (476 = the published cohort) into out_dir."""
+    plan = plan_cohort(patients)
+    cohort_seed, outcome_seed, writer_seed, dirty_seed = np.random.SeedSequence(seed).spawn(4)
+    cohort = build_cohort(plan, np.random.default_rng(cohort_seed))
+    truth = simulate_outcomes(cohort, plan, np.random.default_rng(outcome_seed))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    writer_rng = np.random.default_rng(writer_seed)
+    tables = {key: source_table(truth, load_layout(key), writer_rng) for key in SOURCE_FILES}
+    files = {key: out_dir / name for key, name in SOURCE_FILES.items()}
+    problems: list[dirty_mode.Problem] = []
+    if dirty:
+        problems = dirty_mode.inject(out_dir, truth, tables, np.random.default_rng(dirty_seed))
+        files["dirty_manifest"] = out_dir / dirty_mode.MANIFEST_FILE
+        dirty_mode.write_manifest(files["dirty_manifest"], problems)
+    for key, table in tables.items():
+        write_table(table, files[key])
+    files["truth"] = out_dir / TRUTH_FILE
+    truth.write_parquet(files["truth"])
+    files["readme"] = out_dir / README_FILE
+    write_readme(files["readme"], seed, patients, files, dirty)
+    return SynthResult(out_dir, seed, patients, dirty, files, len(problems))
