@@ -34,10 +34,17 @@ def _connect(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
 
 
 def require_warehouse(db_path: Path) -> None:
-    """The file exists and its schema is at the head revision, else say what to run."""
     if not db_path.exists():
         raise CgdwError(f"no warehouse at {db_path}: create it with `cgdw db upgrade --db {db_path}`")
-    current = database.current_revision(db_path)
+
+
+def require_head(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+    """The schema is at the head revision, else say what to run (read through `con`: a second connection
+    with another configuration to the same file is refused by DuckDB)."""
+    try:
+        current = fetch_value(con, "SELECT version_num FROM alembic_version")
+    except duckdb.CatalogException:
+        current = None
     head = database.head_revision()
     if current != head:
         raise CgdwError(
@@ -80,6 +87,7 @@ def open_for_write(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         require_warehouse(db_path)
         con = _connect(db_path, read_only=False)
         try:
+            require_head(con, db_path)
             yield con
         finally:
             con.close()
@@ -90,6 +98,7 @@ def open_for_read(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     require_warehouse(db_path)
     con = _connect(db_path, read_only=True)
     try:
+        require_head(con, db_path)
         yield con
     finally:
         con.close()
