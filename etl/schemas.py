@@ -10,6 +10,19 @@ from pandera.api.polars.types import PolarsData
 
 from schema.models import CONSENT, DEATH_CAUSES, DIAGNOSES, RESPONSE, SEX
 
+# What each named cross-field rule means, for the quarantine message.
+RULE_EXPLANATIONS = {
+    "cr_date_iff_cr": "a CR date is given exactly when complete remission is yes",
+    "hsct_in_first_cr": "a transplant in first CR needs CR, a transplant date, and a date not before CR",
+    "relapse_after_cr": "a relapse needs a complete remission before it",
+    "second_relapse_after_first": "a second relapse comes after the first",
+    "death_date_iff_dead": "a death date is given exactly when the patient is dead",
+    "death_after_other_events": "death cannot precede remission, transplant or relapse",
+    "last_contact_after_events": "the last contact cannot precede remission, transplant or relapse",
+    "no_contact_after_death": "the last contact cannot be after death",
+    "one_row_per_patient": "the patient appears on more than one line",
+}
+
 WBC_PLAUSIBLE_MIN = 0.1  # x10^9/L: lower values are a unit error (a x10^9/L value in a /mm3 column)
 WBC_PLAUSIBLE_MAX = 2000.0
 

@@ -9,10 +9,31 @@ import polars as pl
 from pandera.errors import SchemaErrors
 
 from etl.readers import LINE
+from etl.schemas import RULE_EXPLANATIONS
 from etl.transform import ISSUE_SCHEMA, empty_issues
 
 # Pandera's names for its built-in checks, as the rule ids users read.
 _RULE_NAMES = {"field_uniqueness": "unique", "not_nullable": "required", "dtype": "type"}
+_BUILT_IN = {
+    "greater_than_or_equal_to": "must be >= {}",
+    "greater_than": "must be > {}",
+    "less_than_or_equal_to": "must be <= {}",
+    "less_than": "must be < {}",
+    "isin": "must be one of {}",
+    "unique": "must be unique, but the same value is on another line",
+    "required": "must not be empty",
+}
+
+
+def explain(rule: str, field: str = "") -> str:
+    """A readable sentence for a rule id, e.g. less_than(110) -> 'must be < 110'."""
+    if field.endswith("_day") and rule == "greater_than_or_equal_to(0)":
+        return "the date is before the diagnosis date"
+    if rule in RULE_EXPLANATIONS:
+        return RULE_EXPLANATIONS[rule]
+    name, _, argument = rule.partition("(")
+    template = _BUILT_IN.get(name)
+    return template.format(argument.rstrip(")")) if template else f"fails {rule}"
 
 
 def schema_issues(
@@ -40,5 +61,7 @@ def schema_issues(
         rule = _RULE_NAMES.get(check, check)
         shown = "empty" if raw_value is None else repr(raw_value)
         detail = "" if str(failure) == str(raw_value) else f" (read as {field} = {failure})"
-        rows.append((lines[index], column, raw_value, rule, f"{column} = {shown}{detail} fails rule {rule}"))
+        rows.append(
+            (lines[index], column, raw_value, rule, f"{column} = {shown}{detail}: {explain(rule, field)}")
+        )
     return pl.DataFrame(rows, schema=ISSUE_SCHEMA, orient="row")
