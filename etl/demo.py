@@ -100,7 +100,6 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
         orient="row",
     )
     console.print(frame_to_table(files, title="Files loaded"))
-    total = summary.patients_per_protocol.get_column("patients").sum()
-    console.print(
-        frame_to_table(summary.patients_per_protocol, title=f"Patients per protocol ({total} in all)")
-    )
+    table = frame_to_table(summary.patients_per_protocol, title="Patients per protocol")
+    table.caption = f"{summary.patients_per_protocol.get_column('patients').sum()} patients in all"
+    console.print(table)

@@ -10,8 +10,10 @@ transaction back: the database is left exactly as it was. Loading bytes already 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import getpass
 import json
+import subprocess
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -106,8 +108,21 @@ class LoadReport:
         )
 
 
+@functools.cache
 def code_version() -> str:
-    return f"cgdw {__version__}"
+    """The cgdw version, with the git commit when running from a checkout (recorded on every run)."""
+    checkout = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(checkout), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return f"cgdw {__version__}"
+    return f"cgdw {__version__} (git {commit})"
 
 
 def _rejected_lines(issues: pl.DataFrame) -> pl.Series:

@@ -45,18 +45,8 @@ ONC_COLUMNS = {
 
 
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
-    return write_synthetic_cohort(tmp_path_factory.mktemp("clean"), seed=1)
-
-
-@pytest.fixture(scope="module")
-def dirty(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
-    return write_synthetic_cohort(tmp_path_factory.mktemp("dirty"), seed=1, dirty=True)
-
-
-@pytest.fixture(scope="module")
-def truth(clean: SynthResult) -> pl.DataFrame:
-    return pl.read_parquet(clean.files["truth"])
+def truth(cohort: SynthResult) -> pl.DataFrame:
+    return pl.read_parquet(cohort.files["truth"])
 
 
 def table1_from_truth(truth: pl.DataFrame) -> dict[str, dict[Group, Count]]:
@@ -115,16 +105,16 @@ def normalised(column: str) -> pl.Expr:
 # --- Determinism -----------------------------------------------------------------------------------
 
 
-def test_the_same_seed_writes_byte_identical_files(clean: SynthResult, tmp_path: Path) -> None:
+def test_the_same_seed_writes_byte_identical_files(cohort: SynthResult, tmp_path: Path) -> None:
     again = write_synthetic_cohort(tmp_path, seed=1)
     for key in ("graall", "fralle", "lab"):
-        assert again.files[key].read_bytes() == clean.files[key].read_bytes(), key
+        assert again.files[key].read_bytes() == cohort.files[key].read_bytes(), key
 
 
-def test_another_seed_writes_another_cohort(clean: SynthResult, tmp_path: Path) -> None:
+def test_another_seed_writes_another_cohort(cohort: SynthResult, tmp_path: Path) -> None:
     other = write_synthetic_cohort(tmp_path, seed=2)
     for key in ("graall", "lab"):
-        assert other.files[key].read_bytes() != clean.files[key].read_bytes(), key
+        assert other.files[key].read_bytes() != cohort.files[key].read_bytes(), key
 
 
 # --- The embedded calibration is the published Table 1 ---------------------------------------------
@@ -358,13 +348,15 @@ def test_any_size_keeps_partitions_summing_and_subsets_inside_supersets(
 # --- Raw exports in the declared layouts ---------------------------------------------------------
 
 
-def test_graall_export_is_latin1_semicolon_with_french_codes(clean: SynthResult, truth: pl.DataFrame) -> None:
+def test_graall_export_is_latin1_semicolon_with_french_codes(
+    cohort: SynthResult, truth: pl.DataFrame
+) -> None:
     layout = load_layout("graall")
-    raw = clean.files["graall"].read_bytes()
+    raw = cohort.files["graall"].read_bytes()
     assert "DÉCÉDÉ".encode("latin-1") in raw
     with pytest.raises(UnicodeDecodeError):
         raw.decode("utf-8")
-    frame = read_delimited(clean.files["graall"], "latin-1", ";")
+    frame = read_delimited(cohort.files["graall"], "latin-1", ";")
     assert frame.columns == layout.source_columns
     expected = truth.filter(pl.col("trial_group") == "GRAALL").sort("source_patient_id")
     assert frame["NUM_PATIENT"].to_list() == expected["source_patient_id"].to_list()
@@ -385,9 +377,9 @@ def test_graall_export_is_latin1_semicolon_with_french_codes(clean: SynthResult,
     assert no_cr.height > 0 and no_cr["ALLOGREFFE_RC1"].is_null().all()
 
 
-def test_fralle_export_is_an_xlsx_with_english_codes(clean: SynthResult, truth: pl.DataFrame) -> None:
+def test_fralle_export_is_an_xlsx_with_english_codes(cohort: SynthResult, truth: pl.DataFrame) -> None:
     layout = load_layout("fralle")
-    reader = fastexcel.read_excel(clean.files["fralle"])
+    reader = fastexcel.read_excel(cohort.files["fralle"])
     assert reader.sheet_names == ["patients"]
     frame = reader.load_sheet_by_name("patients", dtypes="string").to_polars()
     assert frame.columns == layout.source_columns
@@ -405,10 +397,10 @@ def test_fralle_export_is_an_xlsx_with_english_codes(clean: SynthResult, truth: 
 
 
 def test_lab_export_is_utf8_tsv_with_one_row_per_tested_patient(
-    clean: SynthResult, truth: pl.DataFrame
+    cohort: SynthResult, truth: pl.DataFrame
 ) -> None:
     layout = load_layout("lab")
-    frame = read_delimited(clean.files["lab"], "utf-8", "\t")
+    frame = read_delimited(cohort.files["lab"], "utf-8", "\t")
     assert frame.columns == layout.source_columns
     assert frame.height == truth["in_lab_export"].sum() < truth.height
     markers = frame.select(
@@ -421,8 +413,8 @@ def test_lab_export_is_utf8_tsv_with_one_row_per_tested_patient(
     }
 
 
-def test_readme_says_the_data_is_synthetic(clean: SynthResult) -> None:
-    assert "SYNTHETIC DATA" in clean.files["readme"].read_text()
+def test_readme_says_the_data_is_synthetic(cohort: SynthResult) -> None:
+    assert "SYNTHETIC DATA" in cohort.files["readme"].read_text()
 
 
 # --- Dirty mode ----------------------------------------------------------------------------------
@@ -440,33 +432,33 @@ def _cell(result: SynthResult, entry: dict[str, Any]) -> str | None:
     return lines[entry["line"] - 1].split(layout.delimiter)[header.index(entry["column"])]
 
 
-def test_dirty_manifest_lines_point_at_the_stated_values(dirty: SynthResult) -> None:
-    manifest = json.loads(dirty.files["dirty_manifest"].read_text())
+def test_dirty_manifest_lines_point_at_the_stated_values(dirty_cohort: SynthResult) -> None:
+    manifest = json.loads(dirty_cohort.files["dirty_manifest"].read_text())
     rejected = [e for e in manifest if e["expect"] == "row_rejected"]
     assert len(rejected) == 14  # GRAALL 5 + duplicate pair, FRALLE 4, lab 3
     for entry in rejected:
-        assert _cell(dirty, entry) == entry["value"], entry
+        assert _cell(dirty_cohort, entry) == entry["value"], entry
     duplicate = [e for e in rejected if e["column"] == "NUM_PATIENT"]
     assert len(duplicate) == 2 and duplicate[0]["value"] == duplicate[1]["value"]
 
 
 def test_dirty_files_keep_the_clean_rows_and_add_few_problem_rows(
-    clean: SynthResult, dirty: SynthResult
+    cohort: SynthResult, dirty_cohort: SynthResult
 ) -> None:
-    manifest = json.loads(dirty.files["dirty_manifest"].read_text())
+    manifest = json.loads(dirty_cohort.files["dirty_manifest"].read_text())
     for key in ("graall", "lab"):
-        clean_bytes = clean.files[key].read_bytes()
-        assert dirty.files[key].read_bytes().startswith(clean_bytes)
-        lines = dirty.files[key].read_bytes().count(b"\n") - 1
-        problems = sum(1 for e in manifest if e["file"] == dirty.files[key].name)
+        clean_bytes = cohort.files[key].read_bytes()
+        assert dirty_cohort.files[key].read_bytes().startswith(clean_bytes)
+        lines = dirty_cohort.files[key].read_bytes().count(b"\n") - 1
+        problems = sum(1 for e in manifest if e["file"] == dirty_cohort.files[key].name)
         assert problems < 0.05 * lines
-    assert pl.read_parquet(dirty.files["truth"]).equals(pl.read_parquet(clean.files["truth"]))
+    assert pl.read_parquet(dirty_cohort.files["truth"]).equals(pl.read_parquet(cohort.files["truth"]))
 
 
-def test_dirty_mode_writes_whole_files_to_refuse(dirty: SynthResult) -> None:
+def test_dirty_mode_writes_whole_files_to_refuse(dirty_cohort: SynthResult) -> None:
     refused = {
         e["file"]: e
-        for e in json.loads(dirty.files["dirty_manifest"].read_text())
+        for e in json.loads(dirty_cohort.files["dirty_manifest"].read_text())
         if e["expect"] == "file_refused"
     }
     assert set(refused) == {
@@ -475,12 +467,12 @@ def test_dirty_mode_writes_whole_files_to_refuse(dirty: SynthResult) -> None:
         "dirty/graall_export_utf8.csv",
         "dirty/lab_empty.tsv",
     }
-    identifiers = read_delimited(dirty.out_dir / "dirty/graall_export_identifiers.csv", "latin-1", ";")
+    identifiers = read_delimited(dirty_cohort.out_dir / "dirty/graall_export_identifiers.csv", "latin-1", ";")
     assert {"NOM", "PRENOM", "DATE_NAISSANCE"} <= set(identifiers.columns)
-    workbook = fastexcel.read_excel(dirty.out_dir / "dirty/fralle_missing_column.xlsx")
+    workbook = fastexcel.read_excel(dirty_cohort.out_dir / "dirty/fralle_missing_column.xlsx")
     columns = [c.name for c in workbook.load_sheet_by_name("patients").available_columns()]
     assert "vital_status" not in columns and "patient_id" in columns
     utf8 = refused["dirty/graall_export_utf8.csv"]
-    as_latin1 = (dirty.out_dir / utf8["file"]).read_bytes().decode("latin-1").split("\n")
+    as_latin1 = (dirty_cohort.out_dir / utf8["file"]).read_bytes().decode("latin-1").split("\n")
     assert as_latin1[utf8["line"] - 1].split(";")[16] == utf8["value"] != "DÉCÉDÉ"
-    assert (dirty.out_dir / "dirty/lab_empty.tsv").read_text().count("\n") == 1
+    assert (dirty_cohort.out_dir / "dirty/lab_empty.tsv").read_text().count("\n") == 1

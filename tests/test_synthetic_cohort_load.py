@@ -133,8 +133,8 @@ def test_table1_counts_and_denominators_equal_the_published_ones(
     counts = dict(
         (group, (n, d))
         for group, n, d in by_group.execute(
-            f"SELECT ikzf1, count(*) FILTER (({numerator}) AND ({denominator})), count(*) FILTER ({denominator}) "
-            "FROM cohort GROUP BY ikzf1"
+            f"SELECT ikzf1, count(*) FILTER (({numerator}) AND ({denominator})), "
+            f"count(*) FILTER ({denominator}) FROM cohort GROUP BY ikzf1"
         ).fetchall()
     )
     expected = published()[row]
