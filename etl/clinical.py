@@ -12,13 +12,13 @@ import polars as pl
 
 from etl import patients
 from etl.errors import CgdwError
-from etl.framework import Batch, LoadContext, SourceLoader
+from etl.framework import Batch, LoadContext
 from etl.layouts import Layout
-from etl.readers import LINE, read_source
+from etl.readers import LINE
 from etl.schemas import ClinicalRecordV1
 from etl.snapshot import merge_snapshot
-from etl.transform import days_between, issues_where, to_canonical
-from etl.validation import schema_issues
+from etl.tabular import TabularLoader
+from etl.transform import days_between, issues_where
 from etl.warehouse import fetch_value
 
 # Derived canonical fields and the layout field they are computed from (for messages in source terms).
@@ -94,14 +94,14 @@ def harmonise(fields: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-class ClinicalLoader(SourceLoader):
+class ClinicalLoader(TabularLoader):
     kind = "clinical"
+    schema = ClinicalRecordV1
 
     def __init__(self, layout: Layout, secret: bytes) -> None:
-        if layout.kind != "clinical" or not layout.trial_group:
-            raise CgdwError(
-                f"layout {layout.name!r} is not a clinical trial-export layout with a trial_group"
-            )
+        super().__init__(layout, secret)
+        if not layout.trial_group:
+            raise CgdwError(f"clinical layout {layout.name!r} must name its trial_group")
         problems = []
         unknown = sorted(set(layout.fields) - set(CANONICAL_FIELDS))
         if unknown:
@@ -111,30 +111,28 @@ class ClinicalLoader(SourceLoader):
             problems.append(f"required fields not mapped: {', '.join(missing)}")
         if problems:
             raise CgdwError(f"layout {layout.name!r} does not fit clinical records: {'; '.join(problems)}")
-        self.layout = layout
-        self.layout_name = layout.name
-        self.trial_group = layout.trial_group
-        self.secret = secret
 
     def source_column(self, field: str) -> str:
         return self.layout.source_column(DERIVED_FROM.get(field, field)) or field
 
-    def batches(self, path: Path) -> Iterator[Batch]:
-        raw = read_source(path, self.layout)
-        fields, issues = to_canonical(raw, self.layout)
+    def harmonise(self, fields: pl.DataFrame) -> pl.DataFrame:
         # A layout may leave optional fields out (its source does not collect them): they are NULL.
         fields = fields.with_columns(
             pl.lit(None, dtype).alias(name)
             for name, dtype in CANONICAL_FIELDS.items()
             if name not in fields.columns
         )
-        records = harmonise(fields)
-        checked = schema_issues(records, raw, ClinicalRecordV1, self.source_column)
-        # Without a diagnosis date no day offset exists: report the date, not every offset that follows.
-        undated = issues.filter(pl.col("column") == self.source_column("diagnosis_date")).get_column(LINE)
-        offsets = [self.source_column(name) for name in DERIVED_FROM]
-        checked = checked.filter(~(pl.col(LINE).is_in(undated.implode()) & pl.col("column").is_in(offsets)))
-        yield Batch(raw=raw, records=records, issues=pl.concat([issues, checked]))
+        return harmonise(fields)
+
+    def batches(self, path: Path) -> Iterator[Batch]:
+        for batch in super().batches(path):
+            # Without a diagnosis date no day offset exists: report the date, not every offset after it.
+            origin = self.source_column("diagnosis_date")
+            undated = batch.issues.filter(pl.col("column") == origin).get_column(LINE)
+            offsets = [self.source_column(name) for name in DERIVED_FROM if name != "diagnosis_year"]
+            cascade = pl.col(LINE).is_in(undated.implode()) & pl.col("column").is_in(offsets)
+            batch.issues = batch.issues.filter(~cascade)
+            yield batch
 
     def reference_issues(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> pl.DataFrame:
         known = [code for (code,) in con.execute("SELECT protocol_code FROM protocol").fetchall()]

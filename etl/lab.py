@@ -3,64 +3,32 @@ and oncogenetic_result. Patients must already exist (load the trial exports firs
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
 
 from etl import patients
-from etl.errors import CgdwError
-from etl.framework import Batch, LoadContext, SourceLoader
-from etl.layouts import Layout
-from etl.readers import LINE, read_source
+from etl.framework import Batch, LoadContext
+from etl.readers import LINE
 from etl.schemas import LabRecordV1
 from etl.snapshot import merge_snapshot
-from etl.transform import issues_where, to_canonical
-from etl.validation import schema_issues
+from etl.tabular import TabularLoader
 
 STAGE = "cgdw_lab_stage"
 MARKER_STAGE = "cgdw_lab_markers"
 
 
-class LabLoader(SourceLoader):
+class LabLoader(TabularLoader):
     kind = "lab"
-
-    def __init__(self, layout: Layout, secret: bytes) -> None:
-        if layout.kind != "lab":
-            raise CgdwError(f"layout {layout.name!r} is not a laboratory layout")
-        self.layout = layout
-        self.layout_name = layout.name
-        self.secret = secret
-
-    def source_column(self, field: str) -> str:
-        return self.layout.source_column(field) or field
-
-    def batches(self, path: Path) -> Iterator[Batch]:
-        raw = read_source(path, self.layout)
-        records, issues = to_canonical(raw, self.layout)
-        issues = pl.concat([issues, schema_issues(records, raw, LabRecordV1, self.source_column)])
-        yield Batch(raw=raw, records=records, issues=issues)
+    schema = LabRecordV1
 
     def _keyed(self, records: pl.DataFrame) -> pl.DataFrame:
         return patients.with_patient_key(records, self.secret, pl.col("trial_group"))
 
     def reference_issues(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> pl.DataFrame:
-        keyed = self._keyed(batch.records.filter(pl.col("trial_group").is_not_null()))
-        unknown = patients.unknown_patient_lines(con, keyed)
-        column = self.source_column("source_patient_id")
-        return issues_where(
-            batch.records.join(unknown, on=LINE, how="semi"),
-            pl.lit(True),
-            column,
-            pl.col("source_patient_id"),
-            "known_patient",
-            pl.format(
-                "no {} patient {} in the warehouse: load the trial export first",
-                pl.col("trial_group"),
-                pl.col("source_patient_id"),
-            ),
+        return patients.unknown_patient_issues(
+            con, batch, self.secret, self.source_column("source_patient_id"), pl.col("trial_group")
         )
 
     def write(

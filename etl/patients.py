@@ -5,8 +5,9 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from etl.framework import LoadContext
+from etl.framework import Batch, LoadContext
 from etl.privacy import patient_keys
+from etl.transform import issues_where
 from etl.warehouse import fetch_value, query_frame
 
 
@@ -58,3 +59,23 @@ def unknown_patient_lines(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -
         )
     finally:
         con.unregister("cgdw_patient_probe")
+
+
+def unknown_patient_issues(
+    con: duckdb.DuckDBPyConnection, batch: Batch, secret: bytes, column: str, trial_group: pl.Expr
+) -> pl.DataFrame:
+    """Issues (rule known_patient) for rows whose patient no trial export has created."""
+    records = batch.records.filter(trial_group.is_not_null() & pl.col("source_patient_id").is_not_null())
+    unknown = unknown_patient_lines(con, with_patient_key(records, secret, trial_group))
+    return issues_where(
+        records.join(unknown, on="_line", how="semi"),
+        pl.lit(True),
+        column,
+        pl.col("source_patient_id"),
+        "known_patient",
+        pl.format(
+            "no {} patient {} in the warehouse: load the trial export first",
+            trial_group,
+            pl.col("source_patient_id"),
+        ),
+    )

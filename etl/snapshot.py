@@ -3,7 +3,8 @@
 Trial exports are full snapshots. For every patient present in the new snapshot, current rows that the
 snapshot no longer states identically are marked `superseded_by_run_id = this run` (kept, queryable), and
 rows not yet current are inserted. Unchanged rows are left alone and keep their original lineage.
-Patients absent from the snapshot are not touched (the caller reports them): nothing is deleted.
+Patients (or samples) absent from the snapshot are not touched (the caller reports them): nothing is
+deleted.
 """
 
 from __future__ import annotations
@@ -30,32 +31,33 @@ def merge_snapshot(
     table: str,
     columns: list[str],
     source_sql: str,
-    patients_sql: str,
+    scope_sql: str,
     run_id: int,
     source_file_id: int,
+    scope: str = "patient_id",
 ) -> MergeCounts:
-    """Merge `source_sql` (a SELECT giving patient_id, `columns` and source_line) into `table`.
+    """Merge `source_sql` (a SELECT giving `scope`, `columns` and source_line) into `table`.
 
-    `patients_sql` selects the patient_id of every patient the snapshot covers, including those with no
-    row for this table (a relapse removed by a correction must be superseded too).
+    The snapshot covers the patients (or, with scope="sample_id", the samples) that `scope_sql` selects,
+    including those with no row for this table (a relapse removed by a correction is superseded too).
     """
-    same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM t.{c}" for c in ["patient_id", *columns])
+    same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM t.{c}" for c in [scope, *columns])
     superseded = fetch_value(
         con,
         f"""
         UPDATE {table} AS t SET superseded_by_run_id = $run
         WHERE t.superseded_by_run_id IS NULL
-          AND t.patient_id IN ({patients_sql})
+          AND t.{scope} IN ({scope_sql})
           AND NOT EXISTS (SELECT 1 FROM ({source_sql}) AS s WHERE {same})
         """,
         {"run": run_id},
     )
-    col_list = ", ".join(["patient_id", *columns])
+    col_list = ", ".join([scope, *columns])
     inserted = fetch_value(
         con,
         f"""
         INSERT INTO {table} ({col_list}, etl_run_id, source_file_id, source_line)
-        SELECT {", ".join(f"s.{c}" for c in ["patient_id", *columns])}, $run, $file, s.source_line
+        SELECT {", ".join(f"s.{c}" for c in [scope, *columns])}, $run, $file, s.source_line
         FROM ({source_sql}) AS s
         WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE t.superseded_by_run_id IS NULL AND {same})
         """,

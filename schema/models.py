@@ -161,10 +161,13 @@ class Exon(Base):
     assembly: Mapped[str] = mapped_column(sa.Text)
     exon_number: Mapped[int] = mapped_column(sa.Integer)
     chrom: Mapped[str] = mapped_column(sa.Text)
+    strand: Mapped[str] = mapped_column(sa.Text, doc="+ or -")
     start: Mapped[int] = mapped_column(sa.BigInteger, doc="1-based inclusive")
     end: Mapped[int] = mapped_column(sa.BigInteger, doc="1-based inclusive")
+    source: Mapped[str] = mapped_column(sa.Text, doc="annotation and release the coordinates come from")
     __table_args__ = (
         sa.UniqueConstraint("transcript_id", "assembly", "exon_number"),
+        codes("strand", ("+", "-")),
         codes("assembly", ASSEMBLIES),
         sa.CheckConstraint('start <= "end"', name="start_le_end"),
     )
@@ -393,43 +396,54 @@ class Variant(Base):
 
 
 class VariantAnnotation(Base):
-    """Consequence of a variant on one transcript (VEP CSQ, SnpEff ANN or MAF)."""
+    """Consequence of a variant on one transcript (VEP CSQ, SnpEff ANN or MAF), stored once per source.
+
+    `is_selected` marks the one transcript per variant and gene that analyses use, chosen
+    deterministically (`selection_rule`: MANE Select, else the reference canonical transcript, else the
+    annotator's canonical flag, else the lowest accession)."""
 
     __tablename__ = "variant_annotation"
     variant_annotation_id: Mapped[int] = surrogate_key("variant_annotation")
     variant_id: Mapped[int] = mapped_column(sa.ForeignKey("variant.variant_id"))
     gene_symbol: Mapped[str | None] = mapped_column(sa.Text)
-    transcript_accession: Mapped[str | None] = mapped_column(sa.Text)
+    transcript_accession: Mapped[str] = mapped_column(sa.Text, doc="as annotated, with version")
     consequence: Mapped[str | None] = mapped_column(sa.Text, doc="Sequence Ontology terms, '&'-joined")
-    impact: Mapped[str | None] = mapped_column(sa.Text)
+    impact: Mapped[str | None] = mapped_column(sa.Text, doc="HIGH, MODERATE, LOW, MODIFIER")
     hgvsc: Mapped[str | None] = mapped_column(sa.Text)
     hgvsp: Mapped[str | None] = mapped_column(sa.Text)
-    exon: Mapped[str | None] = mapped_column(sa.Text, doc="as annotated, e.g. 5/8")
-    is_canonical: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    exon_number: Mapped[int | None] = mapped_column(sa.Integer, doc="exon hit (5 of '5/8')")
+    exon_count: Mapped[int | None] = mapped_column(sa.Integer, doc="exons of the transcript (8 of '5/8')")
+    protein_position: Mapped[int | None] = mapped_column(sa.Integer, doc="first amino acid affected")
+    amino_acids: Mapped[str | None] = mapped_column(sa.Text, doc="reference/variant amino acids, e.g. N/S")
+    is_canonical: Mapped[bool | None] = mapped_column(sa.Boolean, doc="annotator's CANONICAL flag")
+    is_mane_select: Mapped[bool | None] = mapped_column(sa.Boolean)
+    is_selected: Mapped[bool] = mapped_column(sa.Boolean, doc="the transcript analyses use for this gene")
+    selection_rule: Mapped[str | None] = mapped_column(sa.Text, doc="why it was selected")
     annotation_source: Mapped[str] = mapped_column(sa.Text, doc="VEP, SnpEff or MAF, with version")
+    etl_run_id: Mapped[int] = mapped_column(sa.ForeignKey("etl_run.etl_run_id"))
     source_file_id: Mapped[int] = mapped_column(sa.ForeignKey("source_file.source_file_id"))
+    __table_args__ = (sa.UniqueConstraint("variant_id", "transcript_accession", "annotation_source"),)
 
 
-class VariantCall(Base):
+class VariantCall(VersionedFact, Base):
+    """A variant seen in a sample. A newer file for the same sample supersedes the calls it drops."""
+
     __tablename__ = "variant_call"
     variant_call_id: Mapped[int] = surrogate_key("variant_call")
     sample_id: Mapped[int] = mapped_column(sa.ForeignKey("sample.sample_id"))
     variant_id: Mapped[int] = mapped_column(sa.ForeignKey("variant.variant_id"))
-    genotype: Mapped[str | None] = mapped_column(sa.Text)
-    vaf: Mapped[float | None] = mapped_column(sa.Double)
+    genotype: Mapped[str | None] = mapped_column(sa.Text, doc="GT as called, e.g. 0/1")
+    vaf: Mapped[float | None] = mapped_column(sa.Double, doc="variant allele fraction")
     depth: Mapped[int | None] = mapped_column(sa.Integer)
     alt_depth: Mapped[int | None] = mapped_column(sa.Integer)
-    filter: Mapped[str | None] = mapped_column(sa.Text, doc="PASS or the failed filters")
-    etl_run_id: Mapped[int] = mapped_column(sa.ForeignKey("etl_run.etl_run_id"))
-    source_file_id: Mapped[int] = mapped_column(sa.ForeignKey("source_file.source_file_id"))
-    source_line: Mapped[int] = mapped_column(sa.Integer)
+    filter: Mapped[str] = mapped_column(sa.Text, doc="PASS or the failed filters, ';'-joined")
     __table_args__ = (
         sa.CheckConstraint("vaf >= 0 AND vaf <= 1", name="vaf_range"),
         sa.CheckConstraint("depth >= 0 AND alt_depth >= 0", name="depth_not_negative"),
     )
 
 
-class CopyNumberSegment(Base):
+class CopyNumberSegment(VersionedFact, Base):
     """A segment of a SEG file (log2 ratio over a genomic range)."""
 
     __tablename__ = "copy_number_segment"
@@ -441,16 +455,13 @@ class CopyNumberSegment(Base):
     end: Mapped[int] = mapped_column(sa.BigInteger)
     num_markers: Mapped[int | None] = mapped_column(sa.Integer)
     seg_mean: Mapped[float] = mapped_column(sa.Double, doc="log2 copy ratio")
-    etl_run_id: Mapped[int] = mapped_column(sa.ForeignKey("etl_run.etl_run_id"))
-    source_file_id: Mapped[int] = mapped_column(sa.ForeignKey("source_file.source_file_id"))
-    source_line: Mapped[int] = mapped_column(sa.Integer)
     __table_args__ = (
         codes("assembly", ASSEMBLIES),
         sa.CheckConstraint('start <= "end"', name="start_le_end"),
     )
 
 
-class CopyNumberCall(Base):
+class CopyNumberCall(VersionedFact, Base):
     """A per-gene copy-number call over an exon range; a second method confirms, it is not a new call."""
 
     __tablename__ = "copy_number_call"
@@ -467,16 +478,17 @@ class CopyNumberCall(Base):
     copy_number: Mapped[float | None] = mapped_column(sa.Double)
     ratio: Mapped[float | None] = mapped_column(sa.Double, doc="copy ratio (MLPA probe ratio, 2^log2)")
     method: Mapped[str] = mapped_column(sa.Text)
+    from_segment: Mapped[bool] = mapped_column(
+        sa.Boolean, doc="derived by intersecting SEG segments with exon coordinates"
+    )
     confirms_copy_number_call_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("copy_number_call.copy_number_call_id"), doc="the NGS call this one confirms"
     )
-    etl_run_id: Mapped[int] = mapped_column(sa.ForeignKey("etl_run.etl_run_id"))
-    source_file_id: Mapped[int] = mapped_column(sa.ForeignKey("source_file.source_file_id"))
-    source_line: Mapped[int | None] = mapped_column(sa.Integer)
     __table_args__ = (
         codes("call_type", CN_TYPES),
         codes("method", CN_METHODS),
         sa.CheckConstraint("first_exon <= last_exon", name="exon_order"),
+        sa.CheckConstraint("copy_number >= 0 AND ratio >= 0", name="not_negative"),
     )
 
 
@@ -502,6 +514,3 @@ class MrdMeasurement(VersionedFact, Base):
         codes("qualitative_result", MRD_QUALITATIVE),
         sa.CheckConstraint("value_fraction >= 0 AND value_fraction <= 1", name="fraction_range"),
     )
-
-
-VERSIONED_TABLES = (Enrolment, Baseline, Immunophenotype, OncogeneticResult, TreatmentResponse, OutcomeEvent)

@@ -200,3 +200,14 @@ def test_a_second_writer_is_refused_at_once(db_path: Path, tmp_path: Path) -> No
     path = write_graall(tmp_path / "g.csv", ALIVE)
     with write_lock(db_path), pytest.raises(WarehouseLocked, match="being written by another cgdw process"):
         load(db_path, path)
+
+
+def test_a_missing_diagnosis_date_is_reported_once_and_the_row_quarantined(
+    db_path: Path, tmp_path: Path
+) -> None:
+    undated = ALIVE.replace("12/03/2004", "")
+    report = load(
+        db_path, write_graall(tmp_path / "g.csv", undated, DEAD, REFRACTORY), max_reject_fraction=0.5
+    )
+    assert report.rows_rejected == 1
+    assert query(db_path, "SELECT column_name, rule FROM rejected_record") == [("DATE_DIAG", "required")]

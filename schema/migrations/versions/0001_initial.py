@@ -1,6 +1,6 @@
 """Initial schema: audit, reference, clinical, genomic and MRD tables, with reference codes.
 
-Rendered once from schema/models.py and frozen: later schema changes are new revisions.
+Rendered once from schema/models.py (`python -m schema.render`) and frozen: later changes are new revisions.
 
 Revision ID: 0001
 Revises:
@@ -204,9 +204,12 @@ def upgrade() -> None:
         sa.Column("assembly", sa.Text(), nullable=False),
         sa.Column("exon_number", sa.Integer(), nullable=False),
         sa.Column("chrom", sa.Text(), nullable=False),
+        sa.Column("strand", sa.Text(), nullable=False),
         sa.Column("start", sa.BigInteger(), nullable=False),
         sa.Column("end", sa.BigInteger(), nullable=False),
+        sa.Column("source", sa.Text(), nullable=False),
         sa.CheckConstraint("assembly IN ('GRCh37', 'GRCh38')", name=op.f("ck_exon_assembly_code")),
+        sa.CheckConstraint("strand IN ('+', '-')", name=op.f("ck_exon_strand_code")),
         sa.CheckConstraint('start <= "end"', name=op.f("ck_exon_start_le_end")),
         sa.ForeignKeyConstraint(
             ["transcript_id"], ["transcript.transcript_id"], name=op.f("fk_exon_transcript_id")
@@ -271,15 +274,25 @@ def upgrade() -> None:
         ),
         sa.Column("variant_id", sa.Integer(), nullable=False),
         sa.Column("gene_symbol", sa.Text(), nullable=True),
-        sa.Column("transcript_accession", sa.Text(), nullable=True),
+        sa.Column("transcript_accession", sa.Text(), nullable=False),
         sa.Column("consequence", sa.Text(), nullable=True),
         sa.Column("impact", sa.Text(), nullable=True),
         sa.Column("hgvsc", sa.Text(), nullable=True),
         sa.Column("hgvsp", sa.Text(), nullable=True),
-        sa.Column("exon", sa.Text(), nullable=True),
-        sa.Column("is_canonical", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("exon_number", sa.Integer(), nullable=True),
+        sa.Column("exon_count", sa.Integer(), nullable=True),
+        sa.Column("protein_position", sa.Integer(), nullable=True),
+        sa.Column("amino_acids", sa.Text(), nullable=True),
+        sa.Column("is_canonical", sa.Boolean(), nullable=True),
+        sa.Column("is_mane_select", sa.Boolean(), nullable=True),
+        sa.Column("is_selected", sa.Boolean(), nullable=False),
+        sa.Column("selection_rule", sa.Text(), nullable=True),
         sa.Column("annotation_source", sa.Text(), nullable=False),
+        sa.Column("etl_run_id", sa.Integer(), nullable=False),
         sa.Column("source_file_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["etl_run_id"], ["etl_run.etl_run_id"], name=op.f("fk_variant_annotation_etl_run_id")
+        ),
         sa.ForeignKeyConstraint(
             ["source_file_id"],
             ["source_file.source_file_id"],
@@ -289,6 +302,12 @@ def upgrade() -> None:
             ["variant_id"], ["variant.variant_id"], name=op.f("fk_variant_annotation_variant_id")
         ),
         sa.PrimaryKeyConstraint("variant_annotation_id", name=op.f("pk_variant_annotation")),
+        sa.UniqueConstraint(
+            "variant_id",
+            "transcript_accession",
+            "annotation_source",
+            name=op.f("uq_variant_annotation_variant_id_transcript_accession_annotation_source"),
+        ),
     )
     op.create_table(
         "baseline",
@@ -578,10 +597,12 @@ def upgrade() -> None:
         sa.Column("copy_number", sa.Double(), nullable=True),
         sa.Column("ratio", sa.Double(), nullable=True),
         sa.Column("method", sa.Text(), nullable=False),
+        sa.Column("from_segment", sa.Boolean(), nullable=False),
         sa.Column("confirms_copy_number_call_id", sa.Integer(), nullable=True),
         sa.Column("etl_run_id", sa.Integer(), nullable=False),
         sa.Column("source_file_id", sa.Integer(), nullable=False),
-        sa.Column("source_line", sa.Integer(), nullable=True),
+        sa.Column("source_line", sa.Integer(), nullable=False),
+        sa.Column("superseded_by_run_id", sa.Integer(), nullable=True),
         sa.CheckConstraint(
             "call_type IN ('deletion', 'homozygous_deletion', 'gain', 'amplification', 'neutral')",
             name=op.f("ck_copy_number_call_call_type_code"),
@@ -589,6 +610,7 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "method IN ('NGS', 'MLPA', 'aCGH', 'SNP_array')", name=op.f("ck_copy_number_call_method_code")
         ),
+        sa.CheckConstraint("copy_number >= 0 AND ratio >= 0", name=op.f("ck_copy_number_call_not_negative")),
         sa.CheckConstraint("first_exon <= last_exon", name=op.f("ck_copy_number_call_exon_order")),
         sa.ForeignKeyConstraint(
             ["confirms_copy_number_call_id"],
@@ -606,6 +628,11 @@ def upgrade() -> None:
             ["source_file_id"],
             ["source_file.source_file_id"],
             name=op.f("fk_copy_number_call_source_file_id"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["superseded_by_run_id"],
+            ["etl_run.etl_run_id"],
+            name=op.f("fk_copy_number_call_superseded_by_run_id"),
         ),
         sa.PrimaryKeyConstraint("copy_number_call_id", name=op.f("pk_copy_number_call")),
     )
@@ -627,6 +654,7 @@ def upgrade() -> None:
         sa.Column("etl_run_id", sa.Integer(), nullable=False),
         sa.Column("source_file_id", sa.Integer(), nullable=False),
         sa.Column("source_line", sa.Integer(), nullable=False),
+        sa.Column("superseded_by_run_id", sa.Integer(), nullable=True),
         sa.CheckConstraint(
             "assembly IN ('GRCh37', 'GRCh38')", name=op.f("ck_copy_number_segment_assembly_code")
         ),
@@ -641,6 +669,11 @@ def upgrade() -> None:
             ["source_file_id"],
             ["source_file.source_file_id"],
             name=op.f("fk_copy_number_segment_source_file_id"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["superseded_by_run_id"],
+            ["etl_run.etl_run_id"],
+            name=op.f("fk_copy_number_segment_superseded_by_run_id"),
         ),
         sa.PrimaryKeyConstraint("copy_number_segment_id", name=op.f("pk_copy_number_segment")),
     )
@@ -712,10 +745,11 @@ def upgrade() -> None:
         sa.Column("vaf", sa.Double(), nullable=True),
         sa.Column("depth", sa.Integer(), nullable=True),
         sa.Column("alt_depth", sa.Integer(), nullable=True),
-        sa.Column("filter", sa.Text(), nullable=True),
+        sa.Column("filter", sa.Text(), nullable=False),
         sa.Column("etl_run_id", sa.Integer(), nullable=False),
         sa.Column("source_file_id", sa.Integer(), nullable=False),
         sa.Column("source_line", sa.Integer(), nullable=False),
+        sa.Column("superseded_by_run_id", sa.Integer(), nullable=True),
         sa.CheckConstraint("depth >= 0 AND alt_depth >= 0", name=op.f("ck_variant_call_depth_not_negative")),
         sa.CheckConstraint("vaf >= 0 AND vaf <= 1", name=op.f("ck_variant_call_vaf_range")),
         sa.ForeignKeyConstraint(
@@ -724,6 +758,11 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["sample_id"], ["sample.sample_id"], name=op.f("fk_variant_call_sample_id")),
         sa.ForeignKeyConstraint(
             ["source_file_id"], ["source_file.source_file_id"], name=op.f("fk_variant_call_source_file_id")
+        ),
+        sa.ForeignKeyConstraint(
+            ["superseded_by_run_id"],
+            ["etl_run.etl_run_id"],
+            name=op.f("fk_variant_call_superseded_by_run_id"),
         ),
         sa.ForeignKeyConstraint(
             ["variant_id"], ["variant.variant_id"], name=op.f("fk_variant_call_variant_id")
