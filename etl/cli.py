@@ -194,22 +194,49 @@ def load_clinical(
     _load("clinical", file, protocol, db, key_file, max_reject_fraction, quiet)
 
 
-@load_app.command("lab")
-def load_lab(
-    file: Annotated[Path, typer.Argument(help="The reference-laboratory export (TSV).")],
-    layout: Annotated[str, typer.Option("--layout", help="Layout name or .toml path.")] = "lab",
-    db: DbOption = None,
-    key_file: KeyFileOption = None,
-    max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
-    quiet: QuietOption = False,
-) -> None:
-    """Load the reference laboratory's TCR status, ETP and oncogenetics (after the trial exports)."""
-    _load("lab", file, layout, db, key_file, max_reject_fraction, quiet)
+def _register_load_command(kind: str, summary: str, file_help: str) -> None:
+    """`cgdw load KIND FILE` for a layout-driven source kind (one definition, many kinds)."""
+
+    # Plain defaults, not Annotated: the help text and default differ per kind (closure values).
+    def command(
+        file: Path = typer.Argument(..., help=file_help),
+        layout: str = typer.Option(kind, "--layout", help="Layout name or .toml path."),
+        db: DbOption = None,
+        key_file: KeyFileOption = None,
+        max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
+        quiet: QuietOption = False,
+    ) -> None:
+        _load(kind, file, layout, db, key_file, max_reject_fraction, quiet)
+
+    command.__doc__ = summary
+    load_app.command(kind)(command)
+
+
+_register_load_command(
+    "lab",
+    "Load the reference laboratory's TCR status, ETP and oncogenetics (after the trial exports).",
+    "The reference-laboratory export (TSV).",
+)
+_register_load_command(
+    "samples",
+    "Load a sequencing sample manifest: sample ids -> patients, assays, pipelines (before any calls).",
+    "The sample manifest (TSV).",
+)
+_register_load_command(
+    "mrd",
+    "Load MRD results of any method (PCR, ddPCR, flow, NGS), normalised to fractions.",
+    "The MRD results (TSV, long format).",
+)
+_register_load_command(
+    "cnv",
+    "Load gene-level copy-number calls (NGS, MLPA, aCGH); second methods confirm NGS calls.",
+    "The copy-number calls (TSV).",
+)
 
 
 @app.command("validate")
 def validate(
-    kind: Annotated[str, typer.Argument(help="Source kind: clinical or lab.")],
+    kind: Annotated[str, typer.Argument(help=f"Source kind: {', '.join(loads.KINDS)}.")],
     file: Annotated[Path, typer.Argument(help="The file to check.")],
     protocol: ProtocolOption = None,
     db: DbOption = None,

@@ -115,7 +115,7 @@ class ClinicalLoader(TabularLoader):
     def source_column(self, field: str) -> str:
         return self.layout.source_column(DERIVED_FROM.get(field, field)) or field
 
-    def harmonise(self, fields: pl.DataFrame) -> pl.DataFrame:
+    def harmonise(self, fields: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
         # A layout may leave optional fields out (its source does not collect them): they are NULL.
         fields = fields.with_columns(
             pl.lit(None, dtype).alias(name)

@@ -44,7 +44,7 @@ FIELD_MEANING = {
     "assay_version": "assay version",
     "assembly": "genome assembly of the coordinates",
     "pipeline_version": "bioinformatics pipeline and version",
-    "time_point": "protocol time point (MRD1 = after induction for GRAALL/FRALLE; C2 = after cycle 2 for AML)",
+    "time_point": "protocol time point (MRD1 = post-induction in GRAALL/FRALLE; C2 = after AML cycle 2)",
     "day": "days from diagnosis to the MRD sample",
     "method": "method",
     "target": "rearrangement or marker followed",

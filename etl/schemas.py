@@ -8,7 +8,20 @@ import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
 
-from schema.models import CONSENT, DEATH_CAUSES, DIAGNOSES, RESPONSE, SEX
+from schema.models import (
+    ASSEMBLIES,
+    CN_METHODS,
+    CN_TYPES,
+    CONSENT,
+    DEATH_CAUSES,
+    DIAGNOSES,
+    MRD_METHODS,
+    MRD_QUALITATIVE,
+    RESPONSE,
+    SAMPLE_TYPES,
+    SEX,
+    TISSUES,
+)
 
 # What each named cross-field rule means, for the quarantine message.
 RULE_EXPLANATIONS = {
@@ -21,6 +34,14 @@ RULE_EXPLANATIONS = {
     "last_contact_after_events": "the last contact cannot precede remission, transplant or relapse",
     "no_contact_after_death": "the last contact cannot be after death",
     "one_row_per_patient": "the patient appears on more than one line",
+    "one_row_per_measurement": "the same patient, time point, method and target appear on more than one line",
+    "unit_with_value": "a value needs its unit",
+    "value_or_result": "a result needs a value or a qualitative result",
+    "fraction_range": "the value, normalised to a fraction, must lie between 0 and 1",
+    "exon_order": "the first exon cannot come after the last",
+    "range_order": "the start cannot come after the end",
+    "exons_or_range": "a call needs an exon range or a genomic range (chrom, start, end, assembly)",
+    "one_call_per_method": "the same sample, gene and method appear on more than one line",
 }
 
 WBC_PLAUSIBLE_MIN = 0.1  # x10^9/L: lower values are a unit error (a x10^9/L value in a /mm3 column)
@@ -126,6 +147,98 @@ class LabRecordV1(pa.DataFrameModel):
     @pa.check("source_patient_id", name="one_row_per_patient")
     def one_row_per_patient(cls, data: PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(~pl.struct("trial_group", "source_patient_id").is_duplicated())
+
+    class Config:
+        strict = False
+
+
+class SampleManifestV1(pa.DataFrameModel):
+    """One sequenced sample: who it belongs to, what it is, how it was sequenced."""
+
+    sample_key: str = pa.Field(unique=True)
+    trial_group: str
+    source_patient_id: str
+    sample_type: str = pa.Field(isin=SAMPLE_TYPES)
+    tissue: str = pa.Field(nullable=True, isin=TISSUES)
+    collection_day: int = pa.Field(nullable=True, ge=-60)  # diagnostic samples may precede the diagnosis date
+    assay_name: str
+    assay_version: str
+    assembly: str = pa.Field(isin=ASSEMBLIES)
+    pipeline_version: str = pa.Field(nullable=True)
+
+    class Config:
+        strict = False
+
+
+class MrdMeasurementV1(pa.DataFrameModel):
+    """One MRD result, with its value normalised to a fraction of cells (the original kept aside)."""
+
+    trial_group: str
+    source_patient_id: str
+    sample_key: str = pa.Field(nullable=True)
+    time_point: str
+    day: int = pa.Field(nullable=True, ge=0)
+    method: str = pa.Field(isin=MRD_METHODS)
+    target: str = pa.Field(nullable=True)
+    value_fraction: float = pa.Field(nullable=True)
+    limit_of_detection: float = pa.Field(nullable=True, ge=0, le=1)
+    quantitative_range_low: float = pa.Field(nullable=True, ge=0, le=1)
+    qualitative_result: str = pa.Field(nullable=True, isin=MRD_QUALITATIVE)
+
+    @pa.check("value_fraction", name="fraction_range")
+    def fraction_range(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rule(data, (pl.col("value_fraction") >= 0) & (pl.col("value_fraction") <= 1))
+
+    @pa.check("unit", name="unit_with_value")
+    def unit_with_value(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rule(data, pl.col("value").is_null() | pl.col("unit").is_not_null())
+
+    @pa.check("qualitative_result", name="value_or_result")
+    def value_or_result(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rule(data, pl.col("value").is_not_null() | pl.col("qualitative_result").is_not_null())
+
+    @pa.check("time_point", name="one_row_per_measurement")
+    def one_row_per_measurement(cls, data: PolarsData) -> pl.LazyFrame:
+        key = pl.struct("trial_group", "source_patient_id", "time_point", "method", "target")
+        return data.lazyframe.select(~key.is_duplicated())
+
+    class Config:
+        strict = False
+
+
+class CopyNumberCallV1(pa.DataFrameModel):
+    """One gene-level copy-number call of one method on one sample."""
+
+    sample_key: str
+    gene_symbol: str
+    first_exon: int = pa.Field(nullable=True, ge=1)
+    last_exon: int = pa.Field(nullable=True, ge=1)
+    assembly: str = pa.Field(nullable=True, isin=ASSEMBLIES)
+    chrom: str = pa.Field(nullable=True)
+    start: int = pa.Field(nullable=True, ge=1)
+    end: int = pa.Field(nullable=True, ge=1)
+    call_type: str = pa.Field(isin=CN_TYPES)
+    copy_number: float = pa.Field(nullable=True, ge=0)
+    ratio: float = pa.Field(nullable=True, ge=0)
+    method: str = pa.Field(isin=CN_METHODS)
+
+    @pa.check("last_exon", name="exon_order")
+    def exon_order(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rule(data, pl.col("first_exon") <= pl.col("last_exon"))
+
+    @pa.check("end", name="range_order")
+    def range_order(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rule(data, pl.col("start") <= pl.col("end"))
+
+    @pa.check("first_exon", name="exons_or_range")
+    def exons_or_range(cls, data: PolarsData) -> pl.LazyFrame:
+        exons = pl.col("first_exon").is_not_null() & pl.col("last_exon").is_not_null()
+        genomic = pl.all_horizontal(pl.col(c).is_not_null() for c in ("assembly", "chrom", "start", "end"))
+        return _rule(data, exons | genomic)
+
+    @pa.check("method", name="one_call_per_method")
+    def one_call_per_method(cls, data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(~pl.struct("sample_key", "gene_symbol", "method").is_duplicated())
 
     class Config:
         strict = False

@@ -35,13 +35,13 @@ class TabularLoader(SourceLoader):
         """The source column a canonical field comes from (for messages in the user's terms)."""
         return self.layout.source_column(field) or field
 
-    def harmonise(self, fields: pl.DataFrame) -> pl.DataFrame:
-        """Canonical fields -> the records the schema validates (derived values, unit conversion)."""
+    def harmonise(self, fields: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
+        """Canonical fields (and the row-aligned raw text) -> the records the schema validates."""
         return fields
 
     def batches(self, path: Path) -> Iterator[Batch]:
         raw = read_source(path, self.layout)
         fields, issues = to_canonical(raw, self.layout)
-        records = self.harmonise(fields)
+        records = self.harmonise(fields, raw)
         checked = schema_issues(records, raw, self.schema, self.source_column)
         yield Batch(raw=raw, records=records, issues=pl.concat([issues, checked]))

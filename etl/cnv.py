@@ -1,0 +1,168 @@
+"""Copy-number ETL: gene-level calls (layout cnv) and SEG segments, into copy_number_call and
+copy_number_segment.
+
+Calls carry an exon range, a genomic range, or both; a genomic range is turned into exons by
+intersecting it with the exon coordinates of the gene's reference transcript on the call's assembly.
+A call by a second method (MLPA, aCGH, SNP array) on a sample and gene that has an NGS call over
+overlapping exons is recorded as the confirmation of that NGS call (confirms_copy_number_call_id), not
+as a call of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from etl.framework import Batch, LoadContext
+from etl.readers import LINE
+from etl.schemas import CopyNumberCallV1
+from etl.snapshot import merge_snapshot
+from etl.tabular import TabularLoader
+from etl.transform import issues_where
+from etl.warehouse import fetch_value, query_frame
+
+STAGE = "cgdw_cnv_stage"
+COLUMNS = [
+    "gene_id", "assembly", "chrom", "start", "end", "first_exon", "last_exon", "call_type", "copy_number",
+    "ratio", "method", "from_segment",
+]  # fmt: skip
+
+# Exons of each gene's reference transcript (MANE Select, else canonical), per assembly.
+REFERENCE_EXONS = """
+    SELECT g.gene_id, g.symbol, x.assembly, x.chrom, x.exon_number, x.start, x."end"
+    FROM gene AS g
+    JOIN transcript AS t ON t.gene_id = g.gene_id AND (t.is_mane_select OR t.is_canonical)
+    JOIN exon AS x ON x.transcript_id = t.transcript_id
+    QUALIFY dense_rank() OVER (PARTITION BY g.gene_id ORDER BY t.is_mane_select DESC, t.accession) = 1
+"""
+
+
+def confirm_calls(con: duckdb.DuckDBPyConnection, samples_sql: str) -> int:
+    """Link each current non-NGS call of these samples to the current NGS call it confirms."""
+    return int(
+        fetch_value(
+            con,
+            f"""
+            UPDATE copy_number_call AS c SET confirms_copy_number_call_id = (
+                SELECT min(n.copy_number_call_id) FROM copy_number_call AS n
+                WHERE n.superseded_by_run_id IS NULL AND n.method = 'NGS' AND n.sample_id = c.sample_id
+                  AND n.gene_id = c.gene_id AND n.first_exon <= c.last_exon AND c.first_exon <= n.last_exon
+            )
+            WHERE c.superseded_by_run_id IS NULL AND c.method <> 'NGS' AND c.sample_id IN ({samples_sql})
+            """,
+        )
+    )
+
+
+class CopyNumberCallLoader(TabularLoader):
+    kind = "cnv"
+    schema = CopyNumberCallV1
+
+    def _stage(self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame) -> str:
+        con.register(STAGE, records.to_arrow())
+        return f"""
+            WITH staged AS (
+                SELECT s.*, k.sample_id, g.gene_id,
+                       coalesce(s.assembly, a.assembly) AS call_assembly
+                FROM {STAGE} AS s
+                LEFT JOIN sample AS k USING (sample_key)
+                LEFT JOIN sequencing_assay AS a USING (sequencing_assay_id)
+                LEFT JOIN gene AS g ON g.symbol = s.gene_symbol
+            ), exons AS ({REFERENCE_EXONS})
+            SELECT staged.*,
+                   coalesce(staged.first_exon, (
+                       SELECT min(e.exon_number) FROM exons AS e
+                       WHERE e.gene_id = staged.gene_id AND e.assembly = staged.call_assembly
+                         AND e.chrom = staged.chrom AND e.start <= staged."end" AND staged.start <= e."end"
+                   )) AS exon_from,
+                   coalesce(staged.last_exon, (
+                       SELECT max(e.exon_number) FROM exons AS e
+                       WHERE e.gene_id = staged.gene_id AND e.assembly = staged.call_assembly
+                         AND e.chrom = staged.chrom AND e.start <= staged."end" AND staged.start <= e."end"
+                   )) AS exon_to,
+                   (SELECT max(e.exon_number) FROM exons AS e
+                    WHERE e.gene_id = staged.gene_id AND e.assembly = staged.call_assembly) AS exon_count
+            FROM staged
+        """
+
+    def reference_issues(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> pl.DataFrame:
+        records = batch.records.filter(
+            pl.col("sample_key").is_not_null() & pl.col("gene_symbol").is_not_null()
+        )
+        staged = query_frame(con, f"SELECT * FROM ({self._stage(con, records)})")
+        con.unregister(STAGE)
+        known = pl.col("sample_id").is_not_null() & pl.col("gene_id").is_not_null()
+        return pl.concat(
+            [
+                issues_where(
+                    staged,
+                    pl.col("sample_id").is_null(),
+                    self.source_column("sample_key"),
+                    pl.col("sample_key"),
+                    "known_sample",
+                    pl.format(
+                        "no sample {} in the warehouse: load the sample manifest first", pl.col("sample_key")
+                    ),
+                ),
+                issues_where(
+                    staged,
+                    pl.col("gene_id").is_null(),
+                    self.source_column("gene_symbol"),
+                    pl.col("gene_symbol"),
+                    "known_gene",
+                    pl.format("gene {} is not in the gene reference table", pl.col("gene_symbol")),
+                ),
+                issues_where(
+                    staged,
+                    known & (pl.col("exon_to") > pl.col("exon_count")),
+                    self.source_column("last_exon"),
+                    pl.col("last_exon").cast(pl.String),
+                    "exon_in_gene",
+                    pl.format(
+                        "{} has {} exons on {}",
+                        pl.col("gene_symbol"),
+                        pl.col("exon_count"),
+                        pl.col("call_assembly"),
+                    ),
+                ),
+                issues_where(
+                    staged,
+                    known & pl.col("exon_from").is_null(),
+                    self.source_column("start"),
+                    pl.col("start").cast(pl.String),
+                    "overlaps_exons",
+                    pl.format(
+                        "the range {}:{}-{} overlaps no exon of {}",
+                        pl.col("chrom"),
+                        pl.col("start"),
+                        pl.col("end"),
+                        pl.col("gene_symbol"),
+                    ),
+                ),
+            ]
+        )
+
+    def write(
+        self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame, ctx: LoadContext
+    ) -> dict[str, Any]:
+        source = self._stage(con, records)
+        select = f"""
+            SELECT sample_id, gene_id, call_assembly AS assembly, chrom, start, "end",
+                   exon_from AS first_exon, exon_to AS last_exon, call_type, copy_number, ratio, method,
+                   false AS from_segment, {LINE} AS source_line
+            FROM ({source})
+        """
+        samples = f"SELECT sample_id FROM ({source})"
+        counts = merge_snapshot(
+            con,
+            "copy_number_call",
+            COLUMNS,
+            select,
+            samples,
+            ctx.run_id,
+            ctx.source_file_id,
+            scope="sample_id",
+        )
+        return {"copy_number_call": {**counts.as_dict(), "confirmations": confirm_calls(con, samples)}}

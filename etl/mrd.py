@@ -1,0 +1,122 @@
+"""MRD ETL (layout mrd): results of every method in one long format into mrd_measurement.
+
+Values come in the laboratory's unit (fraction, percent, log10, cells per million) and are normalised
+to a fraction of cells; the value and unit as sent are kept. Positivity at a threshold is not decided
+here: it is computed in SQL from the normalised value and the qualitative result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from etl import patients
+from etl.framework import Batch, LoadContext
+from etl.readers import LINE
+from etl.schemas import MrdMeasurementV1
+from etl.snapshot import merge_snapshot
+from etl.tabular import TabularLoader
+from etl.transform import issues_where
+from etl.warehouse import query_frame
+
+STAGE = "cgdw_mrd_stage"
+COLUMNS = [
+    "sample_id", "time_point", "day", "method", "target", "value_fraction", "value_original", "unit_original",
+    "limit_of_detection", "quantitative_range_low", "qualitative_result",
+]  # fmt: skip
+
+
+def to_fraction(value: pl.Expr, unit: pl.Expr) -> pl.Expr:
+    """A level in `unit` as a fraction of cells (1e-4 = 0.01% = -4 log10 = 100 per million)."""
+    return (
+        pl.when(unit == "fraction")
+        .then(value)
+        .when(unit == "percent")
+        .then(value / 100)
+        .when(unit == "log10")
+        .then(pl.lit(10.0).pow(value))
+        .when(unit == "per_million")
+        .then(value / 1e6)
+    )
+
+
+class MrdLoader(TabularLoader):
+    kind = "mrd"
+    schema = MrdMeasurementV1
+
+    def source_column(self, field: str) -> str:
+        return super().source_column({"value_fraction": "value"}.get(field, field))
+
+    def harmonise(self, fields: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
+        return fields.with_columns(
+            to_fraction(pl.col("value"), pl.col("unit")).alias("value_fraction"),
+            to_fraction(pl.col("limit_of_detection"), pl.col("unit")).alias("limit_of_detection"),
+            to_fraction(pl.col("quantitative_range_low"), pl.col("unit")).alias("quantitative_range_low"),
+            raw.get_column(self.source_column("value")).alias("value_original"),
+            raw.get_column(self.source_column("unit")).alias("unit_original"),
+        )
+
+    def _stage(self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame) -> str:
+        keyed = patients.with_patient_key(records, self.secret, pl.col("trial_group"))
+        patients.stage(con, STAGE, keyed)
+        return f"""
+            SELECT s.*, p.patient_id, k.sample_id, k.patient_id AS sample_patient_id
+            FROM {STAGE} AS s
+            LEFT JOIN patient AS p USING (patient_key)
+            LEFT JOIN sample AS k ON k.sample_key = s.sample_key
+        """
+
+    def reference_issues(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> pl.DataFrame:
+        records = batch.records.filter(
+            pl.col("trial_group").is_not_null() & pl.col("source_patient_id").is_not_null()
+        )
+        staged = query_frame(con, f"SELECT * FROM ({self._stage(con, records)})")
+        con.unregister(STAGE)
+        unknown_sample = (
+            pl.col("sample_key").is_not_null()
+            & pl.col("patient_id").is_not_null()
+            & (pl.col("sample_id").is_null() | (pl.col("sample_patient_id") != pl.col("patient_id")))
+        )
+        return pl.concat(
+            [
+                issues_where(
+                    staged,
+                    pl.col("patient_id").is_null(),
+                    self.source_column("source_patient_id"),
+                    pl.col("source_patient_id"),
+                    "known_patient",
+                    pl.format(
+                        "no {} patient {} in the warehouse: load the trial export first",
+                        pl.col("trial_group"),
+                        pl.col("source_patient_id"),
+                    ),
+                ),
+                issues_where(
+                    staged,
+                    unknown_sample,
+                    self.source_column("sample_key"),
+                    pl.col("sample_key"),
+                    "known_sample",
+                    pl.format(
+                        "sample {} is not a sample of this patient in the warehouse", pl.col("sample_key")
+                    ),
+                ),
+            ]
+        )
+
+    def write(
+        self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame, ctx: LoadContext
+    ) -> dict[str, Any]:
+        source = self._stage(con, records.rename({LINE: "source_line"}))
+        counts = merge_snapshot(
+            con,
+            "mrd_measurement",
+            COLUMNS,
+            f"SELECT patient_id, {', '.join(COLUMNS)}, source_line FROM ({source})",
+            f"SELECT patient_id FROM ({source})",
+            ctx.run_id,
+            ctx.source_file_id,
+        )
+        return {"mrd_measurement": counts.as_dict()}
