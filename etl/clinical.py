@@ -147,9 +147,8 @@ class ClinicalLoader(TabularLoader):
             pl.format("protocol {} is not in the protocol reference table", pl.col("protocol_code")),
         )
 
-    def write(
-        self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame, ctx: LoadContext
-    ) -> dict[str, Any]:
+    def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:
+        records = batch.records
         assert self.trial_group is not None
         keyed = patients.with_patient_key(records, self.secret, pl.lit(self.trial_group))
         source = patients.stage(con, STAGE, keyed.rename({LINE: "source_line"}))
@@ -209,7 +208,7 @@ class ClinicalLoader(TabularLoader):
         ).as_dict()
         return counts
 
-    def finish(self, con: duckdb.DuckDBPyConnection, ctx: LoadContext) -> list[str]:
+    def finish(self, con: duckdb.DuckDBPyConnection, ctx: LoadContext) -> dict[str, Any]:
         in_file = f"SELECT patient_id FROM ({patients.stage_sql(STAGE)})"
         absent = fetch_value(
             con,
@@ -219,9 +218,9 @@ class ClinicalLoader(TabularLoader):
             """,
             {"group": self.trial_group},
         )
-        if not absent:
-            return []
-        return [
-            f"{absent} {self.trial_group} patients already in the warehouse are not in this snapshot "
-            "(absent or rejected): their rows are kept unchanged"
-        ]
+        if absent:
+            self.warnings.append(
+                f"{absent} {self.trial_group} patients already in the warehouse are not in this snapshot "
+                "(absent or rejected): their rows are kept unchanged"
+            )
+        return {}

@@ -144,9 +144,8 @@ class CopyNumberCallLoader(TabularLoader):
             ]
         )
 
-    def write(
-        self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame, ctx: LoadContext
-    ) -> dict[str, Any]:
+    def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:
+        records = batch.records
         source = self._stage(con, records)
         select = f"""
             SELECT sample_id, gene_id, call_assembly AS assembly, chrom, start, "end",

@@ -44,6 +44,17 @@ class Batch:
     raw: pl.DataFrame
     records: pl.DataFrame
     issues: pl.DataFrame
+    parts: dict[str, pl.DataFrame] = field(default_factory=dict)  # more records keyed by `_line`
+
+    def without_lines(self, lines: pl.Series) -> Batch:
+        """The batch without the given source lines (the rejected ones), in every frame."""
+        keep = ~pl.col(LINE).is_in(lines.implode())
+        return Batch(
+            raw=self.raw.filter(keep),
+            records=self.records.filter(keep),
+            issues=self.issues.filter(keep),
+            parts={name: part.filter(keep) for name, part in self.parts.items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,7 @@ class SourceLoader(ABC):
     kind: ClassVar[str]
     layout_name: str
     trial_group: str | None = None
+    warnings: list[str]
 
     @abstractmethod
     def batches(self, path: Path) -> Iterator[Batch]:
@@ -69,14 +81,13 @@ class SourceLoader(ABC):
         return empty_issues()
 
     @abstractmethod
-    def write(
-        self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame, ctx: LoadContext
-    ) -> dict[str, Any]:
-        """Insert the valid records in bulk; return per-table counts."""
+    def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:
+        """Insert the batch's valid records in bulk; return per-table counts."""
 
-    def finish(self, con: duckdb.DuckDBPyConnection, ctx: LoadContext) -> list[str]:
-        """After all batches: warnings worth a human's attention (nothing here may fail the load)."""
-        return []
+    def finish(self, con: duckdb.DuckDBPyConnection, ctx: LoadContext) -> dict[str, Any]:
+        """After all batches: work that needs the whole file (a per-sample snapshot merge); returns counts.
+        Warnings worth a human's attention go to `self.warnings`."""
+        return {}
 
 
 @dataclass
@@ -225,21 +236,23 @@ def run_load(
                 # One issue per (line, column): a parse failure also fails the schema's null check.
                 issues = issues.unique(subset=[LINE, "column"], keep="first", maintain_order=True)
                 bad = _rejected_lines(issues)
-                good = batch.records.filter(~pl.col(LINE).is_in(bad.implode()))
-                report.rows_read += batch.records.height
+                # Rows are source lines (batch.raw); a line may give several records (VCF alleles x samples).
+                report.rows_read += batch.raw.height
                 report.rows_rejected += bad.len()
-                report.rows_loaded += good.height
+                report.rows_loaded += batch.raw.height - bad.len()
                 all_issues.append(issues)
                 if issues.height:
                     _write_rejects(con, batch, issues, ctx)
                 say("writing")
-                _accumulate(report.tables, loader.write(con, good, ctx))
+                _accumulate(report.tables, loader.write(con, batch.without_lines(bad), ctx))
             report.issues = pl.concat(all_issues) if all_issues else empty_issues()
             fault_point("after_insert")
             report.file_problem = _reject_fraction_problem(report, max_reject_fraction)
             if report.file_problem and not dry_run:
                 raise FileRejected(path, report.file_problem)
-            report.warnings = loader.finish(con, ctx)
+            loader.warnings = []
+            _accumulate(report.tables, loader.finish(con, ctx))
+            report.warnings = loader.warnings
             con.execute(
                 """
                 UPDATE etl_run SET status = 'succeeded', finished_at = $now, rows_read = $read,

@@ -31,9 +31,8 @@ class LabLoader(TabularLoader):
             con, batch, self.secret, self.source_column("source_patient_id"), pl.col("trial_group")
         )
 
-    def write(
-        self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame, ctx: LoadContext
-    ) -> dict[str, Any]:
+    def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:
+        records = batch.records
         keyed = self._keyed(records).rename({LINE: "source_line"})
         source = patients.stage(con, STAGE, keyed)
         in_file = f"SELECT patient_id FROM ({source})"

@@ -106,9 +106,8 @@ class MrdLoader(TabularLoader):
             ]
         )
 
-    def write(
-        self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame, ctx: LoadContext
-    ) -> dict[str, Any]:
+    def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:
+        records = batch.records
         source = self._stage(con, records.rename({LINE: "source_line"}))
         counts = merge_snapshot(
             con,

@@ -102,9 +102,8 @@ class SampleManifestLoader(TabularLoader):
             ]
         )
 
-    def write(
-        self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame, ctx: LoadContext
-    ) -> dict[str, Any]:
+    def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:
+        records = batch.records
         source = self._stage(con, records)
         columns = ["sample_key", "patient_id", "sequencing_assay_id", *ATTRIBUTES]
         inserted = fetch_value(

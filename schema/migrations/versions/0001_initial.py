@@ -7,7 +7,9 @@ Revises:
 Create Date: 2026-11-24
 """
 
+import csv
 from collections.abc import Sequence
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
@@ -770,6 +772,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("variant_call_id", name=op.f("pk_variant_call")),
     )
     _seed_reference_codes()
+    _seed_reference_genes()
 
 
 def downgrade() -> None:
@@ -871,3 +874,74 @@ def _seed_reference_codes() -> None:
     op.bulk_insert(protocol, [dict(zip(protocol.c.keys(), row, strict=True)) for row in PROTOCOLS])
     op.bulk_insert(tcr, [dict(zip(tcr.c.keys(), row, strict=True)) for row in TCR_STATUS])
     op.bulk_insert(marker, [dict(zip(marker.c.keys(), row, strict=True)) for row in ONCOGENETIC_MARKERS])
+
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+# The capture panel of the seed letter's cohort and its assays (the GRCh38 one for re-analyses).
+PANEL = (
+    "T-ALL 80-gene capture",
+    "1",
+    "80-gene T-ALL pan-exon capture panel (gene list: data/0001_panel_tall80.txt)",
+)
+ASSAYS = [("TALL80", "1", "GRCh37"), ("TALL80", "2", "GRCh38")]
+
+
+def _seed_reference_genes() -> None:
+    """Panel genes, their MANE Select transcripts and exon coordinates on GRCh37 and GRCh38.
+
+    Sources per exon row in data/0001_exons.tsv (column `source`); see docs/reference-data.md."""
+    symbols = [
+        line.strip()
+        for line in (DATA / "0001_panel_tall80.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    with open(DATA / "0001_exons.tsv", newline="") as handle:
+        exons = list(csv.DictReader(handle, delimiter="\t"))
+    chrom_of = {row["gene"]: row["chrom"] for row in exons}
+    gene = sa.table("gene", sa.column("symbol"), sa.column("chrom"))
+    op.bulk_insert(gene, [{"symbol": s, "chrom": chrom_of.get(s)} for s in symbols])
+    bind = op.get_bind()
+    transcripts = {(row["gene"], row["transcript"], row["refseq"]) for row in exons}
+    for symbol, accession, refseq in sorted(transcripts):
+        bind.execute(
+            sa.text(
+                "INSERT INTO transcript (gene_id, accession, refseq_accession, is_canonical, is_mane_select) "
+                "SELECT gene_id, :accession, :refseq, true, true FROM gene WHERE symbol = :symbol"
+            ),
+            {"accession": accession, "refseq": refseq, "symbol": symbol},
+        )
+    bind.execute(
+        sa.text(
+            'INSERT INTO exon (transcript_id, assembly, exon_number, chrom, strand, start, "end", source) '
+            "SELECT transcript_id, :assembly, :exon_number, :chrom, :strand, :start, :end, :source "
+            "FROM transcript WHERE accession = :transcript"
+        ),
+        [
+            {
+                **row,
+                "exon_number": int(row["exon_number"]),
+                "start": int(row["start"]),
+                "end": int(row["end"]),
+            }
+            for row in exons
+        ],
+    )
+    bind.execute(
+        sa.text("INSERT INTO gene_panel (name, version, description) VALUES (:name, :version, :description)"),
+        dict(zip(("name", "version", "description"), PANEL, strict=True)),
+    )
+    bind.execute(
+        sa.text(
+            "INSERT INTO gene_panel_gene (gene_panel_id, gene_id) SELECT p.gene_panel_id, g.gene_id "
+            "FROM gene_panel AS p, gene AS g WHERE p.name = :name AND p.version = :version"
+        ),
+        {"name": PANEL[0], "version": PANEL[1]},
+    )
+    for name, version, assembly in ASSAYS:
+        bind.execute(
+            sa.text(
+                "INSERT INTO sequencing_assay (name, version, gene_panel_id, assembly) "
+                "SELECT :name, :version, gene_panel_id, :assembly FROM gene_panel WHERE name = :panel"
+            ),
+            {"name": name, "version": version, "assembly": assembly, "panel": PANEL[0]},
+        )
