@@ -234,6 +234,32 @@ _register_load_command(
 )
 
 
+@load_app.command("vcf")
+def load_vcf(
+    file: Annotated[Path, typer.Argument(help="VCF 4.x, plain or bgzipped, with VEP CSQ and/or SnpEff ANN.")],
+    assembly: Annotated[
+        str | None, typer.Option(help="GRCh37 or GRCh38. Default: the samples' assay, else the header.")
+    ] = None,
+    pass_only: Annotated[
+        bool, typer.Option("--pass-only", help="Store only calls whose FILTER is PASS.")
+    ] = False,
+    samples: Annotated[
+        str | None, typer.Option(help="Comma-separated sample columns to load (default: all).")
+    ] = None,
+    db: DbOption = None,
+    max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
+    quiet: QuietOption = False,
+) -> None:
+    """Load variant calls from a VCF; its sample columns must be in the sample manifest."""
+    with _progress(quiet) as progress:
+        report = loads.load_vcf(
+            _db(db), file, assembly=assembly, pass_only=pass_only,
+            samples=samples.split(",") if samples else None, max_reject_fraction=max_reject_fraction,
+            progress=progress,
+        )  # fmt: skip
+    _print_report(report, quiet)
+
+
 @app.command("validate")
 def validate(
     kind: Annotated[str, typer.Argument(help=f"Source kind: {', '.join(loads.KINDS)}.")],

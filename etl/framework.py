@@ -72,6 +72,9 @@ class SourceLoader(ABC):
     trial_group: str | None = None
     warnings: list[str]
 
+    def prepare(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:  # noqa: B027 (optional hook)
+        """Before reading: checks that need the warehouse and the whole file (e.g. a VCF's samples)."""
+
     @abstractmethod
     def batches(self, path: Path) -> Iterator[Batch]:
         """Read, transform and validate the file, in batches (one for small tabular files)."""
@@ -229,6 +232,7 @@ def run_load(
             ctx = _register(con, loader, info, command or " ".join(["cgdw", *sys.argv[1:]]))
             report.run_id = ctx.run_id
             fault_point("after_register")
+            loader.prepare(con, path)
             all_issues = []
             for batch in loader.batches(path):
                 say("checking references")

@@ -5,26 +5,36 @@ from __future__ import annotations
 from pathlib import Path
 
 from etl.clinical import ClinicalLoader
+from etl.cnv import CopyNumberCallLoader
 from etl.errors import CgdwError
 from etl.framework import DEFAULT_MAX_REJECT_FRACTION, LoadReport, Progress, SourceLoader, run_load
 from etl.lab import LabLoader
 from etl.layouts import available_layouts, load_layout
+from etl.mrd import MrdLoader
 from etl.privacy import load_pseudonym_key
+from etl.samples import SampleManifestLoader
+from etl.tabular import TabularLoader
 
-KINDS = ("clinical", "lab")
+# Source kinds read through a layout, with their default layout (clinical has one per trial group).
+TABULAR: dict[str, tuple[type[TabularLoader], str | None]] = {
+    "clinical": (ClinicalLoader, None),
+    "lab": (LabLoader, "lab"),
+    "samples": (SampleManifestLoader, "samples"),
+    "mrd": (MrdLoader, "mrd"),
+    "cnv": (CopyNumberCallLoader, "cnv"),
+}
+KINDS = tuple(TABULAR)
 
 
 def make_loader(kind: str, layout: str | Path | None, secret: bytes) -> SourceLoader:
-    """The loader for a source kind; `layout` is the protocol layout for clinical files (graall, fralle)."""
-    if kind == "clinical":
-        if layout is None:
-            raise CgdwError(
-                f"clinical files need --protocol (one of {', '.join(available_layouts('clinical'))})"
-            )
-        return ClinicalLoader(load_layout(layout), secret)
-    if kind == "lab":
-        return LabLoader(load_layout(layout or "lab"), secret)
-    raise CgdwError(f"unknown source kind {kind!r}: one of {', '.join(KINDS)}")
+    """The loader for a layout-driven kind; `layout` is the trial group's layout for clinical files."""
+    if kind not in TABULAR:
+        raise CgdwError(f"unknown source kind {kind!r}: one of {', '.join(KINDS)}")
+    loader, default_layout = TABULAR[kind]
+    chosen = layout or default_layout
+    if chosen is None:
+        raise CgdwError(f"{kind} files need --protocol (one of {', '.join(available_layouts(kind))})")
+    return loader(load_layout(chosen), secret)
 
 
 def load_file(
@@ -53,3 +63,25 @@ def load_file(
         command=command,
         progress=progress,
     )
+
+
+def load_vcf(
+    db_path: Path,
+    path: Path,
+    *,
+    assembly: str | None = None,
+    pass_only: bool = False,
+    samples: list[str] | None = None,
+    max_reject_fraction: float = DEFAULT_MAX_REJECT_FRACTION,
+    dry_run: bool = False,
+    command: str | None = None,
+    progress: Progress | None = None,
+) -> LoadReport:
+    """Load a VCF (plain or bgzipped) of samples already in the sample manifest."""
+    from etl.vcf import VcfLoader
+
+    loader = VcfLoader(assembly=assembly, pass_only=pass_only, samples=samples)
+    return run_load(
+        db_path, loader, path, max_reject_fraction=max_reject_fraction, dry_run=dry_run, command=command,
+        progress=progress,
+    )  # fmt: skip

@@ -42,8 +42,8 @@ def schema_issues(
     model: type[pa.DataFrameModel],
     source_column: Callable[[str], str],
 ) -> pl.DataFrame:
-    """Issues for every failed check. `raw` and `canonical` are row-aligned; `source_column` maps a
-    canonical field to the source column it came from (so messages name what the user can fix)."""
+    """Issues for every failed check. `raw` holds the source text of each line (`_line`); `source_column`
+    maps a canonical field to the source column it came from (so messages name what the user can fix)."""
     try:
         model.validate(canonical, lazy=True)
     except SchemaErrors as errors:
@@ -54,14 +54,16 @@ def schema_issues(
         # A schema-level failure (a missing or mistyped canonical column) is a bug in a transform.
         raise RuntimeError(f"{model.__name__}: schema-level validation failure:\n{cases}")
     lines = canonical.get_column(LINE)
+    failing = lines.gather(cases.get_column("index")).unique()
+    raw_rows = {
+        row[LINE]: row for row in raw.filter(pl.col(LINE).is_in(failing.implode())).iter_rows(named=True)
+    }
     rows = []
     for index, field, check, failure in cases.select("index", "column", "check", "failure_case").iter_rows():
-        column = source_column(field)
-        raw_value = raw.get_column(column)[index] if column in raw.columns else failure
+        line, column = lines[index], source_column(field)
+        raw_value = raw_rows[line].get(column, failure) if line in raw_rows else failure
         rule = _RULE_NAMES.get(check, check)
         shown = "empty" if raw_value is None else repr(raw_value)
         detail = "" if str(failure) == str(raw_value) else f" (read as {field} = {failure})"
-        rows.append(
-            (lines[index], column, raw_value, rule, f"{column} = {shown}{detail}: {explain(rule, field)}")
-        )
+        rows.append((line, column, raw_value, rule, f"{column} = {shown}{detail}: {explain(rule, field)}"))
     return pl.DataFrame(rows, schema=ISSUE_SCHEMA, orient="row")
