@@ -260,6 +260,32 @@ def load_vcf(
     _print_report(report, quiet)
 
 
+AssemblyOption = Annotated[
+    str | None, typer.Option(help="GRCh37 or GRCh38. Default: from the file, else the samples' assay.")
+]
+PassOnlyOption = Annotated[bool, typer.Option("--pass-only", help="Store only calls whose FILTER is PASS.")]
+
+
+@load_app.command("maf")
+def load_maf(
+    file: Annotated[
+        Path, typer.Argument(help="MAF (GDC / cBioPortal data_mutations columns), plain or gzipped.")
+    ],
+    assembly: AssemblyOption = None,
+    pass_only: PassOnlyOption = False,
+    db: DbOption = None,
+    max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
+    quiet: QuietOption = False,
+) -> None:
+    """Load somatic calls from a MAF into the same tables as VCF calls."""
+    with _progress(quiet) as progress:
+        report = loads.load_maf(
+            _db(db), file, assembly=assembly, pass_only=pass_only, max_reject_fraction=max_reject_fraction,
+            progress=progress,
+        )  # fmt: skip
+    _print_report(report, quiet)
+
+
 @app.command("validate")
 def validate(
     kind: Annotated[str, typer.Argument(help=f"Source kind: {', '.join(loads.KINDS)}.")],

@@ -17,6 +17,7 @@ import polars as pl
 
 from etl.framework import Batch, LoadContext
 from etl.readers import LINE
+from etl.samples import unknown_sample_issues
 from etl.schemas import CopyNumberCallV1
 from etl.snapshot import merge_snapshot
 from etl.tabular import TabularLoader
@@ -96,16 +97,7 @@ class CopyNumberCallLoader(TabularLoader):
         known = pl.col("sample_id").is_not_null() & pl.col("gene_id").is_not_null()
         return pl.concat(
             [
-                issues_where(
-                    staged,
-                    pl.col("sample_id").is_null(),
-                    self.source_column("sample_key"),
-                    pl.col("sample_key"),
-                    "known_sample",
-                    pl.format(
-                        "no sample {} in the warehouse: load the sample manifest first", pl.col("sample_key")
-                    ),
-                ),
+                unknown_sample_issues(staged, self.source_column("sample_key")),
                 issues_where(
                     staged,
                     pl.col("gene_id").is_null(),
@@ -163,5 +155,6 @@ class CopyNumberCallLoader(TabularLoader):
             ctx.run_id,
             ctx.source_file_id,
             scope="sample_id",
+            scope_filter="NOT t.from_segment",
         )
         return {"copy_number_call": {**counts.as_dict(), "confirmations": confirm_calls(con, samples)}}

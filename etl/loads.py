@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from etl.clinical import ClinicalLoader
 from etl.cnv import CopyNumberCallLoader
@@ -72,16 +73,20 @@ def load_vcf(
     assembly: str | None = None,
     pass_only: bool = False,
     samples: list[str] | None = None,
-    max_reject_fraction: float = DEFAULT_MAX_REJECT_FRACTION,
-    dry_run: bool = False,
-    command: str | None = None,
-    progress: Progress | None = None,
+    **run_options: Any,
 ) -> LoadReport:
     """Load a VCF (plain or bgzipped) of samples already in the sample manifest."""
     from etl.vcf import VcfLoader
 
-    loader = VcfLoader(assembly=assembly, pass_only=pass_only, samples=samples)
     return run_load(
-        db_path, loader, path, max_reject_fraction=max_reject_fraction, dry_run=dry_run, command=command,
-        progress=progress,
-    )  # fmt: skip
+        db_path, VcfLoader(assembly=assembly, pass_only=pass_only, samples=samples), path, **run_options
+    )
+
+
+def load_maf(
+    db_path: Path, path: Path, *, assembly: str | None = None, pass_only: bool = False, **run_options: Any
+) -> LoadReport:
+    """Load a MAF (GDC / cBioPortal columns) of samples already in the sample manifest."""
+    from etl.maf import MafLoader
+
+    return run_load(db_path, MafLoader(assembly=assembly, pass_only=pass_only), path, **run_options)

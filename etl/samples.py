@@ -23,6 +23,18 @@ STAGE = "cgdw_sample_stage"
 ATTRIBUTES = ("sample_type", "tissue", "collection_day", "pipeline_version")
 
 
+def unknown_sample_issues(records: pl.DataFrame, column: str) -> pl.DataFrame:
+    """Issues (rule known_sample) for the rows of `records` whose sample_key found no sample_id."""
+    return issues_where(
+        records,
+        pl.col("sample_id").is_null(),
+        column,
+        pl.col("sample_key"),
+        "known_sample",
+        pl.format("no sample {} in the warehouse: load the sample manifest first", pl.col("sample_key")),
+    )
+
+
 class SampleManifestLoader(TabularLoader):
     kind = "samples"
     schema = SampleManifestV1

@@ -35,11 +35,14 @@ def merge_snapshot(
     run_id: int,
     source_file_id: int,
     scope: str = "patient_id",
+    scope_filter: str = "true",
 ) -> MergeCounts:
     """Merge `source_sql` (a SELECT giving `scope`, `columns` and source_line) into `table`.
 
     The snapshot covers the patients (or, with scope="sample_id", the samples) that `scope_sql` selects,
-    including those with no row for this table (a relapse removed by a correction is superseded too).
+    including those with no row for this table (a relapse removed by a correction is superseded too), and
+    within them the rows `scope_filter` (SQL over `t`) selects: copy-number calls from SEG segments and
+    from call files are separate snapshots of the same table.
     """
     same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM t.{c}" for c in [scope, *columns])
     superseded = fetch_value(
@@ -47,7 +50,7 @@ def merge_snapshot(
         f"""
         UPDATE {table} AS t SET superseded_by_run_id = $run
         WHERE t.superseded_by_run_id IS NULL
-          AND t.{scope} IN ({scope_sql})
+          AND t.{scope} IN ({scope_sql}) AND ({scope_filter})
           AND NOT EXISTS (SELECT 1 FROM ({source_sql}) AS s WHERE {same})
         """,
         {"run": run_id},

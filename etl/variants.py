@@ -170,7 +170,8 @@ class VariantStage:
                            v.variant_id, a.*, t.transcript_id IS NOT NULL AS is_reference
                     FROM {self.ANNOTATIONS} AS a
                     JOIN variant AS v USING (assembly, chrom, pos, ref, alt)
-                    LEFT JOIN transcript AS t ON t.accession = a.transcript_key AND t.is_mane_select
+                    LEFT JOIN transcript AS t ON t.is_mane_select
+                         AND a.transcript_key IN (t.accession, t.refseq_accession)
                 ), ranked AS (
                     SELECT *, row_number() OVER (
                         PARTITION BY variant_id, gene_symbol, annotation_source
