@@ -286,6 +286,26 @@ def load_maf(
     _print_report(report, quiet)
 
 
+@load_app.command("seg")
+def load_seg(
+    file: Annotated[Path, typer.Argument(help="SEG file (ID chrom loc.start loc.end num.mark seg.mean).")],
+    assembly: AssemblyOption = None,
+    method: Annotated[
+        str, typer.Option(help="Method that produced the segments: aCGH, SNP_array or NGS.")
+    ] = "aCGH",
+    db: DbOption = None,
+    max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
+    quiet: QuietOption = False,
+) -> None:
+    """Load copy-number segments; per-gene exon calls are derived from the reference exon coordinates."""
+    with _progress(quiet) as progress:
+        report = loads.load_seg(
+            _db(db), file, assembly=assembly, method=method, max_reject_fraction=max_reject_fraction,
+            progress=progress,
+        )  # fmt: skip
+    _print_report(report, quiet)
+
+
 @app.command("validate")
 def validate(
     kind: Annotated[str, typer.Argument(help=f"Source kind: {', '.join(loads.KINDS)}.")],

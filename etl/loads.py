@@ -90,3 +90,12 @@ def load_maf(
     from etl.maf import MafLoader
 
     return run_load(db_path, MafLoader(assembly=assembly, pass_only=pass_only), path, **run_options)
+
+
+def load_seg(
+    db_path: Path, path: Path, *, assembly: str | None = None, method: str = "aCGH", **run_options: Any
+) -> LoadReport:
+    """Load copy-number segments and derive per-gene calls over the reference exons."""
+    from etl.seg import SegLoader
+
+    return run_load(db_path, SegLoader(assembly=assembly, method=method), path, **run_options)

@@ -44,7 +44,8 @@ def merge_snapshot(
     within them the rows `scope_filter` (SQL over `t`) selects: copy-number calls from SEG segments and
     from call files are separate snapshots of the same table.
     """
-    same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM t.{c}" for c in [scope, *columns])
+    quoted = [f'"{c}"' for c in [scope, *columns]]  # "end", "start": quote every column name
+    same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM t.{c}" for c in quoted)
     superseded = fetch_value(
         con,
         f"""
@@ -55,12 +56,12 @@ def merge_snapshot(
         """,
         {"run": run_id},
     )
-    col_list = ", ".join([scope, *columns])
+    col_list = ", ".join(quoted)
     inserted = fetch_value(
         con,
         f"""
         INSERT INTO {table} ({col_list}, etl_run_id, source_file_id, source_line)
-        SELECT {", ".join(f"s.{c}" for c in [scope, *columns])}, $run, $file, s.source_line
+        SELECT {", ".join(f"s.{c}" for c in quoted)}, $run, $file, s.source_line
         FROM ({source_sql}) AS s
         WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE t.superseded_by_run_id IS NULL AND {same})
         """,
