@@ -180,6 +180,8 @@ class MrdMeasurementV1(pa.DataFrameModel):
     day: int = pa.Field(nullable=True, ge=0)
     method: str = pa.Field(isin=MRD_METHODS)
     target: str = pa.Field(nullable=True)
+    value: float = pa.Field(nullable=True)
+    unit: str = pa.Field(nullable=True)
     value_fraction: float = pa.Field(nullable=True)
     limit_of_detection: float = pa.Field(nullable=True, ge=0, le=1)
     quantitative_range_low: float = pa.Field(nullable=True, ge=0, le=1)

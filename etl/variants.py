@@ -36,17 +36,39 @@ ANNOTATION_COLUMNS = {
 CALL_COLUMNS = ["variant_id", "genotype", "vaf", "depth", "alt_depth", "filter"]
 
 
+def minimal(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
+    """The shortest (pos, ref, alt): drop the bases REF and ALT share at the end, then at the start."""
+    while len(ref) > 1 and len(alt) > 1 and ref[-1] == alt[-1]:
+        ref, alt = ref[:-1], alt[:-1]
+    shared = 0
+    while shared < min(len(ref), len(alt)) and ref[shared] == alt[shared]:
+        shared += 1
+    ref, alt = ref[shared:], alt[shared:]
+    # A deletion starts at its first deleted base; an insertion stands at the base before it.
+    pos = pos + shared - (1 if not ref and shared else 0)
+    return pos, ref or "-", alt or "-"
+
+
 def trimmed(pos: pl.Expr, ref: pl.Expr, alt: pl.Expr) -> list[pl.Expr]:
-    """(pos, ref, alt) without the leading base REF and ALT share (VCF anchor base), '-' for empty."""
+    """(pos, ref, alt) in the stored form. SNVs and single-anchor indels (nearly every record) are
+    trimmed column-wise; alleles longer than one base on both sides go through `minimal`."""
     anchored = (ref.str.len_chars() != alt.str.len_chars()) & (ref.str.slice(0, 1) == alt.str.slice(0, 1))
+    simple = (ref.str.len_chars() == 1) | (alt.str.len_chars() == 1)
     insertion = anchored & (ref.str.len_chars() == 1)
     new_ref = pl.when(anchored).then(ref.str.slice(1)).otherwise(ref)
     new_alt = pl.when(anchored).then(alt.str.slice(1)).otherwise(alt)
+    slow = pl.struct(pos=pos, ref=ref, alt=alt).map_elements(
+        lambda v: dict(zip(("pos", "ref", "alt"), minimal(v["pos"], v["ref"], v["alt"]), strict=True)),
+        return_dtype=pl.Struct({"pos": pl.Int64, "ref": pl.String, "alt": pl.String}),
+    )
     return [
-        pl.when(anchored & ~insertion).then(pos + 1).otherwise(pos).alias("pos"),
-        pl.when(new_ref == "").then(pl.lit("-")).otherwise(new_ref).alias("ref"),
-        pl.when(new_alt == "").then(pl.lit("-")).otherwise(new_alt).alias("alt"),
-    ]
+        pl.when(simple).then(pl.when(anchored & ~insertion).then(pos + 1).otherwise(pos))
+        .otherwise(slow.struct.field("pos")).alias("pos"),
+        pl.when(simple).then(pl.when(new_ref == "").then(pl.lit("-")).otherwise(new_ref))
+        .otherwise(slow.struct.field("ref")).alias("ref"),
+        pl.when(simple).then(pl.when(new_alt == "").then(pl.lit("-")).otherwise(new_alt))
+        .otherwise(slow.struct.field("alt")).alias("alt"),
+    ]  # fmt: skip
 
 
 def normalise_chrom(chrom: pl.Expr) -> pl.Expr:

@@ -197,6 +197,17 @@ def _annotations(
     return entries.select(LINE, *columns)
 
 
+def filter_text(filters: pl.Expr) -> pl.Expr:
+    """oxbow gives PASS as an empty list and '.' as NULL; failed filters as their names."""
+    return (
+        pl.when(filters.is_null())
+        .then(pl.lit("."))
+        .when(filters.list.len() == 0)
+        .then(pl.lit("PASS"))
+        .otherwise(filters.list.join(";"))
+    )
+
+
 def _allele_keys(frame: pl.DataFrame) -> pl.DataFrame:
     """One row per ALT allele: line, allele index (1-based), VEP's allele string, trimmed variant key."""
     alleles = (
@@ -216,7 +227,7 @@ def _allele_keys(frame: pl.DataFrame) -> pl.DataFrame:
             pl.col("alt").alias("vcf_alt"),
             pl.col("ref").alias("vcf_ref"),
             normalise_chrom(pl.col("chrom")).alias("chrom"),
-            pl.col("filter").list.join(";").replace("", ".").fill_null(".").alias("filter"),
+            filter_text(pl.col("filter")).alias("filter"),
         )
         .with_columns(trimmed(pl.col("pos").cast(pl.Int64), pl.col("ref"), pl.col("alt")))
         .drop("shared")
@@ -309,7 +320,7 @@ class VcfLoader(SourceLoader):
                 pl.col("pos").alias("POS"),
                 pl.col("ref").alias("REF"),
                 pl.col("alt").list.join(",").alias("ALT"),
-                pl.col("filter").list.join(";").alias("FILTER"),
+                filter_text(pl.col("filter")).alias("FILTER"),
             )
             alleles = _allele_keys(frame).with_columns(pl.lit(self.assembly).alias("assembly"))
             issues = [schema_issues(alleles, raw, VcfRecordV1, str.upper)]

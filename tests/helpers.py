@@ -7,10 +7,9 @@ from pathlib import Path
 
 import duckdb
 
-TABLES = (
-    "etl_run", "source_file", "rejected_record", "patient", "enrolment", "baseline", "immunophenotype",
-    "oncogenetic_result", "treatment_response", "outcome_event",
-)  # fmt: skip
+from schema.models import Base
+
+TABLES = tuple(Base.metadata.tables)  # every table of the schema
 
 
 def query(db_path: Path, sql: str, params: dict[str, object] | None = None) -> list[tuple[object, ...]]:

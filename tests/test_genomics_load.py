@@ -1,0 +1,383 @@
+"""Genomic and MRD loaders on real third-party files (../shared/third_party) and on small files written
+here: VCF (VEP CSQ / SnpEff ANN), MAF, SEG, gene-level copy-number calls, MRD, the sample manifest."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from etl.errors import FileRejected
+from etl.loads import load_file, load_maf, load_seg, load_vcf
+from tests.conftest import SHARED
+from tests.helpers import fingerprint, query, scalar
+from tests.test_load_framework import ALIVE, DEAD, write_graall
+
+THIRD_PARTY = SHARED / "third_party"
+MANIFEST_HEADER = "\t".join(
+    ["sample_id", "trial_group", "patient_id", "sample_type", "tissue", "days_from_diagnosis", "assay",
+     "assay_version", "assembly", "pipeline_version"]
+)  # fmt: skip
+CSQ_FORMAT = "|".join(
+    ["Allele", "Consequence", "IMPACT", "SYMBOL", "Feature_type", "Feature", "EXON", "HGVSp",
+     "Protein_position", "Amino_acids", "CANONICAL", "MANE_SELECT", "GIVEN_REF", "USED_REF"]
+)  # fmt: skip
+
+
+def write_manifest(
+    path: Path, samples: list[str], patient: str = "G03-00001", assembly: str = "GRCh37"
+) -> Path:
+    version = "1" if assembly == "GRCh37" else "2"
+    rows = [
+        f"{s}\tGRAALL\t{patient}\tdiagnosis\tBM\t0\tTALL80\t{version}\t{assembly}\tpipeline 1"
+        for s in samples
+    ]
+    path.write_text("\n".join([MANIFEST_HEADER, *rows]) + "\n")
+    return path
+
+
+@pytest.fixture
+def warehouse(db_path: Path, tmp_path: Path) -> Path:
+    """A warehouse with two GRAALL patients, G03-00001 and G03-00002."""
+    load_file(db_path, "clinical", write_graall(tmp_path / "graall.csv", ALIVE, DEAD), layout="graall")
+    return db_path
+
+
+def with_samples(db: Path, tmp_path: Path, samples: list[str], **options: str) -> None:
+    load_file(db, "samples", write_manifest(tmp_path / f"manifest_{len(samples)}.tsv", samples, **options))
+
+
+def vcf_text(records: list[str], samples: tuple[str, ...] = ("T1",), csq_format: str = CSQ_FORMAT) -> str:
+    header = [
+        "##fileformat=VCFv4.2",
+        "##reference=GRCh37",
+        "##contig=<ID=7,length=159138663>",
+        '##VEP="v106"',
+        '##INFO=<ID=CSQ,Number=.,Type=String,Description="Consequence annotations from Ensembl VEP. '
+        f'Format: {csq_format}">',
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths">',
+        '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">',
+        "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]),
+    ]
+    return "\n".join([*header, *records]) + "\n"
+
+
+# IKZF1 p.N159S (exon 5) with the MANE transcript and another one, and a multi-allelic record.
+HOTSPOT = (
+    "7\t50450292\t.\tA\tG\t.\tPASS\tCSQ="
+    "G|missense_variant|MODERATE|IKZF1|Transcript|ENST00000439701.2|4/7|p.Asn100Ser|100|N/S|||A|A,"
+    "G|missense_variant|MODERATE|IKZF1|Transcript|ENST00000331340.8|5/8|p.Asn159Ser|159|N/S|YES|NM_006060.6|A|A"
+    "\tGT:AD:DP\t0/1:60,40:100"
+)
+MULTI = (
+    "7\t50467700\t.\tCAT\tC,CATT\t.\tweak_evidence\tCSQ="
+    "-|frameshift_variant|HIGH|IKZF1|Transcript|ENST00000331340.8|8/8|p.Ile400fs|400|I/X|YES|NM_006060.6|CAT|CAT,"
+    "ATT|frameshift_variant|HIGH|IKZF1|Transcript|ENST00000331340.8|8/8|p.Ile400fs|400|-/X|YES|NM_006060.6|CAT|CAT"
+    "\tGT:AD:DP\t1/2:50,30,20:100"
+)
+
+
+def test_a_vep_vcf_is_split_per_allele_and_the_mane_transcript_selected(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    with_samples(warehouse, tmp_path, ["T1"])
+    vcf = tmp_path / "calls.vcf"
+    vcf.write_text(vcf_text([HOTSPOT, MULTI]))
+    report = load_vcf(warehouse, vcf)
+    assert (report.rows_read, report.rows_rejected) == (2, 0)
+    variants = query(warehouse, "SELECT chrom, pos, ref, alt FROM variant ORDER BY pos, alt")
+    # Minimal, as MAF writes them: a deletion at its first deleted base, an insertion at the base before it.
+    assert variants == [("7", 50450292, "A", "G"), ("7", 50467701, "AT", "-"), ("7", 50467701, "-", "T")]
+    selected = query(
+        warehouse,
+        "SELECT v.pos, a.transcript_accession, a.selection_rule, a.exon_number, a.protein_position, "
+        "a.amino_acids FROM variant_annotation a JOIN variant v USING (variant_id) WHERE a.is_selected "
+        "ORDER BY v.pos, v.alt",
+    )
+    assert selected[0] == (50450292, "ENST00000331340.8", "mane_select", 5, 159, "N/S")
+    calls = query(
+        warehouse, "SELECT v.alt, c.genotype, c.alt_depth, c.vaf, c.filter FROM variant_call c "
+        "JOIN variant v USING (variant_id) ORDER BY v.pos, v.alt",
+    )  # fmt: skip
+    assert calls == [
+        ("G", "0/1", 40, 0.4, "PASS"),
+        ("-", "1/2", 30, 0.3, "weak_evidence"),
+        ("T", "1/2", 20, 0.2, "weak_evidence"),
+    ]
+
+
+def test_annotation_fields_are_read_from_the_header_not_assumed(warehouse: Path, tmp_path: Path) -> None:
+    with_samples(warehouse, tmp_path, ["T1"])
+    fields = CSQ_FORMAT.split("|")
+    shuffled = list(reversed(fields))
+    entries = HOTSPOT.split("\t")[7].removeprefix("CSQ=").split(",")
+    reordered = ",".join("|".join(reversed(entry.split("|"))) for entry in entries)
+    record = HOTSPOT.replace(HOTSPOT.split("\t")[7], "CSQ=" + reordered)
+    vcf = tmp_path / "shuffled.vcf"
+    vcf.write_text(vcf_text([record], csq_format="|".join(shuffled)))
+    load_vcf(warehouse, vcf)
+    assert query(
+        warehouse, "SELECT protein_position, amino_acids FROM variant_annotation WHERE is_selected"
+    ) == [(159, "N/S")]
+
+
+def test_pass_only_is_an_option_not_a_silent_rule(warehouse: Path, tmp_path: Path) -> None:
+    with_samples(warehouse, tmp_path, ["T1"])
+    vcf = tmp_path / "calls.vcf"
+    vcf.write_text(vcf_text([HOTSPOT, MULTI]))
+    report = load_vcf(warehouse, vcf, pass_only=True)
+    assert report.tables["variant_call"]["skipped_non_pass"] == 2
+    assert scalar(warehouse, "SELECT count(*) FROM variant_call") == 1
+    assert scalar(warehouse, "SELECT count(*) FROM variant") == 3  # the variants are still known
+
+
+def test_a_vep_reference_mismatch_is_quarantined(warehouse: Path, tmp_path: Path) -> None:
+    with_samples(warehouse, tmp_path, ["T1"])
+    vcf = tmp_path / "calls.vcf"
+    vcf.write_text(vcf_text([HOTSPOT.replace("|A|A\t", "|A|C\t"), MULTI]))
+    report = load_vcf(warehouse, vcf, max_reject_fraction=0.5)
+    assert report.rows_rejected == 1
+    assert query(warehouse, "SELECT line, column_name, value, rule FROM rejected_record") == [
+        (10, "REF", "A", "reference_allele")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mangle", "reason"),
+    [
+        (
+            lambda text: text.replace("Format: ", "Format: ").replace(
+                '">\n##FORMAT=<ID=GT', "\n##FORMAT=<ID=GT", 1
+            ),
+            "not closed by '>'",
+        ),
+        (
+            lambda text: text.replace("\tT1\n", "\tT1\tX9\n").replace(":100\n", ":100\t0/0:1,0:1\n"),
+            "X9 are not in the sample manifest",
+        ),
+        (lambda text: text.replace("##fileformat=VCFv4.2\n", ""), "not a VCF"),
+        (lambda text: text.split("#CHROM")[0], "no #CHROM header line"),
+    ],
+    ids=["broken-header", "unknown-sample", "no-fileformat", "no-records-header"],
+)
+def test_broken_vcfs_are_refused_whole(warehouse: Path, tmp_path: Path, mangle: object, reason: str) -> None:
+    with_samples(warehouse, tmp_path, ["T1"])
+    before = fingerprint(warehouse)
+    vcf = tmp_path / "bad.vcf"
+    vcf.write_text(mangle(vcf_text([HOTSPOT, MULTI])))  # type: ignore[operator]
+    with pytest.raises(FileRejected, match=reason):
+        load_vcf(warehouse, vcf)
+    assert fingerprint(warehouse) == before
+
+
+def test_a_truncated_compressed_vcf_is_refused_whole(warehouse: Path, tmp_path: Path) -> None:
+    with_samples(warehouse, tmp_path, ["T1"])
+    data = gzip.compress(vcf_text([HOTSPOT, MULTI] * 200).encode())
+    vcf = tmp_path / "cut.vcf.gz"
+    vcf.write_bytes(data[: len(data) // 2])
+    before = fingerprint(warehouse)
+    with pytest.raises(FileRejected, match="truncated"):
+        load_vcf(warehouse, vcf)
+    assert fingerprint(warehouse) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "samples", "records", "calls"),
+    [
+        ("mutect2_tumor_normal.vep106.grch37.vcf", ["A25", "N1"], 1428, 2105),
+        ("pindel_indels.vep84.grch37.vcf", ["NORMAL", "TUMOR"], 31, None),
+        (
+            "TCGA-AB-2968-03.laml.vcf",
+            ["TCGA-AB-2968-03A-01D-0739-09", "TCGA-AB-2968-11A-01D-0739-09"],
+            20,
+            None,
+        ),
+        ("gdc_csq71_header.vcf.gz", [], 4, 0),
+    ],
+)
+def test_third_party_vcfs_load(
+    warehouse: Path, tmp_path: Path, name: str, samples: list[str], records: int, calls: int | None
+) -> None:
+    gdc = name.startswith("gdc")
+    if samples:
+        with_samples(warehouse, tmp_path, samples)
+    report = load_vcf(warehouse, THIRD_PARTY / "vcf" / name, assembly="GRCh38" if gdc else None)
+    assert (report.rows_read, report.rows_rejected) == (records, 0)
+    assert scalar(warehouse, "SELECT count(*) FROM variant") >= records
+    if calls is not None:
+        assert scalar(warehouse, "SELECT count(*) FROM variant_call") == calls
+    if name != "TCGA-AB-2968-03.laml.vcf":  # the only unannotated one
+        assert scalar(warehouse, "SELECT count(*) FROM variant_annotation WHERE is_selected") > 0
+
+
+def test_the_same_calls_as_vcf_and_as_maf_are_the_same_variants(warehouse: Path, tmp_path: Path) -> None:
+    with_samples(warehouse, tmp_path, ["TCGA-AB-2968-03A-01D-0739-09", "TCGA-AB-2968-11A-01D-0739-09"])
+    load_vcf(warehouse, THIRD_PARTY / "vcf" / "TCGA-AB-2968-03.laml.vcf")
+    report = load_maf(warehouse, THIRD_PARTY / "maf" / "TCGA-AB-2968-03.laml.maf")
+    assert report.tables["variant"]["inserted"] == 0  # every MAF row is a variant the VCF already gave
+    assert report.tables["variant_call"] == {"inserted": 20, "superseded": 20, "unchanged": 0}
+
+
+@pytest.mark.parametrize(
+    ("path", "rows"),
+    [("maf/tcga_laml.maf.gz", 2207), ("cbioportal_study_es_0/data_mutations_extended.maf", None)],
+)
+def test_third_party_mafs_load(warehouse: Path, tmp_path: Path, path: str, rows: int | None) -> None:
+    frame = pl.read_csv(
+        gzip.decompress((THIRD_PARTY / path).read_bytes()) if path.endswith(".gz") else THIRD_PARTY / path,
+        separator="\t", comment_prefix="#", infer_schema=False, quote_char=None,
+    )  # fmt: skip
+    barcodes = sorted(frame.get_column("Tumor_Sample_Barcode").unique().to_list())
+    with_samples(warehouse, tmp_path, barcodes)
+    report = load_maf(warehouse, THIRD_PARTY / path, max_reject_fraction=0.2)
+    assert report.rows_read == (rows or frame.height)
+    assert report.rows_read == report.rows_loaded + report.rows_rejected
+    assert scalar(warehouse, "SELECT count(DISTINCT sample_id) FROM variant_call") > 0
+
+
+def test_a_seg_with_non_igv_column_names_loads(warehouse: Path, tmp_path: Path) -> None:
+    with_samples(warehouse, tmp_path, ["TCGA-AB-3009"])
+    report = load_seg(warehouse, THIRD_PARTY / "seg" / "TCGA.AB.3009.hg19.seg.txt")
+    assert (report.rows_read, report.rows_rejected) == (818, 0)
+    assert scalar(warehouse, "SELECT count(*) FROM copy_number_segment") == 818
+
+
+CNV_HEADER = (
+    "sample_id\tgene\tfirst_exon\tlast_exon\tassembly\tchrom\tstart\tend\tcall\tcopy_number\tratio\tmethod"
+)
+
+
+def test_a_second_method_confirms_the_ngs_call_and_segments_give_exon_calls(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    with_samples(warehouse, tmp_path, ["T1"])
+    # IKZF1 exons 4-7 on GRCh37 span 50444231-50459561: an NGS call by range, MLPA by exons.
+    calls = tmp_path / "cnv.tsv"
+    calls.write_text(
+        f"{CNV_HEADER}\n"
+        "T1\tIKZF1\t\t\tGRCh37\t7\t50444000\t50460000\tdeletion\t1\t0.5\tNGS\n"
+        "T1\tIKZF1\t4\t7\t\t\t\t\tdeletion\t\t0.52\tMLPA\n"
+    )
+    report = load_file(warehouse, "cnv", calls)
+    assert report.tables["copy_number_call"]["confirmations"] == 1
+    rows = query(
+        warehouse,
+        "SELECT method, first_exon, last_exon, confirms_copy_number_call_id IS NOT NULL "
+        "FROM copy_number_call "
+        "ORDER BY method",
+    )
+    assert rows == [("MLPA", 4, 7, True), ("NGS", 4, 7, False)]
+    seg = tmp_path / "acgh.seg"
+    seg.write_text(
+        "ID\tchrom\tloc.start\tloc.end\tnum.mark\tseg.mean\n"
+        "T1\t7\t1000\t50400000\t500\t0.02\n"
+        "T1\t7\t50400001\t50462000\t40\t-0.95\n"
+        "T1\t7\t50462001\t150000000\t900\t-0.01\n"
+    )
+    load_seg(warehouse, seg)
+    derived = query(
+        warehouse,
+        "SELECT method, first_exon, last_exon, call_type, confirms_copy_number_call_id IS NOT NULL "
+        "FROM copy_number_call WHERE from_segment",
+    )
+    assert derived == [("aCGH", 4, 7, "deletion", True)]
+
+
+def test_copy_number_rows_with_unknown_genes_or_exons_are_quarantined(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    with_samples(warehouse, tmp_path, ["T1"])
+    calls = tmp_path / "cnv.tsv"
+    calls.write_text(
+        f"{CNV_HEADER}\n"
+        "T1\tIKZF1\t1\t8\t\t\t\t\tdeletion\t1\t0.5\tNGS\n"
+        "T1\tIKZF9\t1\t2\t\t\t\t\tdeletion\t1\t0.5\tNGS\n"
+        "T1\tPTEN\t2\t12\t\t\t\t\tdeletion\t1\t0.5\tNGS\n"
+        "T2\tNRAS\t1\t2\t\t\t\t\tgain\t3\t1.5\tNGS\n"
+    )
+    load_file(warehouse, "cnv", calls, max_reject_fraction=1)
+    assert query(warehouse, "SELECT line, column_name, rule FROM rejected_record ORDER BY line") == [
+        (3, "gene", "known_gene"), (4, "last_exon", "exon_in_gene"), (5, "sample_id", "known_sample"),
+    ]  # fmt: skip
+
+
+MRD_HEADER = (
+    "trial_group\tpatient_id\tsample_id\ttime_point\tdays_from_diagnosis\tmethod\ttarget\tvalue\tunit\t"
+    "limit_of_detection\tquantitative_range_low\tqualitative_result"
+)
+
+
+def test_mrd_values_are_normalised_to_fractions_with_the_original_kept(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    mrd = tmp_path / "mrd.tsv"
+    mrd.write_text(
+        f"{MRD_HEADER}\n"
+        "GRAALL\tG03-00001\t\tMRD1\t35\tASO-PCR\tTRG Vg9-Jg1.3\t3.2E-3\tfraction\t1E-5\t1E-4\tpositive\n"
+        "GRAALL\tG03-00002\t\tMRD1\t36\tASO-PCR\tIGH VH3-JH4\t0.32\tpercent\t0.001\t0.01\tpositive\n"
+        "GRAALL\tG03-00001\t\tMRD2\t90\tddPCR\tTRG Vg9-Jg1.3\t-4.5\tlog10\t-5\t-4\tpositive\n"
+        "GRAALL\tG03-00002\t\tMRD2\t91\tMFC\tLAIP\t120\tcells/1e6\t\t\tpositive\n"
+        "GRAALL\tG03-00002\t\tMRD3\t180\tASO-PCR\tIGH VH3-JH4\t\t\t\t1E-4\tPNQ\n"
+    )
+    report = load_file(warehouse, "mrd", mrd)
+    assert report.rows_rejected == 0
+    rows = query(
+        warehouse,
+        "SELECT time_point, value_fraction, value_original, unit_original, limit_of_detection, "
+        "qualitative_result "
+        "FROM mrd_measurement ORDER BY source_line",
+    )
+    assert rows[0] == ("MRD1", pytest.approx(3.2e-3), "3.2E-3", "fraction", pytest.approx(1e-5), "positive")
+    assert rows[1][1] == pytest.approx(3.2e-3) and rows[1][4] == pytest.approx(1e-5)  # percent
+    assert [r[1] for r in rows[2:4]] == [pytest.approx(10**-4.5), pytest.approx(1.2e-4)]  # log10, per million
+    assert rows[4][1] is None and rows[4][5] == "positive_not_quantifiable"
+
+
+def test_mrd_values_out_of_range_or_in_unknown_units_are_quarantined(warehouse: Path, tmp_path: Path) -> None:
+    mrd = tmp_path / "mrd.tsv"
+    mrd.write_text(
+        f"{MRD_HEADER}\n"
+        "GRAALL\tG03-00001\t\tMRD1\t35\tASO-PCR\tTRG\t150\tpercent\t\t\tpositive\n"
+        "GRAALL\tG03-00002\t\tMRD1\t35\tASO-PCR\tTRG\t5\tcopies/ug\t\t\tpositive\n"
+        "GRAALL\tG03-00009\t\tMRD1\t35\tASO-PCR\tTRG\t1E-3\tfraction\t\t\tpositive\n"
+    )
+    load_file(warehouse, "mrd", mrd, max_reject_fraction=1)
+    assert query(warehouse, "SELECT line, column_name, value, rule FROM rejected_record ORDER BY line") == [
+        (2, "value", "150", "fraction_range"), (3, "unit", "copies/ug", "code:unit"),
+        (4, "patient_id", "G03-00009", "known_patient"),
+    ]  # fmt: skip
+
+
+def test_a_sample_id_cannot_change_patient(warehouse: Path, tmp_path: Path) -> None:
+    load_file(warehouse, "samples", write_manifest(tmp_path / "m1.tsv", ["S1", "S2"]))
+    moved = write_manifest(tmp_path / "m2.tsv", ["S1"], patient="G03-00002")
+    report = load_file(warehouse, "samples", moved, max_reject_fraction=1)
+    assert report.rows_rejected == 1
+    assert query(warehouse, "SELECT rule FROM rejected_record") == [("sample_unchanged",)]
+    unknown = write_manifest(tmp_path / "m3.tsv", ["S3"], assembly="GRCh38")
+    unknown.write_text(unknown.read_text().replace("TALL80", "PANEL99"))
+    load_file(warehouse, "samples", unknown, max_reject_fraction=1)
+    assert query(warehouse, "SELECT rule FROM rejected_record ORDER BY rule") == [
+        ("known_assay",),
+        ("sample_unchanged",),
+    ]
+
+
+def test_every_genomic_run_keeps_lineage(warehouse: Path, tmp_path: Path) -> None:
+    with_samples(warehouse, tmp_path, ["T1"])
+    vcf = tmp_path / "calls.vcf"
+    vcf.write_text(vcf_text([HOTSPOT]))
+    report = load_vcf(warehouse, vcf)
+    lineage = query(
+        warehouse,
+        "SELECT f.file_name, f.kind, c.source_line, c.etl_run_id FROM variant_call c "
+        "JOIN source_file f USING (source_file_id)",
+    )
+    assert lineage == [("calls.vcf", "vcf", 10, report.run_id)]
+    assert json.loads(
+        str(scalar(warehouse, "SELECT counts_json FROM etl_run WHERE etl_run_id = $r", {"r": report.run_id}))
+    )
