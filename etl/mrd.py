@@ -26,6 +26,12 @@ COLUMNS = [
     "sample_id", "time_point", "day", "method", "target", "value_fraction", "value_original", "unit_original",
     "limit_of_detection", "quantitative_range_low", "qualitative_result",
 ]  # fmt: skip
+# mrd_measurement columns from the staged records (levels as fractions).
+SELECT_COLUMNS = (
+    ", ".join(COLUMNS)
+    .replace("limit_of_detection", "lod_fraction AS limit_of_detection")
+    .replace("quantitative_range_low", "range_low_fraction AS quantitative_range_low")
+)
 
 
 def to_fraction(value: pl.Expr, unit: pl.Expr) -> pl.Expr:
@@ -47,13 +53,18 @@ class MrdLoader(TabularLoader):
     schema = MrdMeasurementV1
 
     def source_column(self, field: str) -> str:
-        return super().source_column({"value_fraction": "value"}.get(field, field))
+        as_sent = {
+            "value_fraction": "value",
+            "lod_fraction": "limit_of_detection",
+            "range_low_fraction": "quantitative_range_low",
+        }
+        return super().source_column(as_sent.get(field, field))
 
     def harmonise(self, fields: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
         return fields.with_columns(
             to_fraction(pl.col("value"), pl.col("unit")).alias("value_fraction"),
-            to_fraction(pl.col("limit_of_detection"), pl.col("unit")).alias("limit_of_detection"),
-            to_fraction(pl.col("quantitative_range_low"), pl.col("unit")).alias("quantitative_range_low"),
+            to_fraction(pl.col("limit_of_detection"), pl.col("unit")).alias("lod_fraction"),
+            to_fraction(pl.col("quantitative_range_low"), pl.col("unit")).alias("range_low_fraction"),
             raw.get_column(self.source_column("value")).alias("value_original"),
             raw.get_column(self.source_column("unit")).alias("unit_original"),
         )
@@ -113,7 +124,7 @@ class MrdLoader(TabularLoader):
             con,
             "mrd_measurement",
             COLUMNS,
-            f"SELECT patient_id, {', '.join(COLUMNS)}, source_line FROM ({source})",
+            f"SELECT patient_id, {SELECT_COLUMNS}, source_line FROM ({source})",
             f"SELECT patient_id FROM ({source})",
             ctx.run_id,
             ctx.source_file_id,

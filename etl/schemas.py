@@ -35,7 +35,7 @@ RULE_EXPLANATIONS = {
     "no_contact_after_death": "the last contact cannot be after death",
     "one_row_per_patient": "the patient appears on more than one line",
     "one_row_per_measurement": "the same patient, time point, method and target appear on more than one line",
-    "unit_with_value": "a value needs its unit",
+    "unit_with_value": "a value, limit of detection or quantitative range needs its unit",
     "value_or_result": "a result needs a value or a qualitative result",
     "fraction_range": "the value, normalised to a fraction, must lie between 0 and 1",
     "exon_order": "the first exon cannot come after the last",
@@ -183,8 +183,10 @@ class MrdMeasurementV1(pa.DataFrameModel):
     value: float = pa.Field(nullable=True)
     unit: str = pa.Field(nullable=True)
     value_fraction: float = pa.Field(nullable=True)
-    limit_of_detection: float = pa.Field(nullable=True, ge=0, le=1)
-    quantitative_range_low: float = pa.Field(nullable=True, ge=0, le=1)
+    limit_of_detection: float = pa.Field(nullable=True)
+    quantitative_range_low: float = pa.Field(nullable=True)
+    lod_fraction: float = pa.Field(nullable=True, ge=0, le=1)
+    range_low_fraction: float = pa.Field(nullable=True, ge=0, le=1)
     qualitative_result: str = pa.Field(nullable=True, isin=MRD_QUALITATIVE)
 
     @pa.check("value_fraction", name="fraction_range")
@@ -193,7 +195,10 @@ class MrdMeasurementV1(pa.DataFrameModel):
 
     @pa.check("unit", name="unit_with_value")
     def unit_with_value(cls, data: PolarsData) -> pl.LazyFrame:
-        return _rule(data, pl.col("value").is_null() | pl.col("unit").is_not_null())
+        levels = pl.col("value").is_not_null() | pl.col("limit_of_detection").is_not_null()
+        return _rule(
+            data, ~(levels | pl.col("quantitative_range_low").is_not_null()) | pl.col("unit").is_not_null()
+        )
 
     @pa.check("qualitative_result", name="value_or_result")
     def value_or_result(cls, data: PolarsData) -> pl.LazyFrame:

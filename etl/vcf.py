@@ -106,6 +106,27 @@ class VcfHeader:
         return ASSEMBLY_BY_CHR1_LENGTH.get(length) if length else None
 
 
+def locate_bad_record(path: Path, header: VcfHeader) -> str | None:
+    """Where a record breaks the VCF grammar (wrong field count, non-numeric POS or depths): run only when
+    the parser has failed, to name the line it could not."""
+    columns = 8 + (len(header.samples) + 1 if header.samples else 0)
+    with _open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if number <= header.lines or not line.strip():
+                continue
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) != columns:
+                return f"line {number}: {len(fields)} fields, the header has {columns}"
+            if not fields[1].isdigit():
+                return f"line {number}: POS {fields[1]!r} is not a number"
+            keys = fields[8].split(":") if header.samples else []
+            for value in fields[9:]:
+                for key, item in zip(keys, value.split(":"), strict=False):
+                    if key in ("AD", "DP") and not re.fullmatch(r"(\d+|\.)(,(\d+|\.))*", item):
+                        return f"line {number}: {key} {item!r} is not a list of read counts"
+    return None
+
+
 def _open_text(path: Path) -> io.TextIOBase:
     with open(path, "rb") as handle:
         magic = handle.read(2)
@@ -303,8 +324,11 @@ class VcfLoader(SourceLoader):
                 yield pl.DataFrame(pyarrow.record_batch(batch))
         except (OSError, EOFError) as exc:
             raise FileRejected(path, f"unreadable or truncated file: {exc}") from exc
-        except Exception as exc:  # oxbow reports malformed records as plain Exceptions
-            raise FileRejected(path, f"malformed record: {str(exc).splitlines()[0]}") from exc
+        except Exception as exc:  # oxbow reports malformed records as plain Exceptions, without a line
+            reason = str(exc).splitlines()[0].removeprefix("External error: ")
+            raise FileRejected(
+                path, f"{locate_bad_record(path, self.header) or 'malformed record'}: {reason}"
+            ) from exc
 
     def batches(self, path: Path) -> Iterator[Batch]:
         offset = self.header.lines + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,3 +55,9 @@ def dirty_cohort(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
 def chdir_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.chdir(tmp_path)
     yield tmp_path
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Free reference cycles holding DuckDB objects before interpreter shutdown, where nanobind (DuckDB's
+    # binding layer) would otherwise report them as leaks after pytest's summary line.
+    gc.collect()

@@ -29,3 +29,12 @@ def fingerprint(db_path: Path) -> dict[str, str]:
             rows = con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
             result[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
     return result
+
+
+def view_sql(name: str, version: int = 1) -> str:
+    """The SELECT of a versioned view file (queries/views/NAME/vN.sql)."""
+    return (Path(__file__).resolve().parents[1] / "queries" / "views" / name / f"v{version}.sql").read_text()
+
+
+def view_rows(db_path: Path, name: str, columns: str = "*", where: str = "true") -> list[tuple[object, ...]]:
+    return query(db_path, f"SELECT {columns} FROM ({view_sql(name)}) WHERE {where} ORDER BY ALL")

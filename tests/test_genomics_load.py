@@ -13,7 +13,7 @@ import pytest
 from etl.errors import FileRejected
 from etl.loads import load_file, load_maf, load_seg, load_vcf
 from tests.conftest import SHARED
-from tests.helpers import fingerprint, query, scalar
+from tests.helpers import fingerprint, query, scalar, view_rows
 from tests.test_load_framework import ALIVE, DEAD, write_graall
 
 THIRD_PARTY = SHARED / "third_party"
@@ -321,7 +321,7 @@ def test_mrd_values_are_normalised_to_fractions_with_the_original_kept(
         "GRAALL\tG03-00002\t\tMRD1\t36\tASO-PCR\tIGH VH3-JH4\t0.32\tpercent\t0.001\t0.01\tpositive\n"
         "GRAALL\tG03-00001\t\tMRD2\t90\tddPCR\tTRG Vg9-Jg1.3\t-4.5\tlog10\t-5\t-4\tpositive\n"
         "GRAALL\tG03-00002\t\tMRD2\t91\tMFC\tLAIP\t120\tcells/1e6\t\t\tpositive\n"
-        "GRAALL\tG03-00002\t\tMRD3\t180\tASO-PCR\tIGH VH3-JH4\t\t\t\t1E-4\tPNQ\n"
+        "GRAALL\tG03-00002\t\tMRD3\t180\tASO-PCR\tIGH VH3-JH4\t\tfraction\t\t1E-4\tPNQ\n"
     )
     report = load_file(warehouse, "mrd", mrd)
     assert report.rows_rejected == 0
@@ -381,3 +381,61 @@ def test_every_genomic_run_keeps_lineage(warehouse: Path, tmp_path: Path) -> Non
     assert json.loads(
         str(scalar(warehouse, "SELECT counts_json FROM etl_run WHERE etl_run_id = $r", {"r": report.run_id}))
     )
+
+
+def test_ikzf1_alterations_are_classed_in_sql(warehouse: Path, tmp_path: Path) -> None:
+    load_file(warehouse, "samples", write_manifest(tmp_path / "m1.tsv", ["T1"]))
+    load_file(warehouse, "samples", write_manifest(tmp_path / "m2.tsv", ["T2"], patient="G03-00002"))
+    other_missense = (
+        HOTSPOT.replace("p.Asn159Ser|159|N/S", "p.Ala300Val|300|A/V")
+        .replace("50450292", "50467650")
+        .replace("5/8", "8/8")
+    )
+    vcf = tmp_path / "calls.vcf"
+    vcf.write_text(
+        vcf_text([HOTSPOT.replace("\t0/1:60,40:100", "\t0/1:60,40:100\t0/0:100,0:100")], ("T1", "T2"))
+    )
+    load_vcf(warehouse, vcf)
+    assert view_rows(warehouse, "ikzf1_alteration", "mutation_class, mutation_exon, alteration_type") == [
+        ("hotspot_missense", 5, "mutation")
+    ]
+    # Patient 2: an intragenic deletion confirmed by MLPA, and an IKZF1 missense away from the hotspot.
+    cnv = tmp_path / "cnv.tsv"
+    cnv.write_text(
+        f"{CNV_HEADER}\nT2\tIKZF1\t4\t7\t\t\t\t\tdeletion\t1\t0.5\tNGS\nT2\tIKZF1\t4\t7\t\t\t\t\tdeletion\t\t0.5\tMLPA\n"
+    )
+    load_file(warehouse, "cnv", cnv)
+    other = tmp_path / "other.vcf"
+    other.write_text(vcf_text([other_missense], ("T2",)))
+    load_vcf(warehouse, other)
+    rows = view_rows(
+        warehouse, "ikzf1_alteration",
+        "mutation_class, mutation_pathogenic, deletion_class, deletion_confirmed_by, alteration_type, "
+        "has_both",
+    )  # fmt: skip
+    assert rows == [
+        ("hotspot_missense", True, None, None, "mutation", False),
+        ("other_missense", False, "intragenic_4_7", "MLPA", "deletion", False),
+    ]
+    # Data showing both loads, and the view says so.
+    both = tmp_path / "both.tsv"
+    both.write_text(f"{CNV_HEADER}\nT1\tIKZF1\t1\t8\t\t\t\t\tdeletion\t1\t0.5\tNGS\n")
+    load_file(warehouse, "cnv", both)
+    flagged = view_rows(warehouse, "ikzf1_alteration", "deletion_class, alteration_type", "has_both")
+    assert flagged == [("pan_genic", "both")]
+
+
+def test_mrd_positivity_is_decided_in_sql_at_each_methods_threshold(warehouse: Path, tmp_path: Path) -> None:
+    mrd = tmp_path / "mrd.tsv"
+    mrd.write_text(
+        f"{MRD_HEADER}\n"
+        "GRAALL\tG03-00001\t\tMRD1\t35\tASO-PCR\tTRG\t0.01\tpercent\t\t\tpositive\n"
+        "GRAALL\tG03-00002\t\tMRD1\t35\tASO-PCR\tTRG\t\tfraction\t\t1E-4\tPNQ\n"
+        "GRAALL\tG03-00001\t\tC2\t82\tMFC\tLAIP\t0.05\tpercent\t\t\tpositive\n"
+        "GRAALL\tG03-00002\t\tC2\t82\tMFC\tLAIP\t\t\t\t\tnot done\n"
+    )
+    load_file(warehouse, "mrd", mrd)
+    rows = view_rows(warehouse, "mrd_result", "time_point, method, threshold, is_positive")
+    # 0.01% = 1e-4 is positive by PCR; PNQ below a 1e-4 range is negative; 0.05% is below the MFC 0.1%.
+    assert rows == [("C2", "MFC", 1e-3, False), ("C2", "MFC", 1e-3, None), ("MRD1", "ASO-PCR", 1e-4, False),
+                    ("MRD1", "ASO-PCR", 1e-4, True)]  # fmt: skip
