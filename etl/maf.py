@@ -22,7 +22,14 @@ from etl.readers import LINE
 from etl.samples import unknown_sample_issues
 from etl.transform import issues_where
 from etl.validation import schema_issues
-from etl.variants import ALLELE_PATTERN, VariantStage, annotation_rows, known_samples, normalise_chrom
+from etl.variants import (
+    ALLELE_PATTERN,
+    VariantStage,
+    annotation_rows,
+    known_samples,
+    normalise_chrom,
+    reference_transcripts,
+)
 
 REQUIRED = [
     "Hugo_Symbol", "Chromosome", "Start_Position", "Reference_Allele", "Tumor_Seq_Allele2",
@@ -206,7 +213,8 @@ class MafLoader(SourceLoader):
         self.stage.append(
             con, VariantStage.VARIANTS, records.select("assembly", "chrom", "pos", "ref", "alt")
         )
-        self.stage.append(con, VariantStage.ANNOTATIONS, annotation_rows(records, "MAF").drop(LINE))
+        annotations = annotation_rows(records, "MAF", reference_transcripts(con))
+        self.stage.append(con, VariantStage.ANNOTATIONS, annotations.drop(LINE))
         calls = records.select(
             "assembly", "chrom", "pos", "ref", "alt", "sample_id", pl.lit(None, pl.String).alias("genotype"),
             "vaf", "depth", "alt_depth", "filter", pl.col(LINE).alias("source_line"),

@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from etl.readers import LINE
 from etl.snapshot import merge_snapshot
 from etl.warehouse import fetch_value
 
@@ -49,26 +50,31 @@ def minimal(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
     return pos, ref or "-", alt or "-"
 
 
-def trimmed(pos: pl.Expr, ref: pl.Expr, alt: pl.Expr) -> list[pl.Expr]:
-    """(pos, ref, alt) in the stored form. SNVs and single-anchor indels (nearly every record) are
-    trimmed column-wise; alleles longer than one base on both sides go through `minimal`."""
-    anchored = (ref.str.len_chars() != alt.str.len_chars()) & (ref.str.slice(0, 1) == alt.str.slice(0, 1))
+def with_minimal_alleles(frame: pl.DataFrame) -> pl.DataFrame:
+    """`pos`, `ref`, `alt` in the stored form. SNVs and single-anchor indels (nearly every record) are
+    trimmed column-wise; only alleles longer than one base on both sides go through `minimal`."""
+    ref, alt, pos = pl.col("ref"), pl.col("alt"), pl.col("pos").cast(pl.Int64)
     simple = (ref.str.len_chars() == 1) | (alt.str.len_chars() == 1)
+    anchored = (ref.str.len_chars() != alt.str.len_chars()) & (ref.str.slice(0, 1) == alt.str.slice(0, 1))
     insertion = anchored & (ref.str.len_chars() == 1)
     new_ref = pl.when(anchored).then(ref.str.slice(1)).otherwise(ref)
     new_alt = pl.when(anchored).then(alt.str.slice(1)).otherwise(alt)
-    slow = pl.struct(pos=pos, ref=ref, alt=alt).map_elements(
-        lambda v: dict(zip(("pos", "ref", "alt"), minimal(v["pos"], v["ref"], v["alt"]), strict=True)),
-        return_dtype=pl.Struct({"pos": pl.Int64, "ref": pl.String, "alt": pl.String}),
+    frame = frame.with_columns(
+        pl.when(anchored & ~insertion).then(pos + 1).otherwise(pos).alias("pos"),
+        pl.when(new_ref == "").then(pl.lit("-")).otherwise(new_ref).alias("ref"),
+        pl.when(new_alt == "").then(pl.lit("-")).otherwise(new_alt).alias("alt"),
+        simple.alias("_simple"),
     )
-    return [
-        pl.when(simple).then(pl.when(anchored & ~insertion).then(pos + 1).otherwise(pos))
-        .otherwise(slow.struct.field("pos")).alias("pos"),
-        pl.when(simple).then(pl.when(new_ref == "").then(pl.lit("-")).otherwise(new_ref))
-        .otherwise(slow.struct.field("ref")).alias("ref"),
-        pl.when(simple).then(pl.when(new_alt == "").then(pl.lit("-")).otherwise(new_alt))
-        .otherwise(slow.struct.field("alt")).alias("alt"),
-    ]  # fmt: skip
+    if frame.get_column("_simple").all():
+        return frame.drop("_simple")
+    complex_rows = frame.filter(~pl.col("_simple"))
+    fixed = [minimal(p, r, a) for p, r, a in complex_rows.select("pos", "ref", "alt").iter_rows()]
+    complex_rows = complex_rows.with_columns(
+        pl.Series("pos", [f[0] for f in fixed], pl.Int64),
+        pl.Series("ref", [f[1] for f in fixed], pl.String),
+        pl.Series("alt", [f[2] for f in fixed], pl.String),
+    )
+    return pl.concat([frame.filter(pl.col("_simple")), complex_rows]).drop("_simple")
 
 
 def normalise_chrom(chrom: pl.Expr) -> pl.Expr:
@@ -82,12 +88,14 @@ def leading_int(text: pl.Expr) -> pl.Expr:
     return text.str.extract(r"^(\d+)", 1).cast(pl.Int64, strict=False)
 
 
-def annotation_rows(annotations: pl.DataFrame, source: str) -> pl.DataFrame:
-    """Staged annotations (ANNOTATION_COLUMNS plus the variant key) as variant_annotation columns."""
+def annotation_rows(annotations: pl.DataFrame, source: str, reference: frozenset[str]) -> pl.DataFrame:
+    """Staged annotations (ANNOTATION_COLUMNS plus the variant key) as variant_annotation columns, once
+    per variant, transcript and source, with the selected transcript of each variant and gene marked:
+    MANE Select, else cgdw's reference transcript of the gene (`reference`: versionless accessions),
+    else the annotator's canonical flag, else the lowest accession."""
     versionless = pl.col("transcript_accession").str.replace(r"\.\d+$", "")
-    annotations = annotations.with_columns(pl.col(c).cast(t) for c, t in ANNOTATION_COLUMNS.items())
-    return annotations.select(
-        pl.col("_line"),
+    rows = annotations.with_columns(pl.col(c).cast(t) for c, t in ANNOTATION_COLUMNS.items()).select(
+        *([LINE] if LINE in annotations.columns else []),
         "assembly",
         "chrom",
         "pos",
@@ -95,7 +103,6 @@ def annotation_rows(annotations: pl.DataFrame, source: str) -> pl.DataFrame:
         "alt",
         pl.col("gene_symbol"),
         pl.col("transcript_accession"),
-        versionless.alias("transcript_key"),
         pl.col("consequence"),
         pl.col("impact"),
         pl.col("hgvsc"),
@@ -106,8 +113,25 @@ def annotation_rows(annotations: pl.DataFrame, source: str) -> pl.DataFrame:
         pl.col("amino_acids"),
         pl.col("canonical").is_in(["YES", "1", "true", "True"]).alias("is_canonical"),
         (pl.col("mane_select").fill_null("") != "").alias("is_mane_select"),
+        versionless.is_in(list(reference)).alias("is_reference"),
         pl.lit(source).alias("annotation_source"),
-    ).filter(pl.col("transcript_accession").is_not_null())
+    )
+    key = ["assembly", "chrom", "pos", "ref", "alt"]
+    rows = rows.filter(pl.col("transcript_accession").is_not_null()).unique(
+        [*key, "transcript_accession"], keep="first", maintain_order=True
+    )
+    order = ["is_mane_select", "is_reference", "is_canonical", "transcript_accession"]
+    rows = rows.sort([*key, "gene_symbol", *order], descending=[False] * 6 + [True, True, True, False])
+    first = pl.int_range(pl.len()).over([*key, "gene_symbol"]) == 0
+    selected = first & pl.col("gene_symbol").is_not_null()
+    rule = (
+        pl.when(~selected).then(None)
+        .when(pl.col("is_mane_select")).then(pl.lit("mane_select"))
+        .when(pl.col("is_reference")).then(pl.lit("reference_transcript"))
+        .when(pl.col("is_canonical")).then(pl.lit("annotator_canonical"))
+        .otherwise(pl.lit("lowest_accession"))
+    )  # fmt: skip
+    return rows.with_columns(selected.alias("is_selected"), rule.alias("selection_rule")).drop("is_reference")
 
 
 class VariantStage:
@@ -129,9 +153,10 @@ class VariantStage:
         con.execute(
             f"""
             CREATE TEMP TABLE {self.ANNOTATIONS} ({key}, gene_symbol VARCHAR, transcript_accession VARCHAR,
-                transcript_key VARCHAR, consequence VARCHAR, impact VARCHAR, hgvsc VARCHAR, hgvsp VARCHAR,
-                exon_number BIGINT, exon_count BIGINT, protein_position BIGINT, amino_acids VARCHAR,
-                is_canonical BOOLEAN, is_mane_select BOOLEAN, annotation_source VARCHAR)
+                consequence VARCHAR, impact VARCHAR, hgvsc VARCHAR, hgvsp VARCHAR, exon_number BIGINT,
+                exon_count BIGINT, protein_position BIGINT, amino_acids VARCHAR, is_canonical BOOLEAN,
+                is_mane_select BOOLEAN, annotation_source VARCHAR, is_selected BOOLEAN,
+                selection_rule VARCHAR)
             """
         )
         con.execute(
@@ -177,49 +202,32 @@ class VariantStage:
         return counts
 
     def _merge_annotations(self, con: duckdb.DuckDBPyConnection, run_id: int, source_file_id: int) -> int:
-        # One selected transcript per variant, gene and source: MANE Select, else the reference
-        # transcript of the gene in cgdw, else the annotator's canonical flag, else the lowest accession.
+        columns = (
+            "gene_symbol, transcript_accession, consequence, impact, hgvsc, hgvsp, exon_number, exon_count, "
+            "protein_position, amino_acids, is_canonical, is_mane_select, is_selected, selection_rule, "
+            "annotation_source"
+        )
         return int(
             fetch_value(
                 con,
                 f"""
-                INSERT INTO variant_annotation (variant_id, gene_symbol, transcript_accession,
-                    consequence, impact, hgvsc, hgvsp, exon_number, exon_count, protein_position,
-                    amino_acids, is_canonical, is_mane_select, is_selected, selection_rule,
-                    annotation_source, etl_run_id, source_file_id)
-                WITH staged AS (
-                    SELECT DISTINCT ON (v.variant_id, a.transcript_accession, a.annotation_source)
-                           v.variant_id, a.*, t.transcript_id IS NOT NULL AS is_reference
-                    FROM {self.ANNOTATIONS} AS a
-                    JOIN variant AS v USING (assembly, chrom, pos, ref, alt)
-                    LEFT JOIN transcript AS t ON t.is_mane_select
-                         AND a.transcript_key IN (t.accession, t.refseq_accession)
-                ), ranked AS (
-                    SELECT *, row_number() OVER (
-                        PARTITION BY variant_id, gene_symbol, annotation_source
-                        ORDER BY is_mane_select DESC, is_reference DESC, is_canonical DESC,
-                                 transcript_accession
-                    ) AS rank
-                    FROM staged
-                )
-                SELECT variant_id, gene_symbol, transcript_accession, consequence, impact, hgvsc, hgvsp,
-                       exon_number, exon_count, protein_position, amino_acids, is_canonical, is_mane_select,
-                       rank = 1 AND gene_symbol IS NOT NULL,
-                       CASE WHEN rank > 1 OR gene_symbol IS NULL THEN NULL
-                            WHEN is_mane_select THEN 'mane_select'
-                            WHEN is_reference THEN 'reference_transcript'
-                            WHEN is_canonical THEN 'annotator_canonical'
-                            ELSE 'lowest_accession' END,
-                       annotation_source, $run, $file
-                FROM ranked AS r
+                INSERT INTO variant_annotation (variant_id, {columns}, etl_run_id, source_file_id)
+                SELECT v.variant_id, {", ".join(f"a.{c.strip()}" for c in columns.split(","))}, $run, $file
+                FROM {self.ANNOTATIONS} AS a JOIN variant AS v USING (assembly, chrom, pos, ref, alt)
                 WHERE NOT EXISTS (
-                    SELECT 1 FROM variant_annotation AS x WHERE x.variant_id = r.variant_id
-                      AND x.transcript_accession = r.transcript_accession
-                      AND x.annotation_source = r.annotation_source)
+                    SELECT 1 FROM variant_annotation AS x WHERE x.variant_id = v.variant_id
+                      AND x.transcript_accession = a.transcript_accession
+                      AND x.annotation_source = a.annotation_source)
                 """,
                 {"run": run_id, "file": source_file_id},
             )
         )
+
+
+def reference_transcripts(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """Versionless accessions (Ensembl and RefSeq) of cgdw's reference transcripts."""
+    rows = con.execute("SELECT accession, refseq_accession FROM transcript WHERE is_mane_select").fetchall()
+    return frozenset(accession for row in rows for accession in row if accession)
 
 
 def known_samples(con: duckdb.DuckDBPyConnection, keys: list[str]) -> pl.DataFrame:

@@ -33,7 +33,8 @@ from etl.variants import (
     annotation_rows,
     known_samples,
     normalise_chrom,
-    trimmed,
+    reference_transcripts,
+    with_minimal_alleles,
 )
 
 BATCH_RECORDS = 100_000
@@ -250,8 +251,8 @@ def _allele_keys(frame: pl.DataFrame) -> pl.DataFrame:
             normalise_chrom(pl.col("chrom")).alias("chrom"),
             filter_text(pl.col("filter")).alias("filter"),
         )
-        .with_columns(trimmed(pl.col("pos").cast(pl.Int64), pl.col("ref"), pl.col("alt")))
         .drop("shared")
+        .pipe(with_minimal_alleles)
     )
 
 
@@ -276,6 +277,7 @@ class VcfLoader(SourceLoader):
     # The loader needs the warehouse before reading (samples, assembly): run_load hands it over here.
     def prepare(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         self.header = read_header(path)
+        self.reference = reference_transcripts(con)
         chosen = self.sample_option if self.sample_option is not None else self.header.samples
         absent = [s for s in chosen if s not in self.header.samples]
         if absent:
@@ -387,7 +389,7 @@ class VcfLoader(SourceLoader):
             transcripts = matched.filter(
                 pl.col("feature_type").str.to_lowercase().fill_null("transcript") == "transcript"
             )
-            parts.append(annotation_rows(transcripts, self.header.annotation_source(info_id)))
+            parts.append(annotation_rows(transcripts, self.header.annotation_source(info_id), self.reference))
         if not parts:
             return pl.DataFrame(schema={LINE: pl.Int64})
         return pl.concat(parts, how="diagonal_relaxed")

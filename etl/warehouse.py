@@ -19,6 +19,8 @@ from schema import database
 _CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
+    # Bounded memory whatever the file size: DuckDB spills to <db>.tmp beyond this.
+    "memory_limit": os.environ.get("CGDW_MEMORY_LIMIT", "1GB"),
 }
 
 
