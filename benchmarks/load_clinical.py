@@ -1,4 +1,5 @@
-"""Load time of the trial exports and the lab export of a synthetic cohort.
+"""Load time of every source file of a synthetic cohort (trial exports, lab, samples, VCF, MAF, CNV,
+SEG, MRD), per kind, in the demo's dependency order.
 
     python -m benchmarks.load_clinical --patients 100000
 
@@ -8,6 +9,7 @@ Synthesis runs in a child process first, so the peak RSS printed is that of the 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import subprocess
 import sys
@@ -15,9 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from etl.demo import DEMO_SOURCES
-from etl.loads import load_file
-from etl.privacy import DEMO_PSEUDONYM_KEY
+from etl.demo import demo_sources
+from etl.loads import load_source
 from schema import database
 
 
@@ -32,29 +33,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cgdw-bench-") as tmp:
         data, db = Path(tmp) / "data", Path(tmp) / "bench.duckdb"
         started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "etl", "synth", "--out", str(data), "--seed", str(args.seed),
-             "--patients", str(args.patients)],
-            check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        synth = (
+            "import json, sys; from pathlib import Path; from etl.synth import write_synthetic_cohort; "
+            f"r = write_synthetic_cohort(Path({str(data)!r}), seed={args.seed}, patients={args.patients}); "
+            "print(json.dumps({k: str(v) for k, v in r.files.items()}))"
+        )
+        written = subprocess.run([sys.executable, "-c", synth], check=True, capture_output=True, text=True)
+        files = {key: Path(value) for key, value in json.loads(written.stdout.splitlines()[-1]).items()}
         print(f"synth {args.patients} patients: {time.perf_counter() - started:.2f} s")
         database.upgrade(db)
-        files = {
-            "graall": data / "graall_export.csv",
-            "fralle": data / "fralle_export.xlsx",
-            "lab": data / "lab_oncogenetics.tsv",
-        }
-        total_rows, total_seconds = 0, 0.0
-        for kind, layout, key in DEMO_SOURCES:
+        seconds_by_kind: dict[str, float] = {}
+        rows_by_kind: dict[str, int] = {}
+        for kind, path, options in demo_sources(files):
             started = time.perf_counter()
-            report = load_file(db, kind, files[key], layout=layout, secret=DEMO_PSEUDONYM_KEY.encode())
-            seconds = time.perf_counter() - started
-            total_rows += report.rows_read
-            total_seconds += seconds
-            print(
-                f"load {kind:8} {layout:7} {report.rows_read:>9} rows {seconds:7.2f} s "
-                f"{report.rows_read / seconds:>10,.0f} rows/s  ({report.rows_rejected} rejected)"
-            )
+            report = load_source(db, kind, path, **options)
+            seconds_by_kind[kind] = seconds_by_kind.get(kind, 0.0) + time.perf_counter() - started
+            rows_by_kind[kind] = rows_by_kind.get(kind, 0) + report.rows_read
+        for kind, seconds in seconds_by_kind.items():
+            rows = rows_by_kind[kind]
+            print(f"load {kind:9} {rows:>10,} rows {seconds:7.2f} s {rows / seconds:>10,.0f} rows/s")
+        total_rows, total_seconds = sum(rows_by_kind.values()), sum(seconds_by_kind.values())
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(
             f"all loads: {total_rows} rows in {total_seconds:.2f} s; peak RSS {peak_mib:.0f} MiB; "

@@ -129,7 +129,8 @@ load_file(Path({str(db)!r}), 'samples', Path({tmp!r}, 'm.tsv'))
 """
         subprocess.run([sys.executable, "-c", setup], check=True, env=env)
         result = subprocess.run(
-            [sys.executable, "-c", f"from benchmarks.load_vcf import child_load; child_load({str(db)!r}, {str(vcf)!r})"],
+            [sys.executable, "-c",
+             f"from benchmarks.load_vcf import child_load; child_load({str(db)!r}, {str(vcf)!r})"],
             check=True, env=env, capture_output=True, text=True,
         )  # fmt: skip
         ours = json.loads(result.stdout.strip().splitlines()[-1])
@@ -147,7 +148,8 @@ load_file(Path({str(db)!r}), 'samples', Path({tmp!r}, 'm.tsv'))
             f"{ours['rejected']} rejected, peak RSS {ours['peak_mib']:.0f} MiB"
         )
         print(
-            f"DuckDB read_csv of the flattened TSV (ceiling): {ceiling:.2f} s, {args.records / ceiling:,.0f} records/s"
+            f"DuckDB read_csv of the flattened TSV (ceiling): {ceiling:.2f} s, "
+            f"{args.records / ceiling:,.0f} records/s"
         )
         print(f"ratio to the ceiling: {ceiling / ours['seconds']:.2f}x (target >= 0.25x)")
 

@@ -1,6 +1,6 @@
 """`cgdw demo`: a warehouse built end to end from SYNTHETIC source files.
 
-synth -> db upgrade -> load every file in dependency order (trial exports before the lab) -> summary.
+synth -> db upgrade -> load every file in dependency order -> summary.
 Uses the documented demo pseudonymisation key; re-running on the same database is a no-op per file.
 """
 
@@ -8,19 +8,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from rich.console import Console
 
 from etl.framework import LoadReport, Progress
-from etl.loads import load_file
+from etl.loads import load_source
 from etl.privacy import DEMO_PSEUDONYM_KEY
 from etl.render import frame_to_table
 from etl.warehouse import open_for_read, query_frame
 from schema import database
 
-# (kind, layout, synth file key) in load order: patients come from the trial exports.
-DEMO_SOURCES = (("clinical", "graall", "graall"), ("clinical", "fralle", "fralle"), ("lab", "lab", "lab"))
+
+def demo_sources(
+    files: dict[str, Path], key: bytes = DEMO_PSEUDONYM_KEY.encode()
+) -> list[tuple[str, Path, dict[str, Any]]]:
+    """(kind, file, options) of every synthetic file, in dependency order: trial exports create the
+    patients, the lab and the sample manifest refer to them, calls and MRD refer to the samples."""
+    secret = {"secret": key}
+    return [
+        ("clinical", files["graall"], {"layout": "graall", **secret}),
+        ("clinical", files["fralle"], {"layout": "fralle", **secret}),
+        ("lab", files["lab"], secret),
+        ("samples", files["samples"], secret),
+        *(("vcf", path, {}) for path in sorted(files["vcf"].glob("*.vcf"))),
+        ("maf", files["maf"], {}),
+        ("cnv", files["cnv"], secret),
+        ("seg", files["seg"], {}),
+        ("mrd", files["mrd"], secret),
+    ]
 
 
 @dataclass
@@ -47,22 +64,14 @@ def run_demo(
     say("migrating the schema")
     database.upgrade(db_path)
     summary = DemoSummary(db_path=db_path, workdir=workdir)
-    for kind, layout, key in DEMO_SOURCES:
-        path = cohort.files[key]
+    for kind, path, options in demo_sources(cohort.files):
 
         def file_progress(phase: str, name: str = path.name) -> None:
             say(f"{name}: {phase}")
 
+        command = f"cgdw demo (load {kind} {path.name})"
         summary.reports.append(
-            load_file(
-                db_path,
-                kind,
-                path,
-                layout=layout,
-                secret=DEMO_PSEUDONYM_KEY.encode(),
-                command=f"cgdw demo (load {kind} {layout})",
-                progress=file_progress,
-            )
+            load_source(db_path, kind, path, command=command, progress=file_progress, **options)
         )
     summary.patients_per_protocol = patients_per_protocol(db_path)
     return summary

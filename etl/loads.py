@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,11 @@ def load_seg(
     from etl.seg import SegLoader
 
     return run_load(db_path, SegLoader(assembly=assembly, method=method), path, **run_options)
+
+
+def load_source(db_path: Path, kind: str, path: Path, **options: Any) -> LoadReport:
+    """Load a file of any kind: the layout-driven ones, vcf, maf or seg (options as for each)."""
+    loaders: dict[str, Callable[..., LoadReport]] = {"vcf": load_vcf, "maf": load_maf, "seg": load_seg}
+    if kind in loaders:
+        return loaders[kind](db_path, path, **options)
+    return load_file(db_path, kind, path, **options)

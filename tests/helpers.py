@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 
+from queries import view_sql
 from schema.models import Base
 
 TABLES = tuple(Base.metadata.tables)  # every table of the schema
@@ -29,11 +30,6 @@ def fingerprint(db_path: Path) -> dict[str, str]:
             rows = con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
             result[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
     return result
-
-
-def view_sql(name: str, version: int = 1) -> str:
-    """The SELECT of a versioned view file (queries/views/NAME/vN.sql)."""
-    return (Path(__file__).resolve().parents[1] / "queries" / "views" / name / f"v{version}.sql").read_text()
 
 
 def view_rows(db_path: Path, name: str, columns: str = "*", where: str = "true") -> list[tuple[object, ...]]:

@@ -1,9 +1,12 @@
 """Synthetic T-ALL cohort calibrated on the seed letter (IKZF1 in T-ALL, Table 1), written as raw exports.
 
 `write_synthetic_cohort` writes the GRAALL csv, the FRALLE xlsx and the reference-lab tsv exactly in the
-layouts of etl/layouts/, plus truth.parquet (every latent value, one row per patient) and a README saying
-the data is synthetic. With `dirty=True` it also injects the problems listed in dirty_manifest.json.
-Deterministic for a seed: numpy's default_rng only, one independent stream per stage.
+layouts of etl/layouts/, the sequencing files (sample manifest, GRAALL VCFs, FRALLE MAF, copy-number
+calls, aCGH segments) and the MRD results, plus truth.parquet (every latent value, one row per patient)
+and a README saying the data is synthetic. With `dirty=True` it also injects the problems listed in
+dirty_manifest.json. Deterministic for a seed: numpy's default_rng only, one independent stream per
+stage (the genomic and MRD ones come from SeedSequence(seed, spawn_key=(7,)), so adding them left the
+clinical files unchanged).
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ import numpy as np
 
 from etl.layouts import load_layout
 from etl.synth import dirty as dirty_mode
+from etl.synth import dirty_genomic
 from etl.synth.calibration import PUBLISHED_PATIENTS, plan_cohort
 from etl.synth.cohort import build_cohort
+from etl.synth.genomic import write_genomic_files
+from etl.synth.mrd import MRD_FILE, mrd_table
 from etl.synth.outcomes import simulate_outcomes
 from etl.synth.writers import (
     README_FILE,
@@ -36,7 +42,9 @@ class SynthResult:
     seed: int
     n_patients: int
     dirty: bool
-    files: dict[str, Path]  # "graall", "fralle", "lab", "truth", "readme", and "dirty_manifest" when dirty
+    # "graall", "fralle", "lab", "samples", "vcf" (a folder of batch VCFs), "maf", "cnv", "seg", "mrd",
+    # "truth", "readme", and "dirty_manifest" when dirty
+    files: dict[str, Path]
     n_problems: int = 0
 
 
@@ -53,9 +61,15 @@ def write_synthetic_cohort(
     writer_rng = np.random.default_rng(writer_seed)
     tables = {key: source_table(truth, load_layout(key), writer_rng) for key in SOURCE_FILES}
     files = {key: out_dir / name for key, name in SOURCE_FILES.items()}
+    genomics = write_genomic_files(out_dir, truth, seed)
+    truth = genomics.truth
+    files |= genomics.files
+    tables["mrd"], files["mrd"] = mrd_table(truth, genomics.mrd_rng), out_dir / MRD_FILE
     problems: list[dirty_mode.Problem] = []
     if dirty:
         problems = dirty_mode.inject(out_dir, truth, tables, np.random.default_rng(dirty_seed))
+        untrusted = set(truth["source_patient_id"]) & {p.value for p in problems}
+        problems += dirty_genomic.inject(out_dir, tables["mrd"], genomics, untrusted)
         files["dirty_manifest"] = out_dir / dirty_mode.MANIFEST_FILE
         dirty_mode.write_manifest(files["dirty_manifest"], problems)
     for key, table in tables.items():

@@ -14,14 +14,15 @@ IKZF1_PROTEIN = (
     "EREASPSNSCQDSTDTESNNEEQRSGLIYLTNHIAPHARNGLSLKEEHRAYDLLRAASENSQDALRVVSTSGEQMKVYKCEHCRVLFLDHVMYTI"
     "HMGCHGFRDPFECNMCGYHSQDRYEFSSHITRGEHRFHMS"
 )
-# Approximate amino-acid span of each coding exon (exon 5 holds zinc fingers 2-3 and N159).
+# Amino-acid span of each coding exon (exon 5 holds zinc fingers 2-3 and N159); exons 4-8 are exact for
+# NM_006060.6 on the GRCh37 exons (c.476 = chr7:50450293), exon 3 starts where truncations may start.
 EXON_AA_SPANS: dict[int, tuple[int, int]] = {
     3: (28, 53),
     4: (54, 140),
     5: (141, 196),
-    6: (197, 236),
-    7: (237, 284),
-    8: (285, 519),
+    6: (197, 238),
+    7: (239, 283),
+    8: (284, 519),
 }
 # Truncating mutations stop before the C-terminal dimerisation zinc fingers.
 LAST_TRUNCATING_RESIDUE = 459
