@@ -94,7 +94,12 @@ def annotation_rows(annotations: pl.DataFrame, source: str, reference: frozenset
     MANE Select, else cgdw's reference transcript of the gene (`reference`: versionless accessions),
     else the annotator's canonical flag, else the lowest accession."""
     versionless = pl.col("transcript_accession").str.replace(r"\.\d+$", "")
-    rows = annotations.with_columns(pl.col(c).cast(t) for c, t in ANNOTATION_COLUMNS.items()).select(
+    # Formats name different fields (SnpEff has no canonical flag): absent ones are NULL.
+    typed = annotations.with_columns(
+        pl.col(c).cast(t) if c in annotations.columns else pl.lit(None, t).alias(c)
+        for c, t in ANNOTATION_COLUMNS.items()
+    )
+    rows = typed.select(
         *([LINE] if LINE in annotations.columns else []),
         "assembly",
         "chrom",

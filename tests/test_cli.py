@@ -15,7 +15,9 @@ from tests.test_load_framework import ALIVE, write_graall
 
 COMMANDS = [
     [], ["db"], ["db", "upgrade"], ["db", "downgrade"], ["db", "current"], ["db", "history"], ["load"],
-    ["load", "clinical"], ["load", "lab"], ["validate"], ["runs"], ["rejects"], ["synth"], ["demo"],
+    ["load", "clinical"], ["load", "lab"], ["load", "samples"], ["load", "vcf"], ["load", "maf"],
+    ["load", "cnv"], ["load", "seg"], ["load", "mrd"], ["validate"], ["runs"], ["rejects"], ["synth"],
+    ["demo"],
 ]  # fmt: skip
 
 

@@ -439,3 +439,30 @@ def test_mrd_positivity_is_decided_in_sql_at_each_methods_threshold(warehouse: P
     # 0.01% = 1e-4 is positive by PCR; PNQ below a 1e-4 range is negative; 0.05% is below the MFC 0.1%.
     assert rows == [("C2", "MFC", 1e-3, False), ("C2", "MFC", 1e-3, None), ("MRD1", "ASO-PCR", 1e-4, False),
                     ("MRD1", "ASO-PCR", 1e-4, True)]  # fmt: skip
+
+
+def test_snpeff_ann_annotations_are_read_from_their_header(warehouse: Path, tmp_path: Path) -> None:
+    with_samples(warehouse, tmp_path, ["T1"])
+    ann_header = (
+        "##INFO=<ID=ANN,Number=.,Type=String,Description=\"Functional annotations: 'Allele | Annotation | "
+        "Annotation_Impact | Gene_Name | Gene_ID | Feature_Type | Feature_ID | Transcript_BioType | Rank | "
+        "HGVS.c | HGVS.p | cDNA.pos / cDNA.length | CDS.pos / CDS.length | AA.pos / AA.length | Distance | "
+        "ERRORS / WARNINGS / INFO' \">"
+    )
+    record = (
+        "7\t50450292\t.\tA\tG\t.\tPASS\tANN=G|missense_variant|MODERATE|IKZF1|ENSG00000185811|transcript|"
+        "ENST00000331340.8|protein_coding|5/8|c.476A>G|p.Asn159Ser|500/6000|476/1560|159/519||\tGT:AD:DP\t0/1:60,40:100"
+    )
+    text = (
+        vcf_text([record])
+        .replace(next(line for line in vcf_text([]).splitlines() if "ID=CSQ" in line), ann_header)
+        .replace('##VEP="v106"', '##SnpEffVersion="5.1d (build 2022-04-19)"')
+    )
+    vcf = tmp_path / "snpeff.vcf"
+    vcf.write_text(text)
+    load_vcf(warehouse, vcf)
+    assert query(
+        warehouse,
+        "SELECT annotation_source, exon_number, exon_count, protein_position, selection_rule "
+        "FROM variant_annotation",
+    ) == [("SnpEff 5.1d", 5, 8, 159, "reference_transcript")]
