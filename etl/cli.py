@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -69,15 +70,21 @@ def _db(db: Path | None) -> Path:
     return database.resolve_db_path(db)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"cgdw {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
 ) -> None:
     _state["debug"] = debug
-    if version:
-        out.print(f"cgdw {__version__}")
-        raise typer.Exit()
 
 
 @contextmanager
@@ -403,13 +410,25 @@ def main() -> None:
     """Console entry point: errors become one line and an exit code (tracebacks only with --debug)."""
     try:
         app(prog_name="cgdw")
+    except SystemExit as exc:
+        _exit(exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1))
     except CgdwError as exc:
         if _state["debug"]:
             traceback.print_exc()
         _error(str(exc))
-        sys.exit(exc.exit_code)
+        _exit(exc.exit_code)
     except Exception as exc:
         if _state["debug"]:
             raise
         _error(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")
-        sys.exit(1)
+        _exit(1)
+    _exit(0)
+
+
+def _exit(code: int) -> None:
+    """Leave without interpreter finalization. When DuckDB, oxbow and fastexcel have all been used in one
+    process, DuckDB's binding layer (nanobind) prints dozens of spurious "leaked instance" lines at
+    finalization; every connection is closed (and committed data checkpointed) before this point."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

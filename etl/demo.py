@@ -18,6 +18,7 @@ from etl.loads import load_source
 from etl.privacy import DEMO_PSEUDONYM_KEY
 from etl.render import frame_to_table
 from etl.warehouse import open_for_read, query_frame
+from queries import view_sql
 from schema import database
 
 
@@ -46,6 +47,7 @@ class DemoSummary:
     workdir: Path
     reports: list[LoadReport] = field(default_factory=list)
     patients_per_protocol: pl.DataFrame = field(default_factory=pl.DataFrame)
+    ikzf1: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 def run_demo(
@@ -74,7 +76,22 @@ def run_demo(
             load_source(db_path, kind, path, command=command, progress=file_progress, **options)
         )
     summary.patients_per_protocol = patients_per_protocol(db_path)
+    summary.ikzf1 = ikzf1_alterations(db_path)
     return summary
+
+
+def ikzf1_alterations(db_path: Path) -> pl.DataFrame:
+    """IKZF1-altered patients per protocol and kind of alteration (queries/views/ikzf1_alteration)."""
+    with open_for_read(db_path) as con:
+        return query_frame(
+            con,
+            f"""
+            SELECT e.protocol_code AS protocol, x.alteration_type, count(*) AS patients
+            FROM ({view_sql("ikzf1_alteration")}) AS x
+            JOIN enrolment AS e ON e.patient_id = x.patient_id AND e.superseded_by_run_id IS NULL
+            WHERE x.is_altered GROUP BY ALL ORDER BY ALL
+            """,
+        )
 
 
 def patients_per_protocol(db_path: Path) -> pl.DataFrame:
@@ -112,3 +129,6 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     table = frame_to_table(summary.patients_per_protocol, title="Patients per protocol")
     table.caption = f"{summary.patients_per_protocol.get_column('patients').sum()} patients in all"
     console.print(table)
+    altered = frame_to_table(summary.ikzf1, title="IKZF1-altered patients")
+    altered.caption = f"{summary.ikzf1.get_column('patients').sum()} in all"
+    console.print(altered)

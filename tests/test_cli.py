@@ -91,3 +91,8 @@ def test_load_runs_and_rejects_from_the_command_line(tmp_path: Path) -> None:
     assert "g.csv,3,SEXE,Z,code:sexe" in rejects.stdout
     again = cgdw("load", "clinical", str(export), "-p", "graall", "--db", str(db), "--quiet")
     assert again.returncode == 0 and again.stdout == ""
+
+
+def test_version_and_a_clean_exit_without_noise(tmp_path: Path) -> None:
+    result = cgdw("--version")
+    assert result.returncode == 0 and result.stdout.startswith("cgdw ") and result.stderr == ""
