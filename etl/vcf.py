@@ -398,25 +398,25 @@ class VcfLoader(SourceLoader):
         per_sample = []
         key_of = dict(self.samples.select("sample_key", "sample_id").iter_rows())
         for sample in self.samples.get_column("sample_key"):
-            s = pl.col(sample)
-            fields = frame.schema[sample].fields if isinstance(frame.schema[sample], pl.Struct) else []  # type: ignore[attr-defined]
-            names = {f.name for f in fields}
-            gt = s.struct.field("GT") if "GT" in names else pl.lit(None)
+            dtype = frame.schema[sample]
+            present = {f.name for f in dtype.fields} if isinstance(dtype, pl.Struct) else set()
+
+            def field(
+                name: str, missing: pl.DataType, sample: str = sample, present: set[str] = present
+            ) -> pl.Expr:
+                """A FORMAT field of the sample, NULL when the VCF does not declare it."""
+                return pl.col(sample).struct.field(name) if name in present else pl.lit(None, missing)
+
+            gt_type = pl.Struct({"allele": pl.List(pl.Int32), "phased": pl.List(pl.Boolean)})
             per_sample.append(
                 frame.select(
                     LINE,
                     pl.lit(key_of[sample], pl.Int32).alias("sample_id"),
-                    (gt.struct.field("allele") if "GT" in names else pl.lit(None, pl.List(pl.Int32))).alias(
-                        "gt_alleles"
-                    ),
-                    (gt.struct.field("phased").list.any() if "GT" in names else pl.lit(False)).alias(
-                        "phased"
-                    ),
-                    (s.struct.field("AD") if "AD" in names else pl.lit(None, pl.List(pl.Int32))).alias("ad"),
-                    (s.struct.field("DP") if "DP" in names else pl.lit(None, pl.Int32)).alias("dp"),
-                    (s.struct.field("AF") if "AF" in names else pl.lit(None, pl.List(pl.Float32))).alias(
-                        "af"
-                    ),
+                    field("GT", gt_type).struct.field("allele").alias("gt_alleles"),
+                    field("GT", gt_type).struct.field("phased").list.any().fill_null(False).alias("phased"),
+                    field("AD", pl.List(pl.Int32)).alias("ad"),
+                    field("DP", pl.Int32()).alias("dp"),
+                    field("AF", pl.List(pl.Float32)).alias("af"),
                 )
             )
         if not per_sample:
