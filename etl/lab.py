@@ -28,7 +28,7 @@ class LabLoader(TabularLoader):
 
     def reference_issues(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> pl.DataFrame:
         return patients.unknown_patient_issues(
-            con, batch, self.secret, self.source_column("source_patient_id"), pl.col("trial_group")
+            con, batch, self.secret, self.source_column("source_patient_id")
         )
 
     def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:

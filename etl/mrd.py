@@ -92,17 +92,8 @@ class MrdLoader(TabularLoader):
         )
         return pl.concat(
             [
-                issues_where(
-                    staged,
-                    pl.col("patient_id").is_null(),
-                    self.source_column("source_patient_id"),
-                    pl.col("source_patient_id"),
-                    "known_patient",
-                    pl.format(
-                        "no {} patient {} in the warehouse: load the trial export first",
-                        pl.col("trial_group"),
-                        pl.col("source_patient_id"),
-                    ),
+                patients.missing_patient_issues(
+                    staged, pl.col("patient_id").is_null(), self.source_column("source_patient_id")
                 ),
                 issues_where(
                     staged,

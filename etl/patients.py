@@ -61,21 +61,28 @@ def unknown_patient_lines(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -
         con.unregister("cgdw_patient_probe")
 
 
-def unknown_patient_issues(
-    con: duckdb.DuckDBPyConnection, batch: Batch, secret: bytes, column: str, trial_group: pl.Expr
-) -> pl.DataFrame:
-    """Issues (rule known_patient) for rows whose patient no trial export has created."""
-    records = batch.records.filter(trial_group.is_not_null() & pl.col("source_patient_id").is_not_null())
-    unknown = unknown_patient_lines(con, with_patient_key(records, secret, trial_group))
+def missing_patient_issues(records: pl.DataFrame, failed: pl.Expr, column: str) -> pl.DataFrame:
+    """Issues (rule known_patient) for rows of `records` (trial_group, source_patient_id) where `failed`."""
     return issues_where(
-        records.join(unknown, on="_line", how="semi"),
-        pl.lit(True),
+        records,
+        failed,
         column,
         pl.col("source_patient_id"),
         "known_patient",
         pl.format(
             "no {} patient {} in the warehouse: load the trial export first",
-            trial_group,
+            pl.col("trial_group"),
             pl.col("source_patient_id"),
         ),
     )
+
+
+def unknown_patient_issues(
+    con: duckdb.DuckDBPyConnection, batch: Batch, secret: bytes, column: str
+) -> pl.DataFrame:
+    """known_patient issues for rows whose patient no trial export has created."""
+    records = batch.records.filter(
+        pl.col("trial_group").is_not_null() & pl.col("source_patient_id").is_not_null()
+    )
+    unknown = unknown_patient_lines(con, with_patient_key(records, secret, pl.col("trial_group")))
+    return missing_patient_issues(records.join(unknown, on="_line", how="semi"), pl.lit(True), column)

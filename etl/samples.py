@@ -74,17 +74,8 @@ class SampleManifestLoader(TabularLoader):
         con.unregister(STAGE)
         return pl.concat(
             [
-                issues_where(
-                    staged,
-                    pl.col("unknown_patient"),
-                    self.source_column("source_patient_id"),
-                    pl.col("source_patient_id"),
-                    "known_patient",
-                    pl.format(
-                        "no {} patient {} in the warehouse: load the trial export first",
-                        pl.col("trial_group"),
-                        pl.col("source_patient_id"),
-                    ),
+                patients.missing_patient_issues(
+                    staged, pl.col("unknown_patient"), self.source_column("source_patient_id")
                 ),
                 issues_where(
                     staged,
