@@ -395,35 +395,35 @@ class VcfLoader(SourceLoader):
         return pl.concat(parts, how="diagonal_relaxed")
 
     def _calls(self, frame: pl.DataFrame, alleles: pl.DataFrame) -> pl.DataFrame:
-        per_sample = []
-        key_of = dict(self.samples.select("sample_key", "sample_id").iter_rows())
-        for sample in self.samples.get_column("sample_key"):
-            dtype = frame.schema[sample]
-            present = {f.name for f in dtype.fields} if isinstance(dtype, pl.Struct) else set()
-
-            def field(
-                name: str, missing: pl.DataType, sample: str = sample, present: set[str] = present
-            ) -> pl.Expr:
-                """A FORMAT field of the sample, NULL when the VCF does not declare it."""
-                return pl.col(sample).struct.field(name) if name in present else pl.lit(None, missing)
-
-            gt_type = pl.Struct({"allele": pl.List(pl.Int32), "phased": pl.List(pl.Boolean)})
-            per_sample.append(
-                frame.select(
-                    LINE,
-                    pl.lit(key_of[sample], pl.Int32).alias("sample_id"),
-                    field("GT", gt_type).struct.field("allele").alias("gt_alleles"),
-                    field("GT", gt_type).struct.field("phased").list.any().fill_null(False).alias("phased"),
-                    field("AD", pl.List(pl.Int32)).alias("ad"),
-                    field("DP", pl.Int32()).alias("dp"),
-                    field("AF", pl.List(pl.Float32)).alias("af"),
-                )
-            )
-        if not per_sample:
+        keys = self.samples.get_column("sample_key").to_list()
+        if not keys:
             return pl.DataFrame(
                 schema={LINE: pl.Int64, "vaf": pl.Float64, "depth": pl.Int64, "alt_depth": pl.Int64}
             )
-        genotypes = pl.concat(per_sample).join(
+        # Every sample column has the same FORMAT struct: one long frame, one row per record and sample.
+        dtype = frame.schema[keys[0]]
+        present = {f.name for f in dtype.fields} if isinstance(dtype, pl.Struct) else set()
+
+        def field(name: str, missing: pl.DataType) -> pl.Expr:
+            """A FORMAT field, NULL when the VCF does not declare it."""
+            return pl.col("format").struct.field(name) if name in present else pl.lit(None, missing)
+
+        gt_type = pl.Struct({"allele": pl.List(pl.Int32), "phased": pl.List(pl.Boolean)})
+        long = (
+            frame.select(LINE, *keys)
+            .unpivot(on=keys, index=LINE, variable_name="sample_key", value_name="format")
+            .join(self.samples.select("sample_key", "sample_id"), on="sample_key")
+            .select(
+                LINE,
+                "sample_id",
+                field("GT", gt_type).struct.field("allele").alias("gt_alleles"),
+                field("GT", gt_type).struct.field("phased").list.any().fill_null(False).alias("phased"),
+                field("AD", pl.List(pl.Int32)).alias("ad"),
+                field("DP", pl.Int32()).alias("dp"),
+                field("AF", pl.List(pl.Float32)).alias("af"),
+            )
+        )
+        genotypes = long.join(
             alleles.select(LINE, "allele_index", "assembly", "chrom", "pos", "ref", "alt", "filter"), on=LINE
         )
         alt_depth = pl.col("ad").list.get(pl.col("allele_index"), null_on_oob=True).cast(pl.Int64)
