@@ -232,6 +232,7 @@ def run_load(
             ctx = _register(con, loader, info, command or " ".join(["cgdw", *sys.argv[1:]]))
             report.run_id = ctx.run_id
             fault_point("after_register")
+            loader.warnings = []
             loader.prepare(con, path)
             all_issues = []
             for batch in loader.batches(path):
@@ -254,7 +255,6 @@ def run_load(
             report.file_problem = _reject_fraction_problem(report, max_reject_fraction)
             if report.file_problem and not dry_run:
                 raise FileRejected(path, report.file_problem)
-            loader.warnings = []
             _accumulate(report.tables, loader.finish(con, ctx))
             report.warnings = loader.warnings
             con.execute(
