@@ -315,7 +315,7 @@ def load_seg(
 
 @app.command("validate")
 def validate(
-    kind: Annotated[str, typer.Argument(help=f"Source kind: {', '.join(loads.KINDS)}.")],
+    kind: Annotated[str, typer.Argument(help=f"Source kind: {', '.join(loads.ALL_KINDS)}.")],
     file: Annotated[Path, typer.Argument(help="The file to check.")],
     protocol: ProtocolOption = None,
     db: DbOption = None,
@@ -323,17 +323,13 @@ def validate(
     max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
 ) -> None:
     """Do everything a load does, then roll back: print what would be loaded and quarantined."""
+    # Layout and key belong to the layout-driven kinds; VCF, MAF and SEG need neither.
+    options = {"layout": protocol, "key_file": key_file} if kind in loads.KINDS else {}
     with _progress(False) as progress:
-        report = loads.load_file(
-            _db(db),
-            kind,
-            file,
-            layout=protocol,
-            key_file=key_file,
-            max_reject_fraction=max_reject_fraction,
-            dry_run=True,
-            progress=progress,
-        )
+        report = loads.load_source(
+            _db(db), kind, file, max_reject_fraction=max_reject_fraction, dry_run=True, progress=progress,
+            **options,
+        )  # fmt: skip
     _say(report.summary())
     for warning in report.warnings:
         _warn(warning)

@@ -229,7 +229,10 @@ def run_load(
             return report
         con.begin()
         try:
-            ctx = _register(con, loader, info, command or " ".join(["cgdw", *sys.argv[1:]]))
+            # A dry run is rolled back; its provisional registration must not collide with the file's
+            # real one when the file was loaded before (validating a loaded file is allowed).
+            registered = FileInfo(info.path, f"validate:{info.sha256}", info.size_bytes) if dry_run else info
+            ctx = _register(con, loader, registered, command or " ".join(["cgdw", *sys.argv[1:]]))
             report.run_id = ctx.run_id
             fault_point("after_register")
             loader.warnings = []

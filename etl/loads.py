@@ -104,7 +104,11 @@ def load_seg(
 
 def load_source(db_path: Path, kind: str, path: Path, **options: Any) -> LoadReport:
     """Load a file of any kind: the layout-driven ones, vcf, maf or seg (options as for each)."""
-    loaders: dict[str, Callable[..., LoadReport]] = {"vcf": load_vcf, "maf": load_maf, "seg": load_seg}
-    if kind in loaders:
-        return loaders[kind](db_path, path, **options)
+    if kind in FORMAT_LOADERS:
+        return FORMAT_LOADERS[kind](db_path, path, **options)
     return load_file(db_path, kind, path, **options)
+
+
+# Standard formats read without a layout.
+FORMAT_LOADERS: dict[str, Callable[..., LoadReport]] = {"vcf": load_vcf, "maf": load_maf, "seg": load_seg}
+ALL_KINDS = (*KINDS, *FORMAT_LOADERS)

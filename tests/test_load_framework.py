@@ -211,3 +211,12 @@ def test_a_missing_diagnosis_date_is_reported_once_and_the_row_quarantined(
     )
     assert report.rows_rejected == 1
     assert query(db_path, "SELECT column_name, rule FROM rejected_record") == [("DATE_DIAG", "required")]
+
+
+def test_a_file_already_loaded_can_still_be_validated(db_path: Path, tmp_path: Path) -> None:
+    path = write_graall(tmp_path / "g.csv", ALIVE, DEAD)
+    load(db_path, path)
+    before = fingerprint(db_path)
+    report = load(db_path, path, dry_run=True)
+    assert report.dry_run and not report.noop and report.rows_loaded == 2
+    assert fingerprint(db_path) == before
