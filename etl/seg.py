@@ -43,6 +43,7 @@ DEEP_LOSS_LOG2 = -1.3
 GAIN_LOG2 = 0.3
 STAGE = "cgdw_seg_stage"
 SEGMENT_COLUMNS = ["assembly", "chrom", "start", "end", "num_markers", "seg_mean"]
+SEGMENT_SELECT = ", ".join(f'"{c}"' for c in SEGMENT_COLUMNS)  # "end" is an SQL keyword
 
 
 class SegmentV1(pa.DataFrameModel):
@@ -125,8 +126,7 @@ class SegLoader(SourceLoader):
         counts: dict[str, Any] = {
             "copy_number_segment": merge_snapshot(
                 con, "copy_number_segment", SEGMENT_COLUMNS,
-                f'SELECT sample_id, assembly, chrom, start, "end", num_markers, seg_mean, source_line '
-                f"FROM {STAGE}",
+                f"SELECT sample_id, {SEGMENT_SELECT}, source_line FROM {STAGE}",
                 samples, ctx.run_id, ctx.source_file_id, scope="sample_id",
             ).as_dict()
         }  # fmt: skip

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import pandera.polars as pa
 import polars as pl
-import pyarrow as pyarrow
+import pyarrow
 
 from etl.errors import CgdwError, FileRejected
 from etl.framework import Batch, LoadContext, SourceLoader
