@@ -120,6 +120,24 @@ class RejectedRecord(Base):
     raw_record: Mapped[str] = mapped_column(sa.Text, doc="JSON object of the whole raw row")
 
 
+
+class ViewVersion(Base):
+    """The view registry: one row per released version of a SQL view (queries/views/NAME/vN.sql).
+
+    A released version is immutable: `cgdw views apply` refuses SQL whose checksum differs from the one
+    recorded here. The view exists in the warehouse as NAME_vN; NAME points at the latest version.
+    """
+
+    __tablename__ = "view_version"
+    name: Mapped[str] = mapped_column(sa.Text, primary_key=True, doc="view name, e.g. cohort_patient")
+    version: Mapped[int] = mapped_column(sa.Integer, primary_key=True, doc="N of NAME_vN")
+    sql_sha256: Mapped[str] = mapped_column(sa.String(64), doc="hex SHA-256 of the view's SELECT")
+    etl_run_id: Mapped[int] = mapped_column(sa.ForeignKey("etl_run.etl_run_id"), doc="run that released it")
+    applied_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, doc="UTC time of release")
+    retired_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, doc="UTC time it was retired")
+    __table_args__ = (sa.CheckConstraint("version >= 1", name="version_positive"),)
+
+
 # --- Reference -------------------------------------------------------------------------------------
 
 

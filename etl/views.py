@@ -1,0 +1,225 @@
+"""The view registry: `cgdw views apply|list|show|diff|retire`.
+
+`apply` creates every shipped version as NAME_vN, in dependency order, plus a stable NAME that selects
+from the latest version that is not retired, all in one transaction recorded as one ETL run. A version is
+released the first time it is applied: its SQL checksum goes into `view_version`, and from then on a
+different SQL under the same version is refused (a change is a new version). Older versions stay
+queryable until `cgdw views retire NAME@vN`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import getpass
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from etl.errors import CgdwError
+from etl.framework import code_version
+from etl.warehouse import fetch_value, open_for_read, open_for_write, query_frame
+from queries import ViewDefinition, find_definition, load_definitions
+
+
+class ViewChanged(CgdwError):
+    """The SQL of a released view version differs from what the warehouse released."""
+
+
+@dataclass
+class ViewsReport:
+    run_id: int
+    released: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    stable: dict[str, str] = field(default_factory=dict)  # NAME -> NAME_vN it points at
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        released = ", ".join(self.released) or "none"
+        return (
+            f"run {self.run_id}: {len(self.stable)} views applied in {self.seconds:.2f} s; "
+            f"newly released: {released}; {len(self.unchanged)} versions unchanged"
+        )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _registered(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, int], tuple[str, bool]]:
+    rows = con.execute(
+        "SELECT name, version, sql_sha256, retired_at IS NOT NULL FROM view_version"
+    ).fetchall()
+    return {(name, version): (sha, retired) for name, version, sha, retired in rows}
+
+
+def check_released(
+    definitions: list[ViewDefinition], registered: dict[tuple[str, int], tuple[str, bool]]
+) -> None:
+    """Refuse to apply a released version whose SQL changed: name every such file at once."""
+    changed = [
+        d
+        for d in definitions
+        if (d.name, d.version) in registered and registered[d.name, d.version][0] != d.sql_sha256
+    ]
+    if changed:
+        lines = [
+            f"{d.path}: {d.ref} was released with SQL checksum {registered[d.name, d.version][0][:12]}, "
+            f"the file now gives {d.sql_sha256[:12]}"
+            for d in changed
+        ]
+        raise ViewChanged(
+            "released views are immutable, nothing applied: "
+            + "; ".join(lines)
+            + ". Put the change in a new version (the next vN.sql) and apply again."
+        )
+
+
+def apply_views(db_path: Path, command: str = "cgdw views apply") -> ViewsReport:
+    started = dt.datetime.now()
+    definitions = load_definitions()
+    with open_for_write(db_path) as con:
+        registered = _registered(con)
+        check_released(definitions, registered)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            run_id = int(
+                fetch_value(
+                    con,
+                    "INSERT INTO etl_run (command, run_by, code_version, started_at, status) "
+                    "VALUES ($command, $user, $version, $now, 'running') RETURNING etl_run_id",
+                    {"command": command, "user": getpass.getuser(), "version": code_version(), "now": _now()},
+                )
+            )
+            report = ViewsReport(run_id=run_id)
+            for d in definitions:
+                if registered.get((d.name, d.version), ("", False))[1]:
+                    continue  # retired on purpose: stays dropped
+                con.execute(f'CREATE OR REPLACE VIEW "{d.relation}" AS {d.sql}')
+                if (d.name, d.version) in registered:
+                    report.unchanged.append(d.ref)
+                    continue
+                con.execute(
+                    "INSERT INTO view_version (name, version, sql_sha256, etl_run_id, applied_at) "
+                    "VALUES ($name, $version, $sha, $run, $now)",
+                    {"name": d.name, "version": d.version, "sha": d.sql_sha256, "run": run_id, "now": _now()},
+                )
+                report.released.append(d.ref)
+            for name, latest in _latest_live(con).items():
+                con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM "{name}_v{latest}"')
+                report.stable[name] = f"{name}_v{latest}"
+            counts = {"released": report.released, "unchanged": report.unchanged, "stable": report.stable}
+            con.execute(
+                "UPDATE etl_run SET status = 'succeeded', finished_at = $now, counts_json = $counts "
+                "WHERE etl_run_id = $run",
+                {"now": _now(), "counts": json.dumps(counts), "run": run_id},
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    report.seconds = (dt.datetime.now() - started).total_seconds()
+    return report
+
+
+def _latest_live(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    rows = con.execute(
+        "SELECT name, max(version) FROM view_version WHERE retired_at IS NULL GROUP BY name ORDER BY name"
+    ).fetchall()
+    return {name: version for name, version in rows}
+
+
+def retire_view(db_path: Path, name: str, version: int) -> str:
+    """Drop NAME_vN on purpose; NAME moves to the latest version still live (or is dropped)."""
+    with open_for_write(db_path) as con:
+        row = con.execute(
+            "SELECT retired_at FROM view_version WHERE name = $name AND version = $version",
+            {"name": name, "version": version},
+        ).fetchall()
+        if not row:
+            raise CgdwError(f"{name}@v{version} was never released in {db_path}: nothing to retire")
+        if row[0][0] is not None:
+            raise CgdwError(f"{name}@v{version} was already retired on {row[0][0]:%Y-%m-%d %H:%M} UTC")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(
+                "UPDATE view_version SET retired_at = $now WHERE name = $name AND version = $version",
+                {"now": _now(), "name": name, "version": version},
+            )
+            latest = _latest_live(con).get(name)
+            if latest is None:
+                con.execute(f'DROP VIEW IF EXISTS "{name}"')
+            else:
+                con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM "{name}_v{latest}"')
+            con.execute(f'DROP VIEW IF EXISTS "{name}_v{version}"')
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    where = f"{name} now points at {name}_v{latest}" if latest else f"{name} has no live version left"
+    return f"retired {name}@v{version}; {where}"
+
+
+def list_views(db_path: Path | None = None) -> pl.DataFrame:
+    """Every shipped version, with its state in the warehouse when one is given:
+    released (checksum matches), changed (file differs from the release: apply will refuse), pending
+    (not applied yet), retired."""
+    shipped = pl.DataFrame(
+        [
+            {
+                "name": d.name,
+                "version": d.version,
+                "depends": ", ".join(f"{n}_v{v}" for n, v in d.view_dependencies),
+                "columns": len(d.columns),
+                "sql_sha256": d.sql_sha256[:12],
+            }
+            for d in load_definitions()
+        ],
+        schema={"name": pl.String, "version": pl.Int64, "depends": pl.String, "columns": pl.Int64,
+                "sql_sha256": pl.String},
+    )  # fmt: skip
+    if db_path is None:
+        return shipped.sort("name", "version")
+    with open_for_read(db_path) as con:
+        registry = query_frame(
+            con,
+            "SELECT name, version::BIGINT AS version, left(sql_sha256, 12) AS released_sha256, etl_run_id, "
+            "applied_at, retired_at FROM view_version",
+        )
+    joined = shipped.join(registry, on=["name", "version"], how="full", coalesce=True)
+    return (
+        joined.with_columns(
+            pl.when(pl.col("retired_at").is_not_null())
+            .then(pl.lit("retired"))
+            .when(pl.col("released_sha256").is_null())
+            .then(pl.lit("pending"))
+            .when(pl.col("sql_sha256").is_null())
+            .then(pl.lit("released (file gone)"))
+            .when(pl.col("sql_sha256") != pl.col("released_sha256"))
+            .then(pl.lit("changed: refused"))
+            .otherwise(pl.lit("released"))
+            .alias("state")
+        )
+        .select("name", "version", "state", "depends", "columns", "sql_sha256", "etl_run_id", "applied_at")
+        .sort("name", "version")
+    )
+
+
+def show_view(name: str, version: int | None = None) -> str:
+    """The view file as shipped: header (description, dependencies, columns) and SQL."""
+    return find_definition(name, version).path.read_text(encoding="utf-8")
+
+
+def diff_views(name: str, old: int, new: int) -> str:
+    a, b = find_definition(name, old), find_definition(name, new)
+    return "".join(
+        difflib.unified_diff(
+            a.path.read_text(encoding="utf-8").splitlines(keepends=True),
+            b.path.read_text(encoding="utf-8").splitlines(keepends=True),
+            fromfile=f"{name}@v{old}",
+            tofile=f"{name}@v{new}",
+        )
+    )
