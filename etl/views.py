@@ -22,7 +22,7 @@ import polars as pl
 from etl.errors import CgdwError
 from etl.framework import code_version
 from etl.warehouse import fetch_value, open_for_read, open_for_write, query_frame
-from queries import ViewDefinition, find_definition, load_definitions
+from queries import VIEWS_DIR, ViewDefinition, find_definition, load_definitions
 
 
 class ViewChanged(CgdwError):
@@ -78,9 +78,9 @@ def check_released(
         )
 
 
-def apply_views(db_path: Path, command: str = "cgdw views apply") -> ViewsReport:
+def apply_views(db_path: Path, command: str = "cgdw views apply", views_dir: Path = VIEWS_DIR) -> ViewsReport:
     started = dt.datetime.now()
-    definitions = load_definitions()
+    definitions = load_definitions(views_dir)
     with open_for_write(db_path) as con:
         registered = _registered(con)
         check_released(definitions, registered)
@@ -132,9 +132,20 @@ def _latest_live(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {name: version for name, version in rows}
 
 
-def retire_view(db_path: Path, name: str, version: int) -> str:
-    """Drop NAME_vN on purpose; NAME moves to the latest version still live (or is dropped)."""
+def retire_view(db_path: Path, name: str, version: int, views_dir: Path = VIEWS_DIR) -> str:
+    """Drop NAME_vN on purpose; NAME moves to the latest version still live (or is dropped). Refused while
+    a live version of another view reads it."""
     with open_for_write(db_path) as con:
+        live = {key for key, (_, retired) in _registered(con).items() if not retired}
+        readers = [
+            d.ref
+            for d in load_definitions(views_dir)
+            if (d.name, d.version) in live and (name, version) in d.view_dependencies
+        ]
+        if readers:
+            raise CgdwError(
+                f"cannot retire {name}@v{version}: {', '.join(readers)} read it; retire those first"
+            )
         row = con.execute(
             "SELECT retired_at FROM view_version WHERE name = $name AND version = $version",
             {"name": name, "version": version},
@@ -163,7 +174,7 @@ def retire_view(db_path: Path, name: str, version: int) -> str:
     return f"retired {name}@v{version}; {where}"
 
 
-def list_views(db_path: Path | None = None) -> pl.DataFrame:
+def list_views(db_path: Path | None = None, views_dir: Path = VIEWS_DIR) -> pl.DataFrame:
     """Every shipped version, with its state in the warehouse when one is given:
     released (checksum matches), changed (file differs from the release: apply will refuse), pending
     (not applied yet), retired."""
@@ -176,7 +187,7 @@ def list_views(db_path: Path | None = None) -> pl.DataFrame:
                 "columns": len(d.columns),
                 "sql_sha256": d.sql_sha256[:12],
             }
-            for d in load_definitions()
+            for d in load_definitions(views_dir)
         ],
         schema={"name": pl.String, "version": pl.Int64, "depends": pl.String, "columns": pl.Int64,
                 "sql_sha256": pl.String},
@@ -208,13 +219,13 @@ def list_views(db_path: Path | None = None) -> pl.DataFrame:
     )
 
 
-def show_view(name: str, version: int | None = None) -> str:
+def show_view(name: str, version: int | None = None, views_dir: Path = VIEWS_DIR) -> str:
     """The view file as shipped: header (description, dependencies, columns) and SQL."""
-    return find_definition(name, version).path.read_text(encoding="utf-8")
+    return find_definition(name, version, views_dir).path.read_text(encoding="utf-8")
 
 
-def diff_views(name: str, old: int, new: int) -> str:
-    a, b = find_definition(name, old), find_definition(name, new)
+def diff_views(name: str, old: int, new: int, views_dir: Path = VIEWS_DIR) -> str:
+    a, b = find_definition(name, old, views_dir), find_definition(name, new, views_dir)
     return "".join(
         difflib.unified_diff(
             a.path.read_text(encoding="utf-8").splitlines(keepends=True),

@@ -1,0 +1,144 @@
+"""Versioned views: every shipped version applies as NAME_vN with a stable NAME, and a released version
+can never change under the same number."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from etl.errors import CgdwError
+from etl.views import ViewChanged, apply_views, diff_views, list_views, retire_view, show_view
+from queries import VIEWS_DIR, ViewDefinitionError, load_definitions, parse_ref
+from tests.helpers import fingerprint, query, scalar
+
+SHIPPED = {"cohort_patient", "endpoint", "ikzf1_alteration", "mrd_result", "patient_gene_alteration"}
+
+
+@pytest.fixture
+def views_dir(tmp_path: Path) -> Path:
+    """A copy of the shipped view files that a test may edit."""
+    return Path(shutil.copytree(VIEWS_DIR, tmp_path / "views"))
+
+
+def test_every_shipped_view_applies_on_an_empty_warehouse(db_path: Path) -> None:
+    report = apply_views(db_path)
+    assert {ref.split("@")[0] for ref in report.released} == SHIPPED
+    assert set(report.stable) == SHIPPED
+    for d in load_definitions():
+        assert scalar(db_path, f"SELECT count(*) FROM {d.relation}") == 0
+    registry = query(db_path, "SELECT name, version, etl_run_id FROM view_version ORDER BY ALL")
+    assert {(name, run) for name, _, run in registry} == {(name, report.run_id) for name in SHIPPED}
+    assert scalar(db_path, "SELECT status FROM etl_run WHERE etl_run_id = $r", {"r": report.run_id}) == (
+        "succeeded"
+    )
+
+
+def test_each_view_has_exactly_the_columns_its_header_documents(db_path: Path) -> None:
+    apply_views(db_path)
+    for d in load_definitions():
+        with duckdb.connect(str(db_path), read_only=True) as con:
+            columns = [row[0] for row in con.execute(f"DESCRIBE {d.relation}").fetchall()]
+        assert columns == list(d.columns), d.ref
+
+
+def test_views_read_other_views_by_pinned_version_only() -> None:
+    for d in load_definitions():
+        for name, _ in d.view_dependencies:
+            assert f" {name} " not in f" {d.sql} ".replace("\n", " "), f"{d.ref} reads {name} unpinned"
+
+
+def test_applying_again_releases_nothing_new(db_path: Path) -> None:
+    first = apply_views(db_path)
+    second = apply_views(db_path)
+    assert second.released == [] and sorted(second.unchanged) == sorted(first.released)
+    assert scalar(db_path, "SELECT count(*) FROM view_version") == len(first.released)
+
+
+def test_a_released_version_whose_sql_changed_is_refused_and_nothing_is_applied(
+    db_path: Path, views_dir: Path
+) -> None:
+    apply_views(db_path, views_dir=views_dir)
+    before = fingerprint(db_path)
+    endpoint = views_dir / "endpoint" / "v1.sql"
+    endpoint.write_text(endpoint.read_text().replace("min(day) FILTER (event_type = 'relapse')", "max(day) "
+                                                     "FILTER (event_type = 'relapse')"))  # fmt: skip
+    with pytest.raises(ViewChanged, match=r"endpoint@v1 was released with SQL checksum .*new version"):
+        apply_views(db_path, views_dir=views_dir)
+    assert fingerprint(db_path) == before
+    states = dict(list_views(db_path, views_dir).select("name", "state").iter_rows())
+    assert states["endpoint"] == "changed: refused"
+
+
+def test_a_header_only_change_is_documentation_not_a_new_version(db_path: Path, views_dir: Path) -> None:
+    apply_views(db_path, views_dir=views_dir)
+    endpoint = views_dir / "endpoint" / "v1.sql"
+    endpoint.write_text(
+        endpoint.read_text().replace("-- OS: death from any cause", "-- OS: death, any cause")
+    )
+    assert apply_views(db_path, views_dir=views_dir).released == []
+
+
+def test_a_new_version_becomes_the_stable_name_and_the_old_one_stays_until_retired(
+    db_path: Path, views_dir: Path
+) -> None:
+    apply_views(db_path, views_dir=views_dir)
+    v1 = (views_dir / "cohort_patient" / "v1.sql").read_text()
+    v2 = v1.replace("-- version: 1", "-- version: 2").replace(
+        "WHERE e.consent_status = 'given'", "WHERE true"
+    )
+    (views_dir / "cohort_patient" / "v2.sql").write_text(v2)
+    report = apply_views(db_path, views_dir=views_dir)
+    assert report.released == ["cohort_patient@v2"]
+    assert report.stable["cohort_patient"] == "cohort_patient_v2"
+    view_sql = query(db_path, "SELECT sql FROM duckdb_views() WHERE view_name = 'cohort_patient'")[0][0]
+    assert "cohort_patient_v2" in str(view_sql)
+    assert scalar(db_path, "SELECT count(*) FROM cohort_patient_v1") == 0  # still queryable
+    assert "WHERE true" in diff_views("cohort_patient", 1, 2, views_dir)
+
+    message = retire_view(db_path, "cohort_patient", 1, views_dir)
+    assert "cohort_patient now points at cohort_patient_v2" in message
+    assert not query(db_path, "SELECT 1 FROM duckdb_views() WHERE view_name = 'cohort_patient_v1'")
+    assert apply_views(db_path, views_dir=views_dir).released == []  # a retired version is not recreated
+    assert not query(db_path, "SELECT 1 FROM duckdb_views() WHERE view_name = 'cohort_patient_v1'")
+
+
+def test_a_version_another_live_view_reads_cannot_be_retired(db_path: Path) -> None:
+    apply_views(db_path)
+    with pytest.raises(CgdwError, match=r"cannot retire mrd_result@v1: cohort_patient@v1 read it"):
+        retire_view(db_path, "mrd_result", 1)
+    assert query(db_path, "SELECT 1 FROM duckdb_views() WHERE view_name = 'mrd_result_v1'")
+
+
+def test_a_dependency_on_an_unknown_view_version_is_named(views_dir: Path) -> None:
+    cohort = views_dir / "cohort_patient" / "v1.sql"
+    cohort.write_text(cohort.read_text().replace("endpoint_v1", "endpoint_v7"))
+    with pytest.raises(ViewDefinitionError, match=r"cohort_patient/v1.sql: depends on endpoint_v7"):
+        load_definitions(views_dir)
+
+
+def test_a_header_that_disagrees_with_its_path_is_refused(views_dir: Path) -> None:
+    path = views_dir / "endpoint" / "v1.sql"
+    path.write_text(path.read_text().replace("-- version: 1", "-- version: 2", 1))
+    with pytest.raises(ViewDefinitionError, match="header says endpoint v2, the path says endpoint v1"):
+        load_definitions(views_dir)
+
+
+def test_show_prints_the_documented_file_and_refs_parse() -> None:
+    text = show_view("endpoint")
+    assert text.startswith("-- name: endpoint") and "cir_status:" in text
+    assert parse_ref("cohort_patient@v1") == ("cohort_patient", 1)
+    assert parse_ref("cohort_patient_v2") == ("cohort_patient", 2)
+    assert parse_ref("cohort_patient") == ("cohort_patient", None)
+
+
+def test_downgrading_the_registry_drops_the_views(db_path: Path) -> None:
+    from schema import database
+
+    apply_views(db_path)
+    database.downgrade(db_path, "0001")
+    assert not query(db_path, "SELECT view_name FROM duckdb_views() WHERE NOT internal")
+    database.upgrade(db_path)
+    assert apply_views(db_path).released  # released again into the fresh registry
