@@ -7,6 +7,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from etl.errors import CgdwError
 from etl.framework import DEFAULT_MAX_REJECT_FRACTION, LoadReport
 from etl.framework import Progress as ProgressCallback
 from etl.render import OutputFormat, print_frame
+from queries import ViewDefinitionError
 from schema import database
 
 app = typer.Typer(
@@ -31,8 +33,15 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Create and migrate the warehouse schema (wraps Alembic).", no_args_is_help=True)
 load_app = typer.Typer(help="Load a source file: one ETL run, one transaction.", no_args_is_help=True)
+plot_app = typer.Typer(help="Figures drawn from the warehouse.", no_args_is_help=True)
+views_app = typer.Typer(
+    help="Versioned SQL views (queries/views/NAME/vN.sql): apply, list, show, diff, retire.",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(load_app, name="load")
+app.add_typer(views_app, name="views")
+app.add_typer(plot_app, name="plot")
 
 err = Console(stderr=True)
 out = Console()
@@ -64,6 +73,8 @@ ProtocolOption = Annotated[
         "--protocol", "-p", help="Source layout of the trial export: graall, fralle, or a .toml path."
     ),
 ]
+
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
 def _db(db: Path | None) -> Path:
@@ -339,10 +350,170 @@ def validate(
         raise typer.Exit(3)
 
 
+# --- views -------------------------------------------------------------------------------------------------
+
+
+@views_app.command("apply")
+def views_apply(db: DbOption = None) -> None:
+    """Create every view version as NAME_vN and NAME -> latest; release new versions (one run)."""
+    from etl import views
+
+    _say(views.apply_views(_db(db), command=" ".join(["cgdw", *sys.argv[1:]])).summary())
+
+
+@views_app.command("list")
+def views_list(
+    db: Annotated[
+        Path | None, typer.Option(help="Warehouse whose registry to compare with. Default: $CGDW_DB or none.")
+    ] = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Every shipped view version, and its state in the warehouse (released, pending, changed, retired)."""
+    from etl import views
+
+    chosen = db or (Path(os.environ["CGDW_DB"]) if os.environ.get("CGDW_DB") else None)
+    print_frame(views.list_views(chosen), fmt, title="Views")
+
+
+@views_app.command("show")
+def views_show(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@vN (default: the latest version).")],
+) -> None:
+    """Print a view version: description, dependencies, columns and SQL."""
+    from etl import views
+    from queries import parse_ref
+
+    name, version = parse_ref(ref)
+    out.print(views.show_view(name, version), markup=False, highlight=False, soft_wrap=True)
+
+
+@views_app.command("diff")
+def views_diff(
+    name: Annotated[str, typer.Argument(help="View name.")],
+    old: Annotated[str, typer.Argument(help="Older version, e.g. v1.")],
+    new: Annotated[str, typer.Argument(help="Newer version, e.g. v2.")],
+) -> None:
+    """Unified diff between two versions of a view."""
+    from etl import views
+    from queries import parse_ref
+
+    _, a = parse_ref(f"{name}@{old}")
+    _, b = parse_ref(f"{name}@{new}")
+    assert a is not None and b is not None
+    out.print(views.diff_views(name, a, b) or "(identical)", markup=False, highlight=False, soft_wrap=True)
+
+
+@views_app.command("retire")
+def views_retire(
+    ref: Annotated[str, typer.Argument(help="NAME@vN to drop on purpose.")], db: DbOption = None
+) -> None:
+    """Retire a released view version: NAME_vN is dropped, NAME moves to the latest live version."""
+    from etl import views
+    from queries import parse_ref
+
+    name, version = parse_ref(ref)
+    if version is None:
+        raise typer.BadParameter("say which version to retire: NAME@vN")
+    _say(views.retire_view(_db(db), name, version))
+
+
+# --- analyses ----------------------------------------------------------------------------------------------
+
+
+class EndpointChoice(StrEnum):
+    os = "os"
+    efs = "efs"
+    cir = "cir"
+
+
+CohortOption = Annotated[str, typer.Option("--cohort", help="Cohort view: one row per patient.")]
+ByOption = Annotated[str, typer.Option("--by", help="Grouping column of the cohort view.")]
+OutOption = Annotated[Path | None, typer.Option("--out", help="Write to this file instead of the terminal.")]
+HorizonOption = Annotated[float, typer.Option(help="Years at which estimates are given.")]
+
+
+def _emit(text: str, out_file: Path | None) -> None:
+    if out_file is None:
+        sys.stdout.write(text)
+    else:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(text, encoding="utf-8")
+        _say(f"wrote {out_file}")
+
+
+@app.command("table1")
+def table1(
+    by: ByOption = "ikzf1_status",
+    cohort: CohortOption = "cohort_patient",
+    horizon: HorizonOption = 5.0,
+    fmt: FormatOption = OutputFormat.table,
+    out_file: OutOption = None,
+    db: DbOption = None,
+) -> None:
+    """Table 1 of the seed letter by a grouping column: n/denominator (%), median (range), P per row."""
+    from etl.analysis.table1 import build_table1
+    from etl.render import render_table1
+
+    _emit(render_table1(build_table1(_db(db), by=by, cohort=cohort, horizon=horizon), fmt), out_file)
+
+
+@app.command("outcomes")
+def outcomes(
+    endpoint: Annotated[EndpointChoice, typer.Option(help="os, efs, or cir (death in CR competing).")] = (
+        EndpointChoice.os
+    ),
+    by: ByOption = "ikzf1_status",
+    horizon: HorizonOption = 5.0,
+    adjust: Annotated[
+        str, typer.Option(help="Comma-separated covariates for the multivariable model, e.g. age,log_wbc.")
+    ] = "",
+    reference: Annotated[
+        str | None, typer.Option(help="Reference group of --by (default: the largest group).")
+    ] = None,
+    cohort: CohortOption = "cohort_patient",
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw the curves with numbers at risk (.png or .svg).")
+    ] = None,
+    fmt: FormatOption = OutputFormat.table,
+    out_file: OutOption = None,
+    db: DbOption = None,
+) -> None:
+    """Kaplan-Meier / cumulative incidence at the horizon, log-rank / Gray's test, Cox / Fine-Gray HRs."""
+    from etl.analysis.outcomes import OutcomeAnalysis
+    from etl.render import render_outcomes
+
+    analysis = OutcomeAnalysis(
+        _db(db),
+        endpoint=endpoint.value,
+        by=by,
+        cohort=cohort,
+        horizon=horizon,
+        adjust=tuple(name.strip() for name in adjust.split(",") if name.strip()),
+        reference=reference,
+    )
+    _emit(render_outcomes(analysis.fit(), fmt), out_file)
+    if plot is not None:
+        _say(f"wrote {analysis.plot(plot)}")
+
+
+@plot_app.command("oncoplot")
+def plot_oncoplot(
+    out_file: Annotated[Path, typer.Option("--out", help="Image to write (.png or .svg).")],
+    by: ByOption = "ikzf1_status",
+    genes: Annotated[
+        str | None, typer.Option(help="Comma-separated genes, in order (default: those of Figure 1C).")
+    ] = None,
+    cohort: CohortOption = "cohort_patient",
+    db: DbOption = None,
+) -> None:
+    """Oncoplot of the main alterations at diagnosis by group (Figure 1C of the seed letter)."""
+    from etl.analysis.figures import write_oncoplot
+
+    chosen = [g.strip() for g in genes.split(",") if g.strip()] if genes else None
+    _say(f"wrote {write_oncoplot(_db(db), out_file, by=by, genes=chosen, cohort=cohort)}")
+
+
 # --- audit -----------------------------------------------------------------------------------------------
-
-
-FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
 @app.command("runs")
@@ -413,6 +584,9 @@ def main() -> None:
             traceback.print_exc()
         _error(str(exc))
         _exit(exc.exit_code)
+    except ViewDefinitionError as exc:
+        _error(str(exc))
+        _exit(1)
     except Exception as exc:
         if _state["debug"]:
             raise

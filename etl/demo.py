@@ -1,6 +1,7 @@
 """`cgdw demo`: a warehouse built end to end from SYNTHETIC source files.
 
-synth -> db upgrade -> load every file in dependency order -> summary.
+synth -> db upgrade -> load every file in dependency order -> views apply -> summary, the seed letter's
+Table 1 and its OS / CIR analysis.
 Uses the documented demo pseudonymisation key; re-running on the same database is a no-op per file.
 """
 
@@ -13,13 +14,18 @@ from typing import Any
 import polars as pl
 from rich.console import Console
 
+from etl.analysis.outcomes import OutcomeAnalysis, OutcomeResult
+from etl.analysis.table1 import Table1, build_table1
 from etl.framework import LoadReport, Progress
 from etl.loads import load_source
 from etl.privacy import DEMO_PSEUDONYM_KEY
-from etl.render import frame_to_table
+from etl.render import OutputFormat, frame_to_table, render_outcomes, render_table1
+from etl.views import ViewsReport, apply_views
 from etl.warehouse import open_for_read, query_frame
-from queries import view_sql
 from schema import database
+
+# The multivariable model of the seed letter (Table 1, hazard ratios).
+SEED_COVARIATES = ("age", "log_wbc", "prednisone_good", "classifier_high")
 
 
 def demo_sources(
@@ -48,6 +54,9 @@ class DemoSummary:
     reports: list[LoadReport] = field(default_factory=list)
     patients_per_protocol: pl.DataFrame = field(default_factory=pl.DataFrame)
     ikzf1: pl.DataFrame = field(default_factory=pl.DataFrame)
+    views: ViewsReport | None = None
+    table1: Table1 | None = None
+    outcomes: list[OutcomeResult] = field(default_factory=list)
 
 
 def run_demo(
@@ -75,8 +84,16 @@ def run_demo(
         summary.reports.append(
             load_source(db_path, kind, path, command=command, progress=file_progress, **options)
         )
+    say("applying the views")
+    summary.views = apply_views(db_path, command="cgdw demo (views apply)")
     summary.patients_per_protocol = patients_per_protocol(db_path)
     summary.ikzf1 = ikzf1_alterations(db_path)
+    say("Table 1 and outcomes")
+    summary.table1 = build_table1(db_path, by="ikzf1_status")
+    summary.outcomes = [
+        OutcomeAnalysis(db_path, endpoint=endpoint, by="ikzf1_status", adjust=SEED_COVARIATES).fit()
+        for endpoint in ("os", "cir")
+    ]
     return summary
 
 
@@ -85,9 +102,9 @@ def ikzf1_alterations(db_path: Path) -> pl.DataFrame:
     with open_for_read(db_path) as con:
         return query_frame(
             con,
-            f"""
+            """
             SELECT e.protocol_code AS protocol, x.alteration_type, count(*) AS patients
-            FROM ({view_sql("ikzf1_alteration")}) AS x
+            FROM ikzf1_alteration AS x
             JOIN enrolment AS e ON e.patient_id = x.patient_id AND e.superseded_by_run_id IS NULL
             WHERE x.is_altered GROUP BY ALL ORDER BY ALL
             """,
@@ -132,3 +149,9 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     altered = frame_to_table(summary.ikzf1, title="IKZF1-altered patients")
     altered.caption = f"{summary.ikzf1.get_column('patients').sum()} in all"
     console.print(altered)
+    if summary.views is not None:
+        console.print(summary.views.summary(), markup=False)
+    if summary.table1 is not None:
+        console.print(render_table1(summary.table1, OutputFormat.table), markup=False, end="")
+    for result in summary.outcomes:
+        console.print(render_outcomes(result, OutputFormat.table), markup=False, end="")

@@ -1,19 +1,30 @@
-"""Printing polars frames for people (rich tables) and for programs (CSV, JSON)."""
+"""Printing results for people (rich tables, Markdown) and for programs (CSV, JSON).
+
+Every renderer returns text, so the CLI can print it or write it to `--out FILE` alike.
+"""
 
 from __future__ import annotations
 
-import sys
+import io
+import json
+from collections.abc import Iterable
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from etl.analysis.outcomes import OutcomeResult
+    from etl.analysis.table1 import Table1
 
 
 class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
+    md = "md"
 
 
 def frame_to_table(frame: pl.DataFrame, title: str | None = None) -> Table:
@@ -26,12 +37,120 @@ def frame_to_table(frame: pl.DataFrame, title: str | None = None) -> Table:
     return table
 
 
+def frame_to_markdown(frame: pl.DataFrame, title: str | None = None) -> str:
+    def cell(value: object) -> str:
+        return "" if value is None else str(value).replace("|", "\\|")
+
+    lines = [f"**{title}**", ""] if title else []
+    lines.append("| " + " | ".join(frame.columns) + " |")
+    lines.append(
+        "|" + "|".join("---:" if frame.schema[c].is_numeric() else "---" for c in frame.columns) + "|"
+    )
+    lines.extend("| " + " | ".join(cell(v) for v in row) + " |" for row in frame.iter_rows())
+    return "\n".join(lines) + "\n"
+
+
+def render_rich(renderables: Iterable[RenderableType | str], width: int = 160) -> str:
+    """Rich output as plain text (no colour codes), for files and tests."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=False, color_system=None)
+    for renderable in renderables:
+        console.print(renderable)
+    return buffer.getvalue()
+
+
+def render_frame(
+    frame: pl.DataFrame, fmt: OutputFormat = OutputFormat.table, title: str | None = None
+) -> str:
+    if fmt is OutputFormat.csv:
+        return frame.write_csv()
+    if fmt is OutputFormat.json:
+        return frame.write_json() + "\n"
+    if fmt is OutputFormat.md:
+        return frame_to_markdown(frame, title)
+    return render_rich([frame_to_table(frame, title)])
+
+
 def print_frame(
     frame: pl.DataFrame, fmt: OutputFormat = OutputFormat.table, title: str | None = None
 ) -> None:
-    if fmt is OutputFormat.csv:
-        sys.stdout.write(frame.write_csv())
-    elif fmt is OutputFormat.json:
-        sys.stdout.write(frame.write_json() + "\n")
-    else:
+    if fmt is OutputFormat.table:
         Console().print(frame_to_table(frame, title))
+    else:
+        print(render_frame(frame, fmt, title), end="")
+
+
+def _json(document: dict[str, Any]) -> str:
+    # NaN is not JSON: an undefined statistic is null.
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and value != value:
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return json.dumps(clean(document), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_table1(result: Table1, fmt: OutputFormat) -> str:
+    if fmt is OutputFormat.json:
+        return _json(result.to_json())
+    frame = result.to_frame()
+    if fmt is OutputFormat.csv:
+        return frame.write_csv()
+    sizes = {cell_group: cell.n for cell_group, cell in result.rows[0].groups.items()} if result.rows else {}
+    title = f"Table 1 by {result.by} ({result.cohort}): " + ", ".join(f"{g} n={n}" for g, n in sizes.items())
+    notes = [*result.notes]
+    if result.excluded_no_group:
+        notes.append(f"{result.excluded_no_group} patients without {result.by} are not in the table.")
+    if fmt is OutputFormat.md:
+        return frame_to_markdown(frame, title) + "\n" + "".join(f"- {note}\n" for note in notes)
+    return render_rich([frame_to_table(frame, title), *notes])
+
+
+def render_outcomes(result: OutcomeResult, fmt: OutputFormat) -> str:
+    if fmt is OutputFormat.json:
+        return _json(result.to_json())
+    estimates, ratios = result.estimates_frame(), result.hazard_ratio_frame()
+    if fmt is OutputFormat.csv:
+        long = pl.concat(
+            [
+                estimates.select(
+                    pl.lit("estimate").alias("section"),
+                    pl.col("group").alias("name"),
+                    pl.col(estimates.columns[3]).alias("value"),
+                    pl.lit(None, pl.Float64).alias("p_value"),
+                ),
+                ratios.select(
+                    pl.concat_str(pl.lit("hazard_ratio:"), "model").alias("section"),
+                    pl.col("covariate").alias("name"),
+                    pl.col("HR (95% CI)").alias("value"),
+                    pl.col("P").alias("p_value"),
+                ),
+            ]
+        )
+        return long.write_csv()
+    header = (
+        f"{result.description} ({result.endpoint}) by {result.by}, {result.patients} patients; "
+        f"{result.horizon_years:g}-year estimates"
+    )
+    t = result.test
+    test = f"{t.name}: statistic {t.statistic:.3f}, df {t.df}, P = {t.p_value:.4g}"
+    notes = [
+        f"CI: {result.ci_method}.",
+        f"Hazard ratios: {result.model}; reference group {result.by}={result.reference}.",
+        *(f"excluded, {why}: {n}" for why, n in result.excluded.items() if n),
+        *result.notes,
+    ]
+    ratio_title = "Hazard ratios" if result.endpoint != "cir" else "Subdistribution hazard ratios"
+    if fmt is OutputFormat.md:
+        return (
+            frame_to_markdown(estimates, header)
+            + f"\n{test}\n\n"
+            + frame_to_markdown(ratios, ratio_title)
+            + "\n"
+            + "".join(f"- {note}\n" for note in notes)
+        )
+    return render_rich([frame_to_table(estimates, header), test, frame_to_table(ratios, ratio_title), *notes])

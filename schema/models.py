@@ -120,7 +120,6 @@ class RejectedRecord(Base):
     raw_record: Mapped[str] = mapped_column(sa.Text, doc="JSON object of the whole raw row")
 
 
-
 class ViewVersion(Base):
     """The view registry: one row per released version of a SQL view (queries/views/NAME/vN.sql).
 

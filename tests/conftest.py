@@ -13,6 +13,7 @@ import pytest
 from schema import database
 
 if TYPE_CHECKING:
+    from etl.framework import LoadReport
     from etl.synth import SynthResult
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +51,32 @@ def dirty_cohort(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
     from etl.synth import write_synthetic_cohort
 
     return write_synthetic_cohort(tmp_path_factory.mktemp("dirty"), seed=1, dirty=True)
+
+
+def load_cohort(db: Path, cohort: SynthResult, kinds: tuple[str, ...] | None = None) -> list[LoadReport]:
+    """Every file of the cohort (or those of the given kinds), in dependency order, as the demo does."""
+    from etl.demo import demo_sources
+    from etl.loads import load_source
+
+    return [
+        load_source(db, kind, path, **options)
+        for kind, path, options in demo_sources(cohort.files, TEST_KEY.encode())
+        if kinds is None or kind in kinds
+    ]
+
+
+@pytest.fixture(scope="session")
+def warehouse(tmp_path_factory: pytest.TempPathFactory, cohort: SynthResult) -> Path:
+    """The synthetic cohort loaded from its raw files, with every view applied. Read it, never write it."""
+    from etl.views import apply_views
+
+    db = tmp_path_factory.mktemp("warehouse") / "cohort.duckdb"
+    database.upgrade(db)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CGDW_PSEUDONYM_KEY", TEST_KEY)
+        load_cohort(db, cohort)
+    apply_views(db)
+    return db
 
 
 @pytest.fixture

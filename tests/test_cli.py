@@ -17,7 +17,8 @@ COMMANDS = [
     [], ["db"], ["db", "upgrade"], ["db", "downgrade"], ["db", "current"], ["db", "history"], ["load"],
     ["load", "clinical"], ["load", "lab"], ["load", "samples"], ["load", "vcf"], ["load", "maf"],
     ["load", "cnv"], ["load", "seg"], ["load", "mrd"], ["validate"], ["runs"], ["rejects"], ["synth"],
-    ["demo"],
+    ["demo"], ["views"], ["views", "apply"], ["views", "list"], ["views", "show"], ["views", "diff"],
+    ["views", "retire"], ["table1"], ["outcomes"], ["plot"], ["plot", "oncoplot"],
 ]  # fmt: skip
 
 
@@ -96,3 +97,44 @@ def test_load_runs_and_rejects_from_the_command_line(tmp_path: Path) -> None:
 def test_version_and_a_clean_exit_without_noise(tmp_path: Path) -> None:
     result = cgdw("--version")
     assert result.returncode == 0 and result.stdout.startswith("cgdw ") and result.stderr == ""
+
+
+def test_the_analyses_run_from_the_command_line(warehouse: Path, tmp_path: Path) -> None:
+    """Read-only commands on the loaded synthetic cohort: Table 1 as JSON, outcomes with a plot, oncoplot."""
+    import json
+
+    table = cgdw("table1", "--db", str(warehouse), "--format", "json")
+    assert table.returncode == 0, table.stderr
+    rows = {row["id"]: row for row in json.loads(table.stdout)["rows"]}
+    assert rows["ras"]["groups"]["Alt"] == {"n": 8, "denom": 26}
+
+    out = tmp_path / "os.md"
+    outcomes = cgdw(
+        "outcomes", "--endpoint", "os", "--adjust", "age,log_wbc,prednisone_good,classifier_high",
+        "--plot", str(tmp_path / "os.png"), "--format", "md", "--out", str(out), "--db", str(warehouse),
+    )  # fmt: skip
+    assert outcomes.returncode == 0, outcomes.stderr
+    assert "| multivariable | ikzf1_status=Alt |" in out.read_text()
+    assert (tmp_path / "os.png").read_bytes().startswith(b"\x89PNG")
+
+    plot = cgdw("plot", "oncoplot", "--out", str(tmp_path / "onco.svg"), "--db", str(warehouse))
+    assert plot.returncode == 0, plot.stderr
+    assert "IKZF1" in (tmp_path / "onco.svg").read_text()
+
+    unknown = cgdw("table1", "--by", "shoe_size", "--db", str(warehouse))
+    assert unknown.returncode == 1 and "cohort_patient has no column shoe_size" in unknown.stderr
+
+
+def test_views_commands(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    assert cgdw("db", "upgrade", "--db", str(db)).returncode == 0
+    applied = cgdw("views", "apply", "--db", str(db))
+    assert applied.returncode == 0 and "newly released: " in applied.stdout
+    listed = cgdw("views", "list", "--db", str(db), "--format", "csv")
+    assert listed.stdout.count(",released,") == 5
+    shown = cgdw("views", "show", "endpoint@v1")
+    assert shown.returncode == 0 and shown.stdout.startswith("-- name: endpoint")
+    missing = cgdw("views", "show", "endpoint@v9")
+    assert missing.returncode == 1 and "view endpoint has no version 9; shipped: v1" in missing.stderr
+    refused = cgdw("views", "retire", "mrd_result@v1", "--db", str(db))
+    assert refused.returncode == 1 and "cohort_patient@v1 read it" in refused.stderr

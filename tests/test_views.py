@@ -142,3 +142,10 @@ def test_downgrading_the_registry_drops_the_views(db_path: Path) -> None:
     assert not query(db_path, "SELECT view_name FROM duckdb_views() WHERE NOT internal")
     database.upgrade(db_path)
     assert apply_views(db_path).released  # released again into the fresh registry
+
+
+def test_the_generated_data_dictionary_is_current() -> None:
+    from queries.docs import render
+    from tests.conftest import REPO
+
+    assert (REPO / "docs" / "views.md").read_text() == render(), "run: python -m queries.docs > docs/views.md"

@@ -1,0 +1,66 @@
+"""Reading an analysis cohort (a view with one row per patient) out of the warehouse."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import polars as pl
+
+from etl.errors import CgdwError
+from etl.warehouse import open_for_read, query_frame
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _identifier(name: str, what: str) -> str:
+    """Names go into SQL text, so only plain lower-case identifiers are accepted."""
+    if not _IDENTIFIER.match(name):
+        raise CgdwError(f"{what} {name!r} is not a plain column or view name (a-z, 0-9, _)")
+    return f'"{name}"'
+
+
+def read_cohort(db_path: Path, view: str, columns: list[str]) -> pl.DataFrame:
+    """The given columns of a cohort view, one row per patient; unknown names are reported with the list of
+    what exists (run `cgdw views apply` if the view itself is missing)."""
+    quoted_view = _identifier(view, "cohort view")
+    wanted = list(dict.fromkeys(columns))
+    with open_for_read(db_path) as con:
+        described = con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = $view "
+            "ORDER BY ordinal_position",
+            {"view": view},
+        ).fetchall()
+        available = [name for (name,) in described]
+        if not available:
+            raise CgdwError(f"{db_path} has no view {view!r}: run `cgdw views apply --db {db_path}` first")
+        missing = [c for c in wanted if c not in available]
+        if missing:
+            raise CgdwError(f"{view} has no column {', '.join(missing)}; its columns: {', '.join(available)}")
+        select = ", ".join(_identifier(c, "column") for c in wanted)
+        return query_frame(con, f"SELECT {select} FROM {quoted_view}")
+
+
+def group_order(values: pl.Series) -> list[object]:
+    """Groups in a stable order: booleans true first (exposed before unexposed), else sorted."""
+    present = values.drop_nulls().unique().to_list()
+    if values.dtype == pl.Boolean:
+        return sorted(present, reverse=True)
+    return sorted(present, key=str)
+
+
+def group_label(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def format_p(p: float | None) -> str:
+    """As journals print P values: <.001, else two significant digits without the leading zero."""
+    if p is None or math.isnan(p):
+        return ""
+    if p < 0.001:
+        return "<.001"
+    text = f"{float(f'{p:.2g}'):g}"
+    return text[1:] if text.startswith("0.") else text

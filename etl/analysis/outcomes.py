@@ -1,0 +1,378 @@
+"""`cgdw outcomes`: survival and competing-risks analyses of one endpoint of the `cohort_patient` view.
+
+- OS and EFS: Kaplan-Meier (lifelines) with 95% CIs by the log(-log) transform of the survival
+  ("exponential Greenwood", R `survfit(conf.type = "log-log")`); log-rank test (R `survdiff`); Cox
+  proportional hazards with Efron ties (R `coxph` default), univariable and multivariable.
+- CIR: Aalen-Johansen cumulative incidence of relapse with death without relapse as the competing
+  event (R `cmprsk::cuminc`), 95% CIs by the log(-log) transform of the estimate; Gray's test; Fine-Gray
+  subdistribution hazard ratios with crr's robust standard errors (`etl.analysis.competing_risks`).
+
+Times are in years (days / 365.25). Models use the complete cases of their own covariates; the group
+variable (`--by`) enters the models as indicators of each group against the reference group (the
+largest one unless `reference` is given: GL for IKZF1 status).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from lifelines import CoxPHFitter, KaplanMeierFitter
+from lifelines.statistics import multivariate_logrank_test
+
+from etl.analysis.cohort import format_p, group_label, group_order, read_cohort
+from etl.analysis.competing_risks import CumulativeIncidenceFitter, FineGrayFitter, gray_test
+from etl.errors import CgdwError
+
+Endpoint = Literal["os", "efs", "cir"]
+ENDPOINTS: dict[str, tuple[str, str, str]] = {
+    # endpoint: (time column, status column, what is estimated)
+    "os": ("os_years", "os_status", "overall survival"),
+    "efs": ("efs_years", "efs_status", "event-free survival"),
+    "cir": ("cir_years", "cir_status", "cumulative incidence of relapse"),
+}
+KM_CI_METHOD = "log(-log) transform of the Kaplan-Meier estimate, Greenwood variance"
+CIF_CI_METHOD = "log(-log) transform of the Aalen-Johansen estimate, cmprsk::cuminc variance"
+
+
+@dataclass
+class GroupEstimate:
+    group: str
+    n: int
+    events: int
+    estimate: float | None
+    lower: float | None
+    upper: float | None
+
+
+@dataclass
+class TestResult:
+    name: str
+    statistic: float
+    df: int
+    p_value: float
+
+
+@dataclass
+class HazardRatio:
+    model: str  # univariable | multivariable
+    covariate: str
+    hr: float
+    lower: float
+    upper: float
+    p_value: float
+    n: int
+    events: int
+
+
+@dataclass
+class OutcomeResult:
+    endpoint: str
+    description: str
+    by: str
+    reference: str
+    horizon_years: float
+    groups: list[GroupEstimate]
+    overall: GroupEstimate
+    test: TestResult
+    hazard_ratios: list[HazardRatio]
+    ci_method: str
+    model: str
+    patients: int
+    excluded: dict[str, int]
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def estimates_frame(self) -> pl.DataFrame:
+        rows = [*self.groups, self.overall]
+        return pl.DataFrame(
+            {
+                "group": [g.group for g in rows],
+                "n": [g.n for g in rows],
+                "events": [g.events for g in rows],
+                f"{self.horizon_years:g}-y estimate (95% CI)": [_percent_ci(g) for g in rows],
+            }
+        )
+
+    def hazard_ratio_frame(self) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "model": [h.model for h in self.hazard_ratios],
+                "covariate": [h.covariate for h in self.hazard_ratios],
+                "HR (95% CI)": [f"{h.hr:.2f} ({h.lower:.2f}-{h.upper:.2f})" for h in self.hazard_ratios],
+                "P": [format_p(h.p_value) for h in self.hazard_ratios],
+                "n": [h.n for h in self.hazard_ratios],
+                "events": [h.events for h in self.hazard_ratios],
+            },
+            schema={"model": pl.String, "covariate": pl.String, "HR (95% CI)": pl.String, "P": pl.String,
+                    "n": pl.Int64, "events": pl.Int64},
+        )  # fmt: skip
+
+
+def _percent_ci(g: GroupEstimate) -> str:
+    if g.estimate is None:
+        return "n/a"
+    return f"{100 * g.estimate:.1f}% ({100 * (g.lower or 0):.1f}-{100 * (g.upper or 0):.1f})"
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+class OutcomeAnalysis:
+    """One endpoint by one grouping column, optionally adjusted: `OutcomeAnalysis(...).fit()`."""
+
+    def __init__(
+        self,
+        db_path: Path,
+        endpoint: str = "os",
+        by: str = "ikzf1_status",
+        cohort: str = "cohort_patient",
+        horizon: float = 5.0,
+        adjust: tuple[str, ...] = (),
+        reference: str | None = None,
+    ) -> None:
+        if endpoint not in ENDPOINTS:
+            raise CgdwError(f"unknown endpoint {endpoint!r}: choose one of {', '.join(ENDPOINTS)}")
+        if horizon <= 0:
+            raise CgdwError(f"the horizon must be a positive number of years, got {horizon}")
+        self.db_path, self.endpoint, self.by, self.cohort = db_path, endpoint, by, cohort
+        self.horizon, self.adjust, self.reference = horizon, tuple(adjust), reference
+        self.time_column, self.status_column, self.description = ENDPOINTS[endpoint]
+
+    # --- data -------------------------------------------------------------------------------------------
+
+    def data(self) -> tuple[pl.DataFrame, dict[str, int]]:
+        """Patients with a group, a time and a status; what was left out and why."""
+        frame = read_cohort(
+            self.db_path, self.cohort, [self.by, self.time_column, self.status_column, *self.adjust]
+        )
+        missing_endpoint = (
+            "never in CR (not at risk of relapse; endpoint v1)"
+            if self.endpoint == "cir"
+            else f"no {self.time_column}/{self.status_column}"
+        )
+        excluded = {
+            f"no {self.by}": frame.filter(pl.col(self.by).is_null()).height,
+            missing_endpoint: frame.filter(
+                pl.col(self.by).is_not_null()
+                & (pl.col(self.time_column).is_null() | pl.col(self.status_column).is_null())
+            ).height,
+        }
+        usable = frame.filter(
+            pl.col(self.by).is_not_null()
+            & pl.col(self.time_column).is_not_null()
+            & pl.col(self.status_column).is_not_null()
+        ).rename({self.time_column: "time", self.status_column: "status"})
+        if usable.is_empty():
+            raise CgdwError(f"no patient of {self.cohort} has {self.by} and {self.endpoint} data")
+        return usable, excluded
+
+    def groups(self, frame: pl.DataFrame) -> tuple[list[object], object]:
+        levels = group_order(frame[self.by])
+        if self.reference is not None:
+            matching = [v for v in levels if group_label(v) == self.reference]
+            if not matching:
+                raise CgdwError(
+                    f"reference group {self.reference!r} is not a value of {self.by}: "
+                    f"{', '.join(group_label(v) for v in levels)}"
+                )
+            return levels, matching[0]
+        sizes = {v: frame.filter(pl.col(self.by) == v).height for v in levels}
+        return levels, max(levels, key=lambda v: (sizes[v], str(v)))
+
+    # --- fit ----------------------------------------------------------------------------------------------
+
+    def fit(self) -> OutcomeResult:
+        frame, excluded = self.data()
+        levels, reference = self.groups(frame)
+        competing = self.endpoint == "cir"
+        estimate = self._cif_at if competing else self._km_at
+        groups = [estimate(frame.filter(pl.col(self.by) == v), group_label(v)) for v in levels]
+        overall = estimate(frame, "Total")
+        time = frame["time"].to_numpy().astype(float)
+        status = frame["status"].to_numpy().astype(int)
+        labels = np.array([group_label(v) for v in frame[self.by].to_list()])
+        if len(levels) < 2:
+            test = TestResult("none (one group)", math.nan, 0, math.nan)
+        elif competing:
+            gray = gray_test(time, status, labels, cause=1)
+            test = TestResult("Gray's test", float(gray.statistic), int(gray.df), float(gray.p_value))
+        else:
+            logrank = multivariate_logrank_test(time, labels, status)
+            test = TestResult(
+                "log-rank test", float(logrank.test_statistic), len(levels) - 1, float(logrank.p_value)
+            )
+        design = self._design(frame, levels, reference)
+        hazard_ratios = self._hazard_ratios(design, competing)
+        model = (
+            "Fine-Gray subdistribution hazards (cause: relapse; competing: death without relapse)"
+            if competing
+            else "Cox proportional hazards, Efron ties"
+        )
+        return OutcomeResult(
+            endpoint=self.endpoint,
+            description=self.description,
+            by=self.by,
+            reference=group_label(reference),
+            horizon_years=self.horizon,
+            groups=groups,
+            overall=overall,
+            test=test,
+            hazard_ratios=hazard_ratios,
+            ci_method=CIF_CI_METHOD if competing else KM_CI_METHOD,
+            model=model,
+            patients=frame.height,
+            excluded=excluded,
+        )
+
+    def _km_at(self, frame: pl.DataFrame, label: str) -> GroupEstimate:
+        time, status = frame["time"].to_numpy().astype(float), frame["status"].to_numpy().astype(int)
+        kmf = KaplanMeierFitter().fit(time, status)
+        estimate = float(kmf.survival_function_at_times(self.horizon).iloc[0])
+        band = kmf.confidence_interval_survival_function_
+        at = band[band.index <= self.horizon].iloc[-1]
+        return GroupEstimate(
+            label, len(time), int(status.sum()), estimate, _none_if_nan(at.iloc[0]), _none_if_nan(at.iloc[1])
+        )
+
+    def _cif_at(self, frame: pl.DataFrame, label: str) -> GroupEstimate:
+        time, status = frame["time"].to_numpy().astype(float), frame["status"].to_numpy().astype(int)
+        fitter = CumulativeIncidenceFitter().fit(time, status, cause=1)
+        point = fitter.at(self.horizon)
+        return GroupEstimate(
+            label,
+            len(time),
+            int((status == 1).sum()),
+            _none_if_nan(point.estimate),
+            _none_if_nan(point.lower),
+            _none_if_nan(point.upper),
+        )
+
+    def _design(self, frame: pl.DataFrame, levels: list[object], reference: object) -> pl.DataFrame:
+        """time, status, one indicator per non-reference group, then the adjustment covariates as floats."""
+        indicators = [
+            pl.col(self.by).eq(v).cast(pl.Float64).alias(f"{self.by}={group_label(v)}")
+            for v in levels
+            if v != reference
+        ]
+        covariates = []
+        for name in self.adjust:
+            dtype = frame.schema[name]
+            if not (dtype.is_numeric() or dtype == pl.Boolean):
+                raise CgdwError(
+                    f"--adjust {name}: a covariate must be numeric or true/false, "
+                    f"{self.cohort}.{name} is {dtype}"
+                )
+            covariates.append(pl.col(name).cast(pl.Float64))
+        return frame.select("time", "status", *indicators, *covariates)
+
+    def _hazard_ratios(self, design: pl.DataFrame, competing: bool) -> list[HazardRatio]:
+        covariates = [c for c in design.columns if c not in ("time", "status")]
+        models: list[tuple[str, list[str]]] = [("univariable", [c]) for c in covariates]
+        if self.adjust:
+            models.append(("multivariable", covariates))
+        out: list[HazardRatio] = []
+        for model, names in models:
+            data = design.select("time", "status", *names).drop_nulls()
+            if data.height == 0 or min(data[name].n_unique() for name in names) < 2:
+                continue  # a constant covariate has no hazard ratio
+            fit = self._fine_gray if competing else self._cox
+            for covariate, hr, lower, upper, p in fit(data, names):
+                events = int((data["status"] == 1).sum())
+                out.append(HazardRatio(model, covariate, hr, lower, upper, p, data.height, events))
+        return out
+
+    @staticmethod
+    def _cox(data: pl.DataFrame, names: list[str]) -> list[tuple[str, float, float, float, float]]:
+        frame = data.to_pandas()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # lifelines' convergence chatter; failures still raise
+            # Converge to the maximum itself (lifelines stops at a step of 1e-7 by default), so the
+            # estimates do not depend on where an iteration happened to stop.
+            fitter = CoxPHFitter().fit(
+                frame,
+                duration_col="time",
+                event_col="status",
+                fit_options={"precision": 1e-14, "r_precision": 0},
+            )
+        summary = fitter.summary
+        return [
+            (
+                name,
+                float(summary.loc[name, "exp(coef)"]),
+                float(summary.loc[name, "exp(coef) lower 95%"]),
+                float(summary.loc[name, "exp(coef) upper 95%"]),
+                float(summary.loc[name, "p"]),
+            )
+            for name in names
+        ]
+
+    @staticmethod
+    def _fine_gray(data: pl.DataFrame, names: list[str]) -> list[tuple[str, float, float, float, float]]:
+        covariates = pd.DataFrame(data.select(names).to_numpy(), columns=names)
+        fitter = FineGrayFitter().fit(
+            data["time"].to_numpy().astype(float), data["status"].to_numpy().astype(int), covariates, cause=1
+        )
+        summary = fitter.summary
+        return [
+            (
+                str(row["covariate"]),
+                float(row["hr"]),
+                float(row["hr_lower"]),
+                float(row["hr_upper"]),
+                float(row["p"]),
+            )
+            for row in summary.to_dict("records")
+        ]
+
+    # --- figure -------------------------------------------------------------------------------------------
+
+    def plot(self, out: Path) -> Path:
+        """Figure 1D-E style curves: Kaplan-Meier survival (OS, EFS) or cumulative incidence of relapse
+        (CIR), with 95% CI bands, censoring ticks, the test P and numbers at risk per year."""
+        from etl.analysis.plots import AtRiskTable, StepCurve, plot_curves
+
+        frame, _ = self.data()
+        levels, _ = self.groups(frame)
+        result = self.fit()
+        curves, counts = [], {}
+        ticks = [float(t) for t in range(math.floor(self.horizon) + 1)]
+        for value in levels:
+            group = frame.filter(pl.col(self.by) == value)
+            time, status = group["time"].to_numpy().astype(float), group["status"].to_numpy().astype(int)
+            label = f"{self.by} {group_label(value)} (n={len(time)})"
+            if self.endpoint == "cir":
+                curve = CumulativeIncidenceFitter().fit(time, status, cause=1).curve()
+                steps, estimate, lower, upper = curve.time, curve.estimate, curve.lower, curve.upper
+            else:
+                kmf = KaplanMeierFitter().fit(time, status)
+                steps = kmf.survival_function_.index.to_numpy(dtype=float)
+                estimate = kmf.survival_function_.iloc[:, 0].to_numpy(dtype=float)
+                band = kmf.confidence_interval_survival_function_
+                lower, upper = band.iloc[:, 0].to_numpy(dtype=float), band.iloc[:, 1].to_numpy(dtype=float)
+            curves.append(StepCurve(label, steps, estimate, lower, upper, censor_times=time[status == 0]))
+            counts[label] = [int((time >= t).sum()) for t in ticks]
+        hr = next((h for h in result.hazard_ratios if h.model == "univariable" and h.covariate.startswith(
+            f"{self.by}=")), None)  # fmt: skip
+        annotation = f"{result.test.name} P = {result.test.p_value:.2g}"
+        if hr is not None:
+            kind = "SHR" if self.endpoint == "cir" else "HR"
+            annotation += f"\n{kind} {hr.covariate}: {hr.hr:.2f} ({hr.lower:.2f}-{hr.upper:.2f})"
+        return plot_curves(
+            curves,
+            AtRiskTable(times=ticks, counts=counts),
+            out,
+            title=f"{self.description.capitalize()} by {self.by}",
+            ylabel=self.description.capitalize(),
+            horizon=self.horizon,
+            annotation=annotation,
+        )

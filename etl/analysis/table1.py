@@ -1,0 +1,276 @@
+"""`cgdw table1`: the seed letter's Table 1 (patient characteristics by IKZF1 status) from a cohort view.
+
+Counts are n of the evaluable patients (the non-NULL values of the row's column) per group and in total;
+continuous rows are median (range); the 5-year outcome rows are Kaplan-Meier / Aalen-Johansen estimates
+with 95% CIs. Tests (stated per row): two groups: Fisher's exact test, two-sided, for counts and the
+Wilcoxon rank-sum test (normal approximation with continuity correction, as R's `wilcox.test` uses with
+ties or n >= 50) for continuous rows; more groups: Pearson's chi-square and Kruskal-Wallis. Outcome rows
+carry the log-rank (OS, EFS) or Gray's (CIR) test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from etl.analysis.cohort import format_p, group_label, group_order, read_cohort
+
+RowKind = Literal["count", "median", "estimate"]
+
+
+@dataclass(frozen=True)
+class Table1Row:
+    id: str  # the `row` id of shared/reference/table1_published.tsv
+    label: str
+    kind: RowKind
+    column: str  # boolean column for counts, numeric for medians, endpoint name for estimates
+
+
+SEED_TABLE1_ROWS: tuple[Table1Row, ...] = (
+    Table1Row("total", "Total", "count", ""),
+    Table1Row("adult", "Adult (GRAALL) patients", "count", "is_adult"),
+    Table1Row("male", "Male sex", "count", "is_male"),
+    Table1Row("age", "Age, median (range), y", "median", "age"),
+    Table1Row("wbc", "Median WBC (range), x10^9/L", "median", "wbc_g_per_l"),
+    Table1Row("cns", "CNS involvement", "count", "cns_involvement"),
+    Table1Row("etp", "ETP classification", "count", "etp_status"),
+    Table1Row("tcr_immature", "Immature (IM0/delta/gamma)", "count", "tcr_immature"),
+    Table1Row("tcr_cortical", "Cortical (IMB, pre-alpha-beta)", "count", "tcr_cortical"),
+    Table1Row("tcr_mature_ab", "Mature TCR alpha-beta", "count", "tcr_mature_ab"),
+    Table1Row("tcr_mature_gd", "Mature TCR gamma-delta", "count", "tcr_mature_gd"),
+    Table1Row("onc_tlx1", "TLX1", "count", "onc_tlx1"),
+    Table1Row("onc_tlx3", "TLX3", "count", "onc_tlx3"),
+    Table1Row("onc_sil_tal1", "SIL-TAL1", "count", "onc_sil_tal1"),
+    Table1Row("onc_calm_af10", "CALM-AF10", "count", "onc_calm_af10"),
+    Table1Row("onc_none", "None of above", "count", "onc_none"),
+    Table1Row("hoxa", "HOXA positive", "count", "hoxa"),
+    Table1Row("classifier_high", "High-risk N/F-R/P classifier", "count", "classifier_high"),
+    Table1Row("notch1_fbxw7", "NOTCH1/FBXW7 mutated", "count", "notch1_fbxw7_mutated"),
+    Table1Row("ras", "K/N-RAS mutated", "count", "ras_mutated"),
+    Table1Row("pten", "PTEN altered", "count", "pten_altered"),
+    Table1Row("cr", "Complete remission", "count", "complete_remission"),
+    Table1Row("pred_good", "Prednisone response (good)", "count", "prednisone_good"),
+    Table1Row("mrd1_pos", "MRD1 >= 1e-4", "count", "mrd1_positive"),
+    Table1Row("hsct", "HSCT", "count", "hsct_in_cr1"),
+    Table1Row("cir5", "5 y cumulative incidence of relapse", "estimate", "cir"),
+    Table1Row("os5", "5 y overall survival", "estimate", "os"),
+    # Named in the letter's text rather than in its Table 1.
+    Table1Row("ezh2", "EZH2 mutated", "count", "ezh2_mutated"),
+    Table1Row("asxl1", "ASXL1 mutated", "count", "asxl1_mutated"),
+    Table1Row("etv6", "ETV6 mutated", "count", "etv6_mutated"),
+    Table1Row("dnmt3a", "DNMT3A mutated", "count", "dnmt3a_mutated"),
+)
+
+FISHER = "Fisher's exact test, two-sided"
+CHI_SQUARE = "Pearson's chi-square test"
+WILCOXON = "Wilcoxon rank-sum test (normal approximation, continuity correction)"
+KRUSKAL = "Kruskal-Wallis test"
+SHORT_TEST_NAMES = {
+    FISHER: "Fisher",
+    CHI_SQUARE: "chi-square",
+    WILCOXON: "Wilcoxon",
+    KRUSKAL: "Kruskal-Wallis",
+}
+
+
+@dataclass
+class Cell:
+    """One group's (or the total's) value of one row; only the fields of the row's kind are set."""
+
+    n: int | None = None
+    denom: int | None = None
+    median: float | None = None
+    min: float | None = None
+    max: float | None = None
+    estimate: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+@dataclass
+class RowResult:
+    id: str
+    label: str
+    kind: RowKind
+    groups: dict[str, Cell]
+    total: Cell
+    p_value: float | None
+    test: str | None
+
+
+@dataclass
+class Table1:
+    cohort: str
+    by: str
+    groups: list[str]
+    rows: list[RowResult]
+    patients: int
+    excluded_no_group: int
+    horizon_years: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON (docs/analysis.md): one object per row, cells keyed by group label."""
+        return {
+            "cohort": self.cohort,
+            "by": self.by,
+            "groups": self.groups,
+            "patients": self.patients,
+            "excluded_no_group": self.excluded_no_group,
+            "horizon_years": self.horizon_years,
+            "rows": [
+                {
+                    "id": row.id,
+                    "label": row.label,
+                    "kind": row.kind,
+                    "groups": {name: cell.as_dict() for name, cell in row.groups.items()},
+                    "total": row.total.as_dict(),
+                    "p_value": row.p_value,
+                    "test": row.test,
+                }
+                for row in self.rows
+            ],
+            "notes": self.notes,
+        }
+
+    def to_frame(self) -> pl.DataFrame:
+        """For people: one text column per group, like the printed table."""
+        records = []
+        for row in self.rows:
+            record: dict[str, str | None] = {"row": row.id, "label": row.label}
+            for name, cell in [*row.groups.items(), ("Total", row.total)]:
+                record[name] = str(cell.n) if row.id == "total" else format_cell(row.kind, cell)
+            record["P"] = format_p(row.p_value)
+            record["test"] = SHORT_TEST_NAMES.get(row.test or "", row.test)
+            records.append(record)
+        return pl.DataFrame(records)
+
+
+def format_cell(kind: RowKind, cell: Cell) -> str:
+    if kind == "count":
+        if not cell.denom:
+            return "0/0"
+        return f"{cell.n}/{cell.denom} ({100 * (cell.n or 0) / cell.denom:.0f}%)"
+    if kind == "median":
+        return "n/a" if cell.median is None else f"{cell.median:g} ({cell.min:g}-{cell.max:g})"
+    if cell.estimate is None:
+        return "n/a"
+    return f"{100 * cell.estimate:.0f}% ({100 * (cell.lower or 0):.0f}-{100 * (cell.upper or 0):.0f})"
+
+
+def count_row(row: Table1Row, frame: pl.DataFrame, groups: list[object], by: str) -> RowResult:
+    cells: dict[str, Cell] = {}
+    table = []
+    for value in groups:
+        column = frame.filter(pl.col(by) == value)[row.column]
+        n, denom = int(column.sum() or 0), int(column.count())
+        cells[group_label(value)] = Cell(n=n, denom=denom)
+        table.append([n, denom - n])
+    total = Cell(n=sum(c.n or 0 for c in cells.values()), denom=sum(c.denom or 0 for c in cells.values()))
+    p, test = count_test(np.array(table))
+    return RowResult(row.id, row.label, "count", cells, total, p, test)
+
+
+def count_test(table: np.ndarray) -> tuple[float | None, str | None]:
+    """Fisher's exact test for a 2x2 table, Pearson's chi-square for more groups; None when a margin is
+    empty (nothing to test)."""
+    table = table[table.sum(axis=1) > 0]
+    if len(table) < 2 or (table.sum(axis=0) == 0).any():
+        return None, None
+    if len(table) == 2:
+        return float(stats.fisher_exact(table, alternative="two-sided").pvalue), FISHER
+    return float(stats.chi2_contingency(table, correction=False).pvalue), CHI_SQUARE
+
+
+def median_row(row: Table1Row, frame: pl.DataFrame, groups: list[object], by: str) -> RowResult:
+    samples, cells = [], {}
+    for value in groups:
+        values = frame.filter(pl.col(by) == value)[row.column].drop_nulls().to_numpy().astype(float)
+        samples.append(values)
+        cells[group_label(value)] = median_cell(values)
+    total = median_cell(np.concatenate(samples) if samples else np.array([]))
+    usable = [s for s in samples if len(s)]
+    p: float | None
+    if len(usable) < 2:
+        p, test = None, None
+    elif len(usable) == 2:
+        result = stats.mannwhitneyu(
+            *usable, alternative="two-sided", method="asymptotic", use_continuity=True
+        )
+        p, test = float(result.pvalue), WILCOXON
+    else:
+        p, test = float(stats.kruskal(*usable).pvalue), KRUSKAL
+    return RowResult(row.id, row.label, "median", cells, total, p, test)
+
+
+def median_cell(values: np.ndarray) -> Cell:
+    if not len(values):
+        return Cell()
+    return Cell(median=float(np.median(values)), min=float(values.min()), max=float(values.max()))
+
+
+def total_row(row: Table1Row, frame: pl.DataFrame, groups: list[object], by: str) -> RowResult:
+    n = frame.height
+    cells = {group_label(v): Cell(n=frame.filter(pl.col(by) == v).height, denom=n) for v in groups}
+    return RowResult(row.id, row.label, "count", cells, Cell(n=n, denom=n), None, None)
+
+
+def estimate_row(
+    row: Table1Row, db_path: Path, cohort: str, by: str, groups: list[object], horizon: float
+) -> RowResult:
+    from etl.analysis.outcomes import OutcomeAnalysis
+
+    result = OutcomeAnalysis(db_path, endpoint=row.column, by=by, cohort=cohort, horizon=horizon).fit()
+    cells = {g.group: Cell(estimate=g.estimate, lower=g.lower, upper=g.upper, n=g.n) for g in result.groups}
+    overall = result.overall
+    total = Cell(estimate=overall.estimate, lower=overall.lower, upper=overall.upper, n=overall.n)
+    return RowResult(row.id, row.label, "estimate", cells, total, result.test.p_value, result.test.name)
+
+
+def build_table1(
+    db_path: Path,
+    by: str = "ikzf1_status",
+    cohort: str = "cohort_patient",
+    rows: tuple[Table1Row, ...] = SEED_TABLE1_ROWS,
+    horizon: float = 5.0,
+) -> Table1:
+    columns = [by, *(r.column for r in rows if r.kind != "estimate" and r.column)]
+    frame = read_cohort(db_path, cohort, columns)
+    grouped = frame.filter(pl.col(by).is_not_null())
+    groups = group_order(grouped[by])
+    results: list[RowResult] = []
+    for row in rows:
+        if row.id == "total":
+            results.append(total_row(row, grouped, groups, by))
+        elif row.kind == "count":
+            results.append(count_row(row, grouped, groups, by))
+        elif row.kind == "median":
+            results.append(median_row(row, grouped, groups, by))
+        else:
+            results.append(estimate_row(row, db_path, cohort, by, groups, horizon))
+    notes = [
+        "n/denominator: patients with the characteristic among those evaluated for it "
+        "(NULL = not evaluated).",
+        f"Tests: counts, {FISHER} (2 groups) or {CHI_SQUARE} (more); medians, {WILCOXON} (2 groups) or "
+        f"{KRUSKAL} (more); outcome rows, log-rank (OS) and Gray's test (CIR).",
+        "Outcome rows: 5-year Kaplan-Meier OS and Aalen-Johansen CIR (death in CR competing, patients in CR)"
+        " with 95% CIs; see `cgdw outcomes` for the methods.",
+    ]
+    return Table1(
+        cohort=cohort,
+        by=by,
+        groups=[group_label(v) for v in groups],
+        rows=results,
+        patients=grouped.height,
+        excluded_no_group=frame.height - grouped.height,
+        horizon_years=horizon,
+        notes=notes,
+    )
