@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from etl import __version__, audit, loads
+from etl import __version__
 from etl.errors import CgdwError
 from etl.framework import DEFAULT_MAX_REJECT_FRACTION, LoadReport
 from etl.framework import Progress as ProgressCallback
@@ -74,6 +74,8 @@ ProtocolOption = Annotated[
     ),
 ]
 
+# Listed here so that `--help` needs no loader import (tests/test_cli.py checks it against etl.loads).
+SOURCE_KINDS = ("clinical", "lab", "samples", "mrd", "cnv", "vcf", "maf", "seg")
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
@@ -183,6 +185,8 @@ def _load(
     quiet: bool,
     dry_run: bool = False,
 ) -> None:
+    from etl import loads
+
     with _progress(quiet) as progress:
         report = loads.load_file(
             _db(db),
@@ -269,6 +273,8 @@ def load_vcf(
     quiet: QuietOption = False,
 ) -> None:
     """Load variant calls from a VCF; its sample columns must be in the sample manifest."""
+    from etl import loads
+
     with _progress(quiet) as progress:
         report = loads.load_vcf(
             _db(db), file, assembly=assembly, pass_only=pass_only,
@@ -296,6 +302,8 @@ def load_maf(
     quiet: QuietOption = False,
 ) -> None:
     """Load somatic calls from a MAF into the same tables as VCF calls."""
+    from etl import loads
+
     with _progress(quiet) as progress:
         report = loads.load_maf(
             _db(db), file, assembly=assembly, pass_only=pass_only, max_reject_fraction=max_reject_fraction,
@@ -316,6 +324,8 @@ def load_seg(
     quiet: QuietOption = False,
 ) -> None:
     """Load copy-number segments; per-gene exon calls are derived from the reference exon coordinates."""
+    from etl import loads
+
     with _progress(quiet) as progress:
         report = loads.load_seg(
             _db(db), file, assembly=assembly, method=method, max_reject_fraction=max_reject_fraction,
@@ -326,7 +336,7 @@ def load_seg(
 
 @app.command("validate")
 def validate(
-    kind: Annotated[str, typer.Argument(help=f"Source kind: {', '.join(loads.ALL_KINDS)}.")],
+    kind: Annotated[str, typer.Argument(help=f"Source kind: {', '.join(SOURCE_KINDS)}.")],
     file: Annotated[Path, typer.Argument(help="The file to check.")],
     protocol: ProtocolOption = None,
     db: DbOption = None,
@@ -334,6 +344,8 @@ def validate(
     max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
 ) -> None:
     """Do everything a load does, then roll back: print what would be loaded and quarantined."""
+    from etl import loads
+
     # Layout and key belong to the layout-driven kinds; VCF, MAF and SEG need neither.
     options = {"layout": protocol, "key_file": key_file} if kind in loads.KINDS else {}
     with _progress(False) as progress:
@@ -523,6 +535,8 @@ def runs(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """List ETL runs, newest first."""
+    from etl import audit
+
     print_frame(audit.list_runs(_db(db), limit), fmt, title="ETL runs")
 
 
@@ -533,6 +547,8 @@ def rejects(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Show what a run quarantined: file, line, column, value, rule and message."""
+    from etl import audit
+
     print_frame(audit.list_rejects(_db(db), run), fmt, title=f"Rejected records of run {run}")
 
 

@@ -138,3 +138,9 @@ def test_views_commands(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "view endpoint has no version 9; shipped: v1" in missing.stderr
     refused = cgdw("views", "retire", "mrd_result@v1", "--db", str(db))
     assert refused.returncode == 1 and "cohort_patient@v1 read it" in refused.stderr
+
+
+def test_the_help_lists_every_source_kind_the_loaders_know() -> None:
+    from etl import cli, loads
+
+    assert set(cli.SOURCE_KINDS) == set(loads.ALL_KINDS)

@@ -1,0 +1,94 @@
+"""Latency of the analyst commands on a large synthetic cohort, as a user runs them (wall clock of the
+`cgdw` process, interpreter start-up included).
+
+    python -m benchmarks.analysis --patients 100000 [--workdir DIR]
+
+Builds the cohort once (synth + every load, as `cgdw demo` does) in DIR, or reuses the warehouse a
+previous run left there, then times `cgdw views apply`, `cgdw table1`, `cgdw outcomes` (OS, CIR, and OS
+adjusted as in the seed letter) and `cgdw plot oncoplot`. Targets (issue 4): table1 and outcomes OS
+under 3 s, views apply under 10 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from etl.demo import demo_sources
+from etl.loads import load_source
+from schema import database
+
+ADJUST = ["--adjust", "age,log_wbc,prednisone_good,classifier_high"]
+
+
+def to_json(name: str) -> list[str]:
+    return ["--format", "json", "--out", f"{{tmp}}/{name}.json"]
+
+
+COMMANDS: list[tuple[str, list[str], float | None]] = [
+    ("views apply", ["views", "apply"], 10.0),
+    ("views apply (again)", ["views", "apply"], 10.0),
+    ("table1", ["table1", *to_json("table1")], 3.0),
+    ("outcomes --endpoint os", ["outcomes", "--endpoint", "os", *to_json("os")], 3.0),
+    ("outcomes --endpoint cir", ["outcomes", "--endpoint", "cir", *to_json("cir")], None),
+    ("outcomes --endpoint os --adjust (4 covariates)",
+     ["outcomes", "--endpoint", "os", *ADJUST, *to_json("os_a")], None),
+    ("outcomes --endpoint cir --adjust (4 covariates)",
+     ["outcomes", "--endpoint", "cir", *ADJUST, *to_json("cir_a")], None),
+    ("plot oncoplot", ["plot", "oncoplot", "--out", "{tmp}/oncoplot.png"], None),
+]  # fmt: skip
+
+
+def build(workdir: Path, patients: int, seed: int) -> Path:
+    db = workdir / "bench.duckdb"
+    done = workdir / "loaded.ok"
+    if done.exists():
+        print(f"reusing {db} ({patients} patients were loaded by an earlier run)")
+        return db
+    from etl.synth import write_synthetic_cohort
+
+    started = time.perf_counter()
+    cohort = write_synthetic_cohort(workdir / "data", seed=seed, patients=patients)
+    print(f"synth {patients:,} patients: {time.perf_counter() - started:.1f} s")
+    database.upgrade(db)
+    started = time.perf_counter()
+    for kind, path, options in demo_sources(cohort.files):
+        load_source(db, kind, path, **options)
+    print(f"loads: {time.perf_counter() - started:.1f} s; database {db.stat().st_size / 2**20:.0f} MiB")
+    done.write_text("ok\n")
+    return db
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--patients", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workdir", type=Path, default=None, help="Keep (and reuse) the warehouse here.")
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cgdw-bench-analysis-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = build(workdir, args.patients, args.seed)
+    env = {**os.environ, "CGDW_DB": str(db)}
+    cgdw = [sys.executable, "-m", "etl"]
+    print(f"{'command':50} {'wall':>8}  target")
+    for label, arguments, target in COMMANDS:
+        argv = [a.format(tmp=workdir) for a in arguments]
+        started = time.perf_counter()
+        subprocess.run([*cgdw, *argv], check=True, env=env, capture_output=True)
+        seconds = time.perf_counter() - started
+        verdict = "" if target is None else (f"< {target:g} s: " + ("met" if seconds < target else "NOT met"))
+        print(f"cgdw {label:45} {seconds:7.2f} s  {verdict}", flush=True)
+    started = time.perf_counter()
+    subprocess.run([*cgdw, "--version"], check=True, env=env, capture_output=True)
+    print(f"{'(interpreter start-up: cgdw --version)':50} {time.perf_counter() - started:7.2f} s")
+
+
+if __name__ == "__main__":
+    main()
