@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -444,13 +444,17 @@ OutOption = Annotated[Path | None, typer.Option("--out", help="Write to this fil
 HorizonOption = Annotated[float, typer.Option(help="Years at which estimates are given.")]
 
 
-def _emit(text: str, out_file: Path | None) -> None:
-    if out_file is None:
-        sys.stdout.write(text)
-    else:
+def _emit(text: str, out_file: Path | None, renderables: list[Any] | None = None) -> None:
+    """To a file, else to the terminal (rich tables when given, so they fit its width)."""
+    if out_file is not None:
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(text, encoding="utf-8")
         _say(f"wrote {out_file}")
+    elif renderables is not None:
+        for renderable in renderables:
+            out.print(renderable, markup=False, highlight=False)
+    else:
+        sys.stdout.write(text)
 
 
 @app.command("table1")
@@ -464,9 +468,11 @@ def table1(
 ) -> None:
     """Table 1 of the seed letter by a grouping column: n/denominator (%), median (range), P per row."""
     from etl.analysis.table1 import build_table1
-    from etl.render import render_table1
+    from etl.render import render_table1, table1_renderables
 
-    _emit(render_table1(build_table1(_db(db), by=by, cohort=cohort, horizon=horizon), fmt), out_file)
+    result = build_table1(_db(db), by=by, cohort=cohort, horizon=horizon)
+    terminal = table1_renderables(result) if fmt is OutputFormat.table else None
+    _emit(render_table1(result, fmt), out_file, terminal)
 
 
 @app.command("outcomes")
@@ -492,7 +498,7 @@ def outcomes(
 ) -> None:
     """Kaplan-Meier / cumulative incidence at the horizon, log-rank / Gray's test, Cox / Fine-Gray HRs."""
     from etl.analysis.outcomes import OutcomeAnalysis
-    from etl.render import render_outcomes
+    from etl.render import outcomes_renderables, render_outcomes
 
     analysis = OutcomeAnalysis(
         _db(db),
@@ -503,7 +509,9 @@ def outcomes(
         adjust=tuple(name.strip() for name in adjust.split(",") if name.strip()),
         reference=reference,
     )
-    _emit(render_outcomes(analysis.fit(), fmt), out_file)
+    result = analysis.fit()
+    terminal = outcomes_renderables(result) if fmt is OutputFormat.table else None
+    _emit(render_outcomes(result, fmt), out_file, terminal)
     if plot is not None:
         _say(f"wrote {analysis.plot(plot)}")
 

@@ -19,7 +19,7 @@ from etl.analysis.table1 import Table1, build_table1
 from etl.framework import LoadReport, Progress
 from etl.loads import load_source
 from etl.privacy import DEMO_PSEUDONYM_KEY
-from etl.render import OutputFormat, frame_to_table, render_outcomes, render_table1
+from etl.render import frame_to_table, outcomes_renderables, table1_renderables
 from etl.views import ViewsReport, apply_views
 from etl.warehouse import open_for_read, query_frame
 from schema import database
@@ -151,7 +151,8 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     console.print(altered)
     if summary.views is not None:
         console.print(summary.views.summary(), markup=False)
-    if summary.table1 is not None:
-        console.print(render_table1(summary.table1, OutputFormat.table), markup=False, end="")
+    parts = [*(table1_renderables(summary.table1) if summary.table1 is not None else [])]
     for result in summary.outcomes:
-        console.print(render_outcomes(result, OutputFormat.table), markup=False, end="")
+        parts += outcomes_renderables(result)
+    for part in parts:
+        console.print(part, markup=False, highlight=False)

@@ -94,20 +94,60 @@ def _json(document: dict[str, Any]) -> str:
     return json.dumps(clean(document), indent=2, ensure_ascii=False) + "\n"
 
 
+def table1_renderables(result: Table1) -> list[RenderableType | str]:
+    """Table 1 for a terminal: the table, then the notes (tests used, denominators)."""
+    frame = result.to_frame()
+    sizes = {group: cell.n for group, cell in result.rows[0].groups.items()} if result.rows else {}
+    title = f"Table 1 by {result.by} ({result.cohort}): " + ", ".join(f"{g} n={n}" for g, n in sizes.items())
+    return [frame_to_table(frame, title), *_table1_notes(result)]
+
+
+def _table1_notes(result: Table1) -> list[str]:
+    notes = [*result.notes]
+    if result.excluded_no_group:
+        notes.append(f"{result.excluded_no_group} patients without {result.by} are not in the table.")
+    return notes
+
+
 def render_table1(result: Table1, fmt: OutputFormat) -> str:
     if fmt is OutputFormat.json:
         return _json(result.to_json())
     frame = result.to_frame()
     if fmt is OutputFormat.csv:
         return frame.write_csv()
-    sizes = {cell_group: cell.n for cell_group, cell in result.rows[0].groups.items()} if result.rows else {}
-    title = f"Table 1 by {result.by} ({result.cohort}): " + ", ".join(f"{g} n={n}" for g, n in sizes.items())
-    notes = [*result.notes]
-    if result.excluded_no_group:
-        notes.append(f"{result.excluded_no_group} patients without {result.by} are not in the table.")
     if fmt is OutputFormat.md:
-        return frame_to_markdown(frame, title) + "\n" + "".join(f"- {note}\n" for note in notes)
-    return render_rich([frame_to_table(frame, title), *notes])
+        title = f"Table 1 by {result.by} ({result.cohort})"
+        return (
+            frame_to_markdown(frame, title) + "\n" + "".join(f"- {note}\n" for note in _table1_notes(result))
+        )
+    return render_rich(table1_renderables(result))
+
+
+def _outcomes_parts(result: OutcomeResult) -> tuple[str, str, str, list[str]]:
+    header = (
+        f"{result.description.capitalize()} ({result.endpoint}) by {result.by}, {result.patients} patients; "
+        f"{result.horizon_years:g}-year estimates"
+    )
+    t = result.test
+    test = f"{t.name}: statistic {t.statistic:.3f}, df {t.df}, P = {t.p_value:.4g}"
+    notes = [
+        f"CI: {result.ci_method}.",
+        f"Hazard ratios: {result.model}; reference group {result.by}={result.reference}.",
+        *(f"Excluded, {why}: {n}." for why, n in result.excluded.items() if n),
+        *result.notes,
+    ]
+    ratio_title = "Hazard ratios" if result.endpoint != "cir" else "Subdistribution hazard ratios"
+    return header, test, ratio_title, notes
+
+
+def outcomes_renderables(result: OutcomeResult) -> list[RenderableType | str]:
+    header, test, ratio_title, notes = _outcomes_parts(result)
+    return [
+        frame_to_table(result.estimates_frame(), header),
+        test,
+        frame_to_table(result.hazard_ratio_frame(), ratio_title),
+        *notes,
+    ]
 
 
 def render_outcomes(result: OutcomeResult, fmt: OutputFormat) -> str:
@@ -121,7 +161,7 @@ def render_outcomes(result: OutcomeResult, fmt: OutputFormat) -> str:
                     pl.lit("estimate").alias("section"),
                     pl.col("group").alias("name"),
                     pl.col(estimates.columns[3]).alias("value"),
-                    pl.lit(None, pl.Float64).alias("p_value"),
+                    pl.lit(None, pl.String).alias("p_value"),
                 ),
                 ratios.select(
                     pl.concat_str(pl.lit("hazard_ratio:"), "model").alias("section"),
@@ -132,20 +172,8 @@ def render_outcomes(result: OutcomeResult, fmt: OutputFormat) -> str:
             ]
         )
         return long.write_csv()
-    header = (
-        f"{result.description} ({result.endpoint}) by {result.by}, {result.patients} patients; "
-        f"{result.horizon_years:g}-year estimates"
-    )
-    t = result.test
-    test = f"{t.name}: statistic {t.statistic:.3f}, df {t.df}, P = {t.p_value:.4g}"
-    notes = [
-        f"CI: {result.ci_method}.",
-        f"Hazard ratios: {result.model}; reference group {result.by}={result.reference}.",
-        *(f"excluded, {why}: {n}" for why, n in result.excluded.items() if n),
-        *result.notes,
-    ]
-    ratio_title = "Hazard ratios" if result.endpoint != "cir" else "Subdistribution hazard ratios"
     if fmt is OutputFormat.md:
+        header, test, ratio_title, notes = _outcomes_parts(result)
         return (
             frame_to_markdown(estimates, header)
             + f"\n{test}\n\n"
@@ -153,4 +181,4 @@ def render_outcomes(result: OutcomeResult, fmt: OutputFormat) -> str:
             + "\n"
             + "".join(f"- {note}\n" for note in notes)
         )
-    return render_rich([frame_to_table(estimates, header), test, frame_to_table(ratios, ratio_title), *notes])
+    return render_rich(outcomes_renderables(result))
