@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 from contextlib import redirect_stdout
@@ -63,7 +64,9 @@ def current_revision(db_path: Path) -> str | None:
         engine.dispose()
 
 
+@functools.cache
 def head_revision() -> str | None:
+    """The newest migration (read once per process: parsing the migration scripts takes a while)."""
     return ScriptDirectory.from_config(alembic_config(Path(DEFAULT_DB))).get_current_head()
 
 

@@ -250,3 +250,31 @@ def test_curves_are_drawn_with_numbers_at_risk(warehouse: Path, tmp_path: Path) 
     out = OutcomeAnalysis(warehouse, endpoint="cir", by="ikzf1_status").plot(tmp_path / "cir.svg")
     svg = out.read_text()
     assert "Gray's test P" in svg and "No. at risk" in svg and "ikzf1_status Alt (n=24)" in svg
+
+
+def published_hazard_ratios() -> list[dict[str, str]]:
+    lines = (SHARED / "reference" / "hazard_ratios_published.tsv").read_text().splitlines()
+    rows = [line.split("\t") for line in lines if not line.startswith("#")]
+    return [dict(zip(rows[0], row, strict=False)) for row in rows[1:]]
+
+
+def test_hazard_ratios_fall_within_the_published_confidence_intervals(
+    os_result: OutcomeResult, cir_result: OutcomeResult
+) -> None:
+    """How near the random synthetic outcomes come: every HR the letter prints, univariable and
+    multivariable, lies inside the letter's 95% CI; rows whose printed CI excludes their own HR (CIR age:
+    1.01, 0.98-1.0, a rounding misprint) are left out."""
+    names = {"ikzf1_alt": "ikzf1_status=Alt", "age*": "age", "log_wbc*": "log_wbc"}
+    checked = 0
+    for row in published_hazard_ratios():
+        result = os_result if row["endpoint"] == "os" else cir_result
+        for model, prefix in (("univariable", "uni"), ("multivariable", "multi")):
+            if not row[f"{prefix}_hr"]:
+                continue
+            low, high = (float(v) for v in row[f"{prefix}_ci"].split("-"))
+            if not low <= float(row[f"{prefix}_hr"]) <= high:
+                continue
+            hr = ratios(result, model)[names.get(row["covariate"], row["covariate"])][0]
+            assert low <= round(hr, 2) <= high, (row["endpoint"], row["covariate"], model, hr)
+            checked += 1
+    assert checked == 18

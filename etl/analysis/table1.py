@@ -224,11 +224,15 @@ def total_row(row: Table1Row, frame: pl.DataFrame, groups: list[object], by: str
 
 
 def estimate_row(
-    row: Table1Row, db_path: Path, cohort: str, by: str, groups: list[object], horizon: float
+    row: Table1Row, db_path: Path, frame: pl.DataFrame, cohort: str, by: str, horizon: float
 ) -> RowResult:
     from etl.analysis.outcomes import OutcomeAnalysis
 
-    result = OutcomeAnalysis(db_path, endpoint=row.column, by=by, cohort=cohort, horizon=horizon).fit()
+    analysis = OutcomeAnalysis(
+        db_path, endpoint=row.column, by=by, cohort=cohort, horizon=horizon, cohort_frame=frame,
+        hazard_ratios=False,
+    )  # fmt: skip
+    result = analysis.fit()
     cells = {g.group: Cell(estimate=g.estimate, lower=g.lower, upper=g.upper, n=g.n) for g in result.groups}
     overall = result.overall
     total = Cell(estimate=overall.estimate, lower=overall.lower, upper=overall.upper, n=overall.n)
@@ -242,7 +246,11 @@ def build_table1(
     rows: tuple[Table1Row, ...] = SEED_TABLE1_ROWS,
     horizon: float = 5.0,
 ) -> Table1:
-    columns = [by, *(r.column for r in rows if r.kind != "estimate" and r.column)]
+    from etl.analysis.outcomes import ENDPOINTS
+
+    # One read of the cohort view for every row, the outcome rows included.
+    endpoint_columns = [c for r in rows if r.kind == "estimate" for c in ENDPOINTS[r.column][:2]]
+    columns = [by, *(r.column for r in rows if r.kind != "estimate" and r.column), *endpoint_columns]
     frame = read_cohort(db_path, cohort, columns)
     grouped = frame.filter(pl.col(by).is_not_null())
     groups = group_order(grouped[by])
@@ -255,7 +263,7 @@ def build_table1(
         elif row.kind == "median":
             results.append(median_row(row, grouped, groups, by))
         else:
-            results.append(estimate_row(row, db_path, cohort, by, groups, horizon))
+            results.append(estimate_row(row, db_path, frame, cohort, by, horizon))
     notes = [
         "n/denominator: patients with the characteristic among those evaluated for it "
         "(NULL = not evaluated).",

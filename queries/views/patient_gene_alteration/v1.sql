@@ -22,12 +22,20 @@ WITH panel_gene AS (
     SELECT DISTINCT g.gene_id, g.symbol
     FROM gene_panel_gene AS pg JOIN gene AS g USING (gene_id)
 ),
-sequenced AS (
-    SELECT DISTINCT s.patient_id, pg.gene_id
+patient_panel AS (
+    SELECT DISTINCT s.patient_id, a.gene_panel_id
     FROM sample AS s
     JOIN sequencing_assay AS a ON a.sequencing_assay_id = s.sequencing_assay_id
-    JOIN gene_panel_gene AS pg ON pg.gene_panel_id = a.gene_panel_id
-    WHERE s.sample_type = 'diagnosis'
+    WHERE s.sample_type = 'diagnosis' AND a.gene_panel_id IS NOT NULL
+),
+-- patient x gene, grouped on the gene's symbol so that a filter on `gene` reaches the cross join
+grid AS (
+    SELECT p.patient_id, g.gene_id, g.symbol, bool_or(pg.gene_id IS NOT NULL) AS on_panel
+    FROM patient AS p
+    CROSS JOIN panel_gene AS g
+    LEFT JOIN patient_panel AS pp ON pp.patient_id = p.patient_id
+    LEFT JOIN gene_panel_gene AS pg ON pg.gene_panel_id = pp.gene_panel_id AND pg.gene_id = g.gene_id
+    GROUP BY p.patient_id, g.gene_id, g.symbol
 ),
 mutated AS (
     SELECT s.patient_id, a.gene_symbol,
@@ -56,23 +64,21 @@ assessed_cn AS (
     WHERE c.superseded_by_run_id IS NULL
 )
 SELECT
-    p.patient_id,
-    g.symbol AS gene,
-    sq.patient_id IS NOT NULL OR cn.patient_id IS NOT NULL OR m.patient_id IS NOT NULL AS is_sequenced,
+    x.patient_id,
+    x.symbol AS gene,
+    x.on_panel OR cn.patient_id IS NOT NULL OR m.patient_id IS NOT NULL AS is_sequenced,
     m.patient_id IS NOT NULL AS is_mutated,
     d.patient_id IS NOT NULL AS is_deleted,
     CASE
         WHEN m.patient_id IS NOT NULL AND d.patient_id IS NOT NULL THEN 'mutated_and_deleted'
         WHEN m.patient_id IS NOT NULL THEN 'mutated'
         WHEN d.patient_id IS NOT NULL THEN 'deleted'
-        WHEN sq.patient_id IS NOT NULL OR cn.patient_id IS NOT NULL THEN 'wild_type'
+        WHEN x.on_panel OR cn.patient_id IS NOT NULL THEN 'wild_type'
         ELSE 'not_sequenced'
     END AS status,
     coalesce(m.mutation_count, 0) AS mutation_count,
     m.protein_changes
-FROM patient AS p
-CROSS JOIN panel_gene AS g
-LEFT JOIN sequenced AS sq ON sq.patient_id = p.patient_id AND sq.gene_id = g.gene_id
-LEFT JOIN assessed_cn AS cn ON cn.patient_id = p.patient_id AND cn.gene_id = g.gene_id
-LEFT JOIN mutated AS m ON m.patient_id = p.patient_id AND m.gene_symbol = g.symbol
-LEFT JOIN deleted AS d ON d.patient_id = p.patient_id AND d.gene_id = g.gene_id
+FROM grid AS x
+LEFT JOIN assessed_cn AS cn ON cn.patient_id = x.patient_id AND cn.gene_id = x.gene_id
+LEFT JOIN mutated AS m ON m.patient_id = x.patient_id AND m.gene_symbol = x.symbol
+LEFT JOIN deleted AS d ON d.patient_id = x.patient_id AND d.gene_id = x.gene_id
