@@ -462,6 +462,10 @@ def table1(
     by: ByOption = "ikzf1_status",
     cohort: CohortOption = "cohort_patient",
     horizon: HorizonOption = 5.0,
+    min_cell: Annotated[
+        int | None,
+        typer.Option(help="Suppress counts below N (shown as <N) for tables that leave the building."),
+    ] = None,
     fmt: FormatOption = OutputFormat.table,
     out_file: OutOption = None,
     db: DbOption = None,
@@ -470,7 +474,7 @@ def table1(
     from etl.analysis.table1 import build_table1
     from etl.render import render_table1, table1_renderables
 
-    result = build_table1(_db(db), by=by, cohort=cohort, horizon=horizon)
+    result = build_table1(_db(db), by=by, cohort=cohort, horizon=horizon, min_cell=min_cell)
     terminal = table1_renderables(result) if fmt is OutputFormat.table else None
     _emit(render_table1(result, fmt), out_file, terminal)
 
@@ -531,6 +535,49 @@ def plot_oncoplot(
 
     chosen = [g.strip() for g in genes.split(",") if g.strip()] if genes else None
     _say(f"wrote {write_oncoplot(_db(db), out_file, by=by, genes=chosen, cohort=cohort)}")
+
+
+# --- extracts and queries ---------------------------------------------------------------------------------
+
+
+class ExportFormatChoice(StrEnum):
+    parquet = "parquet"
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+@app.command("export")
+def export(
+    target: Annotated[str, typer.Argument(help="A view, NAME or NAME@vN (e.g. cohort_patient@v1).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the extract to.")],
+    fmt: Annotated[ExportFormatChoice, typer.Option("--format", "-f", help="Data file format.")] = (
+        ExportFormatChoice.parquet
+    ),
+    where: Annotated[
+        str | None, typer.Option(help="Row filter over the view's columns, e.g. \"age >= 18 AND sex = 'F'\".")
+    ] = None,
+    columns: Annotated[str | None, typer.Option(help="Comma-separated columns (default: all).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Write an analysis-ready extract: the data, its data dictionary and a provenance manifest."""
+    from etl.export import ExportFormat, export_view
+
+    chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    result = export_view(_db(db), target, out_dir, ExportFormat(fmt.value), where=where, columns=chosen)
+    _say(result.summary())
+
+
+@app.command("query")
+def query(
+    sql: Annotated[str, typer.Argument(help="One SELECT statement.")],
+    limit: Annotated[int | None, typer.Option(help="Return at most N rows.")] = None,
+    fmt: FormatOption = OutputFormat.table,
+    db: DbOption = None,
+) -> None:
+    """Run one read-only SELECT over the warehouse (no writes, no second statement, no file access)."""
+    from etl.query import run_query
+
+    print_frame(run_query(_db(db), sql, limit=limit), fmt)
 
 
 # --- audit -----------------------------------------------------------------------------------------------

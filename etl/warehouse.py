@@ -24,9 +24,10 @@ _CONFIG: dict[str, str | bool | int | float | list[str]] = {
 }
 
 
-def _connect(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+def _connect(db_path: Path, read_only: bool, external_access: bool = True) -> duckdb.DuckDBPyConnection:
+    config = _CONFIG if external_access else {**_CONFIG, "enable_external_access": False}
     try:
-        return duckdb.connect(str(db_path), read_only=read_only, config=_CONFIG)
+        return duckdb.connect(str(db_path), read_only=read_only, config=config)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise WarehouseLocked(
@@ -99,6 +100,18 @@ def open_for_write(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 def open_for_read(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     require_warehouse(db_path)
     con = _connect(db_path, read_only=True)
+    try:
+        require_head(con, db_path)
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def read_only_connection(db_path: Path, external_access: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Like `open_for_read`; with external_access=False no SQL on it can touch a file (analyst queries)."""
+    require_warehouse(db_path)
+    con = _connect(db_path, read_only=True, external_access=external_access)
     try:
         require_head(con, db_path)
         yield con

@@ -90,6 +90,7 @@ class Cell:
     estimate: float | None = None
     lower: float | None = None
     upper: float | None = None
+    suppressed: str | None = None  # e.g. "<5" when --min-cell hid a small count
 
     def as_dict(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value is not None}
@@ -155,12 +156,16 @@ class Table1:
 
 
 def format_cell(kind: RowKind, cell: Cell) -> str:
+    if cell.suppressed and kind == "count":
+        return f"{cell.suppressed}/{cell.denom}"
     if kind == "count":
         if not cell.denom:
             return "0/0"
         return f"{cell.n}/{cell.denom} ({100 * (cell.n or 0) / cell.denom:.0f}%)"
     if kind == "median":
-        return "n/a" if cell.median is None else f"{cell.median:g} ({cell.min:g}-{cell.max:g})"
+        if cell.median is None:
+            return "n/a"
+        return f"{cell.median:g}" if cell.min is None else f"{cell.median:g} ({cell.min:g}-{cell.max:g})"
     if cell.estimate is None:
         return "n/a"
     return f"{100 * cell.estimate:.0f}% ({100 * (cell.lower or 0):.0f}-{100 * (cell.upper or 0):.0f})"
@@ -245,7 +250,9 @@ def build_table1(
     cohort: str = "cohort_patient",
     rows: tuple[Table1Row, ...] = SEED_TABLE1_ROWS,
     horizon: float = 5.0,
+    min_cell: int | None = None,
 ) -> Table1:
+    """`min_cell`: small-cell suppression for tables that leave the building (see `suppress_small_cells`)."""
     from etl.analysis.outcomes import ENDPOINTS
 
     # One read of the cohort view for every row, the outcome rows included.
@@ -272,7 +279,7 @@ def build_table1(
         "Outcome rows: 5-year Kaplan-Meier OS and Aalen-Johansen CIR (death in CR competing, patients in CR)"
         " with 95% CIs; see `cgdw outcomes` for the methods.",
     ]
-    return Table1(
+    table = Table1(
         cohort=cohort,
         by=by,
         groups=[group_label(v) for v in groups],
@@ -282,3 +289,23 @@ def build_table1(
         horizon_years=horizon,
         notes=notes,
     )
+    return table if min_cell is None else suppress_small_cells(table, min_cell)
+
+
+def suppress_small_cells(table: Table1, min_cell: int) -> Table1:
+    """Counts from 1 to min_cell - 1 become "<min_cell" (n is dropped), and medians lose their ranges (a
+    minimum or maximum is one patient's value). Zero counts and denominators stay: they disclose nobody.
+    P values are kept, computed on the exact counts; say so when the table leaves the building."""
+    if min_cell < 2:
+        raise ValueError(f"--min-cell must be at least 2, got {min_cell}")
+    for row in table.rows:
+        for cell in [*row.groups.values(), row.total]:
+            if row.kind == "count" and row.id != "total" and cell.n is not None and 0 < cell.n < min_cell:
+                cell.n, cell.suppressed = None, f"<{min_cell}"
+            if row.kind == "median":
+                cell.min = cell.max = None
+    table.notes.append(
+        f"Small cells suppressed: counts below {min_cell} are shown as <{min_cell}, and medians without "
+        "their ranges; P values are computed on the exact counts."
+    )
+    return table

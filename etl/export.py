@@ -1,0 +1,209 @@
+"""`cgdw export VIEW[@vN]`: an analysis-ready extract with its data dictionary and provenance manifest.
+
+The extract directory holds
+- `NAME_vN.parquet|csv|xlsx`: the rows, sorted, so the same warehouse state and arguments give
+  byte-identical data files;
+- `data_dictionary.csv`: column, type, description (from the view's header), observed values (distinct
+  values of a code column, or the range), missing count, the SQL file;
+- `NAME_vN.sql`: the view's SQL as released;
+- `manifest.json`: view, version and SQL checksum, the filter, columns, row count, data file checksums, the
+  ETL runs and source files (sha256) the warehouse held, cgdw version, time.
+
+Privacy holds at export, not only at load: identifier-like column names are refused, and patients whose
+consent is withdrawn are left out of every view that has a `patient_id`, whatever the view's own SQL does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from etl import __version__
+from etl.errors import CgdwError
+from etl.privacy import identifier_columns
+from etl.sqlguard import safe_predicate
+from etl.warehouse import open_for_read, query_frame
+from queries import find_definition, parse_ref
+
+# A fixed timestamp inside the xlsx package, so that the same data gives the same bytes.
+XLSX_TIMESTAMP = dt.datetime(2000, 1, 1)
+# Text columns with at most this many distinct values get them listed as "allowed values".
+MAX_LISTED_VALUES = 20
+
+
+class ExportFormat(StrEnum):
+    parquet = "parquet"
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    data_file: Path
+    rows: int
+    manifest: dict[str, Any]
+
+    def summary(self) -> str:
+        return (
+            f"exported {self.rows} rows of {self.manifest['view']}@v{self.manifest['version']} to "
+            f"{self.data_file} (+ data_dictionary.csv, manifest.json)"
+        )
+
+
+def resolve_view(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[str, int, str]:
+    """(name, version, released SQL checksum) of a live released view version; NAME means the latest."""
+    name, version = parse_ref(ref)
+    rows = con.execute(
+        "SELECT version, sql_sha256, retired_at IS NOT NULL FROM view_version WHERE name = $name "
+        "ORDER BY version DESC",
+        {"name": name},
+    ).fetchall()
+    if not rows:
+        raise CgdwError(
+            f"no released view {name!r} in the warehouse: run `cgdw views apply` (see `cgdw views list`)"
+        )
+    live = [(v, sha) for v, sha, retired in rows if not retired]
+    if version is None:
+        if not live:
+            raise CgdwError(f"every version of {name} is retired")
+        return name, live[0][0], live[0][1]
+    for v, sha, retired in rows:
+        if v == version:
+            if retired:
+                raise CgdwError(f"{name}@v{version} is retired; live versions: {[v for v, _ in live]}")
+            return name, v, sha
+    raise CgdwError(
+        f"{name} has no released version {version}; released: {', '.join(f'v{v}' for v, *_ in rows)}"
+    )
+
+
+def export_view(
+    db_path: Path,
+    ref: str,
+    out_dir: Path,
+    fmt: ExportFormat = ExportFormat.parquet,
+    where: str | None = None,
+    columns: list[str] | None = None,
+) -> ExportResult:
+    with open_for_read(db_path) as con:
+        name, version, sql_sha256 = resolve_view(con, ref)
+        relation = f"{name}_v{version}"
+        described = con.execute(f'DESCRIBE "{relation}"').fetchall()
+        types = {row[0]: row[1] for row in described}
+        chosen = columns or list(types)
+        unknown = [c for c in chosen if c not in types]
+        if unknown:
+            raise CgdwError(f"{relation} has no column {', '.join(unknown)}; its columns: {', '.join(types)}")
+        leaked = identifier_columns(chosen)
+        if leaked:
+            raise CgdwError(
+                f"columns {', '.join(leaked)} look like direct identifiers: identifiers are never exported"
+            )
+        filters = []
+        if where:
+            filters.append(f"({safe_predicate(where, list(types))})")
+        if "patient_id" in types:
+            # Consent withdrawn: out of every extract, whatever the view itself does.
+            filters.append(
+                "patient_id NOT IN (SELECT patient_id FROM enrolment "
+                "WHERE superseded_by_run_id IS NULL AND consent_status = 'withdrawn')"
+            )
+        select = ", ".join(f'"{c}"' for c in chosen)
+        sql = f'SELECT {select} FROM "{relation}"'
+        if filters:
+            sql += " WHERE " + " AND ".join(filters)
+        frame = query_frame(con, sql + " ORDER BY ALL")
+        dictionary = data_dictionary(frame, {c: types[c] for c in chosen}, name, version)
+        provenance = query_frame(
+            con,
+            """
+            SELECT r.etl_run_id, r.command, r.finished_at, f.kind, f.file_name, f.sha256
+            FROM etl_run AS r JOIN source_file AS f USING (etl_run_id)
+            WHERE r.status = 'succeeded' ORDER BY r.etl_run_id
+            """,
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data_file = out_dir / f"{relation}.{fmt.value}"
+    write_data(frame, data_file, fmt)
+    dictionary.write_csv(out_dir / "data_dictionary.csv")
+    definition = find_definition(name, version)
+    (out_dir / f"{relation}.sql").write_text(definition.path.read_text(encoding="utf-8"), encoding="utf-8")
+    manifest = {
+        "view": name,
+        "version": version,
+        "sql_sha256": sql_sha256,
+        "where": where,
+        "columns": chosen,
+        "rows": frame.height,
+        "files": {
+            path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in (data_file, out_dir / "data_dictionary.csv", out_dir / f"{relation}.sql")
+        },
+        "consent": "patients whose consent is withdrawn are excluded",
+        "source_files": [
+            {
+                "etl_run_id": r["etl_run_id"],
+                "kind": r["kind"],
+                "file_name": r["file_name"],
+                "sha256": r["sha256"],
+            }
+            for r in provenance.iter_rows(named=True)
+        ],
+        "cgdw_version": __version__,
+        "warehouse": str(db_path),
+        "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return ExportResult(out_dir=out_dir, data_file=data_file, rows=frame.height, manifest=manifest)
+
+
+def write_data(frame: pl.DataFrame, path: Path, fmt: ExportFormat) -> None:
+    if fmt is ExportFormat.parquet:
+        # One row group and no statistics that depend on threading: the same rows, the same bytes.
+        frame.write_parquet(path, compression="zstd", statistics=True, row_group_size=max(frame.height, 1))
+    elif fmt is ExportFormat.csv:
+        # TRUE/FALSE and NA: what R's read.csv and pandas read as logicals and missing values.
+        booleans = [c for c, dtype in frame.schema.items() if dtype == pl.Boolean]
+        frame.with_columns(
+            pl.col(c).replace_strict({True: "TRUE", False: "FALSE"}, return_dtype=pl.String) for c in booleans
+        ).write_csv(path, null_value="NA")
+    else:
+        import xlsxwriter
+
+        with xlsxwriter.Workbook(path) as workbook:
+            workbook.set_properties({"created": XLSX_TIMESTAMP})
+            frame.write_excel(workbook, worksheet="data", autofit=False)
+
+
+def data_dictionary(frame: pl.DataFrame, types: dict[str, str], name: str, version: int) -> pl.DataFrame:
+    definition = find_definition(name, version)
+    rows = []
+    for column, sql_type in types.items():
+        values = frame[column]
+        allowed = ""
+        if values.dtype == pl.String and values.n_unique() <= MAX_LISTED_VALUES:
+            allowed = " | ".join(sorted(v for v in values.unique().to_list() if v is not None))
+        elif values.dtype == pl.Boolean:
+            allowed = "true | false"
+        elif values.dtype.is_numeric() and values.drop_nulls().len():
+            allowed = f"{values.min()!s} .. {values.max()!s}"
+        rows.append(
+            {
+                "column": column,
+                "type": sql_type,
+                "description": definition.columns.get(column, ""),
+                "observed_values": allowed,
+                "missing": values.null_count(),
+                "sql": f"queries/views/{name}/v{version}.sql",
+            }
+        )
+    return pl.DataFrame(rows)

@@ -1,0 +1,227 @@
+"""Extracts for analysts (`cgdw export`), their read-only SQL (`cgdw query`) and small-cell suppression.
+
+An extract reads back with identical values in polars, DuckDB and R; the same warehouse and arguments give
+the same bytes; filters are predicates over the view's columns and nothing else; no identifier and no
+patient who withdrew consent ever leaves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from etl.analysis.table1 import build_table1
+from etl.errors import CgdwError, WarehouseLocked
+from etl.export import ExportFormat, export_view
+from etl.query import run_query
+from etl.sqlguard import UnsafeSql
+from etl.views import apply_views
+from tests.helpers import fingerprint, scalar
+from tests.r_reference import run_r
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def parquet_extract(warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("extract")
+    export_view(warehouse, "cohort_patient", out, ExportFormat.parquet)
+    return out
+
+
+def test_a_parquet_extract_reads_back_identical_in_polars_and_duckdb(
+    warehouse: Path, parquet_extract: Path
+) -> None:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        expected = con.sql("SELECT * FROM cohort_patient_v1 ORDER BY ALL").pl()
+    from_polars = pl.read_parquet(parquet_extract / "cohort_patient_v1.parquet")
+    assert from_polars.equals(expected)
+    from_duckdb = duckdb.sql(f"SELECT * FROM '{parquet_extract / 'cohort_patient_v1.parquet'}'").pl()
+    assert from_duckdb.equals(expected)
+
+
+def test_a_csv_extract_reads_back_identical_in_r(warehouse: Path, tmp_path: Path) -> None:
+    export_view(warehouse, "cohort_patient", tmp_path, ExportFormat.csv)
+    csv = tmp_path / "cohort_patient_v1.csv"
+    result = run_r(
+        f"""
+        d <- read.csv({json.dumps(str(csv))}, stringsAsFactors = FALSE)
+        exact <- function(x) ifelse(is.na(x), NA, sprintf("%.17g", x))  # every bit of each double
+        emit(list(columns = names(d), classes = unname(sapply(d, function(x) class(x)[1])),
+                  patient_key = d$patient_key, age = exact(d$age), wbc = exact(d$wbc_g_per_l),
+                  os = exact(d$os_years), alt = d$ikzf1_alt, cir_status = d$cir_status))
+        """
+    )
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        frame = con.sql("SELECT * FROM cohort_patient_v1 ORDER BY ALL").pl()
+    assert result["columns"] == frame.columns
+    assert result["patient_key"] == frame["patient_key"].to_list()
+    for column, r_name in (("age", "age"), ("wbc_g_per_l", "wbc"), ("os_years", "os")):
+        for ours, theirs in zip(frame[column].to_list(), result[r_name], strict=True):
+            assert (ours is None and theirs is None) or ours == float(theirs), column
+    assert result["alt"] == frame["ikzf1_alt"].to_list()
+    assert result["cir_status"] == frame["cir_status"].to_list()
+    classes = dict(zip(result["columns"], result["classes"], strict=True))
+    assert classes["ikzf1_alt"] == "logical" and classes["age"] == "numeric"
+
+
+@pytest.mark.parametrize("fmt", list(ExportFormat))
+def test_the_same_state_and_arguments_give_byte_identical_data_files(
+    warehouse: Path, tmp_path: Path, fmt: ExportFormat
+) -> None:
+    first = export_view(warehouse, "cohort_patient@v1", tmp_path / "a", fmt, where="age >= 18")
+    second = export_view(warehouse, "cohort_patient@v1", tmp_path / "b", fmt, where="age >= 18")
+    assert sha(first.data_file) == sha(second.data_file)
+    assert sha(tmp_path / "a" / "data_dictionary.csv") == sha(tmp_path / "b" / "data_dictionary.csv")
+
+
+def test_the_manifest_says_what_the_extract_is_and_where_it_comes_from(parquet_extract: Path) -> None:
+    manifest = json.loads((parquet_extract / "manifest.json").read_text())
+    assert (manifest["view"], manifest["version"], manifest["rows"]) == ("cohort_patient", 1, 476)
+    assert len(manifest["sql_sha256"]) == 64
+    for name, checksum in manifest["files"].items():
+        assert sha(parquet_extract / name) == checksum
+    kinds = {f["kind"] for f in manifest["source_files"]}
+    assert {"clinical", "lab", "samples", "vcf", "maf", "cnv", "seg", "mrd"} <= kinds
+    assert all(len(f["sha256"]) == 64 for f in manifest["source_files"])
+
+
+def test_the_data_dictionary_describes_every_column(parquet_extract: Path) -> None:
+    dictionary = pl.read_csv(parquet_extract / "data_dictionary.csv")
+    assert (
+        dictionary["column"].to_list()
+        == pl.read_parquet(parquet_extract / "cohort_patient_v1.parquet").columns
+    )
+    assert dictionary.filter(pl.col("description").is_null()).is_empty()
+    ikzf1 = dictionary.filter(pl.col("column") == "ikzf1_status").row(0, named=True)
+    assert ikzf1["observed_values"] == "Alt | GL" and ikzf1["sql"] == "queries/views/cohort_patient/v1.sql"
+    assert (parquet_extract / "cohort_patient_v1.sql").read_text().startswith("-- name: cohort_patient")
+
+
+def test_where_filters_rows_and_columns_choose_columns(warehouse: Path, tmp_path: Path) -> None:
+    result = export_view(
+        warehouse, "cohort_patient", tmp_path, ExportFormat.csv,
+        where="ikzf1_status = 'Alt' AND age >= 18", columns=["patient_key", "age", "os_years", "os_status"],
+    )  # fmt: skip
+    assert result.rows == scalar(
+        warehouse, "SELECT count(*) FROM cohort_patient WHERE ikzf1_alt AND age >= 18"
+    )
+    assert pl.read_csv(result.data_file).columns == ["patient_key", "age", "os_years", "os_status"]
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        ("1=1; DROP TABLE patient", "not another statement"),
+        ("age > (SELECT max(age) FROM enrolment)", "is not allowed in a filter"),
+        ("patient_id IN (SELECT patient_id FROM patient)", "reads another table"),
+        ("read_csv('/etc/passwd') IS NOT NULL", "is not allowed in a filter"),
+        ("enrolment.age > 1", "names another table"),
+        ("shoe_size > 40", "no column 'shoe_size'"),
+        ("age > 1) UNION SELECT 1 FROM patient WHERE (1=1", "not a valid SQL predicate"),
+    ],
+)
+def test_a_where_that_is_more_than_a_row_filter_is_refused(
+    warehouse: Path, tmp_path: Path, where: str, reason: str
+) -> None:
+    before = fingerprint(warehouse)
+    with pytest.raises(UnsafeSql, match=reason):
+        export_view(warehouse, "cohort_patient", tmp_path, ExportFormat.csv, where=where)
+    assert fingerprint(warehouse) == before and not list(tmp_path.iterdir())
+
+
+def test_patients_who_withdrew_consent_are_never_exported(warehouse: Path, tmp_path: Path) -> None:
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(warehouse, db)
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            "UPDATE enrolment SET consent_status = 'withdrawn' WHERE patient_id IN (1, 2, 3) "
+            "AND superseded_by_run_id IS NULL"
+        )
+    # `endpoint` itself does not filter on consent: the export does.
+    result = export_view(db, "endpoint", tmp_path / "out", ExportFormat.parquet)
+    exported = pl.read_parquet(result.data_file)["patient_id"].to_list()
+    assert result.rows == 473 and not {1, 2, 3} & set(exported)
+
+
+def test_identifier_columns_are_refused_at_export(db_path: Path, tmp_path: Path) -> None:
+    views = Path(shutil.copytree(Path(__file__).parents[1] / "queries" / "views", tmp_path / "views"))
+    leak = views / "leak"
+    leak.mkdir()
+    (leak / "v1.sql").write_text(
+        "-- name: leak\n-- version: 1\n-- depends: patient\n-- A view that must never leave.\n-- columns:\n"
+        "--   patient_id: key\n--   birth_date: an identifier\n"
+        "SELECT patient_id, NULL::DATE AS birth_date FROM patient\n"
+    )
+    apply_views(db_path, views_dir=views)
+    with pytest.raises(CgdwError, match="birth_date look like direct identifiers"):
+        export_view(db_path, "leak", tmp_path / "out", ExportFormat.csv)
+
+
+def test_query_runs_one_select_read_only(warehouse: Path) -> None:
+    frame = run_query(
+        warehouse, "SELECT ikzf1_status, count(*) AS n FROM cohort_patient GROUP BY 1 ORDER BY 1"
+    )
+    assert frame.rows() == [("Alt", 26), ("GL", 450)]
+    assert run_query(warehouse, "SELECT * FROM patient", limit=3).height == 3
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("DELETE FROM patient", "only SELECT queries are run, not DELETE"),
+        ("SELECT 1; DROP TABLE patient", "got 2 statements"),
+        ("UPDATE enrolment SET sex = 'F'", "not UPDATE"),
+        ("COPY patient TO '/tmp/out.csv'", "not COPY"),
+        ("ATTACH '/tmp/other.duckdb' AS o", "not ATTACH"),
+        ("WITH x AS (DELETE FROM patient RETURNING *) SELECT * FROM x", "DELETE"),
+    ],
+)
+def test_query_refuses_writes_and_second_statements(warehouse: Path, sql: str, reason: str) -> None:
+    before = fingerprint(warehouse)
+    with pytest.raises(UnsafeSql, match=reason):
+        run_query(warehouse, sql)
+    assert fingerprint(warehouse) == before
+
+
+def test_a_select_cannot_read_files(warehouse: Path) -> None:
+    with pytest.raises(CgdwError, match=r"query failed: .*disabled"):
+        run_query(warehouse, "SELECT * FROM read_csv('/etc/passwd')")
+
+
+def test_a_reader_during_a_write_gets_a_clear_message(warehouse: Path, tmp_path: Path) -> None:
+    db = tmp_path / "busy.duckdb"
+    shutil.copy(warehouse, db)
+    writer = duckdb.connect(str(db))  # another process would hold the same file lock
+    try:
+        import subprocess
+        import sys
+
+        result = subprocess.run(
+            [sys.executable, "-m", "etl", "query", "SELECT 1", "--db", str(db)],
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        writer.close()
+    assert result.returncode == WarehouseLocked.exit_code
+    assert "in use by another process" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_min_cell_suppresses_small_counts_and_ranges(warehouse: Path) -> None:
+    table = build_table1(warehouse, min_cell=5).to_json()
+    rows = {r["id"]: r for r in table["rows"]}
+    assert rows["cns"]["groups"]["Alt"] == {"denom": 26, "suppressed": "<5"}  # 4/26
+    assert rows["cns"]["groups"]["GL"] == {"n": 47, "denom": 448}
+    assert rows["age"]["groups"]["Alt"].keys() == {"median"}  # no min/max: one patient's value each
+    assert any("suppressed" in note for note in table["notes"])
+    assert not math.isnan(rows["cns"]["p_value"])
