@@ -18,7 +18,7 @@ COMMANDS = [
     ["load", "clinical"], ["load", "lab"], ["load", "samples"], ["load", "vcf"], ["load", "maf"],
     ["load", "cnv"], ["load", "seg"], ["load", "mrd"], ["validate"], ["runs"], ["rejects"], ["synth"],
     ["demo"], ["views"], ["views", "apply"], ["views", "list"], ["views", "show"], ["views", "diff"],
-    ["views", "retire"], ["table1"], ["outcomes"], ["plot"], ["plot", "oncoplot"],
+    ["views", "retire"], ["table1"], ["outcomes"], ["plot"], ["plot", "oncoplot"], ["export"], ["query"],
 ]  # fmt: skip
 
 
