@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 
 from etl.errors import CgdwError
+from etl.faults import fault_point
 from etl.framework import code_version
 from etl.warehouse import fetch_value, open_for_read, open_for_write, query_frame
 from queries import VIEWS_DIR, ViewDefinition, find_definition, load_definitions
@@ -95,6 +96,7 @@ def apply_views(db_path: Path, command: str = "cgdw views apply", views_dir: Pat
                 )
             )
             report = ViewsReport(run_id=run_id)
+            fault_point("views_after_register")
             for d in definitions:
                 if registered.get((d.name, d.version), ("", False))[1]:
                     continue  # retired on purpose: stays dropped
@@ -111,6 +113,7 @@ def apply_views(db_path: Path, command: str = "cgdw views apply", views_dir: Pat
             for name, latest in _latest_live(con).items():
                 con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM "{name}_v{latest}"')
                 report.stable[name] = f"{name}_v{latest}"
+            fault_point("views_before_commit")
             counts = {"released": report.released, "unchanged": report.unchanged, "stable": report.stable}
             con.execute(
                 "UPDATE etl_run SET status = 'succeeded', finished_at = $now, counts_json = $counts "

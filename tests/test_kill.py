@@ -71,3 +71,29 @@ def test_a_killed_load_leaves_the_last_committed_state(
     report = load_file(db_path, "clinical", export, layout="graall")
     assert report.rows_loaded == 3 and not report.noop
     assert scalar(db_path, "SELECT count(*) FROM patient") == 3
+
+
+@pytest.mark.parametrize("fault_point", ["views_after_register", "views_before_commit"])
+def test_a_killed_views_apply_leaves_no_view_and_no_release(
+    db_path: Path, tmp_path: Path, fault_point: str
+) -> None:
+    from tests.helpers import query
+
+    before = fingerprint(db_path)
+    marker = tmp_path / "reached"
+    env = {**os.environ, "CGDW_FAULT_POINT": fault_point, "CGDW_FAULT_MARKER": str(marker)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "etl", "views", "apply", "--db", str(db_path)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    wait_for(marker, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+    assert fingerprint(db_path) == before
+    assert query(db_path, "SELECT view_name FROM duckdb_views() WHERE NOT internal") == []
+    again = subprocess.run(
+        [sys.executable, "-m", "etl", "views", "apply", "--db", str(db_path)], capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert scalar(db_path, "SELECT count(*) FROM view_version") == 5
