@@ -42,6 +42,11 @@ app.add_typer(db_app, name="db")
 app.add_typer(load_app, name="load")
 app.add_typer(views_app, name="views")
 app.add_typer(plot_app, name="plot")
+pipeline_app = typer.Typer(
+    help="Scheduled loads: new files from drop folders, in dependency order (docs/scheduling.md).",
+    no_args_is_help=True,
+)
+app.add_typer(pipeline_app, name="pipeline")
 
 err = Console(stderr=True)
 out = Console()
@@ -334,6 +339,25 @@ def load_seg(
     _print_report(report, quiet)
 
 
+@load_app.command("cbioportal")
+def load_cbioportal(
+    study_dir: Annotated[Path, typer.Argument(help="cBioPortal study directory (meta_*.txt files).")],
+    db: DbOption = None,
+    key_file: KeyFileOption = None,
+    max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
+    quiet: QuietOption = False,
+) -> None:
+    """Import a cBioPortal study: patients, samples, MAF, discrete CNA, SEG (one run per file)."""
+    from etl.cbioportal import load_cbioportal_study
+
+    with _progress(quiet) as progress:
+        reports = load_cbioportal_study(
+            _db(db), study_dir, key_file=key_file, max_reject_fraction=max_reject_fraction, progress=progress
+        )
+    for report in reports:
+        _print_report(report, quiet)
+
+
 @app.command("validate")
 def validate(
     kind: Annotated[str, typer.Argument(help=f"Source kind: {', '.join(SOURCE_KINDS)}.")],
@@ -548,7 +572,10 @@ class ExportFormatChoice(StrEnum):
 
 @app.command("export")
 def export(
-    target: Annotated[str, typer.Argument(help="A view, NAME or NAME@vN (e.g. cohort_patient@v1).")],
+    target: Annotated[
+        str,
+        typer.Argument(help="A view, NAME or NAME@vN (e.g. cohort_patient@v1), or `cbioportal` for a study."),
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the extract to.")],
     fmt: Annotated[ExportFormatChoice, typer.Option("--format", "-f", help="Data file format.")] = (
         ExportFormatChoice.parquet
@@ -557,14 +584,37 @@ def export(
         str | None, typer.Option(help="Row filter over the view's columns, e.g. \"age >= 18 AND sex = 'F'\".")
     ] = None,
     columns: Annotated[str | None, typer.Option(help="Comma-separated columns (default: all).")] = None,
+    study_id: Annotated[
+        str, typer.Option("--study-id", help="cbioportal only: cancer_study_identifier (letters, digits, _).")
+    ] = "cgdw",
     db: DbOption = None,
 ) -> None:
-    """Write an analysis-ready extract: the data, its data dictionary and a provenance manifest."""
+    """Write an analysis-ready extract (data, data dictionary, provenance manifest) or a cBioPortal study."""
+    if target == "cbioportal":
+        if where or columns:
+            raise typer.BadParameter(
+                "--where and --columns apply to view extracts, not to a cBioPortal study"
+            )
+        _export_cbioportal(_db(db), out_dir, study_id)
+        return
     from etl.export import ExportFormat, export_view
 
     chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     result = export_view(_db(db), target, out_dir, ExportFormat(fmt.value), where=where, columns=chosen)
     _say(result.summary())
+
+
+def _export_cbioportal(db: Path, out_dir: Path, study_id: str) -> None:
+    from etl.cbioportal_export import check_cbioportal_study, export_cbioportal
+
+    summary = export_cbioportal(db, out_dir, study_id=study_id)
+    _say(
+        f"wrote {out_dir}: {summary.patients} patients, {summary.samples} samples, "
+        f"{summary.mutations} mutations, {summary.cna_genes} CNA genes x {summary.cna_samples} samples, "
+        f"{summary.segments} segments"
+    )
+    for problem in check_cbioportal_study(out_dir):
+        _warn(problem)
 
 
 @app.command("query")
@@ -642,6 +692,79 @@ def demo(
         summary = demo_module.run_demo(_db(db), workdir=workdir, seed=seed, progress=progress)
     if not quiet:
         demo_module.print_summary(summary, out)
+
+
+# --- scheduled loads -------------------------------------------------------------------------------------
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="CGDW_PIPELINE_CONFIG",
+            help="Pipeline configuration (YAML).",
+            show_default=False,
+        ),
+    ],
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db", help="Warehouse file. Default: the config's warehouse, else $CGDW_DB, else ./cgdw.duckdb."
+        ),
+    ] = None,
+    key_file: KeyFileOption = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="List what would load (new, changed, already loaded); write nothing."),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="No summary; only rejected files and errors, on stderr (cron)."),
+    ] = False,
+) -> None:
+    """Load the new or changed files of the drop folders in dependency order, apply the views, log the run.
+
+    Exit codes (for cron and systemd):
+    0 all loaded, or nothing new;
+    10 loaded, with quarantined rows (`cgdw rejects RUN`);
+    11 a file was rejected whole (the other files were loaded);
+    75 locked: another pipeline or load is writing (try again later);
+    78 configuration error (nothing loaded);
+    1 any other error.
+    """
+    from etl import pipeline
+
+    # No spinner unless on a terminal: under cron it would only leave a blank line on stderr.
+    with _progress(quiet or not err.is_terminal) as progress:
+        result = pipeline.run_pipeline(config, db=db, key_file=key_file, dry_run=dry_run, progress=progress)
+    if not quiet:
+        for line in result.summary_lines():
+            _say(line)
+    else:
+        for outcome in result.files:
+            if outcome.status == "rejected":
+                _error(f"{outcome.path}: file rejected, nothing loaded: {outcome.message}")
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+# --- report ----------------------------------------------------------------------------------------------
+
+
+@app.command("report")
+def report(
+    out_file: Annotated[Path, typer.Option("--out", help="HTML file to write (self-contained, offline).")],
+    by: ByOption = "ikzf1_status",
+    horizon: HorizonOption = 5.0,
+    db: DbOption = None,
+) -> None:
+    """One HTML file: Table 1, OS and CIR curves, oncoplot, MRD, data quality and provenance."""
+    from etl.report import write_report
+
+    _say(f"wrote {write_report(_db(db), out_file, by=by, horizon=horizon)}")
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ COMMANDS = [
     ["load", "cnv"], ["load", "seg"], ["load", "mrd"], ["validate"], ["runs"], ["rejects"], ["synth"],
     ["demo"], ["views"], ["views", "apply"], ["views", "list"], ["views", "show"], ["views", "diff"],
     ["views", "retire"], ["table1"], ["outcomes"], ["plot"], ["plot", "oncoplot"], ["export"], ["query"],
+    ["pipeline"], ["pipeline", "run"], ["report"], ["load", "cbioportal"],
 ]  # fmt: skip
 
 

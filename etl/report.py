@@ -1,0 +1,422 @@
+"""`cgdw report`: one self-contained HTML file of the warehouse's analyses, data quality and provenance.
+
+Sections: Table 1; overall survival and cumulative incidence of relapse (curves with numbers at risk,
+estimates at the horizon, hazard ratios for the seed letter's covariates); the oncoplot; MRD levels by time
+point and method; data quality (rows quarantined per file and rule, rows per run); provenance (view
+versions, ETL runs, source files).
+
+Self-contained means the file opens offline and can be mailed as it is: HTML from the standard library
+(`html.escape`, no template engine), inline CSS, figures as inline SVG drawn by the existing plot functions
+(text stays text, so a browser can search it), no script, no external link or font. Every value in it is
+escaped. For the same warehouse the file is identical apart from the generation time.
+
+A section without data (no MRD, nothing quarantined, views not applied) says so instead of failing; an
+unknown `--by` column is an error, as in `cgdw table1`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import polars as pl
+
+from etl import __version__
+from etl.errors import CgdwError
+from etl.warehouse import open_for_read, query_frame, require_warehouse
+
+# The covariates of the seed letter's multivariable models (as in the README's `cgdw outcomes` example).
+SEED_COVARIATES = ("age", "log_wbc", "prednisone_good", "classifier_high")
+COHORT = "cohort_patient"
+
+_CSS = """
+:root { --ink: #1f2328; --muted: #59636e; --rule: #d0d7de; --band: #f6f8fa; --accent: #0072B2; }
+* { box-sizing: border-box; }
+body { margin: 0; color: var(--ink); background: #fff;
+  font: 14px/1.45 -apple-system, "Segoe UI", "Helvetica Neue", Arial, "Liberation Sans", sans-serif; }
+main { max-width: 1120px; margin: 0 auto; padding: 24px 32px 64px; }
+header { border-bottom: 3px solid var(--accent); padding-bottom: 12px; margin-bottom: 8px; }
+h1 { font-size: 26px; margin: 0 0 6px; }
+h2 { font-size: 20px; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--rule); }
+h3 { font-size: 16px; margin: 22px 0 8px; }
+p, li { max-width: 80ch; }
+.meta { color: var(--muted); margin: 2px 0; }
+.meta code, td code { font-size: 12px; }
+nav ol { columns: 2; margin: 8px 0 0; padding-left: 20px; }
+nav a { color: var(--accent); text-decoration: none; }
+table { border-collapse: collapse; margin: 8px 0 6px; font-size: 13px; font-variant-numeric: tabular-nums; }
+caption { text-align: left; font-weight: 600; padding: 4px 0; }
+th, td { padding: 4px 10px; border-bottom: 1px solid var(--rule); vertical-align: top; }
+th { background: var(--band); text-align: left; font-weight: 600; border-bottom: 2px solid var(--rule); }
+td.num, th.num { text-align: right; }
+td.cell { text-align: center; white-space: nowrap; }
+tbody tr:nth-child(even) > * { background: #fbfcfd; }
+tbody th { background: none; font-weight: 500; border-bottom: 1px solid var(--rule); white-space: nowrap; }
+td.hash { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 11.5px; }
+figure { margin: 12px 0 16px; }
+figure svg { max-width: 100%; height: auto; display: block; }
+figcaption { color: var(--muted); font-size: 12.5px; margin-top: 4px; max-width: 90ch; }
+.notes { color: var(--muted); font-size: 12.5px; padding-left: 18px; }
+.empty { color: var(--muted); font-style: italic; background: var(--band); padding: 8px 12px;
+  border-left: 3px solid var(--rule); }
+.scroll { overflow-x: auto; }
+footer { margin-top: 48px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--rule);
+  padding-top: 8px; }
+@media print { main { max-width: none; padding: 0; } h2 { break-before: page; }
+  figure { break-inside: avoid; } }
+"""
+
+
+def _e(value: object) -> str:
+    """Escaped text of a cell: None is empty (NULL shown as nothing, as the terminal tables do)."""
+    return "" if value is None else html.escape(str(value), quote=True)
+
+
+def _empty(message: str) -> str:
+    return f'<p class="empty">{_e(message)}</p>'
+
+
+def _notes(notes: Iterable[str]) -> str:
+    items = "".join(f"<li>{_e(note)}</li>" for note in notes)
+    return f'<ul class="notes">{items}</ul>' if items else ""
+
+
+def frame_html(frame: pl.DataFrame, caption: str | None = None, table_id: str | None = None) -> str:
+    """A polars frame as an HTML table: numeric columns right-aligned, every value escaped."""
+    numeric = [frame.schema[c].is_numeric() for c in frame.columns]
+    head = "".join(
+        f'<th scope="col"{" class=num" if is_num else ""}>{_e(c)}</th>'
+        for c, is_num in zip(frame.columns, numeric, strict=True)
+    )
+    body = []
+    for row in frame.iter_rows():
+        cells = []
+        for column, value, is_num in zip(frame.columns, row, numeric, strict=True):
+            css = "num" if is_num else ("hash" if column in ("sha256", "sql_sha256") else "")
+            cells.append(f"<td{f' class={css}' if css else ''}>{_e(value)}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    ident = f' id="{_e(table_id)}"' if table_id else ""
+    title = f"<caption>{_e(caption)}</caption>" if caption else ""
+    return (
+        f'<div class="scroll"><table{ident}>{title}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+# --- figures -----------------------------------------------------------------------------------------------
+
+_XML_PROLOGUE = re.compile(r"^.*?(?=<svg\b)", re.S)
+_SVG_ID = re.compile(r'\bid="([^"]+)"')
+# Matplotlib's RDF block (creator, date, licence URIs): no use on a page, and it names outside URLs.
+_SVG_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
+
+
+def inline_svg(svg_text: str, prefix: str) -> str:
+    """An SVG file's text as an element for an HTML page: without the XML prologue, DOCTYPE and metadata, with
+    every id (and every reference to it) prefixed, because ids are global to the page while matplotlib
+    only makes them unique within one figure (clip paths, markers)."""
+    element = _SVG_METADATA.sub("", _XML_PROLOGUE.sub("", svg_text, count=1), count=1).strip()
+    ids = set(_SVG_ID.findall(element))
+    if ids:
+        # One pass over every id and reference: id="X", url(#X) and xlink:href="#X".
+        names = "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
+        pattern = re.compile(r'(\bid="|#)(' + names + r')(?=["\)])')
+        element = pattern.sub(lambda m: f"{m.group(1)}{prefix}-{m.group(2)}", element)
+    return element
+
+
+def _figure(draw: Callable[[Path], Path], prefix: str, caption: str, workdir: Path) -> str:
+    """Draw one figure to an SVG file in `workdir` with an existing plot function, and inline it."""
+    path = draw(workdir / f"{prefix}.svg")
+    svg = inline_svg(path.read_text(encoding="utf-8"), prefix)
+    return f'<figure id="figure-{prefix}">{svg}<figcaption>{_e(caption)}</figcaption></figure>'
+
+
+# --- sections -----------------------------------------------------------------------------------------------
+
+
+def _section(section_id: str, title: str, body: str) -> str:
+    return f'<section id="{section_id}"><h2>{_e(title)}</h2>{body}</section>'
+
+
+def _guarded(render: Callable[[], str], what: str) -> str:
+    """A section's body, or why it could not be drawn (a warehouse without views or without data): the
+    rest of the report is still worth having."""
+    try:
+        return render()
+    except CgdwError as exc:
+        return _empty(f"{what} not available: {exc}")
+
+
+def _table1_section(db_path: Path, by: str, horizon: float) -> str:
+    from etl.analysis.cohort import format_p
+    from etl.analysis.table1 import SHORT_TEST_NAMES, build_table1, format_cell
+
+    table = build_table1(db_path, by=by, cohort=COHORT, horizon=horizon)
+    sizes = {group: cell.n for group, cell in table.rows[0].groups.items()} if table.rows else {}
+    head = ['<th scope="col">Characteristic</th>']
+    head += [f'<th scope="col" class="cell">{_e(g)} (n={_e(sizes.get(g))})</th>' for g in table.groups]
+    head += [
+        f'<th scope="col" class="cell">Total (n={table.patients})</th>',
+        '<th scope="col" class="num">P</th>',
+    ]
+    head.append('<th scope="col">Test</th>')
+    rows = []
+    for row in table.rows:
+        cells = [f'<th scope="row">{_e(row.label)}</th>']
+        for group, cell in [*row.groups.items(), ("Total", row.total)]:
+            text = str(cell.n) if row.id == "total" else format_cell(row.kind, cell)
+            cells.append(f'<td class="cell" data-row="{_e(row.id)}" data-group="{_e(group)}">{_e(text)}</td>')
+        cells.append(
+            f'<td class="num" data-row="{_e(row.id)}" data-group="P">{_e(format_p(row.p_value))}</td>'
+        )
+        cells.append(f"<td>{_e(SHORT_TEST_NAMES.get(row.test or '', row.test))}</td>")
+        rows.append(f'<tr data-row="{_e(row.id)}">{"".join(cells)}</tr>')
+    notes = [*table.notes]
+    if table.excluded_no_group:
+        notes.append(f"{table.excluded_no_group} patients without {by} are not in the table.")
+    caption = f"Patient characteristics by {by} ({COHORT}, {table.patients} patients)"
+    return (
+        f'<div class="scroll"><table id="table1"><caption>{_e(caption)}</caption>'
+        f"<thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>{_notes(notes)}"
+    )
+
+
+def _outcome_section(db_path: Path, endpoint: str, by: str, horizon: float, workdir: Path) -> str:
+    from etl.analysis.outcomes import OutcomeAnalysis
+    from etl.render import _outcomes_parts
+
+    analysis = OutcomeAnalysis(
+        db_path, endpoint=endpoint, by=by, cohort=COHORT, horizon=horizon, adjust=SEED_COVARIATES
+    )
+    result = analysis.fit()
+    header, test, ratio_title, notes = _outcomes_parts(result)
+    curve = "Kaplan-Meier" if endpoint != "cir" else "Aalen-Johansen cumulative incidence"
+    figure = _figure(
+        analysis.plot,
+        endpoint,
+        f"{curve} curves by {by} with 95% CI bands, censoring ticks (+) and numbers at risk per year.",
+        workdir,
+    )
+    ratios = result.hazard_ratio_frame()
+    ratio_table = (
+        frame_html(ratios, f"{ratio_title}, univariable and adjusted for {', '.join(SEED_COVARIATES)}")
+        if ratios.height
+        else _empty("No hazard ratio could be estimated (a covariate is constant or missing).")
+    )
+    return (
+        figure
+        + frame_html(result.estimates_frame(), header, table_id=f"{endpoint}-estimates")
+        + f"<p>{_e(test)}</p>"
+        + ratio_table
+        + _notes(notes)
+    )
+
+
+def _oncoplot_section(db_path: Path, by: str, workdir: Path) -> str:
+    from etl.analysis.figures import FIGURE_1C_GENES, write_oncoplot
+
+    caption = (
+        f"Alterations at diagnosis of {', '.join(FIGURE_1C_GENES)} (patient_gene_alteration), patients "
+        f"split by {by}; not sequenced is not wild type. Right: % altered among the sequenced, per group."
+    )
+    return _figure(
+        lambda out: write_oncoplot(db_path, out, by=by, cohort=COHORT), "oncoplot", caption, workdir
+    )
+
+
+def _mrd_section(db_path: Path, workdir: Path) -> str:
+    from etl.analysis.mrd_plot import mrd_summary, plot_mrd_distribution, read_mrd
+
+    measurements = read_mrd(db_path)
+    if measurements.is_empty():
+        return _empty("No MRD measurement in the warehouse (`cgdw load mrd`).")
+    caption = (
+        "Quantified MRD levels (mrd_result view, current measurements) per time point and method, coloured "
+        "by positivity at the method's threshold (dashed line); boxes: median and quartiles. Measurements "
+        "without a level (negative, positive not quantifiable, not done) are counted under each column."
+    )
+    figure = _figure(lambda out: plot_mrd_distribution(measurements, out), "mrd", caption, workdir)
+    summary = mrd_summary(measurements).rename({"time_point": "time point"})
+    return figure + frame_html(summary, "MRD measurements per time point and method", table_id="mrd-summary")
+
+
+def _quality_section(db_path: Path) -> str:
+    with open_for_read(db_path) as con:
+        rejected = query_frame(
+            con,
+            """
+            SELECT f.file_name AS file, f.kind, q.etl_run_id AS run, q.rule,
+                   count(DISTINCT q.line) AS "rows quarantined", count(*) AS problems,
+                   string_agg(DISTINCT q.column_name, ', ' ORDER BY q.column_name) AS columns
+            FROM rejected_record AS q JOIN source_file AS f USING (source_file_id)
+            GROUP BY ALL ORDER BY run, file, rule
+            """,
+        )
+        runs = query_frame(
+            con,
+            """
+            SELECT r.etl_run_id AS run, coalesce(f.file_name, r.command) AS "file or command", f.kind,
+                   r.status, r.rows_read AS "rows read", r.rows_loaded AS "rows loaded",
+                   r.rows_rejected AS "rows rejected"
+            FROM etl_run AS r LEFT JOIN source_file AS f USING (etl_run_id)
+            ORDER BY r.etl_run_id
+            """,
+        )
+    parts = ["<h3>Rows quarantined, per file and rule</h3>"]
+    if rejected.is_empty():
+        parts.append(_empty("No row was quarantined: every row read passed validation."))
+    else:
+        parts.append(frame_html(rejected, table_id="rejects"))
+        parts.append(
+            _notes(
+                ["One row can fail several rules; `cgdw rejects RUN` lists line, column, value and message."]
+            )
+        )
+    parts.append("<h3>Rows per ETL run</h3>")
+    parts.append(frame_html(runs, table_id="run-rows") if runs.height else _empty("No ETL run recorded."))
+    return "".join(parts)
+
+
+def _provenance_section(db_path: Path) -> str:
+    with open_for_read(db_path) as con:
+        views = query_frame(
+            con,
+            """
+            SELECT name AS view, version, sql_sha256, etl_run_id AS run,
+                   strftime(applied_at, '%Y-%m-%d %H:%M:%S') AS "released (UTC)",
+                   strftime(retired_at, '%Y-%m-%d %H:%M:%S') AS "retired (UTC)"
+            FROM view_version ORDER BY name, version
+            """,
+        )
+        runs = query_frame(
+            con,
+            """
+            SELECT etl_run_id AS run, command, run_by AS "run by", code_version AS "code version",
+                   strftime(started_at, '%Y-%m-%d %H:%M:%S') AS "started (UTC)",
+                   strftime(finished_at, '%Y-%m-%d %H:%M:%S') AS "finished (UTC)", status
+            FROM etl_run ORDER BY etl_run_id
+            """,
+        )
+        files = query_frame(
+            con,
+            """
+            SELECT source_file_id AS file, etl_run_id AS run, file_name AS name, kind, layout,
+                   trial_group AS "trial group", size_bytes AS "size (bytes)", sha256
+            FROM source_file ORDER BY source_file_id
+            """,
+        )
+    return "".join(
+        [
+            "<h3>View versions</h3>",
+            frame_html(views, table_id="view-versions") if views.height else _empty("No view released yet."),
+            _notes(["sql_sha256: SHA-256 of the view's SELECT when it was released (docs/analysis.md)."]),
+            "<h3>ETL runs</h3>",
+            frame_html(runs, table_id="etl-runs") if runs.height else _empty("No ETL run recorded."),
+            "<h3>Source files</h3>",
+            frame_html(files, table_id="source-files") if files.height else _empty("No source file loaded."),
+        ]
+    )
+
+
+def _check_by(db_path: Path, by: str) -> int | None:
+    """The number of patients of the cohort view, after checking that `by` is one of its columns; None
+    when the view does not exist yet (the analysis sections then say to apply the views)."""
+    from etl.analysis.cohort import read_cohort
+
+    with open_for_read(db_path) as con:
+        columns = [
+            name
+            for (name,) in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = $view",
+                {"view": COHORT},
+            ).fetchall()
+        ]
+    if not columns:
+        return None
+    if by not in columns:
+        raise CgdwError(f"{COHORT} has no column {by!r} to group by; its columns: {', '.join(columns)}")
+    return read_cohort(db_path, COHORT, ["patient_id"]).height
+
+
+def build_report(
+    db_path: Path,
+    by: str = "ikzf1_status",
+    horizon: float = 5.0,
+    generated_at: dt.datetime | None = None,
+) -> str:
+    """The report as HTML text (see the module docstring); `generated_at` defaults to now (UTC)."""
+    require_warehouse(db_path)
+    if horizon <= 0:
+        raise CgdwError(f"the horizon must be a positive number of years, got {horizon}")
+    patients = _check_by(db_path, by)
+    when = (generated_at or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    with tempfile.TemporaryDirectory(prefix="cgdw-report-") as tmp:
+        workdir = Path(tmp)
+        # (anchor, heading, body, what it is when it cannot be drawn); bodies are lazy so one failing
+        # analysis leaves the others in the report.
+        analyses: list[tuple[str, str, Callable[[], str], str]] = [
+            ("table1", f"Table 1: patient characteristics by {by}",
+             lambda: _table1_section(db_path, by, horizon), "Table 1"),
+            ("os", "Overall survival", lambda: _outcome_section(db_path, "os", by, horizon, workdir), "OS"),
+            ("cir", "Cumulative incidence of relapse",
+             lambda: _outcome_section(db_path, "cir", by, horizon, workdir), "CIR"),
+            ("oncoplot", "Alterations at diagnosis (oncoplot)",
+             lambda: _oncoplot_section(db_path, by, workdir), "Oncoplot"),
+            ("mrd", "MRD by time point and method", lambda: _mrd_section(db_path, workdir), "MRD"),
+        ]  # fmt: skip
+        sections = [(ident, title, _guarded(render, what)) for ident, title, render, what in analyses]
+    sections.append(("quality", "Data quality", _quality_section(db_path)))
+    sections.append(("provenance", "Provenance", _provenance_section(db_path)))
+    return _page(db_path, by, horizon, when, patients, sections)
+
+
+def _page(
+    db_path: Path,
+    by: str,
+    horizon: float,
+    when: str,
+    patients: int | None,
+    sections: Sequence[tuple[str, str, str]],
+) -> str:
+    cohort = f"{patients:,} patients in {COHORT}" if patients is not None else "cohort views not applied"
+    toc = "".join(f'<li><a href="#{ident}">{_e(title)}</a></li>' for ident, title, _ in sections)
+    body = "".join(_section(ident, title, content) for ident, title, content in sections)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="cgdw {_e(__version__)}">
+<title>cgdw report: {_e(db_path.name)}</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<main>
+<header>
+<h1>Clinical-genomics warehouse report</h1>
+<p class="meta">Warehouse <code>{_e(db_path)}</code> &middot; {_e(cohort)} &middot; grouped by
+<code>{_e(by)}</code> &middot; estimates at {horizon:g} years</p>
+<p class="meta">Generated {_e(when)} by cgdw {_e(__version__)} from the warehouse as it was at that time.
+A warehouse built by <code>cgdw demo</code> or <code>cgdw synth</code> holds SYNTHETIC patients.</p>
+<nav><ol>{toc}</ol></nav>
+</header>
+{body}
+<footer>Self-contained file: no script, no network access; figures are inline SVG. Methods:
+docs/analysis.md of cgdw.</footer>
+</main>
+</body>
+</html>
+"""
+
+
+def write_report(db_path: Path, out: Path, by: str = "ikzf1_status", horizon: float = 5.0) -> Path:
+    """Write the HTML report of the warehouse at `db_path` to `out` (parents created) and return `out`."""
+    text = build_report(db_path, by=by, horizon=horizon)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return out
