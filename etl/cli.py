@@ -47,6 +47,11 @@ pipeline_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(pipeline_app, name="pipeline")
+consent_app = typer.Typer(
+    help="Consent withdrawal: take a patient out of every view and extract (docs/privacy.md).",
+    no_args_is_help=True,
+)
+app.add_typer(consent_app, name="consent")
 
 err = Console(stderr=True)
 out = Console()
@@ -749,6 +754,57 @@ def pipeline_run(
                 _error(f"{outcome.path}: file rejected, nothing loaded: {outcome.message}")
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+# --- consent and purge -----------------------------------------------------------------------------------
+
+
+@consent_app.command("withdraw")
+def consent_withdraw(
+    source_patient_id: Annotated[
+        str | None, typer.Argument(help="The patient's number in the trial database, e.g. G05-00017.")
+    ] = None,
+    group: Annotated[
+        str | None, typer.Option("--group", "-g", help="Trial group of that number: GRAALL, FRALLE, ...")
+    ] = None,
+    patient_key: Annotated[
+        str | None,
+        typer.Option("--patient-key", help="Or the pseudonymous patient key (e.g. from an extract)."),
+    ] = None,
+    db: DbOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Record that a patient withdrew consent: out of every view and extract at once (one ETL run)."""
+    from etl.consent import PatientRef, withdraw_consent
+
+    patient = PatientRef(trial_group=group, source_patient_id=source_patient_id, patient_key=patient_key)
+    _say(withdraw_consent(_db(db), patient, key_file=key_file).summary())
+
+
+@app.command("purge")
+def purge(
+    withdrawn: Annotated[
+        bool, typer.Option("--withdrawn", help="Purge every patient whose consent is withdrawn.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be deleted.")] = False,
+    db: DbOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Delete for good every row of the patients whose consent is withdrawn (audit: counts only)."""
+    from etl.consent import purge_withdrawn
+
+    if not withdrawn:
+        raise typer.BadParameter("say what to purge: --withdrawn")
+    path = _db(db)
+    if not (yes or dry_run):
+        plan = purge_withdrawn(path, key_file=key_file, dry_run=True)
+        if not plan.patients:
+            _say(plan.summary())
+            return
+        _say(plan.summary())
+        typer.confirm("Delete these rows for good?", abort=True)
+    _say(purge_withdrawn(path, key_file=key_file, dry_run=dry_run).summary())
 
 
 # --- report ----------------------------------------------------------------------------------------------

@@ -14,6 +14,12 @@ class CgdwError(Exception):
             self.exit_code = exit_code
 
 
+def one_line(exc: BaseException) -> str:
+    """The first line of a third-party error (polars, fastexcel and gzip add hints and context lines)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
+
+
 class FileRejected(CgdwError):
     """A file-level problem: the whole load is aborted and the database is left unchanged."""
 

@@ -9,6 +9,7 @@ transaction back: the database is left exactly as it was. Loading bytes already 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import getpass
@@ -253,6 +254,7 @@ def run_load(
                     _write_rejects(con, batch, issues, ctx)
                 say("writing")
                 _accumulate(report.tables, loader.write(con, batch.without_lines(bad), ctx))
+                fault_point("during_insert")  # between batches of a multi-batch file (tests kill here)
             report.issues = pl.concat(all_issues) if all_issues else empty_issues()
             fault_point("after_insert")
             report.file_problem = _reject_fraction_problem(report, max_reject_fraction)
@@ -282,8 +284,12 @@ def run_load(
                 con.rollback()
             else:
                 con.commit()
+                fault_point("after_commit")  # committed, not yet closed: a kill here must keep the load
         except BaseException:
-            con.rollback()
+            # A failed COMMIT (a full disk) invalidates the database and makes ROLLBACK raise too; DuckDB
+            # has discarded the transaction anyway, and the error to report is the first one.
+            with contextlib.suppress(duckdb.Error):
+                con.rollback()
             raise
     return report
 

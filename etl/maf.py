@@ -8,6 +8,7 @@ t_depth, FILTER, ...) are used when present. Rows of samples missing from the ma
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import duckdb
 import pandera.polars as pa
 import polars as pl
 
-from etl.errors import FileRejected
+from etl.errors import FileRejected, one_line
 from etl.framework import Batch, LoadContext, SourceLoader
 from etl.readers import LINE
 from etl.samples import unknown_sample_issues
@@ -93,14 +94,21 @@ def _column(frame: pl.DataFrame, *names: str) -> pl.Expr:
     return pl.lit(None, pl.String)
 
 
+def reject_duplicated_columns(path: Path, frame: pl.DataFrame) -> None:
+    """polars renames a repeated header name to NAME_duplicated_N: refuse the file instead of guessing."""
+    duplicated = sorted({c.rpartition("_duplicated_")[0] for c in frame.columns if "_duplicated_" in c})
+    if duplicated:
+        raise FileRejected(path, f"duplicated columns: {', '.join(duplicated)}")
+
+
 def read_maf(path: Path) -> pl.DataFrame:
     """All columns as text, with the line of each row (comment lines such as '#version 2.4' skipped)."""
     try:
         data = path.read_bytes()
         if data[:2] == b"\x1f\x8b":
             data = gzip.decompress(data)
-    except (OSError, EOFError) as exc:
-        raise FileRejected(path, f"unreadable or truncated file: {exc}") from exc
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a damaged deflate stream
+        raise FileRejected(path, f"unreadable or truncated file: {one_line(exc)}") from exc
     lines = data.split(b"\n")
     comments = next((i for i, line in enumerate(lines) if not line.startswith(b"#")), len(lines))
     try:
@@ -108,7 +116,8 @@ def read_maf(path: Path) -> pl.DataFrame:
             data, separator="\t", comment_prefix="#", infer_schema=False, quote_char=None, raise_if_empty=True
         )
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
-        raise FileRejected(path, f"not a tab-separated MAF: {exc}") from exc
+        raise FileRejected(path, f"not a tab-separated MAF: {one_line(exc)}") from exc
+    reject_duplicated_columns(path, frame)
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise FileRejected(path, f"missing MAF columns: {', '.join(missing)}")

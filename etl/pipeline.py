@@ -414,8 +414,14 @@ def pipeline_lock(db_path: Path, config: Path) -> Iterator[str | None]:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = _holder(handle.read())
+            # The holder writes who it is just after taking the lock: give it a moment to do so.
+            holder: dict[str, Any] = {}
+            for _ in range(40):
+                handle.seek(0)
+                holder = _holder(handle.read())
+                if holder:
+                    break
+                time.sleep(0.025)
             raise PipelineLocked(
                 f"a pipeline is already running on {db_path} since {holder.get('started_at', '?')}, "
                 f"pid {holder.get('pid', '?')} on {holder.get('host', '?')} (lock {path}); "

@@ -9,14 +9,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from etl.errors import FileRejected
+from etl.errors import FileRejected, one_line
 from etl.layouts import Layout
 from etl.privacy import identifier_columns
+
+# csv (line numbers, ragged lines) must read what polars reads: a huge field is a value, not an error.
+csv.field_size_limit(2**31 - 1)
 
 LINE = "_line"  # source line (sheet row for xlsx) of each record; the header is line 1
 
@@ -58,7 +62,10 @@ def check_columns(path: Path, columns: list[str], layout: Layout) -> None:
             f"columns {', '.join(leaked)} look like direct identifiers (names, birth dates, hospital "
             "numbers...); identifiers never enter the warehouse: remove them from the export",
         )
-    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    # polars renames a repeated header name to NAME_duplicated_N (fastexcel to NAME_N, which is not told
+    # apart from a real column here: it is refused as an unexpected column).
+    repeated = {c.rpartition("_duplicated_")[0] for c in columns if re.search(r".+_duplicated_\d+$", c)}
+    duplicated = sorted({c for c in columns if columns.count(c) > 1} | repeated)
     if duplicated:
         raise FileRejected(path, f"duplicated columns: {', '.join(duplicated)}")
     expected = layout.source_columns
@@ -130,8 +137,13 @@ def _read_delimited(path: Path, layout: Layout) -> pl.DataFrame:
         )
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError) as exc:
         raise FileRejected(
-            path, _ragged_line(text, layout.delimiter) or f"not a valid delimited file: {exc}"
+            path, _ragged_line(text, layout.delimiter) or f"not a valid delimited file: {one_line(exc)}"
         ) from exc
+    # polars pads a line with fewer fields than the header with NULLs: a cut line would load as empty
+    # values. Count the fields of every line (more fields make polars fail above and land here too).
+    ragged = _ragged_line(text, layout.delimiter)
+    if ragged:
+        raise FileRejected(path, ragged)
     frame = frame.with_columns(pl.all().str.strip_chars().replace("", None))
     if text.count("\n") - text.endswith("\n") != frame.height or '"' in text:
         lines = _record_lines(text, layout.delimiter)
@@ -172,11 +184,14 @@ def _read_xlsx(path: Path, layout: Layout) -> pl.DataFrame:
     try:
         reader = fastexcel.read_excel(path)
     except Exception as exc:  # fastexcel raises its own error types for every kind of broken workbook
-        raise FileRejected(path, f"not a readable xlsx workbook: {exc}") from exc
+        raise FileRejected(path, f"not a readable xlsx workbook: {one_line(exc)}") from exc
     sheet_name = layout.sheet or reader.sheet_names[0]
     if sheet_name not in reader.sheet_names:
         raise FileRejected(path, f"no sheet {sheet_name!r} (sheets: {', '.join(reader.sheet_names)})")
-    sheet = reader.load_sheet_by_name(sheet_name, header_row=0, dtypes="string")
+    try:
+        sheet = reader.load_sheet_by_name(sheet_name, header_row=0, dtypes="string")
+    except Exception as exc:  # a damaged sheet inside a readable zip: a CalamineError, not a traceback
+        raise FileRejected(path, f"sheet {sheet_name!r} is not readable: {one_line(exc)}") from exc
     columns = [info.name for info in sheet.available_columns()]
     frame = (
         pl.DataFrame(sheet.to_arrow())

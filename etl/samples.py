@@ -85,9 +85,10 @@ class SampleManifestLoader(TabularLoader):
                     "known_assay",
                     pl.format(
                         "no assay {} version {} on {} in the sequencing_assay reference table",
-                        pl.col("assay_name"),
-                        pl.col("assay_version"),
-                        pl.col("assembly"),
+                        *(
+                            pl.col(c).fill_null("(empty)")
+                            for c in ("assay_name", "assay_version", "assembly")
+                        ),
                     ),
                 ),
                 issues_where(

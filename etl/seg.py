@@ -19,8 +19,9 @@ from pandera.api.polars.types import PolarsData
 
 from etl.cnv import COLUMNS as CALL_COLUMNS
 from etl.cnv import REFERENCE_EXONS, confirm_calls
-from etl.errors import CgdwError, FileRejected
+from etl.errors import CgdwError, FileRejected, one_line
 from etl.framework import Batch, LoadContext, SourceLoader
+from etl.maf import reject_duplicated_columns
 from etl.readers import LINE
 from etl.samples import unknown_sample_issues
 from etl.snapshot import merge_snapshot
@@ -75,7 +76,8 @@ class SegLoader(SourceLoader):
         try:
             raw = pl.read_csv(path, separator="\t", infer_schema=False, quote_char=None, raise_if_empty=True)
         except (OSError, pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
-            raise FileRejected(path, f"not a tab-separated SEG file: {exc}") from exc
+            raise FileRejected(path, f"not a tab-separated SEG file: {one_line(exc)}") from exc
+        reject_duplicated_columns(path, raw)
         found = {}
         for canonical, names in SEG_COLUMNS.items():
             name = next((n for n in names if n in raw.columns), None)

@@ -28,13 +28,14 @@ def empty_issues() -> pl.DataFrame:
 def issues_where(
     frame: pl.DataFrame, failed: pl.Expr, column: str, value: pl.Expr, rule: str, message: pl.Expr
 ) -> pl.DataFrame:
-    """Issue rows for every row of `frame` where `failed` holds."""
+    """Issue rows for every row of `frame` where `failed` holds. A message built with pl.format from an
+    empty value is NULL: it falls back to naming the column and the rule, never to no message at all."""
     return frame.filter(failed).select(
         pl.col(LINE),
         pl.lit(column).alias("column"),
         value.cast(pl.String).alias("value"),
         pl.lit(rule).alias("rule"),
-        message.alias("message"),
+        pl.coalesce(message, pl.lit(f"{column} fails rule {rule}")).alias("message"),
     )
 
 
@@ -61,6 +62,14 @@ def _parse(spec: FieldSpec, layout: Layout) -> pl.Expr:
     )
 
 
+SHOWN_CHARS = 80  # a message quotes at most this much of a value; the issue's `value` keeps all of it
+
+
+def quoted(raw: pl.Expr) -> pl.Expr:
+    """A value as a message shows it: a huge field (a pasted document, a runaway quote) is cut short."""
+    return pl.when(raw.str.len_chars() > SHOWN_CHARS).then(raw.str.slice(0, SHOWN_CHARS) + "…").otherwise(raw)
+
+
 def _parse_issue(frame: pl.DataFrame, spec: FieldSpec, layout: Layout, parsed: str) -> pl.DataFrame:
     raw = pl.col(spec.column)
     issues = []
@@ -80,13 +89,17 @@ def _parse_issue(frame: pl.DataFrame, spec: FieldSpec, layout: Layout, parsed: s
         assert spec.codes is not None
         failed = failed & ~raw.str.to_uppercase().is_in([code.upper() for code in spec.codes.missing])
         rule = f"code:{spec.codes.name}"
-        message = pl.format(f"'{{}}' is not a {spec.codes.name} code (allowed: {spec.codes.allowed()})", raw)
+        message = pl.format(
+            f"'{{}}' is not a {spec.codes.name} code (allowed: {spec.codes.allowed()})", quoted(raw)
+        )
     elif spec.type == "date":
         rule = "date"
-        message = pl.format(f"'{{}}' is not a valid date in {layout.date_format_label} form", raw)
+        message = pl.format(f"'{{}}' is not a valid date in {layout.date_format_label} form", quoted(raw))
     elif spec.type in ("decimal", "integer"):
         rule = "number"
-        message = pl.format(f"'{{}}' is not a {'whole ' if spec.type == 'integer' else ''}number", raw)
+        message = pl.format(
+            f"'{{}}' is not a {'whole ' if spec.type == 'integer' else ''}number", quoted(raw)
+        )
     else:
         return pl.concat(issues) if issues else empty_issues()
     issues.append(issues_where(frame, failed, spec.column, raw, rule, message))

@@ -10,7 +10,7 @@ from pandera.errors import SchemaErrors
 
 from etl.readers import LINE
 from etl.schemas import RULE_EXPLANATIONS
-from etl.transform import ISSUE_SCHEMA, empty_issues
+from etl.transform import ISSUE_SCHEMA, SHOWN_CHARS, empty_issues
 
 # Pandera's names for its built-in checks, as the rule ids users read.
 _RULE_NAMES = {"field_uniqueness": "unique", "not_nullable": "required", "dtype": "type"}
@@ -34,6 +34,11 @@ def explain(rule: str, field: str = "") -> str:
     name, _, argument = rule.partition("(")
     template = _BUILT_IN.get(name)
     return template.format(argument.rstrip(")")) if template else f"fails {rule}"
+
+
+def _cut(text: str) -> str:
+    """A huge field is quoted by its start in a message; the issue's `value` keeps all of it."""
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
 
 
 def schema_issues(
@@ -63,7 +68,7 @@ def schema_issues(
         line, column = lines[index], source_column(field)
         raw_value = raw_rows[line].get(column, failure) if line in raw_rows else failure
         rule = _RULE_NAMES.get(check, check)
-        shown = "empty" if raw_value is None else repr(raw_value)
-        detail = "" if str(failure) == str(raw_value) else f" (read as {field} = {failure})"
+        shown = "empty" if raw_value is None else _cut(repr(raw_value))
+        detail = "" if str(failure) == str(raw_value) else f" (read as {field} = {_cut(str(failure))})"
         rows.append((line, column, raw_value, rule, f"{column} = {shown}{detail}: {explain(rule, field)}"))
     return pl.DataFrame(rows, schema=ISSUE_SCHEMA, orient="row")

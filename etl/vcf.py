@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ import pandera.polars as pa
 import polars as pl
 import pyarrow
 
-from etl.errors import CgdwError, FileRejected
+from etl.errors import CgdwError, FileRejected, one_line
 from etl.framework import Batch, LoadContext, SourceLoader
 from etl.readers import LINE
 from etl.transform import issues_where
@@ -111,6 +112,13 @@ def locate_bad_record(path: Path, header: VcfHeader) -> str | None:
     """Where a record breaks the VCF grammar (wrong field count, non-numeric POS or depths): run only when
     the parser has failed, to name the line it could not."""
     columns = 8 + (len(header.samples) + 1 if header.samples else 0)
+    try:
+        return _first_bad_record(path, header, columns)
+    except (OSError, EOFError, zlib.error):  # a damaged compressed file: the caller says so
+        return None
+
+
+def _first_bad_record(path: Path, header: VcfHeader, columns: int) -> str | None:
     with _open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             if number <= header.lines or not line.strip():
@@ -158,6 +166,8 @@ def read_header(path: Path) -> VcfHeader:
                                 path, f"line {number}: the ##{key} header line is not closed by '>'"
                             )
                         fields = dict(re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|[^,>]*)', value[1:-1]))
+                        if key in ("INFO", "FORMAT", "FILTER", "contig") and not fields.get("ID"):
+                            raise FileRejected(path, f"line {number}: the ##{key} header line has no ID")
                         if key == "INFO":
                             info[fields.get("ID", "")] = fields.get("Description", "").strip('"')
                         elif key == "FORMAT":
@@ -174,8 +184,8 @@ def read_header(path: Path) -> VcfHeader:
                         raise FileRejected(path, f"line {number}: malformed #CHROM header line")
                     return VcfHeader(number, columns[9:], info, format_ids, meta, contigs)
                 raise FileRejected(path, f"line {number}: data before the #CHROM header line")
-    except (EOFError, gzip.BadGzipFile, OSError) as exc:
-        raise FileRejected(path, f"unreadable or truncated compressed file: {exc}") from exc
+    except (EOFError, gzip.BadGzipFile, OSError, zlib.error) as exc:
+        raise FileRejected(path, f"unreadable or truncated compressed file: {one_line(exc)}") from exc
     raise FileRejected(path, "no #CHROM header line (empty or truncated file)")
 
 
@@ -324,8 +334,8 @@ class VcfLoader(SourceLoader):
         try:
             for batch in source.batches():
                 yield pl.DataFrame(pyarrow.record_batch(batch))
-        except (OSError, EOFError) as exc:
-            raise FileRejected(path, f"unreadable or truncated file: {exc}") from exc
+        except (OSError, EOFError, zlib.error) as exc:
+            raise FileRejected(path, f"unreadable or truncated file: {one_line(exc)}") from exc
         except Exception as exc:  # oxbow reports malformed records as plain Exceptions, without a line
             reason = str(exc).splitlines()[0].removeprefix("External error: ")
             raise FileRejected(

@@ -24,6 +24,43 @@ _CONFIG: dict[str, str | bool | int | float | list[str]] = {
 }
 
 
+class WarehouseStorageError(CgdwError):
+    """The file system refused a write (read-only, permissions, disk full): fix the storage and run the same
+    command again. Nothing half-written is left: a write is one transaction."""
+
+    exit_code = 74  # EX_IOERR: distinct from a busy warehouse (75), which cron may simply retry
+
+
+# What the OS (through DuckDB or Python) says -> what the user is told. Matched on the message because
+# DuckDB reports every one of them as the same exception class (IOException, or FatalException at commit).
+_STORAGE_PROBLEMS = (
+    ("no space left on device", "the disk is full (No space left on device): free space"),
+    ("disk quota exceeded", "the disk quota is exceeded: free space or raise the quota"),
+    ("read-only file system", "its file system is read-only (Read-only file system): mount it read-write"),
+    ("permission denied", "permission denied: give this user write access to the file and its directory"),
+    (
+        "operation not permitted",
+        "the operating system refused the write (Operation not permitted: an immutable file? "
+        "see lsattr): make the file writable",
+    ),
+)
+
+
+def storage_error(db_path: Path, exc: BaseException) -> WarehouseStorageError | None:
+    """A clear error for a storage failure reported by DuckDB or the OS, else None (not a storage problem)."""
+    text = str(exc)
+    for needle, advice in _STORAGE_PROBLEMS:
+        if needle in text.lower():
+            detail = text.strip().splitlines()[-1] if text.strip() else type(exc).__name__
+            return WarehouseStorageError(
+                f"{db_path}: cannot write the warehouse: {advice}, then run the same command again "
+                "(a write is all or nothing: none of it was kept; a file already loaded is skipped by its "
+                "sha256). "
+                f"Detail: {detail}"
+            )
+    return None
+
+
 def _connect(db_path: Path, read_only: bool, external_access: bool = True) -> duckdb.DuckDBPyConnection:
     config = _CONFIG if external_access else {**_CONFIG, "enable_external_access": False}
     try:
@@ -33,6 +70,8 @@ def _connect(db_path: Path, read_only: bool, external_access: bool = True) -> du
             raise WarehouseLocked(
                 f"{db_path} is in use by another process (DuckDB allows one writer): try again when it ends"
             ) from exc
+        if not read_only and (storage := storage_error(db_path, exc)):
+            raise storage from exc
         raise CgdwError(f"{db_path}: cannot open the warehouse: {exc}") from exc
 
 
@@ -63,8 +102,14 @@ def write_lock(db_path: Path) -> Iterator[None]:
     flock is released by the kernel when the process dies, so a killed load never leaves a stale lock.
     """
     lock_path = db_path.with_name(db_path.name + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as handle:
+    # No mkdir: the warehouse (hence its directory) must exist; a mistyped --db must not create directories.
+    try:
+        handle = open(lock_path, "a+")  # noqa: SIM115 (closed by the `with` just below)
+    except OSError as exc:
+        raise storage_error(db_path, exc) or CgdwError(
+            f"{db_path}: cannot create the lock file {lock_path}: {exc.strerror}"
+        ) from exc
+    with handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -85,13 +130,26 @@ def write_lock(db_path: Path) -> Iterator[None]:
 
 @contextmanager
 def open_for_write(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A writing connection to a warehouse at head, under the write lock."""
+    """A writing connection to a warehouse at head, under the write lock.
+
+    A storage failure while writing (a full disk surfaces at COMMIT, as DuckDB checkpoints) becomes a
+    WarehouseStorageError naming the file; DuckDB has then discarded the transaction.
+    """
+    require_warehouse(db_path)  # before the lock, which would otherwise create the lock file's directory
     with write_lock(db_path):
         require_warehouse(db_path)
         con = _connect(db_path, read_only=False)
         try:
             require_head(con, db_path)
             yield con
+        except (duckdb.Error, OSError) as exc:
+            # Only errors about this warehouse's own files (<db>, <db>.wal, <db>.tmp): a source file that
+            # cannot be read is the loader's business and keeps its own message.
+            about_warehouse = db_path.name in str(exc) or isinstance(exc, duckdb.FatalException)
+            storage = storage_error(db_path, exc) if about_warehouse else None
+            if storage is None:
+                raise
+            raise storage from exc
         finally:
             con.close()
 

@@ -19,7 +19,8 @@ COMMANDS = [
     ["load", "cnv"], ["load", "seg"], ["load", "mrd"], ["validate"], ["runs"], ["rejects"], ["synth"],
     ["demo"], ["views"], ["views", "apply"], ["views", "list"], ["views", "show"], ["views", "diff"],
     ["views", "retire"], ["table1"], ["outcomes"], ["plot"], ["plot", "oncoplot"], ["export"], ["query"],
-    ["pipeline"], ["pipeline", "run"], ["report"], ["load", "cbioportal"],
+    ["pipeline"], ["pipeline", "run"], ["report"], ["load", "cbioportal"], ["consent"],
+    ["consent", "withdraw"], ["purge"],
 ]  # fmt: skip
 
 
@@ -132,13 +133,13 @@ def test_views_commands(tmp_path: Path) -> None:
     applied = cgdw("views", "apply", "--db", str(db))
     assert applied.returncode == 0 and "newly released: " in applied.stdout
     listed = cgdw("views", "list", "--db", str(db), "--format", "csv")
-    assert listed.stdout.count(",released,") == 5
+    assert listed.stdout.count(",released,") == 9  # 5 views, 4 of them in v1 and v2
     shown = cgdw("views", "show", "endpoint@v1")
     assert shown.returncode == 0 and shown.stdout.startswith("-- name: endpoint")
     missing = cgdw("views", "show", "endpoint@v9")
     assert missing.returncode == 1 and "view endpoint has no version 9; shipped: v1" in missing.stderr
     refused = cgdw("views", "retire", "mrd_result@v1", "--db", str(db))
-    assert refused.returncode == 1 and "cohort_patient@v1 read it" in refused.stderr
+    assert refused.returncode == 1 and "cohort_patient@v1, mrd_result@v2 read it" in refused.stderr
 
 
 def test_the_help_lists_every_source_kind_the_loaders_know() -> None:

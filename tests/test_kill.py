@@ -96,4 +96,4 @@ def test_a_killed_views_apply_leaves_no_view_and_no_release(
         [sys.executable, "-m", "etl", "views", "apply", "--db", str(db_path)], capture_output=True, text=True
     )
     assert again.returncode == 0, again.stderr
-    assert scalar(db_path, "SELECT count(*) FROM view_version") == 5
+    assert scalar(db_path, "SELECT count(*) FROM view_version") == 9  # 5 views, 4 in v1 and v2

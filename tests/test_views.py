@@ -68,8 +68,11 @@ def test_a_released_version_whose_sql_changed_is_refused_and_nothing_is_applied(
     with pytest.raises(ViewChanged, match=r"endpoint@v1 was released with SQL checksum .*new version"):
         apply_views(db_path, views_dir=views_dir)
     assert fingerprint(db_path) == before
-    states = dict(list_views(db_path, views_dir).select("name", "state").iter_rows())
-    assert states["endpoint"] == "changed: refused"
+    states = {
+        (n, v): state
+        for n, v, state in list_views(db_path, views_dir).select("name", "version", "state").iter_rows()
+    }
+    assert states["endpoint", 1] == "changed: refused"
 
 
 def test_a_header_only_change_is_documentation_not_a_new_version(db_path: Path, views_dir: Path) -> None:
@@ -107,7 +110,9 @@ def test_a_new_version_becomes_the_stable_name_and_the_old_one_stays_until_retir
 
 def test_a_version_another_live_view_reads_cannot_be_retired(db_path: Path) -> None:
     apply_views(db_path)
-    with pytest.raises(CgdwError, match=r"cannot retire mrd_result@v1: cohort_patient@v1 read it"):
+    with pytest.raises(
+        CgdwError, match=r"cannot retire mrd_result@v1: cohort_patient@v1, mrd_result@v2 read it"
+    ):
         retire_view(db_path, "mrd_result", 1)
     assert query(db_path, "SELECT 1 FROM duckdb_views() WHERE view_name = 'mrd_result_v1'")
 

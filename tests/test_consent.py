@@ -1,0 +1,338 @@
+"""Consent withdrawal and purge, as the data manager meets them.
+
+`cgdw consent withdraw --group GRAALL G05-00017` takes the patient out of every stable view and every
+extract at once; `cgdw purge --withdrawn` then deletes every row of theirs, leaving an audit record of
+counts only. Every test works on a copy of the session warehouse (the synthetic cohort, views applied).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from etl import consent
+from etl.analysis.table1 import build_table1
+from etl.consent import PatientRef, purge_withdrawn, withdraw_consent
+from etl.errors import CgdwError
+from etl.export import ExportFormat, export_view
+from etl.privacy import patient_key
+from etl.synth import SynthResult
+from schema.models import Base
+from tests.conftest import TEST_KEY
+from tests.helpers import TABLES, fingerprint, query, scalar
+from tests.test_cli import cgdw
+
+SECRET = TEST_KEY.encode()
+# The stable view names of the synthetic warehouse whose rows are per patient.
+STABLE_VIEWS = ("cohort_patient", "endpoint", "ikzf1_alteration", "mrd_result", "patient_gene_alteration")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The GRAALL patient whose consent the tests withdraw: as the data manager knows them and as stored."""
+
+    source_id: str
+    key: str
+    patient_id: int
+
+
+def _copy(warehouse: Path, tmp_path: Path, name: str = "copy.duckdb") -> Path:
+    return Path(shutil.copy(warehouse, tmp_path / name))
+
+
+@pytest.fixture(scope="module")
+def subject(warehouse: Path, cohort: SynthResult) -> Subject:
+    """A GRAALL patient seen by every per-patient view (with MRD and an IKZF1 alteration), whose
+    copy-number calls include a second-method confirmation (a row pointing at a row of its own table)."""
+    source_ids = pl.read_csv(cohort.files["graall"], separator=";", encoding="latin-1")["NUM_PATIENT"]
+    keys = {patient_key(SECRET, "GRAALL", source_id): source_id for source_id in source_ids}
+    rows = query(
+        warehouse,
+        "SELECT patient_id, patient_key FROM patient WHERE trial_group = 'GRAALL' "
+        "AND patient_id IN (SELECT patient_id FROM ikzf1_alteration) "
+        "AND patient_id IN (SELECT patient_id FROM mrd_result) "
+        "AND patient_id IN (SELECT s.patient_id FROM copy_number_call AS c "
+        "JOIN sample AS s USING (sample_id) WHERE c.confirms_copy_number_call_id IS NOT NULL) "
+        "ORDER BY patient_id LIMIT 1",
+    )
+    patient_id, key = rows[0]
+    assert isinstance(patient_id, int) and isinstance(key, str)
+    return Subject(source_id=keys[key], key=key, patient_id=patient_id)
+
+
+@pytest.fixture(scope="module")
+def withdrawn(warehouse: Path, subject: Subject, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the warehouse where the subject withdrew consent (rows not purged yet)."""
+    db = _copy(warehouse, tmp_path_factory.mktemp("withdrawn"))
+    withdraw_consent(db, PatientRef(trial_group="GRAALL", source_patient_id=subject.source_id), secret=SECRET)
+    return db
+
+
+@pytest.fixture(scope="module")
+def purged(withdrawn: Path, subject: Subject, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The withdrawn copy, with a quarantined source row of the subject added, then purged."""
+    db = _copy(withdrawn, tmp_path_factory.mktemp("purged"))
+    _quarantine_a_row_of(db, subject.source_id)
+    purge_withdrawn(db, secret=SECRET)
+    return db
+
+
+def _quarantine_a_row_of(db: Path, source_id: str) -> None:
+    """A rejected lab row naming the subject (and one naming nobody), as a load would have quarantined."""
+    import duckdb
+
+    with duckdb.connect(str(db)) as con:
+        run, source_file = con.execute(
+            "SELECT etl_run_id, source_file_id FROM source_file LIMIT 1"
+        ).fetchone()
+        for value in (f" {source_id} ", "G99-99999"):
+            raw = json.dumps({"trial_group": "GRAALL", "patient_id": value, "TLX1": "MAYBE"})
+            con.execute(
+                "INSERT INTO rejected_record (etl_run_id, source_file_id, line, column_name, value, rule, "
+                "message, raw_record) VALUES ($run, $file, 2, 'TLX1', 'MAYBE', 'code:TLX1', 'unknown code', "
+                "$raw)",
+                {"run": run, "file": source_file, "raw": raw},
+            )
+
+
+def _patient_tables() -> dict[str, str]:
+    """Every table that refers to a patient, directly or through a sample -> SQL of that patient's rows
+    (with $pid). Read from the models, so that a new table is covered without touching this test."""
+    conditions: dict[str, list[str]] = {"patient": ["patient_id = $pid"]}
+    for table in Base.metadata.sorted_tables:
+        for fk in table.foreign_keys:
+            column = fk.parent.name
+            if fk.column.table.name == "patient":
+                conditions.setdefault(table.name, []).append(f"{column} = $pid")
+            elif fk.column.table.name == "sample":
+                conditions.setdefault(table.name, []).append(
+                    f"{column} IN (SELECT sample_id FROM sample WHERE patient_id = $pid)"
+                )
+    return {table: " OR ".join(where) for table, where in conditions.items()}
+
+
+def _rows_of(db: Path, subject: Subject) -> dict[str, int]:
+    counts = {
+        table: scalar(db, f"SELECT count(*) FROM {table} WHERE {where}", {"pid": subject.patient_id})
+        for table, where in _patient_tables().items()
+    }
+    return {table: int(str(n)) for table, n in counts.items()}
+
+
+def _others(db: Path, subject: Subject) -> dict[str, list[tuple[object, ...]]]:
+    """Every row that is not the subject's, in every table that refers to patients."""
+    return {
+        table: query(
+            db,
+            f"SELECT * FROM {table} WHERE ({where}) IS NOT TRUE ORDER BY ALL",
+            {"pid": subject.patient_id},
+        )
+        for table, where in _patient_tables().items()
+    }
+
+
+# --- withdrawal ------------------------------------------------------------------------------------------
+
+
+def test_the_subject_is_in_every_per_patient_view_before_withdrawal(
+    warehouse: Path, subject: Subject
+) -> None:
+    for view in STABLE_VIEWS:
+        assert scalar(warehouse, f"SELECT count(*) FROM {view} WHERE patient_id = {subject.patient_id}"), view
+
+
+def test_withdrawal_takes_the_patient_out_of_every_stable_view_at_once(
+    withdrawn: Path, subject: Subject
+) -> None:
+    stable = [row[0] for row in query(withdrawn, "SELECT DISTINCT name FROM view_version ORDER BY 1")]
+    assert set(stable) == set(STABLE_VIEWS)
+    for view in stable:
+        assert not scalar(withdrawn, f"SELECT count(*) FROM {view} WHERE patient_id = {subject.patient_id}")
+    # The released v1 of the helper views are immutable and still show the rows until the purge.
+    assert scalar(withdrawn, f"SELECT count(*) FROM endpoint_v1 WHERE patient_id = {subject.patient_id}")
+
+
+def test_table1_counts_one_patient_fewer(warehouse: Path, withdrawn: Path) -> None:
+    assert build_table1(withdrawn).patients == build_table1(warehouse).patients - 1
+
+
+def test_extracts_leave_the_patient_out(withdrawn: Path, subject: Subject, tmp_path: Path) -> None:
+    for ref in ("cohort_patient", "endpoint", "mrd_result@v1"):
+        result = export_view(withdrawn, ref, tmp_path / ref, ExportFormat.parquet)
+        assert result.rows > 0
+        assert subject.patient_id not in pl.read_parquet(result.data_file)["patient_id"].to_list(), ref
+
+
+def test_withdrawal_is_a_new_enrolment_version_in_a_run_that_names_no_one(
+    withdrawn: Path, subject: Subject
+) -> None:
+    history = query(
+        withdrawn,
+        "SELECT consent_status, superseded_by_run_id IS NULL, etl_run_id FROM enrolment "
+        "WHERE patient_id = $pid ORDER BY enrolment_id",
+        {"pid": subject.patient_id},
+    )
+    assert [(status, current) for status, current, _ in history] == [("given", False), ("withdrawn", True)]
+    run = history[-1][2]
+    command, status = query(withdrawn, f"SELECT command, status FROM etl_run WHERE etl_run_id = {run}")[0]
+    assert (command, status) == ("cgdw consent withdraw <patient>", "succeeded")
+    runs = str(query(withdrawn, "SELECT * FROM etl_run"))
+    assert subject.source_id not in runs and subject.key not in runs
+
+
+def test_withdrawing_again_changes_nothing(withdrawn: Path, subject: Subject, tmp_path: Path) -> None:
+    db = _copy(withdrawn, tmp_path)
+    before = fingerprint(db)
+    result = withdraw_consent(db, PatientRef(patient_key=subject.key))
+    assert result.already_withdrawn and "already withdrawn" in result.summary()
+    assert fingerprint(db) == before
+
+
+def test_an_unknown_patient_or_a_wrong_secret_is_a_clear_error(
+    warehouse: Path, subject: Subject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = _copy(warehouse, tmp_path)
+    before = fingerprint(db)
+    with pytest.raises(CgdwError, match=r"no GRAALL patient G99-99999 in .*is the pseudonymisation key"):
+        withdraw_consent(db, PatientRef(trial_group="GRAALL", source_patient_id="G99-99999"))
+    with pytest.raises(CgdwError, match="no FRALLE patient"):  # the same number in another group
+        withdraw_consent(db, PatientRef(trial_group="FRALLE", source_patient_id=subject.source_id))
+    monkeypatch.setenv("CGDW_PSEUDONYM_KEY", "not-the-key-the-loads-used")
+    with pytest.raises(CgdwError, match="no GRAALL patient"):
+        withdraw_consent(db, PatientRef(trial_group="GRAALL", source_patient_id=subject.source_id))
+    with pytest.raises(CgdwError, match="either by --group and source patient id, or by --patient-key"):
+        PatientRef(trial_group="GRAALL", source_patient_id="x", patient_key="ab")
+    assert fingerprint(db) == before
+
+
+def test_a_later_export_that_still_says_consent_given_re_consents_the_patient_today(
+    withdrawn: Path, subject: Subject, cohort: SynthResult, tmp_path: Path
+) -> None:
+    """KNOWN GAP (docs/privacy.md): the clinical loader treats consent like any other snapshot value, so a
+    newer trial export that still says OUI supersedes the withdrawal. Until the loader lets a withdrawal
+    win, record the withdrawal in the trial database first, then in cgdw, and purge promptly."""
+    from etl.loads import load_source
+
+    db = _copy(withdrawn, tmp_path)
+    newer = tmp_path / "graall_newer.csv"
+    text = cohort.files["graall"].read_bytes().decode("latin-1")
+    newer.write_bytes(text.replace("\n", "\r\n").encode("latin-1"))  # same rows, new bytes: a new export
+    load_source(db, "clinical", newer, layout="graall", secret=SECRET)
+    current = scalar(
+        db,
+        "SELECT consent_status FROM enrolment WHERE patient_id = $pid AND superseded_by_run_id IS NULL",
+        {"pid": subject.patient_id},
+    )
+    assert current == "given"
+
+
+def test_the_command_line_takes_group_and_number_or_the_key(
+    warehouse: Path, subject: Subject, tmp_path: Path
+) -> None:
+    db = _copy(warehouse, tmp_path)
+    by_number = cgdw("consent", "withdraw", "--group", "GRAALL", subject.source_id, "--db", str(db))
+    assert by_number.returncode == 0, by_number.stderr
+    assert "consent withdrawn for GRAALL patient" in by_number.stdout
+    by_key = cgdw("consent", "withdraw", "--patient-key", subject.key, "--db", str(db))
+    assert by_key.returncode == 0 and "already withdrawn" in by_key.stdout
+    unknown = cgdw("consent", "withdraw", "--group", "GRAALL", "G99-99999", "--db", str(db))
+    assert unknown.returncode == 1
+    assert (
+        unknown.stderr.startswith("error: no GRAALL patient G99-99999") and "Traceback" not in unknown.stderr
+    )
+    commands = [row[0] for row in query(db, "SELECT command FROM etl_run")]
+    assert not [c for c in commands if subject.source_id in c or subject.key in c]
+
+
+# --- purge -----------------------------------------------------------------------------------------------
+
+
+def test_purge_deletes_every_row_of_the_patient_in_every_table(
+    withdrawn: Path, purged: Path, subject: Subject
+) -> None:
+    before = _rows_of(withdrawn, subject)
+    plan = purge_withdrawn(withdrawn, dry_run=True)  # counts, deletes nothing
+    assert plan.patients == 1 and {t: n for t, n in plan.deleted.items() if n} == {
+        t: n for t, n in before.items() if n
+    }
+    assert before["enrolment"] == 2  # the given and the withdrawn version
+    for table in ("sample", "variant_call", "copy_number_call", "mrd_measurement", "outcome_event"):
+        assert before[table], table
+    assert set(_rows_of(purged, subject).values()) == {0}
+    raw = [row[0] for row in query(purged, "SELECT raw_record FROM rejected_record")]
+    assert not [r for r in raw if subject.source_id in r]  # the quarantined row is gone ...
+    assert [r for r in raw if "G99-99999" in r]  # ... not the one of nobody
+
+
+def test_purge_leaves_every_other_patient_and_table_as_it_was(
+    withdrawn: Path, purged: Path, subject: Subject
+) -> None:
+    assert _others(purged, subject) == _others(withdrawn, subject)
+    unrelated = set(TABLES) - set(_patient_tables()) - {"etl_run", "rejected_record"}
+    before, after = fingerprint(withdrawn), fingerprint(purged)
+    assert {t: after[t] for t in unrelated} == {t: before[t] for t in unrelated}
+
+
+def test_the_audit_record_holds_counts_and_no_identifier(purged: Path, subject: Subject) -> None:
+    command, status, counts_json = query(
+        purged, "SELECT command, status, counts_json FROM etl_run ORDER BY etl_run_id DESC LIMIT 1"
+    )[0]
+    assert (command, status) == ("cgdw purge --withdrawn", "succeeded")
+    audit = json.loads(str(counts_json))
+    assert set(audit) == {"purge", "patients", "deleted"} and audit["patients"] == 1
+    assert audit["deleted"]["patient"] == 1 and audit["deleted"]["enrolment"] == 2
+    assert audit["deleted"]["rejected_record"] == 1
+    everything = str(query(purged, "SELECT * FROM etl_run"))
+    assert subject.source_id not in everything and subject.key not in everything
+
+
+def test_purging_again_is_a_no_op(purged: Path, tmp_path: Path) -> None:
+    db = _copy(purged, tmp_path)
+    before = fingerprint(db)
+    report = purge_withdrawn(db)
+    assert report.patients == 0 and "nothing to purge" in report.summary()
+    assert fingerprint(db) == before
+
+
+def test_views_and_analyses_work_after_the_purge(warehouse: Path, purged: Path) -> None:
+    assert build_table1(purged).patients == build_table1(warehouse).patients - 1
+    for view in STABLE_VIEWS:
+        assert scalar(purged, f"SELECT count(*) FROM {view}")
+
+
+def test_an_interrupted_purge_is_finished_by_running_it_again(
+    withdrawn: Path, subject: Subject, tmp_path: Path
+) -> None:
+    """Each table is its own transaction (DuckDB cannot delete a child and its parent in one): a purge
+    that stops before deleting the patient row leaves a patient with no enrolment, seen by no view, and
+    the next purge finishes the job."""
+    db = _copy(withdrawn, tmp_path)
+    full_plan = consent.purge_plan()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(consent, "purge_plan", lambda: full_plan[:-1])  # stops before the patient row
+        purge_withdrawn(db)
+    assert _rows_of(db, subject)["patient"] == 1 and _rows_of(db, subject)["enrolment"] == 0
+    for view in STABLE_VIEWS:
+        assert not scalar(db, f"SELECT count(*) FROM {view} WHERE patient_id = {subject.patient_id}")
+    report = purge_withdrawn(db)
+    assert report.patients == 1 and report.deleted["patient"] == 1 and report.rows == 1
+    assert set(_rows_of(db, subject).values()) == {0}
+
+
+def test_the_purge_command_asks_unless_told_yes(withdrawn: Path, tmp_path: Path) -> None:
+    db = _copy(withdrawn, tmp_path)
+    before = fingerprint(db)
+    dry = cgdw("purge", "--withdrawn", "--dry-run", "--db", str(db))
+    assert dry.returncode == 0 and "would delete" in dry.stdout and "of 1 patients" in dry.stdout
+    refused = cgdw("purge", "--withdrawn", "--db", str(db))  # no terminal to say yes: aborted
+    assert refused.returncode == 1
+    assert fingerprint(db) == before
+    done = cgdw("purge", "--withdrawn", "--yes", "--db", str(db))
+    assert done.returncode == 0 and "deleted" in done.stdout, done.stderr
+    again = cgdw("purge", "--withdrawn", "--yes", "--db", str(db))
+    assert again.returncode == 0 and "nothing to purge" in again.stdout
