@@ -107,3 +107,8 @@ def test_a_loaded_warehouse_at_every_revision_upgrades_to_head_with_every_row_ke
         after = table_checksums(copy)
         assert {name: after[name] for name in before} == before, revision
         assert database.current_revision(copy) == database.head_revision()
+
+
+def test_the_head_cgdw_checks_is_alembics_head() -> None:
+    """`require_head` compares warehouses with schema.database.HEAD_REVISION: a new migration updates it."""
+    assert database.head_revision() == database.alembic_head_revision()

@@ -112,16 +112,20 @@ def test_log_rank_matches_survdiff(os_result: OutcomeResult, r_survival: dict) -
     assert os_result.test.p_value == pytest.approx(r_survival["p"], rel=1e-4)
 
 
-@pytest.mark.parametrize("model", ["univariable", "multivariable"])
-def test_cox_hazard_ratios_match_coxph(os_result: OutcomeResult, r_survival: dict, model: str) -> None:
-    reference = r_survival["uni" if model == "univariable" else "multi"]
-    found = ratios(os_result, model)
+def assert_ratios_match(result: OutcomeResult, model: str, reference: dict) -> None:
+    """HRs to 1e-6, CIs and P values to 1e-4, for every covariate of the model."""
+    found = ratios(result, model)
     assert set(found) == set(R_NAMES)
     for covariate, (hr, lower, upper, p) in found.items():
         r_hr, r_lower, r_upper, r_p = reference[R_NAMES[covariate]]
         assert hr == pytest.approx(r_hr, rel=1e-6), covariate
         assert (lower, upper) == pytest.approx((r_lower, r_upper), rel=1e-4), covariate
         assert p == pytest.approx(r_p, rel=1e-4, abs=1e-12), covariate
+
+
+@pytest.mark.parametrize("model", ["univariable", "multivariable"])
+def test_cox_hazard_ratios_match_coxph(os_result: OutcomeResult, r_survival: dict, model: str) -> None:
+    assert_ratios_match(os_result, model, r_survival["uni" if model == "univariable" else "multi"])
 
 
 @pytest.fixture(scope="module")
@@ -188,14 +192,7 @@ def test_grays_test_matches_cuminc(cir_result: OutcomeResult, r_competing: dict)
 
 @pytest.mark.parametrize("model", ["univariable", "multivariable"])
 def test_fine_gray_hazard_ratios_match_crr(cir_result: OutcomeResult, r_competing: dict, model: str) -> None:
-    reference = r_competing["uni" if model == "univariable" else "multi"]
-    found = ratios(cir_result, model)
-    assert set(found) == set(R_NAMES)
-    for covariate, (hr, lower, upper, p) in found.items():
-        r_hr, r_lower, r_upper, r_p = reference[R_NAMES[covariate]]
-        assert hr == pytest.approx(r_hr, rel=1e-6), covariate
-        assert (lower, upper) == pytest.approx((r_lower, r_upper), rel=1e-4), covariate
-        assert p == pytest.approx(r_p, rel=1e-4, abs=1e-12), covariate
+    assert_ratios_match(cir_result, model, r_competing["uni" if model == "univariable" else "multi"])
 
 
 def published_estimates() -> dict[str, dict[str, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-# Importing schema.database also registers Alembic's DuckDB implementation.
+import schema.alembic_duckdb  # noqa: F401 - registers Alembic's DuckDB implementation
 from schema.database import database_url, resolve_db_path
 
 
