@@ -9,14 +9,12 @@ Synthesis runs in a child process first, so the peak RSS printed is that of the 
 from __future__ import annotations
 
 import argparse
-import json
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import synthesize_in_child
 from etl.demo import demo_sources
 from etl.loads import load_source
 from schema import database
@@ -33,13 +31,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cgdw-bench-") as tmp:
         data, db = Path(tmp) / "data", Path(tmp) / "bench.duckdb"
         started = time.perf_counter()
-        synth = (
-            "import json, sys; from pathlib import Path; from etl.synth import write_synthetic_cohort; "
-            f"r = write_synthetic_cohort(Path({str(data)!r}), seed={args.seed}, patients={args.patients}); "
-            "print(json.dumps({k: str(v) for k, v in r.files.items()}))"
-        )
-        written = subprocess.run([sys.executable, "-c", synth], check=True, capture_output=True, text=True)
-        files = {key: Path(value) for key, value in json.loads(written.stdout.splitlines()[-1]).items()}
+        files = synthesize_in_child(data, args.patients, args.seed)
         print(f"synth {args.patients} patients: {time.perf_counter() - started:.2f} s")
         database.upgrade(db)
         seconds_by_kind: dict[str, float] = {}

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import duckdb
 
+from benchmarks import synthesize_in_child
+
 KINDS = ("clinical", "lab", "samples", "vcf", "maf", "cnv", "seg", "mrd")
 TABULAR_TARGET, VCF_TARGET, PEER_TARGET = 0.5, 0.25, 20.0
 
@@ -144,14 +146,8 @@ def run_size(patients: int, workdir: Path, peer_rows: int) -> None:
     for stale in [*size_dir.glob("bench.duckdb*"), *size_dir.glob("peer.duckdb*")]:
         stale.unlink()
     started = time.perf_counter()
-    synth = (
-        "import json; from pathlib import Path; from etl.synth import write_synthetic_cohort; "
-        f"r = write_synthetic_cohort(Path({str(size_dir / 'data')!r}), seed=1, patients={patients}); "
-        "print(json.dumps({k: str(v) for k, v in r.files.items()}))"
-    )
-    written = subprocess.run([sys.executable, "-c", synth], check=True, capture_output=True, text=True)
-    files_json = written.stdout.strip().splitlines()[-1]
-    files = {key: Path(value) for key, value in json.loads(files_json).items()}
+    files = synthesize_in_child(size_dir / "data", patients)
+    files_json = json.dumps({key: str(value) for key, value in files.items()})
     print(f"\n== {patients:,} patients (synth {time.perf_counter() - started:.1f} s)")
 
     child = f"from benchmarks.scale import child_loads; child_loads({str(db)!r}, {files_json!r})"
