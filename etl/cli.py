@@ -176,6 +176,23 @@ def db_current(db: DbOption = None) -> None:
     _say(f"{path}: {database.current_revision(path) or 'no schema'} (head: {database.head_revision()})")
 
 
+@db_app.command("check")
+def db_check(db: DbOption = None) -> None:
+    """Check referential integrity: every declared relation's references point at a row (exit 1 if not)."""
+    from etl.warehouse import read_only_connection
+    from schema.integrity import find_orphans, relations
+
+    path = _db(db)
+    with read_only_connection(path) as con:
+        orphans = find_orphans(con)
+    for found in orphans:
+        r = found.relation
+        _warn(f"{r.table}.{r.column}: {found.rows} rows point at no {r.parent}.{r.parent_column}")
+    if orphans:
+        raise CgdwError(f"{path}: {len(orphans)} of {len(relations())} relations have orphan rows")
+    _say(f"{path}: all {len(relations())} relations hold (no orphan rows)")
+
+
 @db_app.command("history")
 def db_history() -> None:
     """List the migrations."""

@@ -272,10 +272,8 @@ def purge_withdrawn(
 ) -> PurgeReport:
     """Delete every row of every patient whose consent is withdrawn (see the module docstring).
 
-    Each table is deleted in its own committed transaction (DuckDB cannot delete a child and its parent in
-    one), in an order that never breaks a foreign key: a purge that stops half-way is finished by running
-    it again, and the patient stays out of every view meanwhile. The run's counts_json is the audit
-    record, updated after each step. The pseudonymisation secret is needed to find quarantined rows."""
+    One transaction, children before parents: all or nothing. The run's counts_json is the audit record.
+    The pseudonymisation secret is needed to find quarantined rows."""
     secret = secret if secret is not None else load_pseudonym_key(key_file)
     with open_for_write(db_path) as con:
         targets = query_frame(con, _TARGETS)
@@ -307,18 +305,18 @@ def _audit(report: PurgeReport) -> dict[str, object]:
 
 
 def _run_purge(con: duckdb.DuckDBPyConnection, report: PurgeReport, steps: list[tuple[str, str]]) -> None:
-    with _transaction(con):
-        report.run_id = _start_run(con, PURGE_COMMAND)
+    """Every step and the audit run in one transaction: a purge that fails or is killed leaves the
+    warehouse as it was (possible since migration 0003: DuckDB refused child-then-parent deletes in one
+    transaction while foreign keys were enforced)."""
     try:
-        for table, where in steps:
-            with _transaction(con):
+        with _transaction(con):
+            report.run_id = _start_run(con, PURGE_COMMAND)
+            for table, where in steps:
                 n = int(fetch_value(con, f"SELECT count(*) FROM {table} WHERE {where}"))
                 con.execute(f"DELETE FROM {table} WHERE {where}")
                 report.deleted[table] = report.deleted.get(table, 0) + n
-                _finish_run(con, report.run_id, "running", _audit(report))
-        with _transaction(con):
             _finish_run(con, report.run_id, "succeeded", _audit(report))
     except BaseException:
-        with _transaction(con):
-            _finish_run(con, report.run_id, "failed", _audit(report))
+        report.run_id = None
+        report.deleted.clear()
         raise

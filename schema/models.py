@@ -3,8 +3,10 @@
 These models are the documentation of record (docs/schema.md is generated from them) and the source the
 hand-written Alembic migrations were rendered from. DuckDB specifics (see shared/stack-notes.md):
 keys come from sequences, constraints are declared in CREATE TABLE (DuckDB cannot add them later), and
-foreign keys never cascade, and fact tables carry no explicit index (an indexed DuckDB table cannot
-ALTER a column; hash joins do not need them).
+fact tables carry no explicit index (an indexed DuckDB table cannot ALTER a column; hash joins do not
+need them). The `ForeignKey`s below are the schema's relations, documented and checked by `cgdw db check`
+(schema/integrity.py), but since migration 0003 not FOREIGN KEY constraints in the database: DuckDB 2.0
+opens a file with foreign keys slower after every checkpoint, so a warehouse grew slower with every load.
 
 Versioned fact tables (`VersionedFact`): trial exports are full snapshots, so a newer export never
 overwrites a row. The changed row gets `superseded_by_run_id` set and the new value is inserted; the

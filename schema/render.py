@@ -27,10 +27,13 @@ def render(table_names: list[str]) -> str:
         if f"seq_{t.name}" in Base.metadata._sequences
     )
     code = render_python_code(ops.UpgradeOps(ops=[ops.CreateTableOp.from_table(t) for t in tables]))
+    # Relations stay in the models but are not created as FOREIGN KEY constraints (see migration 0003).
     body = "\n".join(
         line
         for line in code.splitlines()
-        if "Alembic - please adjust" not in line and "end Alembic" not in line
+        if "Alembic - please adjust" not in line
+        and "end Alembic" not in line
+        and "sa.ForeignKeyConstraint(" not in line
     )
     return f"{sequences}\n{body}\n"
 

@@ -112,3 +112,35 @@ def test_a_loaded_warehouse_at_every_revision_upgrades_to_head_with_every_row_ke
 def test_the_head_cgdw_checks_is_alembics_head() -> None:
     """`require_head` compares warehouses with schema.database.HEAD_REVISION: a new migration updates it."""
     assert database.head_revision() == database.alembic_head_revision()
+
+
+def test_the_database_enforces_no_foreign_key_so_opening_stays_fast(db_path: Path) -> None:
+    """Migration 0003: DuckDB 2.0 opens a file with foreign keys slower after every checkpoint."""
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        keys = con.execute("SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'FOREIGN KEY'")
+        assert keys.fetchall() == [(0,)]
+
+
+def test_the_loaded_synthetic_cohort_has_no_orphan_row(warehouse: Path) -> None:
+    from schema.integrity import find_orphans, relations
+
+    assert len(relations()) == 65  # every relation the models declare is checked
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert find_orphans(con) == []
+
+
+def test_db_check_names_the_relation_an_orphan_row_breaks(warehouse: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from tests.test_cli import cgdw
+
+    db = tmp_path / "orphan.duckdb"
+    shutil.copy(warehouse, db)
+    assert cgdw("db", "check", "--db", str(db)).returncode == 0
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            "UPDATE baseline SET patient_id = -1 WHERE baseline_id = (SELECT min(baseline_id) FROM baseline)"
+        )
+    result = cgdw("db", "check", "--db", str(db))
+    assert result.returncode == 1
+    assert "baseline.patient_id: 1 rows point at no patient.patient_id" in result.stderr + result.stdout

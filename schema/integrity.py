@@ -1,0 +1,58 @@
+"""Referential integrity, checked rather than enforced.
+
+The relations declared in schema/models.py are not FOREIGN KEY constraints in the database (migration
+0003 explains the DuckDB 2.0 cost that made us drop them). Loaders resolve every reference by joining on
+the referenced table, so an orphan cannot come from a load; `cgdw db check` proves it on a warehouse by
+counting, for every declared relation, the rows whose reference points at no row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import sqlalchemy as sa
+
+from schema.models import Base
+
+
+@dataclass(frozen=True)
+class Relation:
+    table: str
+    column: str
+    parent: str
+    parent_column: str
+
+    def orphan_sql(self) -> str:
+        return (
+            f'SELECT count(*) FROM "{self.table}" AS child WHERE child."{self.column}" IS NOT NULL '
+            f'AND NOT EXISTS (SELECT 1 FROM "{self.parent}" AS parent '
+            f'WHERE parent."{self.parent_column}" = child."{self.column}")'
+        )
+
+
+@dataclass(frozen=True)
+class Orphans:
+    relation: Relation
+    rows: int
+
+
+def relations() -> list[Relation]:
+    """Every relation the models declare, in a stable order."""
+    found = [
+        Relation(table.name, fk.parent.name, fk.column.table.name, fk.column.name)
+        for table in Base.metadata.sorted_tables
+        for fk in table.foreign_keys
+        if isinstance(fk.column.table, sa.Table)
+    ]
+    return sorted(found, key=lambda r: (r.table, r.column))
+
+
+def find_orphans(con: duckdb.DuckDBPyConnection) -> list[Orphans]:
+    """The relations that have rows pointing at nothing (an empty list: the warehouse is consistent)."""
+    result = []
+    for relation in relations():
+        rows = con.execute(relation.orphan_sql()).fetchall()[0][0]
+        if rows:
+            result.append(Orphans(relation, int(rows)))
+    return result
