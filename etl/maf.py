@@ -19,7 +19,7 @@ import polars as pl
 
 from etl.errors import FileRejected, one_line
 from etl.framework import Batch, LoadContext, SourceLoader
-from etl.readers import LINE
+from etl.readers import LINE, reject_cr_only_line_ends
 from etl.samples import unknown_sample_issues
 from etl.transform import issues_where
 from etl.validation import schema_issues
@@ -103,6 +103,7 @@ def reject_duplicated_columns(path: Path, frame: pl.DataFrame) -> None:
 
 def read_maf(path: Path) -> pl.DataFrame:
     """All columns as text, with the line of each row (comment lines such as '#version 2.4' skipped)."""
+    reject_cr_only_line_ends(path)
     try:
         data = path.read_bytes()
         if data[:2] == b"\x1f\x8b":

@@ -7,9 +7,11 @@ encoding, empty file, ragged rows, missing / unexpected / duplicated columns, id
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +45,26 @@ def file_info(path: Path) -> FileInfo:
     except OSError as exc:
         raise FileRejected(path, f"cannot read: {exc.strerror}") from exc
     return FileInfo(path=path, sha256=digest.hexdigest(), size_bytes=path.stat().st_size)
+
+
+def reject_cr_only_line_ends(path: Path) -> None:
+    """MAF, SEG and VCF parsers split lines on LF: a file whose lines end in a bare CR (classic Mac OS)
+    would reach them as one long line and fail with a message about something else. Say what it is.
+    (Layout-driven exports are normalised instead, in `_read_delimited`.)"""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
+        if head[:2] == b"\x1f\x8b":
+            with gzip.open(path) as unzipped:
+                head = unzipped.read(1 << 16)
+    except (OSError, EOFError, zlib.error):
+        return  # unreadable or damaged: the format's reader says so
+    if b"\r" in head and b"\n" not in head:
+        raise FileRejected(
+            path,
+            "line ends are CR only (classic Mac OS), so the lines cannot be told apart: save it with LF "
+            "line ends, e.g. `tr '\\r' '\\n' < FILE > FIXED`",
+        )
 
 
 def read_source(path: Path, layout: Layout) -> pl.DataFrame:

@@ -22,10 +22,10 @@ from etl.cnv import REFERENCE_EXONS, confirm_calls
 from etl.errors import CgdwError, FileRejected, one_line
 from etl.framework import Batch, LoadContext, SourceLoader
 from etl.maf import reject_duplicated_columns
-from etl.readers import LINE
+from etl.readers import LINE, reject_cr_only_line_ends
 from etl.samples import unknown_sample_issues
 from etl.snapshot import merge_snapshot
-from etl.transform import issues_where
+from etl.transform import finite, issues_where
 from etl.validation import schema_issues
 from etl.variants import known_samples, normalise_chrom
 from schema.models import CN_METHODS
@@ -62,6 +62,25 @@ class SegmentV1(pa.DataFrameModel):
         strict = False
 
 
+NUMERIC_COLUMNS = ("start", "end", "num_markers", "seg_mean")
+
+
+def number_issues(raw: pl.DataFrame, records: pl.DataFrame, found: dict[str, str | None]) -> pl.DataFrame:
+    """'number' issues for numeric cells that hold text, NaN or infinity."""
+    parts = []
+    for canonical in NUMERIC_COLUMNS:
+        name = found.get(canonical)
+        if name is None:
+            continue
+        frame = raw.select(LINE, pl.col(name).alias("value"), records.get_column(canonical).alias("parsed"))
+        value = pl.col("value")
+        failed = value.is_not_null() & pl.col("parsed").is_null()
+        parts.append(
+            issues_where(frame, failed, name, value, "number", pl.format("'{}' is not a number", value))
+        )
+    return pl.concat(parts)
+
+
 class SegLoader(SourceLoader):
     kind = "seg"
 
@@ -73,12 +92,13 @@ class SegLoader(SourceLoader):
         self.method = method
 
     def batches(self, path: Path) -> Iterator[Batch]:
+        reject_cr_only_line_ends(path)
         try:
             raw = pl.read_csv(path, separator="\t", infer_schema=False, quote_char=None, raise_if_empty=True)
         except (OSError, pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
             raise FileRejected(path, f"not a tab-separated SEG file: {one_line(exc)}") from exc
         reject_duplicated_columns(path, raw)
-        found = {}
+        found: dict[str, str | None] = {}
         for canonical, names in SEG_COLUMNS.items():
             name = next((n for n in names if n in raw.columns), None)
             if name is None and canonical != "num_markers":
@@ -99,9 +119,16 @@ class SegLoader(SourceLoader):
             pl.col("start").cast(pl.Int64, strict=False),
             pl.col("end").cast(pl.Int64, strict=False),
             pl.col("num_markers").cast(pl.Float64, strict=False).cast(pl.Int64, strict=False),
-            pl.col("seg_mean").cast(pl.Float64, strict=False),
+            finite(pl.col("seg_mean").cast(pl.Float64, strict=False)),
         )
-        issues = schema_issues(records, raw, SegmentV1, lambda field: found.get(field) or field)
+        # A value that is there but no (finite) number is 'number', not the schema's 'required'; the
+        # framework keeps the first issue per line and column.
+        issues = pl.concat(
+            [
+                number_issues(raw, records, found),
+                schema_issues(records, raw, SegmentV1, lambda field: found.get(field) or field),
+            ]
+        )
         yield Batch(raw=raw, records=records, issues=issues)
 
     def reference_issues(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> pl.DataFrame:

@@ -39,6 +39,11 @@ def issues_where(
     )
 
 
+def finite(number: pl.Expr) -> pl.Expr:
+    """The number, or NULL for NaN and infinity: they are not measurements."""
+    return pl.when(number.is_finite()).then(number)
+
+
 def _parse(spec: FieldSpec, layout: Layout) -> pl.Expr:
     raw = pl.col(spec.column)
     if spec.type == "string":
@@ -46,7 +51,7 @@ def _parse(spec: FieldSpec, layout: Layout) -> pl.Expr:
     if spec.type in ("decimal", "integer"):
         text = raw.str.replace_all(",", ".", literal=True) if layout.decimal_comma else raw
         number = text.cast(pl.Float64, strict=False)
-        number = pl.when(number.is_finite()).then(number)  # NaN / inf are not measurements
+        number = finite(number)
         if spec.scale is not None:
             number = (number * spec.scale).round(9)  # unit conversion without float noise (74100 -> 74.1)
         if spec.type == "integer":

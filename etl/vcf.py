@@ -25,7 +25,7 @@ import pyarrow
 
 from etl.errors import CgdwError, FileRejected, one_line
 from etl.framework import Batch, LoadContext, SourceLoader
-from etl.readers import LINE
+from etl.readers import LINE, reject_cr_only_line_ends
 from etl.transform import issues_where
 from etl.validation import schema_issues
 from etl.variants import (
@@ -146,6 +146,7 @@ def _open_text(path: Path) -> io.TextIOBase:
 
 def read_header(path: Path) -> VcfHeader:
     """The header, checked: file-level problems here reject the whole file."""
+    reject_cr_only_line_ends(path)
     info: dict[str, str] = {}
     meta: dict[str, str] = {}
     contigs: dict[str, int] = {}

@@ -104,7 +104,8 @@ def write_lock(db_path: Path) -> Iterator[None]:
     lock_path = db_path.with_name(db_path.name + ".lock")
     # No mkdir: the warehouse (hence its directory) must exist; a mistyped --db must not create directories.
     try:
-        handle = open(lock_path, "a+")  # noqa: SIM115 (closed by the `with` just below)
+        # Unbuffered, so that a full disk fails the write below, not the close.
+        handle = open(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644), "r+b", buffering=0)  # noqa: SIM115
     except OSError as exc:
         raise storage_error(db_path, exc) or CgdwError(
             f"{db_path}: cannot create the lock file {lock_path}: {exc.strerror}"
@@ -114,14 +115,20 @@ def write_lock(db_path: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "unknown"
+            holder = handle.read().decode(errors="replace").strip() or "unknown"
             raise WarehouseLocked(
                 f"{db_path} is being written by another cgdw process (pid {holder}); try again when it ends"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+        try:
+            pid = str(os.getpid()).encode()
+            handle.seek(0)
+            handle.write(pid)  # over the previous holder's pid: no new block needed
+            handle.truncate(len(pid))
+        except OSError as exc:  # a full disk shows first here, before the database is touched
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            raise storage_error(db_path, exc) or CgdwError(
+                f"{db_path}: cannot write the lock file {lock_path}: {exc.strerror}"
+            ) from exc
         try:
             yield
         finally:

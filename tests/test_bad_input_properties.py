@@ -578,7 +578,15 @@ CATALOGUE: list[tuple[str, str, Mangle, str, str]] = [
     ("crlf", "graall", lambda d: d.replace(b"\n", b"\r\n"), ".csv", "loaded"),
     ("cr-only", "graall", lambda d: d.replace(b"\n", b"\r"), ".csv", "loaded"),
     ("crlf-vcf", "vcf", lambda d: d.replace(b"\n", b"\r\n"), ".vcf", "loaded"),
-    ("cr-only-maf", "maf", lambda d: d.replace(b"\n", b"\r"), ".maf", "refused: not a tab-separated MAF"),
+    ("cr-only-maf", "maf", lambda d: d.replace(b"\n", b"\r"), ".maf", "refused: line ends are CR only"),
+    ("cr-only-seg", "seg", lambda d: d.replace(b"\n", b"\r"), ".seg", "refused: line ends are CR only"),
+    (
+        "cr-only-vcf-gz",
+        "vcf",
+        lambda d: gzip.compress(d.replace(b"\n", b"\r")),
+        ".vcf.gz",
+        "refused: line ends are CR only",
+    ),
     ("wrong-delimiter", "graall", lambda d: d.replace(b";", b","), ".csv", "refused: missing columns"),
     (
         "cut-mid-line",
@@ -609,7 +617,7 @@ CATALOGUE: list[tuple[str, str, Mangle, str, str]] = [
     ),
     ("nan", "graall", lambda d: d.replace(b";36,7;", b";NaN;", 1), ".csv", "quarantined: number"),
     ("infinity", "mrd", lambda d: d.replace(b"3.5E-2", b"inf", 1), ".tsv", "quarantined: number"),
-    ("seg-nan", "seg", lambda d: d.replace(b"-0.0254", b"NaN", 1), ".seg", "quarantined: required"),
+    ("seg-nan", "seg", lambda d: d.replace(b"-0.0254", b"NaN", 1), ".seg", "quarantined: number"),
 ]
 
 

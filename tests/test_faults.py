@@ -3,6 +3,7 @@ read-only and missing storage, a full disk, and why encryption at rest is not of
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -310,23 +311,39 @@ def small_file_system(where: Path, size_mb: int) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(where)], check=False)
 
 
+def _fill(filler: Path) -> None:
+    """Grow `filler` until its file system has no free byte (in ever smaller unbuffered writes)."""
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        for step in (2**20, 2**12, 1):
+            with contextlib.suppress(OSError):
+                while os.write(fd, b"\0" * step):
+                    pass
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("earlier_writer", [True, False], ids=["lock-file-kept", "first-write"])
 def test_a_full_disk_gives_a_clear_error_and_the_warehouse_is_unchanged(
-    db_path: Path, cohort: SynthResult, tmp_path: Path
+    db_path: Path, cohort: SynthResult, tmp_path: Path, earlier_writer: bool
 ) -> None:
+    """With a lock file left by an earlier writer (the usual case) DuckDB meets the full disk; on the very
+    first write the lock file's pid does."""
     _as_root_only("a full disk (a small tmpfs)")
     size_mb = db_path.stat().st_size // 2**20 + 16  # a load of the trial export grows the file by ~8 MB
     with small_file_system(tmp_path / "small", size_mb) as small:
         db = small / "warehouse.duckdb"
         shutil.copy(db_path, db)
         before = fingerprint(db)
-        free = shutil.disk_usage(small).free
+        if earlier_writer:
+            (small / "warehouse.duckdb.lock").write_text("99999999")
         filler = small / "filler"
-        with open(filler, "wb") as handle:  # leave 100 kB: far less than the load needs
-            os.posix_fallocate(handle.fileno(), 0, free - 100_000)
+        _fill(filler)  # no byte left: the load's WAL cannot be written
 
         result = cgdw("load", "clinical", str(cohort.files["graall"]), "-p", "graall", "--db", str(db), "-q")
 
         assert_clear_error(result, EX_IOERR, f"{db}: cannot write the warehouse", "the disk is full")
+        assert ("Failed to commit" in result.stderr) == earlier_writer, result.stderr
         filler.unlink()
         # Reopened from the same (now roomier) file system: exactly as before, no run left behind.
         assert fingerprint(db) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from etl.demo import demo_sources
 from etl.errors import CgdwError
 from etl.loads import load_source
-from etl.privacy import identifier_columns, load_pseudonym_key, patient_key
+from etl.privacy import identifier_columns, load_pseudonym_key, patient_key, patient_keys
 from etl.synth import SynthResult
 from schema import database
 from tests.conftest import TEST_KEY
@@ -28,6 +29,17 @@ def test_keys_differ_across_trial_groups_and_secrets() -> None:
     graall = patient_key(SECRET, "GRAALL", "0017")
     assert graall != patient_key(SECRET, "FRALLE", "0017")
     assert graall != patient_key(b"another-secret-of-enough-length", "GRAALL", "0017")
+
+
+def test_the_vectorised_key_is_the_hmac_of_each_row() -> None:
+    """The loaders' polars expression (keyed once, each distinct id hashed once) equals the plain HMAC."""
+    rows = pl.DataFrame(
+        {"group": ["GRAALL", "FRALLE", None, "GRAALL", "GRAALL"], "id": ["17", "17", "3", "17", None]}
+    )
+    keys = rows.select(patient_keys(SECRET, pl.col("group"), pl.col("id")))[:, 0].to_list()
+    plain = patient_key(SECRET, "GRAALL", "17")
+    assert keys == [plain, patient_key(SECRET, "FRALLE", "17"), None, plain, None]
+    assert plain == hmac.new(SECRET, b"GRAALL:17", "sha256").hexdigest()
 
 
 def test_the_key_comes_from_the_environment_or_a_key_file(
