@@ -22,6 +22,7 @@ import polars as pl
 from etl.errors import CgdwError
 from etl.faults import fault_point
 from etl.framework import code_version
+from etl.materialized import fresh_table
 from etl.warehouse import fetch_value, open_for_read, open_for_write, query_frame
 from queries import VIEWS_DIR, ViewDefinition, find_definition, load_definitions
 
@@ -36,13 +37,16 @@ class ViewsReport:
     released: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     stable: dict[str, str] = field(default_factory=dict)  # NAME -> NAME_vN it points at
+    materialized: dict[str, int] = field(default_factory=dict)  # tables (re)built -> rows
     seconds: float = 0.0
 
     def summary(self) -> str:
         released = ", ".join(self.released) or "none"
+        built = ", ".join(f"{table} ({rows:,} rows)" for table, rows in self.materialized.items())
         return (
             f"run {self.run_id}: {len(self.stable)} views applied in {self.seconds:.2f} s; "
             f"newly released: {released}; {len(self.unchanged)} versions unchanged"
+            + (f"; materialised: {built}" if built else "")
         )
 
 
@@ -113,8 +117,18 @@ def apply_views(db_path: Path, command: str = "cgdw views apply", views_dir: Pat
             for name, latest in _latest_live(con).items():
                 con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM "{name}_v{latest}"')
                 report.stable[name] = f"{name}_v{latest}"
+            for d in definitions:
+                if d.materialize and not registered.get((d.name, d.version), ("", False))[1]:
+                    rows = _materialize(con, d, run_id)
+                    if rows is not None:
+                        report.materialized[d.materialized_table] = rows
             fault_point("views_before_commit")
-            counts = {"released": report.released, "unchanged": report.unchanged, "stable": report.stable}
+            counts = {
+                "released": report.released,
+                "unchanged": report.unchanged,
+                "stable": report.stable,
+                "materialized": report.materialized,
+            }
             con.execute(
                 "UPDATE etl_run SET status = 'succeeded', finished_at = $now, counts_json = $counts "
                 "WHERE etl_run_id = $run",
@@ -126,6 +140,24 @@ def apply_views(db_path: Path, command: str = "cgdw views apply", views_dir: Pat
             raise
     report.seconds = (dt.datetime.now() - started).total_seconds()
     return report
+
+
+def _materialize(con: duckdb.DuckDBPyConnection, d: ViewDefinition, run_id: int) -> int | None:
+    """(Re)build NAME_vN_materialized unless it is fresh; the number of rows stored, None if kept."""
+    if fresh_table(con, d.name, d.version):
+        return None
+    con.execute(f'DROP TABLE IF EXISTS "{d.materialized_table}"')
+    # A plain CREATE TABLE AS of the whole result (the DuckDB 2.0 staging bug needs an empty CTAS first).
+    con.execute(f'CREATE TABLE "{d.materialized_table}" AS SELECT * FROM "{d.relation}"')
+    rows = int(fetch_value(con, f'SELECT count(*) FROM "{d.materialized_table}"'))
+    key = {"name": d.name, "version": d.version}
+    con.execute("DELETE FROM view_materialization WHERE name = $name AND version = $version", key)
+    con.execute(
+        "INSERT INTO view_materialization (name, version, table_name, etl_run_id, built_at, row_count) "
+        "VALUES ($name, $version, $table, $run, $now, $rows)",
+        {**key, "table": d.materialized_table, "run": run_id, "now": _now(), "rows": rows},
+    )
+    return rows
 
 
 def _latest_live(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -169,6 +201,13 @@ def retire_view(db_path: Path, name: str, version: int, views_dir: Path = VIEWS_
             else:
                 con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM "{name}_v{latest}"')
             con.execute(f'DROP VIEW IF EXISTS "{name}_v{version}"')
+            stored = con.execute(
+                "DELETE FROM view_materialization WHERE name = $name AND version = $version "
+                "RETURNING table_name",
+                {"name": name, "version": version},
+            ).fetchall()
+            for (table,) in stored:
+                con.execute(f'DROP TABLE IF EXISTS "{table}"')
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

@@ -5,6 +5,7 @@ Each file starts with a header of `--` comment lines:
     -- name: cohort_patient
     -- version: 1
     -- depends: patient, enrolment, endpoint_v1        (tables, and other views as NAME_vN)
+    -- materialize: table                                (optional: also stored as a table, see below)
     -- What the view is, in prose (any number of lines).
     -- columns:
     --   patient_id: warehouse patient key
@@ -13,6 +14,10 @@ Each file starts with a header of `--` comment lines:
 then the SELECT. A view refers to another view by its pinned version (`endpoint_v1`), never by the stable
 name, so releasing `endpoint` v2 cannot change what `cohort_patient` v1 returns. The checksum that makes a
 released version immutable covers the SELECT only: the header is documentation and may be improved.
+
+`-- materialize: table` asks `cgdw views apply` to store the version's rows as NAME_vN_materialized too,
+for views that analyses read whole on large cohorts (cohort_patient). The view stays the definition;
+readers use the table only while it is fresh (etl/views.py).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from pathlib import Path
 VIEWS_DIR = Path(__file__).resolve().parent / "views"
 _FILE_NAME = re.compile(r"^v(?P<version>[1-9][0-9]*)\.sql$")
 _PINNED = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)_v(?P<version>[1-9][0-9]*)$")
-_HEADER_FIELD = re.compile(r"^--\s*(?P<key>name|version|depends|columns)\s*:\s*(?P<value>.*)$")
+_HEADER_FIELD = re.compile(r"^--\s*(?P<key>name|version|depends|materialize|columns)\s*:\s*(?P<value>.*)$")
 _COLUMN = re.compile(r"^--\s{2,}(?P<column>[a-z_][a-z0-9_]*)\s*:\s*(?P<description>.+)$")
 
 
@@ -43,11 +48,17 @@ class ViewDefinition:
     columns: dict[str, str]
     sql: str
     path: Path
+    materialize: bool = False
 
     @property
     def relation(self) -> str:
         """The versioned view in the warehouse: NAME_vN."""
         return f"{self.name}_v{self.version}"
+
+    @property
+    def materialized_table(self) -> str:
+        """Where `-- materialize: table` stores the rows: NAME_vN_materialized."""
+        return f"{self.relation}_materialized"
 
     @property
     def ref(self) -> str:
@@ -103,6 +114,8 @@ def parse_view_file(path: Path) -> ViewDefinition:
         raise ViewDefinitionError(f"{path}: no SELECT after the header")
     if not columns:
         raise ViewDefinitionError(f"{path}: '-- columns:' lists no column")
+    if fields.get("materialize", "table") != "table":
+        raise ViewDefinitionError(f"{path}: '-- materialize:' takes one value, table")
     return ViewDefinition(
         name=fields["name"],
         version=int(fields["version"]),
@@ -111,6 +124,7 @@ def parse_view_file(path: Path) -> ViewDefinition:
         columns=columns,
         sql=sql,
         path=path,
+        materialize="materialize" in fields,
     )
 
 

@@ -25,7 +25,14 @@ def render() -> str:
         reads = ", ".join(f"`{dep}`" for dep in d.depends)
         lines.append(f"| [`{d.name}`](#{d.relation}) | {d.version} | {reads} |")
     for d in sorted(definitions, key=lambda d: (d.name, d.version)):
-        lines += ["", f"## {d.relation}", "", d.description, "", "| column | description |", "|---|---|"]
+        lines += ["", f"## {d.relation}", "", d.description]
+        if d.materialize:
+            lines += [
+                "",
+                f"Materialised: `cgdw views apply` also stores the rows as `{d.materialized_table}`, which",
+                "`cgdw table1`, `outcomes` and `report` read while no load has committed since.",
+            ]
+        lines += ["", "| column | description |", "|---|---|"]
         lines += [f"| `{column}` | {text.replace('|', '/')} |" for column, text in d.columns.items()]
         lines += [
             "",

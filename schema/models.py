@@ -139,6 +139,25 @@ class ViewVersion(Base):
     __table_args__ = (sa.CheckConstraint("version >= 1", name="version_positive"),)
 
 
+class ViewMaterialization(Base):
+    """A view version stored as a table, so that analyses of a large cohort need not recompute it.
+
+    `cgdw views apply` (re)builds NAME_vN_materialized from the view when a run that changes data
+    committed after the last build. Readers use the table only while no such run followed it, else the
+    view itself: a materialisation is never read stale.
+    """
+
+    __tablename__ = "view_materialization"
+    name: Mapped[str] = mapped_column(sa.Text, primary_key=True, doc="view name, e.g. cohort_patient")
+    version: Mapped[int] = mapped_column(sa.Integer, primary_key=True, doc="N of NAME_vN")
+    table_name: Mapped[str] = mapped_column(sa.Text, doc="the table holding the rows: NAME_vN_materialized")
+    etl_run_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("etl_run.etl_run_id"), doc="views apply run that built it"
+    )
+    built_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, doc="UTC time of the build")
+    row_count: Mapped[int] = mapped_column(sa.BigInteger, doc="rows in the table")
+
+
 # --- Reference -------------------------------------------------------------------------------------
 
 

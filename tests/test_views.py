@@ -154,3 +154,50 @@ def test_the_generated_data_dictionary_is_current() -> None:
     from tests.conftest import REPO
 
     assert (REPO / "docs" / "views.md").read_text() == render(), "run: python -m queries.docs > docs/views.md"
+
+
+# --- materialised versions ---------------------------------------------------------------------------------
+
+
+def test_cohort_patient_is_also_stored_as_a_table_with_the_same_rows(warehouse: Path) -> None:
+    """`-- materialize: table`: apply stores the version's rows, for analyses of large cohorts."""
+    stored = query(warehouse, "SELECT name, version, table_name, row_count FROM view_materialization")
+    patients = scalar(warehouse, "SELECT count(*) FROM cohort_patient_v1")
+    assert stored == [("cohort_patient", 1, "cohort_patient_v1_materialized", patients)]
+    assert patients > 400
+    assert query(warehouse, "SELECT * FROM cohort_patient_v1_materialized ORDER BY ALL") == query(
+        warehouse, "SELECT * FROM cohort_patient_v1 ORDER BY ALL"
+    )
+
+
+def test_analyses_read_the_stored_table_only_while_no_run_changed_the_data(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    from etl.analysis.cohort import read_cohort
+    from etl.consent import PatientRef, withdraw_consent
+    from tests.conftest import TEST_KEY
+
+    db = Path(shutil.copy(warehouse, tmp_path / "copy.duckdb"))
+    patients = scalar(db, "SELECT count(*) FROM cohort_patient")
+    with duckdb.connect(str(db)) as con:  # mark the stored copy, to see which one is read
+        con.execute("UPDATE cohort_patient_v1_materialized SET age = -1")
+    assert set(read_cohort(db, "cohort_patient", ["age"])["age"]) == {-1}
+
+    # A run that changes data (here a consent withdrawal) makes the copy stale: the view is read at once.
+    key = scalar(db, "SELECT patient_key FROM cohort_patient ORDER BY patient_id LIMIT 1")
+    withdraw_consent(db, PatientRef(patient_key=key), secret=TEST_KEY.encode())
+    ages = read_cohort(db, "cohort_patient_v1", ["age"])["age"]
+    assert ages.len() == patients - 1 and ages.min() > 0
+
+    rebuilt = apply_views(db)
+    assert rebuilt.materialized == {"cohort_patient_v1_materialized": patients - 1}
+    assert "materialised: cohort_patient_v1_materialized" in rebuilt.summary()
+    assert read_cohort(db, "cohort_patient", ["age"])["age"].min() > 0
+    assert apply_views(db).materialized == {}  # still fresh: kept as it is
+
+
+def test_retiring_a_materialised_version_drops_its_table(warehouse: Path, tmp_path: Path) -> None:
+    db = Path(shutil.copy(warehouse, tmp_path / "copy.duckdb"))
+    retire_view(db, "cohort_patient", 1)
+    assert scalar(db, "SELECT count(*) FROM view_materialization") == 0
+    assert not query(db, "SELECT 1 FROM duckdb_tables() WHERE table_name = 'cohort_patient_v1_materialized'")

@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from etl.errors import CgdwError
+from etl.materialized import relation_to_read
 from etl.warehouse import open_for_read, query_frame
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -23,8 +24,9 @@ def _identifier(name: str, what: str) -> str:
 
 def read_cohort(db_path: Path, view: str, columns: list[str]) -> pl.DataFrame:
     """The given columns of a cohort view, one row per patient; unknown names are reported with the list of
-    what exists (run `cgdw views apply` if the view itself is missing)."""
-    quoted_view = _identifier(view, "cohort view")
+    what exists (run `cgdw views apply` if the view itself is missing). Reads the view's materialised
+    table instead while it is fresh (etl/materialized.py)."""
+    _identifier(view, "cohort view")  # refuses anything but a plain name
     wanted = list(dict.fromkeys(columns))
     with open_for_read(db_path) as con:
         described = con.execute(
@@ -39,7 +41,8 @@ def read_cohort(db_path: Path, view: str, columns: list[str]) -> pl.DataFrame:
         if missing:
             raise CgdwError(f"{view} has no column {', '.join(missing)}; its columns: {', '.join(available)}")
         select = ", ".join(_identifier(c, "column") for c in wanted)
-        return query_frame(con, f"SELECT {select} FROM {quoted_view}")
+        # A fresh materialised copy when there is one: the same rows, a table scan instead of the joins.
+        return query_frame(con, f'SELECT {select} FROM "{relation_to_read(con, view)}"')
 
 
 def group_order(values: pl.Series) -> list[object]:
