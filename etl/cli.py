@@ -798,6 +798,28 @@ def consent_withdraw(
     _say(withdraw_consent(_db(db), patient, key_file=key_file).summary())
 
 
+@consent_app.command("restore")
+def consent_restore(
+    source_patient_id: Annotated[
+        str | None, typer.Argument(help="The patient's number in the trial database, e.g. G05-00017.")
+    ] = None,
+    group: Annotated[
+        str | None, typer.Option("--group", "-g", help="Trial group of that number: GRAALL, FRALLE, ...")
+    ] = None,
+    patient_key: Annotated[
+        str | None,
+        typer.Option("--patient-key", help="Or the pseudonymous patient key (e.g. from an extract)."),
+    ] = None,
+    db: DbOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Record that a patient whose consent was withdrawn consents again (a withdrawal stands until then)."""
+    from etl.consent import PatientRef, restore_consent
+
+    patient = PatientRef(trial_group=group, source_patient_id=source_patient_id, patient_key=patient_key)
+    _say(restore_consent(_db(db), patient, key_file=key_file).summary())
+
+
 @app.command("purge")
 def purge(
     withdrawn: Annotated[

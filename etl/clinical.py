@@ -19,7 +19,7 @@ from etl.schemas import ClinicalRecordV1
 from etl.snapshot import merge_snapshot
 from etl.tabular import TabularLoader
 from etl.transform import days_between, issues_where
-from etl.warehouse import fetch_value
+from etl.warehouse import fetch_value, query_frame
 
 # Derived canonical fields and the layout field they are computed from (for messages in source terms).
 DERIVED_FROM = {
@@ -33,6 +33,7 @@ DERIVED_FROM = {
 }
 
 STAGE = "cgdw_clinical_stage"
+WITHDRAWN = "cgdw_withdrawn_patients"
 
 # The canonical fields a clinical layout may map, with their type after parsing; the first ten are required.
 CANONICAL_FIELDS: dict[str, pl.DataType] = {
@@ -167,14 +168,35 @@ class ClinicalLoader(TabularLoader):
             return {name: name for name in names}
 
         counts: dict[str, Any] = {"patient": {"inserted": new_patients}}
+        # A withdrawal recorded in the warehouse stands until `cgdw consent restore`: an export that still
+        # says 'given' must not bring the patient back. The set is read once, before the merge supersedes
+        # rows, and kept as a frame so that both merge statements see the same patients.
+        withdrawn = query_frame(
+            con,
+            "SELECT patient_id FROM enrolment "
+            "WHERE superseded_by_run_id IS NULL AND consent_status = 'withdrawn'",
+        )
+        con.register(WITHDRAWN, withdrawn.to_arrow())
+        kept = fetch_value(
+            con,
+            f"SELECT count(*) FROM ({source}) WHERE consent_status IS DISTINCT FROM 'withdrawn' "
+            f"AND patient_id IN (SELECT patient_id FROM {WITHDRAWN})",
+        )
+        if kept:
+            self.warnings.append(
+                f"{kept} patients whose consent was withdrawn in cgdw are not 'withdrawn' in this export: "
+                "the withdrawal stands (if they consent again, record it with `cgdw consent restore`)"
+            )
         counts["enrolment"] = merge(
             "enrolment",
             {
                 **same_names("protocol_code", "diagnosis", "diagnosis_year", "sex"),
                 "age_at_diagnosis_years": "age_years",
-                "consent_status": "consent_status",
+                "consent_status": f"CASE WHEN patient_id IN (SELECT patient_id FROM {WITHDRAWN}) "
+                "THEN 'withdrawn' ELSE consent_status END",
             },
         )
+        con.unregister(WITHDRAWN)
         counts["baseline"] = merge(
             "baseline", same_names("wbc_g_per_l", "cns_involvement", "mediastinal_mass")
         )

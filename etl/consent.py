@@ -35,13 +35,12 @@ from etl.warehouse import fetch_value, open_for_write, query_frame
 from schema.models import Base, Enrolment
 
 WITHDRAW_COMMAND = "cgdw consent withdraw <patient>"
+RESTORE_COMMAND = "cgdw consent restore <patient>"
 PURGE_COMMAND = "cgdw purge --withdrawn"
 QUARANTINE = "rejected_record"
 
-# The patients a purge deletes: consent withdrawn, plus the remains of an interrupted purge. A purge
-# deletes child tables first and each table in its own transaction (DuckDB refuses to delete a child and
-# then its parent inside one transaction), enrolment last before the patient row: a patient row without
-# any enrolment row is left only by a purge that stopped before its last step.
+# The patients a purge deletes: consent withdrawn, plus any patient row without an enrolment (left by the
+# table-by-table purges of revisions before 0003, which could stop half-way).
 _TARGETS = """
     SELECT p.patient_id, p.patient_key, p.trial_group FROM patient AS p
     WHERE p.patient_id IN (
@@ -94,13 +93,22 @@ class PatientRef:
 
 @dataclass
 class WithdrawResult:
-    run_id: int | None  # None: consent was already withdrawn, nothing written
+    """A consent change (withdrawal or restoration) as recorded, or not needed."""
+
+    run_id: int | None  # None: the consent already was `status`, nothing written
     patient: str
-    already_withdrawn: bool = False
+    status: str = "withdrawn"
+    unchanged: bool = False
+
+    @property
+    def already_withdrawn(self) -> bool:
+        return self.unchanged and self.status == "withdrawn"
 
     def summary(self) -> str:
-        if self.already_withdrawn:
-            return f"{self.patient}: consent was already withdrawn; nothing changed"
+        if self.unchanged:
+            return f"{self.patient}: consent was already {self.status}; nothing changed"
+        if self.status == "given":
+            return f"run {self.run_id}: consent restored for {self.patient}; back in the views and extracts"
         return (
             f"run {self.run_id}: consent withdrawn for {self.patient}; out of every view and extract now, "
             "rows kept until `cgdw purge --withdrawn`"
@@ -140,8 +148,23 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 def withdraw_consent(
     db_path: Path, patient: PatientRef, key_file: Path | None = None, secret: bytes | None = None
 ) -> WithdrawResult:
-    """Record that the patient withdrew consent: a new current enrolment version, one ETL run."""
-    key = patient.key(key_file, secret)
+    """Record that the patient withdrew consent: a new current enrolment version, one ETL run.
+
+    The withdrawal stands until `restore_consent`: a later trial export that still says 'given' does not
+    undo it (the clinical loader keeps 'withdrawn' and warns)."""
+    return _record_consent(db_path, patient, "withdrawn", WITHDRAW_COMMAND, patient.key(key_file, secret))
+
+
+def restore_consent(
+    db_path: Path, patient: PatientRef, key_file: Path | None = None, secret: bytes | None = None
+) -> WithdrawResult:
+    """Record that a patient whose consent was withdrawn consents again (not possible after a purge)."""
+    return _record_consent(db_path, patient, "given", RESTORE_COMMAND, patient.key(key_file, secret))
+
+
+def _record_consent(
+    db_path: Path, patient: PatientRef, status: str, command: str, key: str
+) -> WithdrawResult:
     with open_for_write(db_path) as con:
         found = con.execute(
             "SELECT p.patient_id, e.enrolment_id, e.consent_status FROM patient AS p "
@@ -154,9 +177,13 @@ def withdraw_consent(
             raise CgdwError(f"no {patient.describe()} in {db_path}{hint}")
         _, enrolment_id, consent = found[0]
         if enrolment_id is None:
-            raise CgdwError(f"{patient.describe()} has no current enrolment: nothing to withdraw")
-        if consent == "withdrawn":
-            return WithdrawResult(run_id=None, patient=patient.describe(), already_withdrawn=True)
+            raise CgdwError(f"{patient.describe()} has no current enrolment: no consent to change")
+        if consent == status:
+            return WithdrawResult(run_id=None, patient=patient.describe(), status=status, unchanged=True)
+        if status == "given" and consent != "withdrawn":
+            raise CgdwError(
+                f"{patient.describe()}: consent is {consent!r}, not withdrawn: nothing to restore"
+            )
         copied = [
             c.name
             for c in Enrolment.__table__.columns
@@ -164,7 +191,7 @@ def withdraw_consent(
         ]
         columns = ", ".join(copied)
         with _transaction(con):
-            run_id = _start_run(con, WITHDRAW_COMMAND)
+            run_id = _start_run(con, command)
             con.execute(
                 "UPDATE enrolment SET superseded_by_run_id = $run WHERE enrolment_id = $id",
                 {"run": run_id, "id": enrolment_id},
@@ -173,11 +200,11 @@ def withdraw_consent(
             # that this run, not a file, changed the consent.
             con.execute(
                 f"INSERT INTO enrolment ({columns}, etl_run_id, consent_status) "
-                f"SELECT {columns}, $run, 'withdrawn' FROM enrolment WHERE enrolment_id = $id",
-                {"run": run_id, "id": enrolment_id},
+                f"SELECT {columns}, $run, $status FROM enrolment WHERE enrolment_id = $id",
+                {"run": run_id, "id": enrolment_id, "status": status},
             )
             _finish_run(con, run_id, "succeeded", {"enrolment": {"inserted": 1, "superseded": 1}})
-    return WithdrawResult(run_id=run_id, patient=patient.describe())
+    return WithdrawResult(run_id=run_id, patient=patient.describe(), status=status)
 
 
 # --- purge -----------------------------------------------------------------------------------------------

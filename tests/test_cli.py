@@ -20,7 +20,7 @@ COMMANDS = [
     ["demo"], ["views"], ["views", "apply"], ["views", "list"], ["views", "show"], ["views", "diff"],
     ["views", "retire"], ["table1"], ["outcomes"], ["plot"], ["plot", "oncoplot"], ["export"], ["query"],
     ["pipeline"], ["pipeline", "run"], ["report"], ["load", "cbioportal"], ["consent"],
-    ["consent", "withdraw"], ["purge"],
+    ["consent", "withdraw"], ["consent", "restore"], ["purge"],
 ]  # fmt: skip
 
 

@@ -211,25 +211,41 @@ def test_an_unknown_patient_or_a_wrong_secret_is_a_clear_error(
     assert fingerprint(db) == before
 
 
-def test_a_later_export_that_still_says_consent_given_re_consents_the_patient_today(
+def test_a_later_export_that_still_says_consent_given_does_not_undo_the_withdrawal(
     withdrawn: Path, subject: Subject, cohort: SynthResult, tmp_path: Path
 ) -> None:
-    """KNOWN GAP (docs/privacy.md): the clinical loader treats consent like any other snapshot value, so a
-    newer trial export that still says OUI supersedes the withdrawal. Until the loader lets a withdrawal
-    win, record the withdrawal in the trial database first, then in cgdw, and purge promptly."""
+    """The trial database may lag behind: its next export still says OUI. The withdrawal stands (with a
+    warning), even when another of the patient's values changed in that export; only `cgdw consent
+    restore` brings the patient back."""
+    from etl.consent import restore_consent
     from etl.loads import load_source
 
     db = _copy(withdrawn, tmp_path)
     newer = tmp_path / "graall_newer.csv"
-    text = cohort.files["graall"].read_bytes().decode("latin-1")
-    newer.write_bytes(text.replace("\n", "\r\n").encode("latin-1"))  # same rows, new bytes: a new export
-    load_source(db, "clinical", newer, layout="graall", secret=SECRET)
-    current = scalar(
-        db,
-        "SELECT consent_status FROM enrolment WHERE patient_id = $pid AND superseded_by_run_id IS NULL",
-        {"pid": subject.patient_id},
+    lines = cohort.files["graall"].read_bytes().decode("latin-1").splitlines(keepends=True)
+    header = lines[0].split(";")
+    age = header.index("AGE_DIAG")
+    row = next(i for i, line in enumerate(lines) if line.startswith(subject.source_id + ";"))
+    cells = lines[row].split(";")
+    cells[age] = "99"  # a corrected age in the same export: the enrolment row is superseded anyway
+    lines[row] = ";".join(cells)
+    newer.write_bytes("".join(lines).encode("latin-1"))
+    report = load_source(db, "clinical", newer, layout="graall", secret=SECRET)
+
+    current = (
+        "SELECT consent_status, age_at_diagnosis_years FROM enrolment "
+        "WHERE patient_id = $pid AND superseded_by_run_id IS NULL"
     )
-    assert current == "given"
+    assert query(db, current, {"pid": subject.patient_id}) == [("withdrawn", 99.0)]
+    assert any("the withdrawal stands" in w and w.startswith("1 patients") for w in report.warnings)
+    assert not scalar(db, f"SELECT count(*) FROM cohort_patient WHERE patient_id = {subject.patient_id}")
+
+    restored = restore_consent(db, PatientRef(patient_key=subject.key), secret=SECRET)
+    assert "consent restored" in restored.summary()
+    assert query(db, current, {"pid": subject.patient_id}) == [("given", 99.0)]
+    assert scalar(db, f"SELECT count(*) FROM cohort_patient WHERE patient_id = {subject.patient_id}") == 1
+    again = restore_consent(db, PatientRef(patient_key=subject.key), secret=SECRET)
+    assert again.run_id is None and "already given" in again.summary()
 
 
 def test_the_command_line_takes_group_and_number_or_the_key(
