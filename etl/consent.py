@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from etl.errors import CgdwError
 from etl.framework import code_version
-from etl.privacy import load_pseudonym_key, patient_key
+from etl.privacy import TOMBSTONE_PREFIX, load_pseudonym_key, patient_key
 from etl.warehouse import fetch_value, open_for_write, query_frame
 from schema.models import Base, Enrolment
 
@@ -338,6 +338,13 @@ def _run_purge(con: duckdb.DuckDBPyConnection, report: PurgeReport, steps: list[
     try:
         with _transaction(con):
             report.run_id = _start_run(con, PURGE_COMMAND)
+            # The tombstones first: a later file that still lists the patient must not load them again.
+            con.execute(
+                "INSERT INTO purged_patient (tombstone, etl_run_id, purged_at) "
+                "SELECT DISTINCT sha256($prefix || patient_key), $run, $now FROM purge_target "
+                "WHERE sha256($prefix || patient_key) NOT IN (SELECT tombstone FROM purged_patient)",
+                {"prefix": TOMBSTONE_PREFIX, "run": report.run_id, "now": _now()},
+            )
             for table, where in steps:
                 n = int(fetch_value(con, f"SELECT count(*) FROM {table} WHERE {where}"))
                 con.execute(f"DELETE FROM {table} WHERE {where}")

@@ -93,3 +93,11 @@ def patient_keys(secret: bytes, trial_group: pl.Expr, source_patient_id: pl.Expr
     return pl.concat_str([trial_group, source_patient_id], separator=":").map_batches(
         key_batch, return_dtype=pl.String
     )
+
+
+TOMBSTONE_PREFIX = "cgdw-purged:"
+
+
+def tombstone(patient_key: str) -> str:
+    """What a purge keeps of a patient: SHA-256 of a purge prefix and the key, never the key itself."""
+    return hashlib.sha256(f"{TOMBSTONE_PREFIX}{patient_key}".encode()).hexdigest()

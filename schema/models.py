@@ -158,6 +158,22 @@ class ViewMaterialization(Base):
     row_count: Mapped[int] = mapped_column(sa.BigInteger, doc="rows in the table")
 
 
+class PurgedPatient(Base):
+    """A tombstone per purged patient, so that a later trial, lab, sample or MRD file cannot load them again.
+
+    The tombstone is SHA-256 of 'cgdw-purged:' and the patient key, not the key itself: the audit holds
+    nothing that a key from an extract can be matched with, while a loader, which computes the key of each
+    row it reads, can.
+    """
+
+    __tablename__ = "purged_patient"
+    tombstone: Mapped[str] = mapped_column(
+        sa.String(64), primary_key=True, doc="hex SHA-256 of 'cgdw-purged:' || patient_key"
+    )
+    etl_run_id: Mapped[int] = mapped_column(sa.ForeignKey("etl_run.etl_run_id"), doc="the purge run")
+    purged_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, doc="UTC time of the purge")
+
+
 # --- Reference -------------------------------------------------------------------------------------
 
 

@@ -290,7 +290,7 @@ def test_purge_leaves_every_other_patient_and_table_as_it_was(
     withdrawn: Path, purged: Path, subject: Subject
 ) -> None:
     assert _others(purged, subject) == _others(withdrawn, subject)
-    unrelated = set(TABLES) - set(_patient_tables()) - {"etl_run", "rejected_record"}
+    unrelated = set(TABLES) - set(_patient_tables()) - {"etl_run", "rejected_record", "purged_patient"}
     before, after = fingerprint(withdrawn), fingerprint(purged)
     assert {t: after[t] for t in unrelated} == {t: before[t] for t in unrelated}
 
@@ -314,6 +314,34 @@ def test_purging_again_is_a_no_op(purged: Path, tmp_path: Path) -> None:
     report = purge_withdrawn(db)
     assert report.patients == 0 and "nothing to purge" in report.summary()
     assert fingerprint(db) == before
+
+
+def test_a_purged_patient_cannot_come_back_with_a_later_file(
+    purged: Path, subject: Subject, cohort: SynthResult, tmp_path: Path
+) -> None:
+    """The purge leaves a tombstone (a hash of the key, not the key): a newer trial export or lab file that
+    still lists the patient loads everyone else, and the patient's rows are dropped with a warning, neither
+    loaded nor quarantined (a quarantined row would keep their values)."""
+    from etl.loads import load_source
+    from etl.privacy import tombstone
+
+    db = _copy(purged, tmp_path)
+    assert query(db, "SELECT tombstone FROM purged_patient") == [(tombstone(subject.key),)]
+    assert tombstone(subject.key) != subject.key and not scalar(
+        db, "SELECT count(*) FROM purged_patient WHERE tombstone = $key", {"key": subject.key}
+    )
+    quarantined = scalar(db, "SELECT count(*) FROM rejected_record")
+    for kind, name, options in [
+        ("clinical", "graall", {"layout": "graall"}),
+        ("lab", "lab", {}),
+        ("mrd", "mrd", {}),
+    ]:
+        newer = tmp_path / f"newer_{cohort.files[name].name}"
+        newer.write_bytes(cohort.files[name].read_bytes().replace(b"\n", b"\r\n"))  # new bytes, same rows
+        report = load_source(db, kind, newer, secret=SECRET, **options)
+        assert any("purged patients were not loaded" in w for w in report.warnings), (kind, report.warnings)
+    assert not scalar(db, "SELECT count(*) FROM patient WHERE patient_key = $key", {"key": subject.key})
+    assert scalar(db, "SELECT count(*) FROM rejected_record") == quarantined
 
 
 def test_views_and_analyses_work_after_the_purge(warehouse: Path, purged: Path) -> None:
