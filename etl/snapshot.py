@@ -45,6 +45,9 @@ def merge_snapshot(
     from call files are separate snapshots of the same table.
     """
     quoted = [f'"{c}"' for c in [scope, *columns]]  # "end", "start": quote every column name
+    # Both statements look only at the current rows of the scope (the source's own patients or samples):
+    # without `t.scope IN (...)` in the insert, DuckDB hashes the whole table for the anti-join, and a
+    # VCF batch of 120 samples cost 0.2 s more at a million patients than at a hundred thousand.
     same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM t.{c}" for c in quoted)
     superseded = fetch_value(
         con,
@@ -63,7 +66,10 @@ def merge_snapshot(
         INSERT INTO {table} ({col_list}, etl_run_id, source_file_id, source_line)
         SELECT {", ".join(f"s.{c}" for c in quoted)}, $run, $file, s.source_line
         FROM ({source_sql}) AS s
-        WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE t.superseded_by_run_id IS NULL AND {same})
+        WHERE NOT EXISTS (
+            SELECT 1 FROM {table} AS t
+            WHERE t.superseded_by_run_id IS NULL AND t.{scope} IN ({scope_sql}) AND {same}
+        )
         """,
         {"run": run_id, "file": source_file_id},
     )
