@@ -48,7 +48,12 @@ def build(workdir: Path, patients: int, seed: int) -> Path:
     db = workdir / "bench.duckdb"
     done = workdir / "loaded.ok"
     if done.exists():
-        print(f"reusing {db} ({patients} patients were loaded by an earlier run)")
+        started = time.perf_counter()
+        database.upgrade(db)  # a warehouse left by an older cgdw is migrated first, as a user's would be
+        print(
+            f"reusing {db} ({patients:,} patients loaded by an earlier run; "
+            f"migrated to head in {time.perf_counter() - started:.1f} s)"
+        )
         return db
     from etl.synth import write_synthetic_cohort
 
@@ -77,14 +82,19 @@ def main() -> None:
     db = build(workdir, args.patients, args.seed)
     env = {**os.environ, "CGDW_DB": str(db)}
     cgdw = [sys.executable, "-m", "etl"]
-    print(f"{'command':50} {'wall':>8}  target")
+    print(f"{'command':50} {'wall':>8} {'peak RSS':>10}  target")
     for label, arguments, target in COMMANDS:
         argv = [a.format(tmp=workdir) for a in arguments]
-        started = time.perf_counter()
-        subprocess.run([*cgdw, *argv], check=True, env=env, capture_output=True)
-        seconds = time.perf_counter() - started
+        with tempfile.TemporaryFile() as errors:
+            started = time.perf_counter()
+            child = subprocess.Popen([*cgdw, *argv], env=env, stdout=subprocess.DEVNULL, stderr=errors)
+            _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS
+            seconds = time.perf_counter() - started
+            if status != 0:
+                errors.seek(0)
+                raise SystemExit(f"cgdw {' '.join(argv)} failed: {errors.read().decode(errors='replace')}")
         verdict = "" if target is None else (f"< {target:g} s: " + ("met" if seconds < target else "NOT met"))
-        print(f"cgdw {label:45} {seconds:7.2f} s  {verdict}", flush=True)
+        print(f"cgdw {label:45} {seconds:7.2f} s {usage.ru_maxrss / 1024:7.0f} MiB  {verdict}", flush=True)
     started = time.perf_counter()
     subprocess.run([*cgdw, "--version"], check=True, env=env, capture_output=True)
     print(f"{'(interpreter start-up: cgdw --version)':50} {time.perf_counter() - started:7.2f} s")

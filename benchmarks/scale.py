@@ -180,13 +180,13 @@ def run_size(patients: int, workdir: Path, peer_rows: int) -> None:
         ratio = f.ceiling / f.seconds
         target = VCF_TARGET if f.kind == "vcf" else TABULAR_TARGET
         ours = f.rows / f.seconds
-        peer = (
+        peer_text = (
             f"{f.peer_rows_per_s:9,.0f} {ours / f.peer_rows_per_s:6.1f}x"
             if f.peer_rows_per_s
             else f"{'n/a':>9} {'':>7}"
         )
         print(f"{f.kind:9} {f.rows:10,} {f.seconds:8.2f}s {ours:9,.0f} {f.ceiling:8.2f}s {ratio:6.2f}x "
-              f"{'met' if ratio >= target else 'NOT':>7} {peer}")  # fmt: skip
+              f"{'met' if ratio >= target else 'NOT':>7} {peer_text}")  # fmt: skip
     total = sum(f.seconds for f in figures)
     vcf_files = len(by_kind["vcf"])
     print(
