@@ -217,12 +217,16 @@ class VariantStage:
                 con,
                 f"""
                 INSERT INTO variant_annotation (variant_id, {columns}, etl_run_id, source_file_id)
-                SELECT v.variant_id, {", ".join(f"a.{c.strip()}" for c in columns.split(","))}, $run, $file
+                -- One row per (variant, transcript, source): a variant staged by several batches (a MAF
+                -- read in slices, other samples) is annotated once.
+                SELECT DISTINCT ON (v.variant_id, a.transcript_accession, a.annotation_source)
+                    v.variant_id, {", ".join(f"a.{c.strip()}" for c in columns.split(","))}, $run, $file
                 FROM {self.ANNOTATIONS} AS a JOIN variant AS v USING (assembly, chrom, pos, ref, alt)
                 WHERE NOT EXISTS (
                     SELECT 1 FROM variant_annotation AS x WHERE x.variant_id = v.variant_id
                       AND x.transcript_accession = a.transcript_accession
                       AND x.annotation_source = a.annotation_source)
+                ORDER BY v.variant_id, a.transcript_accession, a.annotation_source, a.is_selected DESC
                 """,
                 {"run": run_id, "file": source_file_id},
             )
