@@ -49,11 +49,16 @@ def merge_snapshot(
     # without `t.scope IN (...)` in the insert, DuckDB hashes the whole table for the anti-join, and a
     # VCF batch of 120 samples cost 0.2 s more at a million patients than at a hundred thousand.
     same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM t.{c}" for c in quoted)
+    # The scope's key range as constants: DuckDB prunes row groups by their min/max on a constant range,
+    # not on `IN (subquery)`, so the statements below read the rows near the scope, not the whole table
+    # (a VCF batch's UPDATE scanned 8.5 million calls at a million patients: 0.15 s of its 0.5 s).
+    low, high = con.execute(f"SELECT min({scope}), max({scope}) FROM ({scope_sql})").fetchall()[0]
+    in_range = "false" if low is None else f"t.{scope} BETWEEN {int(low)} AND {int(high)}"
     superseded = fetch_value(
         con,
         f"""
         UPDATE {table} AS t SET superseded_by_run_id = $run
-        WHERE t.superseded_by_run_id IS NULL
+        WHERE t.superseded_by_run_id IS NULL AND {in_range}
           AND t.{scope} IN ({scope_sql}) AND ({scope_filter})
           AND NOT EXISTS (SELECT 1 FROM ({source_sql}) AS s WHERE {same})
         """,
@@ -68,7 +73,7 @@ def merge_snapshot(
         FROM ({source_sql}) AS s
         WHERE NOT EXISTS (
             SELECT 1 FROM {table} AS t
-            WHERE t.superseded_by_run_id IS NULL AND t.{scope} IN ({scope_sql}) AND {same}
+            WHERE t.superseded_by_run_id IS NULL AND {in_range} AND t.{scope} IN ({scope_sql}) AND {same}
         )
         """,
         {"run": run_id, "file": source_file_id},
