@@ -12,19 +12,11 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
 
-
-def open_seconds(path: Path) -> float:
-    best = float("inf")
-    for _ in range(5):
-        started = time.perf_counter()
-        duckdb.connect(str(path), read_only=True).close()
-        best = min(best, time.perf_counter() - started)
-    return best
+from benchmarks.scale import open_seconds
 
 
 def create(path: Path, keys: int, enforced: bool) -> None:
@@ -56,7 +48,10 @@ def main() -> None:
                     with duckdb.connect(str(path)) as con:
                         con.execute("INSERT INTO other VALUES ($i)", {"i": i})
                         con.execute("CHECKPOINT")
-        print(f"{done:>11}  " + "  ".join(f"{open_seconds(p) * 1000:>13.1f} ms" for p in files.values()))
+        print(
+            f"{done:>11}  "
+            + "  ".join(f"{open_seconds(p, tries=5) * 1000:>13.1f} ms" for p in files.values())
+        )
 
 
 if __name__ == "__main__":

@@ -776,18 +776,23 @@ def pipeline_run(
 # --- consent and purge -----------------------------------------------------------------------------------
 
 
+# How a data manager names a patient, for both consent commands.
+SourcePatientArgument = Annotated[
+    str | None, typer.Argument(help="The patient's number in the trial database, e.g. G05-00017.")
+]
+GroupOption = Annotated[
+    str | None, typer.Option("--group", "-g", help="Trial group of that number: GRAALL, FRALLE, ...")
+]
+PatientKeyOption = Annotated[
+    str | None, typer.Option("--patient-key", help="Or the pseudonymous patient key (e.g. from an extract).")
+]
+
+
 @consent_app.command("withdraw")
 def consent_withdraw(
-    source_patient_id: Annotated[
-        str | None, typer.Argument(help="The patient's number in the trial database, e.g. G05-00017.")
-    ] = None,
-    group: Annotated[
-        str | None, typer.Option("--group", "-g", help="Trial group of that number: GRAALL, FRALLE, ...")
-    ] = None,
-    patient_key: Annotated[
-        str | None,
-        typer.Option("--patient-key", help="Or the pseudonymous patient key (e.g. from an extract)."),
-    ] = None,
+    source_patient_id: SourcePatientArgument = None,
+    group: GroupOption = None,
+    patient_key: PatientKeyOption = None,
     db: DbOption = None,
     key_file: KeyFileOption = None,
 ) -> None:
@@ -800,16 +805,9 @@ def consent_withdraw(
 
 @consent_app.command("restore")
 def consent_restore(
-    source_patient_id: Annotated[
-        str | None, typer.Argument(help="The patient's number in the trial database, e.g. G05-00017.")
-    ] = None,
-    group: Annotated[
-        str | None, typer.Option("--group", "-g", help="Trial group of that number: GRAALL, FRALLE, ...")
-    ] = None,
-    patient_key: Annotated[
-        str | None,
-        typer.Option("--patient-key", help="Or the pseudonymous patient key (e.g. from an extract)."),
-    ] = None,
+    source_patient_id: SourcePatientArgument = None,
+    group: GroupOption = None,
+    patient_key: PatientKeyOption = None,
     db: DbOption = None,
     key_file: KeyFileOption = None,
 ) -> None:
