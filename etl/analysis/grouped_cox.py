@@ -29,7 +29,8 @@ MAX_PATTERNS = 64  # beyond this, grouping stops paying: use lifelines on the ro
 
 
 def covariate_patterns(covariates: FloatArray) -> int:
-    return int(np.unique(covariates, axis=0).shape[0])
+    """Distinct covariate rows, by hashing (numpy's unique along an axis sorts: 0.7 s for a million)."""
+    return pl.from_numpy(covariates).n_unique()
 
 
 @dataclass
