@@ -12,6 +12,14 @@ from etl.errors import CgdwError
 from etl.materialized import relation_to_read
 from etl.warehouse import open_for_read, query_frame
 
+# The endpoints of the cohort views: (time column, status column, what is estimated). Here rather than in
+# outcomes.py, so that Table 1 can name its columns before it imports the survival libraries.
+ENDPOINTS: dict[str, tuple[str, str, str]] = {
+    "os": ("os_years", "os_status", "overall survival"),
+    "efs": ("efs_years", "efs_status", "event-free survival"),
+    "cir": ("cir_years", "cir_status", "cumulative incidence of relapse"),
+}
+
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 

@@ -26,18 +26,12 @@ import polars as pl
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test
 
-from etl.analysis.cohort import format_p, group_label, group_order, read_cohort
+from etl.analysis.cohort import ENDPOINTS, format_p, group_label, group_order, read_cohort
 from etl.analysis.competing_risks import CumulativeIncidenceFitter, FineGrayFitter, gray_test
 from etl.analysis.grouped_cox import MAX_PATTERNS, GroupedEfronCox, covariate_patterns
 from etl.errors import CgdwError
 
 Endpoint = Literal["os", "efs", "cir"]
-ENDPOINTS: dict[str, tuple[str, str, str]] = {
-    # endpoint: (time column, status column, what is estimated)
-    "os": ("os_years", "os_status", "overall survival"),
-    "efs": ("efs_years", "efs_status", "event-free survival"),
-    "cir": ("cir_years", "cir_status", "cumulative incidence of relapse"),
-}
 KM_CI_METHOD = "log(-log) transform of the Kaplan-Meier estimate, Greenwood variance"
 CIF_CI_METHOD = "log(-log) transform of the Aalen-Johansen estimate, cmprsk::cuminc variance"
 
