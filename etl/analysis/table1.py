@@ -10,8 +10,6 @@ carry the log-rank (OS, EFS) or Gray's (CIR) test.
 
 from __future__ import annotations
 
-import importlib
-import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -259,14 +257,7 @@ def build_table1(
     # One read of the cohort view for every row, the outcome rows included.
     endpoint_columns = [c for r in rows if r.kind == "estimate" for c in ENDPOINTS[r.column][:2]]
     columns = [by, *(r.column for r in rows if r.kind != "estimate" and r.column), *endpoint_columns]
-    # The outcome rows need lifelines, whose import (0.6 s, pandas included) overlaps the cohort read:
-    # DuckDB releases the GIL while it reads.
-    importer = threading.Thread(target=importlib.import_module, args=("etl.analysis.outcomes",))
-    importer.start()
-    try:
-        frame = read_cohort(db_path, cohort, columns)
-    finally:
-        importer.join()
+    frame = read_cohort(db_path, cohort, columns)
     grouped = frame.filter(pl.col(by).is_not_null())
     groups = group_order(grouped[by])
     parts = {value: grouped.filter(pl.col(by) == value) for value in groups}
