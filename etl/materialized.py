@@ -9,11 +9,9 @@ which is always current, until the next `cgdw views apply` (a pipeline run ends 
 
 from __future__ import annotations
 
-import re
-
 import duckdb
 
-_PINNED = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)_v(?P<version>[1-9][0-9]*)$")
+from queries import parse_ref
 
 # Runs that change no data: views apply, from the CLI, the demo or a pipeline ("... (views apply)").
 _VIEWS_RUN = "(r.command LIKE 'cgdw views apply%' OR r.command LIKE '%(views apply)')"
@@ -37,14 +35,12 @@ def fresh_table(con: duckdb.DuckDBPyConnection, name: str, version: int) -> str 
 def relation_to_read(con: duckdb.DuckDBPyConnection, view: str) -> str:
     """What to scan for `view` (a stable NAME or a pinned NAME_vN): its fresh materialised table, else the
     view itself. A stable name is resolved through the registry to its latest live version."""
-    pinned = _PINNED.match(view)
-    if pinned:
-        name, version = pinned["name"], int(pinned["version"])
-    else:
+    name, version = parse_ref(view)
+    if version is None:
         latest = con.execute(
-            "SELECT max(version) FROM view_version WHERE name = $name AND retired_at IS NULL", {"name": view}
+            "SELECT max(version) FROM view_version WHERE name = $name AND retired_at IS NULL", {"name": name}
         ).fetchall()
         if not latest or latest[0][0] is None:
             return view
-        name, version = view, int(latest[0][0])
+        version = int(latest[0][0])
     return fresh_table(con, name, version) or view
