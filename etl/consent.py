@@ -92,7 +92,7 @@ class PatientRef:
 
 
 @dataclass
-class WithdrawResult:
+class ConsentChange:
     """A consent change (withdrawal or restoration) as recorded, or not needed."""
 
     run_id: int | None  # None: the consent already was `status`, nothing written
@@ -147,7 +147,7 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 def withdraw_consent(
     db_path: Path, patient: PatientRef, key_file: Path | None = None, secret: bytes | None = None
-) -> WithdrawResult:
+) -> ConsentChange:
     """Record that the patient withdrew consent: a new current enrolment version, one ETL run.
 
     The withdrawal stands until `restore_consent`: a later trial export that still says 'given' does not
@@ -157,14 +157,12 @@ def withdraw_consent(
 
 def restore_consent(
     db_path: Path, patient: PatientRef, key_file: Path | None = None, secret: bytes | None = None
-) -> WithdrawResult:
+) -> ConsentChange:
     """Record that a patient whose consent was withdrawn consents again (not possible after a purge)."""
     return _record_consent(db_path, patient, "given", RESTORE_COMMAND, patient.key(key_file, secret))
 
 
-def _record_consent(
-    db_path: Path, patient: PatientRef, status: str, command: str, key: str
-) -> WithdrawResult:
+def _record_consent(db_path: Path, patient: PatientRef, status: str, command: str, key: str) -> ConsentChange:
     with open_for_write(db_path) as con:
         found = con.execute(
             "SELECT p.patient_id, e.enrolment_id, e.consent_status FROM patient AS p "
@@ -179,7 +177,7 @@ def _record_consent(
         if enrolment_id is None:
             raise CgdwError(f"{patient.describe()} has no current enrolment: no consent to change")
         if consent == status:
-            return WithdrawResult(run_id=None, patient=patient.describe(), status=status, unchanged=True)
+            return ConsentChange(run_id=None, patient=patient.describe(), status=status, unchanged=True)
         if status == "given" and consent != "withdrawn":
             raise CgdwError(
                 f"{patient.describe()}: consent is {consent!r}, not withdrawn: nothing to restore"
@@ -204,7 +202,7 @@ def _record_consent(
                 {"run": run_id, "id": enrolment_id, "status": status},
             )
             _finish_run(con, run_id, "succeeded", {"enrolment": {"inserted": 1, "superseded": 1}})
-    return WithdrawResult(run_id=run_id, patient=patient.describe(), status=status)
+    return ConsentChange(run_id=run_id, patient=patient.describe(), status=status)
 
 
 # --- purge -----------------------------------------------------------------------------------------------
