@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from etl.demo import demo_sources
-from etl.loads import load_source
+from etl.sources.registry import load_source
 from schema import database
 
 ADJUST = ["--adjust", "age,log_wbc,prednisone_good,classifier_high"]

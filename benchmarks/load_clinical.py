@@ -16,7 +16,7 @@ from pathlib import Path
 
 from benchmarks import synthesize_in_child
 from etl.demo import demo_sources
-from etl.loads import load_source
+from etl.sources.registry import load_source
 from schema import database
 
 

@@ -92,10 +92,10 @@ def child_load(db: str, vcf: str) -> None:
     """Runs in its own process: the load alone, then its peak RSS."""
     import resource
 
-    from etl.loads import load_vcf
+    from etl.sources.registry import load_source
 
     started = time.perf_counter()
-    report = load_vcf(Path(db), Path(vcf))
+    report = load_source(Path(db), "vcf", Path(vcf))
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
@@ -119,13 +119,13 @@ def main() -> None:
         env = {**os.environ, "CGDW_PSEUDONYM_KEY": "benchmark-key-0123456789"}
         setup = f"""
 from pathlib import Path
-from etl.loads import load_file
+from etl.sources.registry import load_source
 from schema import database
 database.upgrade(Path({str(db)!r}))
 Path({tmp!r}, 'g.csv').write_bytes({CLINICAL!r}.encode('latin-1'))
 Path({tmp!r}, 'm.tsv').write_text({MANIFEST!r})
-load_file(Path({str(db)!r}), 'clinical', Path({tmp!r}, 'g.csv'), layout='graall')
-load_file(Path({str(db)!r}), 'samples', Path({tmp!r}, 'm.tsv'))
+load_source(Path({str(db)!r}), 'clinical', Path({tmp!r}, 'g.csv'), layout='graall')
+load_source(Path({str(db)!r}), 'samples', Path({tmp!r}, 'm.tsv'))
 """
         subprocess.run([sys.executable, "-c", setup], check=True, env=env)
         result = subprocess.run(

@@ -49,7 +49,7 @@ def child_loads(db: str, files_json: str) -> None:
     import resource
 
     from etl.demo import demo_sources
-    from etl.loads import load_source
+    from etl.sources.registry import load_source
     from schema import database
 
     files = {key: Path(value) for key, value in json.loads(files_json).items()}

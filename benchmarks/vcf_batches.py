@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from etl.loads import load_source
+from etl.sources.registry import load_source
 from schema import database
 
 

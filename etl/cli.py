@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,11 +19,15 @@ from rich.text import Text
 
 from etl import __version__
 from etl.errors import CgdwError
-from etl.framework import DEFAULT_MAX_REJECT_FRACTION, LoadReport
-from etl.framework import Progress as ProgressCallback
-from etl.render import OutputFormat, print_frame
+from etl.load import DEFAULT_MAX_REJECT_FRACTION
+from etl.output import OutputFormat, print_frame
+from etl.sources.registry import KIND_NAMES, SOURCE_KINDS, LoadOption, SourceKind
 from queries import ViewDefinitionError
 from schema import database
+
+if TYPE_CHECKING:
+    from etl.load.framework import LoadReport
+    from etl.load.framework import Progress as ProgressCallback
 
 app = typer.Typer(
     help="cgdw: the clinical-genomics data warehouse. Load trial records, lab results, variant calls and "
@@ -84,8 +89,6 @@ ProtocolOption = Annotated[
     ),
 ]
 
-# Listed here so that `--help` needs no loader import (tests/test_cli.py checks it against etl.loads).
-SOURCE_KINDS = ("clinical", "lab", "samples", "mrd", "cnv", "vcf", "maf", "seg")
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
@@ -202,163 +205,51 @@ def db_history() -> None:
 # --- load / validate -------------------------------------------------------------------------------------
 
 
-def _load(
-    kind: str,
-    file: Path,
-    layout: str | None,
-    db: Path | None,
-    key_file: Path | None,
-    max_reject_fraction: float,
-    quiet: bool,
-    dry_run: bool = False,
-) -> None:
-    from etl import loads
-
-    with _progress(quiet) as progress:
-        report = loads.load_file(
-            _db(db),
-            kind,
-            file,
-            layout=layout,
-            key_file=key_file,
-            max_reject_fraction=max_reject_fraction,
-            dry_run=dry_run,
-            progress=progress,
+def _load_command(kind: SourceKind) -> Callable[..., None]:
+    """`cgdw load KIND FILE [options]` for a kind of the registry: its options become flags."""
+    parameters = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, annotation, default in (
+            ("file", Annotated[Path, typer.Argument(help=kind.file_help, show_default=False)], ...),
+            *(
+                [("layout", Annotated[str | None, typer.Option(*kind.layout_flags, help=kind.layout_help)],
+                  kind.default_layout)]
+                if kind.layout_driven else []
+            ),
+            *((option.name, _option_annotation(option), option.default) for option in kind.options),
+            ("db", DbOption, None),
+            *([("key_file", KeyFileOption, None)] if kind.layout_driven else []),
+            ("max_reject_fraction", MaxRejectOption, DEFAULT_MAX_REJECT_FRACTION),
+            ("quiet", QuietOption, False),
         )
-    _print_report(report, quiet)
-    if report.file_problem:
-        raise typer.Exit(3)
+    ]  # fmt: skip
+
+    def command(**values: Any) -> None:
+        from etl.sources.registry import load_source
+
+        file, db, quiet = values.pop("file"), values.pop("db"), values.pop("quiet")
+        for option in kind.options:
+            if option.type is list and values[option.name] is not None:
+                values[option.name] = [item.strip() for item in values[option.name].split(",")]
+        with _progress(quiet) as progress:
+            report = load_source(_db(db), kind.name, file, progress=progress, **values)
+        _print_report(report, quiet)
+        if report.file_problem:
+            raise typer.Exit(3)
+
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__doc__ = kind.summary
+    return command
 
 
-@load_app.command("clinical")
-def load_clinical(
-    file: Annotated[Path, typer.Argument(help="The trial export (csv or xlsx, as the layout says).")],
-    protocol: ProtocolOption = None,
-    db: DbOption = None,
-    key_file: KeyFileOption = None,
-    max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
-    quiet: QuietOption = False,
-) -> None:
-    """Load a trial-database export (patients, baseline, response, outcomes) of one cooperative group."""
-    _load("clinical", file, protocol, db, key_file, max_reject_fraction, quiet)
+def _option_annotation(option: LoadOption) -> Any:
+    if option.type is bool:
+        return Annotated[bool, typer.Option(option.flag, help=option.help)]
+    return Annotated[str | None, typer.Option(option.flag, help=option.help)]
 
 
-def _register_load_command(kind: str, summary: str, file_help: str) -> None:
-    """`cgdw load KIND FILE` for a layout-driven source kind (one definition, many kinds)."""
-
-    # Plain defaults, not Annotated: the help text and default differ per kind (closure values).
-    def command(
-        file: Path = typer.Argument(..., help=file_help),
-        layout: str = typer.Option(kind, "--layout", help="Layout name or .toml path."),
-        db: DbOption = None,
-        key_file: KeyFileOption = None,
-        max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
-        quiet: QuietOption = False,
-    ) -> None:
-        _load(kind, file, layout, db, key_file, max_reject_fraction, quiet)
-
-    command.__doc__ = summary
-    load_app.command(kind)(command)
-
-
-_register_load_command(
-    "lab",
-    "Load the reference laboratory's TCR status, ETP and oncogenetics (after the trial exports).",
-    "The reference-laboratory export (TSV).",
-)
-_register_load_command(
-    "samples",
-    "Load a sequencing sample manifest: sample ids -> patients, assays, pipelines (before any calls).",
-    "The sample manifest (TSV).",
-)
-_register_load_command(
-    "mrd",
-    "Load MRD results of any method (PCR, ddPCR, flow, NGS), normalised to fractions.",
-    "The MRD results (TSV, long format).",
-)
-_register_load_command(
-    "cnv",
-    "Load gene-level copy-number calls (NGS, MLPA, aCGH); second methods confirm NGS calls.",
-    "The copy-number calls (TSV).",
-)
-
-
-@load_app.command("vcf")
-def load_vcf(
-    file: Annotated[Path, typer.Argument(help="VCF 4.x, plain or bgzipped, with VEP CSQ and/or SnpEff ANN.")],
-    assembly: Annotated[
-        str | None, typer.Option(help="GRCh37 or GRCh38. Default: the samples' assay, else the header.")
-    ] = None,
-    pass_only: Annotated[
-        bool, typer.Option("--pass-only", help="Store only calls whose FILTER is PASS.")
-    ] = False,
-    samples: Annotated[
-        str | None, typer.Option(help="Comma-separated sample columns to load (default: all).")
-    ] = None,
-    db: DbOption = None,
-    max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
-    quiet: QuietOption = False,
-) -> None:
-    """Load variant calls from a VCF; its sample columns must be in the sample manifest."""
-    from etl import loads
-
-    with _progress(quiet) as progress:
-        report = loads.load_vcf(
-            _db(db), file, assembly=assembly, pass_only=pass_only,
-            samples=samples.split(",") if samples else None, max_reject_fraction=max_reject_fraction,
-            progress=progress,
-        )  # fmt: skip
-    _print_report(report, quiet)
-
-
-AssemblyOption = Annotated[
-    str | None, typer.Option(help="GRCh37 or GRCh38. Default: from the file, else the samples' assay.")
-]
-PassOnlyOption = Annotated[bool, typer.Option("--pass-only", help="Store only calls whose FILTER is PASS.")]
-
-
-@load_app.command("maf")
-def load_maf(
-    file: Annotated[
-        Path, typer.Argument(help="MAF (GDC / cBioPortal data_mutations columns), plain or gzipped.")
-    ],
-    assembly: AssemblyOption = None,
-    pass_only: PassOnlyOption = False,
-    db: DbOption = None,
-    max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
-    quiet: QuietOption = False,
-) -> None:
-    """Load somatic calls from a MAF into the same tables as VCF calls."""
-    from etl import loads
-
-    with _progress(quiet) as progress:
-        report = loads.load_maf(
-            _db(db), file, assembly=assembly, pass_only=pass_only, max_reject_fraction=max_reject_fraction,
-            progress=progress,
-        )  # fmt: skip
-    _print_report(report, quiet)
-
-
-@load_app.command("seg")
-def load_seg(
-    file: Annotated[Path, typer.Argument(help="SEG file (ID chrom loc.start loc.end num.mark seg.mean).")],
-    assembly: AssemblyOption = None,
-    method: Annotated[
-        str, typer.Option(help="Method that produced the segments: aCGH, SNP_array or NGS.")
-    ] = "aCGH",
-    db: DbOption = None,
-    max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
-    quiet: QuietOption = False,
-) -> None:
-    """Load copy-number segments; per-gene exon calls are derived from the reference exon coordinates."""
-    from etl import loads
-
-    with _progress(quiet) as progress:
-        report = loads.load_seg(
-            _db(db), file, assembly=assembly, method=method, max_reject_fraction=max_reject_fraction,
-            progress=progress,
-        )  # fmt: skip
-    _print_report(report, quiet)
+for _kind in SOURCE_KINDS:
+    load_app.command(_kind.name)(_load_command(_kind))
 
 
 @load_app.command("cbioportal")
@@ -370,7 +261,7 @@ def load_cbioportal(
     quiet: QuietOption = False,
 ) -> None:
     """Import a cBioPortal study: patients, samples, MAF, discrete CNA, SEG (one run per file)."""
-    from etl.cbioportal import load_cbioportal_study
+    from etl.cbioportal.importer import load_cbioportal_study
 
     with _progress(quiet) as progress:
         reports = load_cbioportal_study(
@@ -382,7 +273,7 @@ def load_cbioportal(
 
 @app.command("validate")
 def validate(
-    kind: Annotated[str, typer.Argument(help=f"Source kind: {', '.join(SOURCE_KINDS)}.")],
+    kind: Annotated[str, typer.Argument(help=f"Source kind: {', '.join(KIND_NAMES)}.")],
     file: Annotated[Path, typer.Argument(help="The file to check.")],
     protocol: ProtocolOption = None,
     db: DbOption = None,
@@ -390,12 +281,14 @@ def validate(
     max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
 ) -> None:
     """Do everything a load does, then roll back: print what would be loaded and quarantined."""
-    from etl import loads
+    from etl.sources.registry import load_source, source_kind
 
     # Layout and key belong to the layout-driven kinds; VCF, MAF and SEG need neither.
-    options = {"layout": protocol, "key_file": key_file} if kind in loads.KINDS else {}
+    options: dict[str, Any] = (
+        {"layout": protocol, "key_file": key_file} if source_kind(kind).layout_driven else {}
+    )
     with _progress(False) as progress:
-        report = loads.load_source(
+        report = load_source(
             _db(db), kind, file, max_reject_fraction=max_reject_fraction, dry_run=True, progress=progress,
             **options,
         )  # fmt: skip
@@ -518,7 +411,7 @@ def table1(
 ) -> None:
     """Table 1 of the seed letter by a grouping column: n/denominator (%), median (range), P per row."""
     from etl.analysis.table1 import build_table1
-    from etl.render import render_table1, table1_renderables
+    from etl.output import render_table1, table1_renderables
 
     result = build_table1(_db(db), by=by, cohort=cohort, horizon=horizon, min_cell=min_cell)
     terminal = table1_renderables(result) if fmt is OutputFormat.table else None
@@ -547,23 +440,24 @@ def outcomes(
     db: DbOption = None,
 ) -> None:
     """Kaplan-Meier / cumulative incidence at the horizon, log-rank / Gray's test, Cox / Fine-Gray HRs."""
-    from etl.analysis.outcomes import OutcomeAnalysis
-    from etl.render import outcomes_renderables, render_outcomes
+    from etl.analysis.outcomes import analyse_outcomes
+    from etl.output import outcomes_renderables, render_outcomes
 
-    analysis = OutcomeAnalysis(
+    fitted = analyse_outcomes(
         _db(db),
-        endpoint=endpoint.value,
-        by=by,
+        endpoint.value,
+        by,
         cohort=cohort,
         horizon=horizon,
         adjust=tuple(name.strip() for name in adjust.split(",") if name.strip()),
         reference=reference,
     )
-    result = analysis.fit()
-    terminal = outcomes_renderables(result) if fmt is OutputFormat.table else None
-    _emit(render_outcomes(result, fmt), out_file, terminal)
+    terminal = outcomes_renderables(fitted.result) if fmt is OutputFormat.table else None
+    _emit(render_outcomes(fitted.result, fmt), out_file, terminal)
     if plot is not None:
-        _say(f"wrote {analysis.plot(plot)}")
+        from etl.analysis.survival_plot import plot_outcomes
+
+        _say(f"wrote {plot_outcomes(fitted, plot)}")
 
 
 @plot_app.command("oncoplot")
@@ -577,7 +471,7 @@ def plot_oncoplot(
     db: DbOption = None,
 ) -> None:
     """Oncoplot of the main alterations at diagnosis by group (Figure 1C of the seed letter)."""
-    from etl.analysis.figures import write_oncoplot
+    from etl.analysis.oncoplot import write_oncoplot
 
     chosen = [g.strip() for g in genes.split(",") if g.strip()] if genes else None
     _say(f"wrote {write_oncoplot(_db(db), out_file, by=by, genes=chosen, cohort=cohort)}")
@@ -627,15 +521,11 @@ def export(
 
 
 def _export_cbioportal(db: Path, out_dir: Path, study_id: str) -> None:
-    from etl.cbioportal_export import check_cbioportal_study, export_cbioportal
+    from etl.cbioportal.exporter import export_cbioportal
 
     summary = export_cbioportal(db, out_dir, study_id=study_id)
-    _say(
-        f"wrote {out_dir}: {summary.patients} patients, {summary.samples} samples, "
-        f"{summary.mutations} mutations, {summary.cna_genes} CNA genes x {summary.cna_samples} samples, "
-        f"{summary.segments} segments"
-    )
-    for problem in check_cbioportal_study(out_dir):
+    _say(summary.summary())
+    for problem in summary.problems:
         _warn(problem)
 
 

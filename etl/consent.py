@@ -17,19 +17,15 @@ No identifier reaches the warehouse on the way: the ETL run of a withdrawal reco
 
 from __future__ import annotations
 
-import datetime as dt
-import getpass
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import sqlalchemy as sa
 
+from etl import ledger
 from etl.errors import CgdwError
-from etl.framework import code_version
 from etl.privacy import TOMBSTONE_PREFIX, load_pseudonym_key, patient_key
 from etl.warehouse import fetch_value, open_for_write, query_frame
 from schema.models import Base, Enrolment
@@ -49,10 +45,6 @@ _TARGETS = """
     )
     OR NOT EXISTS (SELECT 1 FROM enrolment AS e WHERE e.patient_id = p.patient_id)
 """
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 # --- withdrawal ------------------------------------------------------------------------------------------
@@ -115,36 +107,6 @@ class ConsentChange:
         )
 
 
-def _start_run(con: duckdb.DuckDBPyConnection, command: str) -> int:
-    return int(
-        fetch_value(
-            con,
-            "INSERT INTO etl_run (command, run_by, code_version, started_at, status) "
-            "VALUES ($command, $user, $version, $now, 'running') RETURNING etl_run_id",
-            {"command": command, "user": getpass.getuser(), "version": code_version(), "now": _now()},
-        )
-    )
-
-
-def _finish_run(con: duckdb.DuckDBPyConnection, run_id: int, status: str, counts: dict[str, object]) -> None:
-    con.execute(
-        "UPDATE etl_run SET status = $status, counts_json = $counts, "
-        "finished_at = CASE WHEN $status = 'running' THEN NULL ELSE $now END WHERE etl_run_id = $run",
-        {"status": status, "now": _now(), "counts": json.dumps(counts, sort_keys=True), "run": run_id},
-    )
-
-
-@contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-
-
 def withdraw_consent(
     db_path: Path, patient: PatientRef, key_file: Path | None = None, secret: bytes | None = None
 ) -> ConsentChange:
@@ -188,8 +150,8 @@ def _record_consent(db_path: Path, patient: PatientRef, status: str, command: st
             if c.name not in ("enrolment_id", "etl_run_id", "superseded_by_run_id", "consent_status")
         ]
         columns = ", ".join(copied)
-        with _transaction(con):
-            run_id = _start_run(con, command)
+        with ledger.transaction(con):
+            run_id = ledger.start_run(con, ledger.CONSENT, command)
             con.execute(
                 "UPDATE enrolment SET superseded_by_run_id = $run WHERE enrolment_id = $id",
                 {"run": run_id, "id": enrolment_id},
@@ -201,7 +163,7 @@ def _record_consent(db_path: Path, patient: PatientRef, status: str, command: st
                 f"SELECT {columns}, $run, $status FROM enrolment WHERE enrolment_id = $id",
                 {"run": run_id, "id": enrolment_id, "status": status},
             )
-            _finish_run(con, run_id, "succeeded", {"enrolment": {"inserted": 1, "superseded": 1}})
+            ledger.finish_run(con, run_id, {"enrolment": {"inserted": 1, "superseded": 1}})
     return ConsentChange(run_id=run_id, patient=patient.describe(), status=status)
 
 
@@ -334,20 +296,20 @@ def _run_purge(con: duckdb.DuckDBPyConnection, report: PurgeReport, steps: list[
     warehouse as it was (possible since migration 0003: DuckDB refused child-then-parent deletes in one
     transaction while foreign keys were enforced)."""
     try:
-        with _transaction(con):
-            report.run_id = _start_run(con, PURGE_COMMAND)
+        with ledger.transaction(con):
+            report.run_id = ledger.start_run(con, ledger.PURGE, PURGE_COMMAND)
             # The tombstones first: a later file that still lists the patient must not load them again.
             con.execute(
                 "INSERT INTO purged_patient (tombstone, etl_run_id, purged_at) "
                 "SELECT DISTINCT sha256($prefix || patient_key), $run, $now FROM purge_target "
                 "WHERE sha256($prefix || patient_key) NOT IN (SELECT tombstone FROM purged_patient)",
-                {"prefix": TOMBSTONE_PREFIX, "run": report.run_id, "now": _now()},
+                {"prefix": TOMBSTONE_PREFIX, "run": report.run_id, "now": ledger.utc_now()},
             )
             for table, where in steps:
                 n = int(fetch_value(con, f"SELECT count(*) FROM {table} WHERE {where}"))
                 con.execute(f"DELETE FROM {table} WHERE {where}")
                 report.deleted[table] = report.deleted.get(table, 0) + n
-            _finish_run(con, report.run_id, "succeeded", _audit(report))
+            ledger.finish_run(con, report.run_id, _audit(report))
     except BaseException:
         report.run_id = None
         report.deleted.clear()

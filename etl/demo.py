@@ -14,12 +14,12 @@ from typing import Any
 import polars as pl
 from rich.console import Console
 
-from etl.analysis.outcomes import OutcomeAnalysis, OutcomeResult
+from etl.analysis.outcomes import OutcomeResult, analyse_outcomes
 from etl.analysis.table1 import Table1, build_table1
-from etl.framework import LoadReport, Progress
-from etl.loads import load_source
+from etl.load.framework import LoadReport, Progress
+from etl.output import frame_to_table, outcomes_renderables, table1_renderables
 from etl.privacy import DEMO_PSEUDONYM_KEY
-from etl.render import frame_to_table, outcomes_renderables, table1_renderables
+from etl.sources.registry import KINDS, dependency_order, load_source
 from etl.views import ViewsReport, apply_views
 from etl.warehouse import open_for_read, query_frame
 from schema import database
@@ -31,19 +31,17 @@ SEED_COVARIATES = ("age", "log_wbc", "prednisone_good", "classifier_high")
 def demo_sources(
     files: dict[str, Path], key: bytes = DEMO_PSEUDONYM_KEY.encode()
 ) -> list[tuple[str, Path, dict[str, Any]]]:
-    """(kind, file, options) of every synthetic file, in dependency order: trial exports create the
-    patients, the lab and the sample manifest refer to them, calls and MRD refer to the samples."""
-    secret = {"secret": key}
+    """(kind, file, options) of every synthetic file, in the registry's dependency order: trial exports
+    create the patients, the lab and the sample manifest refer to them, calls and MRD refer to the samples."""
+    by_kind: dict[str, list[tuple[Path, dict[str, Any]]]] = {
+        "clinical": [(files["graall"], {"layout": "graall"}), (files["fralle"], {"layout": "fralle"})],
+        "vcf": [(path, {}) for path in sorted(files["vcf"].glob("*.vcf"))],
+        **{kind: [(files[kind], {})] for kind in ("lab", "samples", "maf", "cnv", "seg", "mrd")},
+    }
     return [
-        ("clinical", files["graall"], {"layout": "graall", **secret}),
-        ("clinical", files["fralle"], {"layout": "fralle", **secret}),
-        ("lab", files["lab"], secret),
-        ("samples", files["samples"], secret),
-        *(("vcf", path, {}) for path in sorted(files["vcf"].glob("*.vcf"))),
-        ("maf", files["maf"], {}),
-        ("cnv", files["cnv"], secret),
-        ("seg", files["seg"], {}),
-        ("mrd", files["mrd"], secret),
+        (kind, path, {**options, "secret": key} if KINDS[kind].layout_driven else options)
+        for kind in dependency_order()
+        for path, options in by_kind.get(kind, [])
     ]
 
 
@@ -91,7 +89,7 @@ def run_demo(
     say("Table 1 and outcomes")
     summary.table1 = build_table1(db_path, by="ikzf1_status")
     summary.outcomes = [
-        OutcomeAnalysis(db_path, endpoint=endpoint, by="ikzf1_status", adjust=SEED_COVARIATES).fit()
+        analyse_outcomes(db_path, endpoint, "ikzf1_status", adjust=SEED_COVARIATES).result
         for endpoint in ("os", "cir")
     ]
     return summary

@@ -2,9 +2,10 @@
 
 A view version marked `-- materialize: table` is also stored by `cgdw views apply` as a table,
 NAME_vN_materialized, recorded in `view_materialization` with the apply run that built it. The copy is
-fresh while no run that changes data (a load, a consent withdrawal, a purge: any succeeded run other than
-a views apply) has committed after that run. A stale copy is never read: readers fall back to the view,
-which is always current, until the next `cgdw views apply` (a pipeline run ends with one) rebuilds it.
+fresh while no run that changes data (a load, a consent change, a purge: any succeeded run whose kind is
+not views_apply, etl/ledger.py) has committed after that run. A stale copy is never read: readers fall
+back to the view, which is always current, until the next `cgdw views apply` (a pipeline run ends with
+one) rebuilds it.
 """
 
 from __future__ import annotations
@@ -13,15 +14,12 @@ import duckdb
 
 from queries import parse_ref
 
-# Runs that change no data: views apply, from the CLI, the demo or a pipeline ("... (views apply)").
-_VIEWS_RUN = "(r.command LIKE 'cgdw views apply%' OR r.command LIKE '%(views apply)')"
-
-_FRESH = f"""
+_FRESH = """
     SELECT m.table_name FROM view_materialization AS m
     WHERE m.name = $name AND m.version = $version
       AND NOT EXISTS (
           SELECT 1 FROM etl_run AS r
-          WHERE r.etl_run_id > m.etl_run_id AND r.status = 'succeeded' AND NOT {_VIEWS_RUN}
+          WHERE r.etl_run_id > m.etl_run_id AND r.status = 'succeeded' AND r.kind <> 'views_apply'
       )
 """
 

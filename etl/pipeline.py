@@ -27,7 +27,10 @@ from typing import IO, Any
 import yaml
 
 from etl.errors import CgdwError, FileRejected, WarehouseLocked
-from etl.framework import DEFAULT_MAX_REJECT_FRACTION, Progress
+from etl.ledger import utc_now
+from etl.load import DEFAULT_MAX_REJECT_FRACTION
+from etl.load.framework import Progress
+from etl.sources.registry import LAYOUT_KINDS, SOURCE_KINDS, dependency_order, source_kind
 
 # Exit codes for cron and systemd (documented in docs/scheduling.md and `cgdw pipeline run --help`).
 EXIT_OK = 0  # every file loaded cleanly, or nothing new
@@ -36,21 +39,15 @@ EXIT_REJECTED = 11  # at least one file was rejected whole; the other files were
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another pipeline (or a cgdw load) is writing; try again later
 EXIT_CONFIG = 78  # EX_CONFIG: the configuration file (or the key it names) is wrong
 
-# Dependency order: trial exports create the patients, the lab and the sample manifest refer to them,
-# calls and MRD refer to the samples (as etl/demo.py `demo_sources`).
-KIND_ORDER = ("clinical", "lab", "samples", "vcf", "maf", "cnv", "seg", "mrd")
-LAYOUT_KINDS = ("clinical", "lab", "samples", "mrd", "cnv")  # read through a layout, need the pseudonym key
-
 TOP_KEYS = ("warehouse", "key_file", "log", "max_reject_fraction", "settle_seconds", "sources")
 SOURCE_KEYS = ("kind", "folder", "pattern", "max_reject_fraction")
-# Options passed to the loader, per kind (the same as the options of `cgdw load KIND`).
+# Options passed to the loader, per kind: the options of `cgdw load KIND` (etl/sources/registry.py).
 KIND_KEYS: dict[str, tuple[str, ...]] = {
-    **{kind: ("layout",) for kind in LAYOUT_KINDS},
-    "vcf": ("assembly", "pass_only", "samples"),
-    "maf": ("assembly", "pass_only"),
-    "seg": ("assembly", "method"),
+    kind.name: ("layout",) if kind.layout_driven else tuple(option.name for option in kind.options)
+    for kind in SOURCE_KINDS
 }
 ALL_SOURCE_KEYS = tuple(dict.fromkeys([*SOURCE_KEYS, *(k for keys in KIND_KEYS.values() for k in keys)]))
+KIND_ORDER = dependency_order()  # trial exports create the patients; calls and MRD refer to the samples
 
 
 class PipelineConfigError(CgdwError):
@@ -78,7 +75,7 @@ class SourceConfig:
     line: int  # in the YAML file, for messages
     layout: str | None = None
     max_reject_fraction: float | None = None
-    options: dict[str, Any] = field(default_factory=dict)  # assembly, pass_only, samples, method
+    options: dict[str, Any] = field(default_factory=dict)  # the kind's loader options (registry)
 
     def describe(self) -> str:
         layout = f" ({self.layout})" if self.layout else ""
@@ -238,20 +235,18 @@ def _source(config: Path, node: yaml.Node, index: int) -> SourceConfig:
         else None
     )
     options: dict[str, Any] = {}
-    for key, types in (("assembly", str), ("method", str), ("pass_only", bool)):
-        if key in entries:
-            options[key] = _scalar(config, entries[key][1], key, types)
-    if "samples" in entries:
-        samples = _scalar(config, entries["samples"][1], "samples", list)
-        if not all(isinstance(s, str) for s in samples):
-            raise _fail(config, entries["samples"][1], "samples must be a list of sample column names")
-        options["samples"] = samples
+    for option in source_kind(kind).options:
+        if option.name in entries:
+            node = entries[option.name][1]
+            options[option.name] = value = _scalar(config, node, option.name, option.type)
+            if option.type is list and not all(isinstance(item, str) for item in value):
+                raise _fail(config, node, f"{option.name} must be a list of text values")
     return SourceConfig(kind, folder, pattern, _line(node), layout, fraction, options)
 
 
 def _layout(config: Path, kind: str, entry: tuple[yaml.Node, yaml.Node] | None) -> str | None:
     """A packaged layout name or a .toml path (relative to the config), checked now rather than at 3 am."""
-    from etl.layouts import load_layout
+    from etl.load.layout import load_layout
 
     if entry is None:
         return None
@@ -341,7 +336,7 @@ def find_files(config: PipelineConfig, now: float | None = None) -> tuple[list[F
 def _classify(db_path: Path, files: list[FileOutcome]) -> list[str]:
     """Hash every file and look it up read-only: new, changed or already loaded. Returns warnings about
     ETL runs a killed process left marked 'running'."""
-    from etl.readers import file_info
+    from etl.load.readers import file_info
     from etl.warehouse import open_for_read
 
     with open_for_read(db_path) as con:
@@ -444,7 +439,7 @@ def _write_holder(handle: IO[str], config: Path) -> None:
     handle.truncate()
     holder = {
         "pid": os.getpid(),
-        "started_at": _iso(_now()),
+        "started_at": _iso(utc_now()),
         "host": socket.gethostname(),
         "config": str(config),
     }
@@ -522,12 +517,9 @@ class PipelineResult:
         }
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def _iso(moment: dt.datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    """UTC (the ledger's clock) in ISO 8601 with a Z, for the log and the lock file."""
+    return moment.isoformat(timespec="seconds") + "Z"
 
 
 class RunLog:
@@ -539,7 +531,7 @@ class RunLog:
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps({"time": _iso(_now()), "pipeline_run": self.run, **record}, default=str)
+        line = json.dumps({"time": _iso(utc_now()), "pipeline_run": self.run, **record}, default=str)
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
 
@@ -567,7 +559,7 @@ def run_pipeline(
     config = load_config(config_path)
     db_path = resolve_paths(config, db)
     secret = _secret(config, key_file)
-    result = PipelineResult(db_path=db_path, config=config, dry_run=dry_run, started_at=_now())
+    result = PipelineResult(db_path=db_path, config=config, dry_run=dry_run, started_at=utc_now())
     clock = time.monotonic()
     if dry_run:
         # Writes nothing at all, not even the log or the lock file: a dry run is safe next to a real run.
@@ -623,7 +615,7 @@ def _secret(config: PipelineConfig, key_file: Path | None) -> bytes | None:
 
 
 def _load_all(result: PipelineResult, secret: bytes | None, log: RunLog, say: Progress) -> None:
-    from etl.loads import load_source
+    from etl.sources.registry import load_source
 
     config = result.config
     pending = [f for f in result.files if f.status == "pending"]

@@ -187,17 +187,16 @@ def _table1_section(db_path: Path, by: str, horizon: float) -> str:
 
 
 def _outcome_section(db_path: Path, endpoint: str, by: str, horizon: float, workdir: Path) -> str:
-    from etl.analysis.outcomes import OutcomeAnalysis
-    from etl.render import _outcomes_parts
+    from etl.analysis.outcomes import analyse_outcomes
+    from etl.analysis.survival_plot import plot_outcomes
+    from etl.output import outcomes_parts
 
-    analysis = OutcomeAnalysis(
-        db_path, endpoint=endpoint, by=by, cohort=COHORT, horizon=horizon, adjust=SEED_COVARIATES
-    )
-    result = analysis.fit()
-    header, test, ratio_title, notes = _outcomes_parts(result)
+    fitted = analyse_outcomes(db_path, endpoint, by, cohort=COHORT, horizon=horizon, adjust=SEED_COVARIATES)
+    result = fitted.result
+    header, test, ratio_title, notes = outcomes_parts(result)
     curve = "Kaplan-Meier" if endpoint != "cir" else "Aalen-Johansen cumulative incidence"
     figure = _figure(
-        analysis.plot,
+        lambda out: plot_outcomes(fitted, out),
         endpoint,
         f"{curve} curves by {by} with 95% CI bands, censoring ticks (+) and numbers at risk per year.",
         workdir,
@@ -218,7 +217,7 @@ def _outcome_section(db_path: Path, endpoint: str, by: str, horizon: float, work
 
 
 def _oncoplot_section(db_path: Path, by: str, workdir: Path) -> str:
-    from etl.analysis.figures import FIGURE_1C_GENES, write_oncoplot
+    from etl.analysis.oncoplot import FIGURE_1C_GENES, write_oncoplot
 
     caption = (
         f"Alterations at diagnosis of {', '.join(FIGURE_1C_GENES)} (patient_gene_alteration), patients "

@@ -9,19 +9,17 @@ queryable until `cgdw views retire NAME@vN`.
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
-import getpass
-import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from etl import ledger
 from etl.errors import CgdwError
 from etl.faults import fault_point
-from etl.framework import code_version
 from etl.materialized import fresh_table
 from etl.warehouse import fetch_value, open_for_read, open_for_write, query_frame
 from queries import VIEWS_DIR, ViewDefinition, find_definition, load_definitions
@@ -48,10 +46,6 @@ class ViewsReport:
             f"newly released: {released}; {len(self.unchanged)} versions unchanged"
             + (f"; materialised: {built}" if built else "")
         )
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _registered(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, int], tuple[str, bool]]:
@@ -84,22 +78,13 @@ def check_released(
 
 
 def apply_views(db_path: Path, command: str = "cgdw views apply", views_dir: Path = VIEWS_DIR) -> ViewsReport:
-    started = dt.datetime.now()
+    started = time.monotonic()
     definitions = load_definitions(views_dir)
     with open_for_write(db_path) as con:
         registered = _registered(con)
         check_released(definitions, registered)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            run_id = int(
-                fetch_value(
-                    con,
-                    "INSERT INTO etl_run (command, run_by, code_version, started_at, status) "
-                    "VALUES ($command, $user, $version, $now, 'running') RETURNING etl_run_id",
-                    {"command": command, "user": getpass.getuser(), "version": code_version(), "now": _now()},
-                )
-            )
-            report = ViewsReport(run_id=run_id)
+        with ledger.transaction(con):
+            report = ViewsReport(run_id=ledger.start_run(con, ledger.VIEWS_APPLY, command))
             fault_point("views_after_register")
             for d in definitions:
                 if registered.get((d.name, d.version), ("", False))[1]:
@@ -111,15 +96,16 @@ def apply_views(db_path: Path, command: str = "cgdw views apply", views_dir: Pat
                 con.execute(
                     "INSERT INTO view_version (name, version, sql_sha256, etl_run_id, applied_at) "
                     "VALUES ($name, $version, $sha, $run, $now)",
-                    {"name": d.name, "version": d.version, "sha": d.sql_sha256, "run": run_id, "now": _now()},
-                )
+                    {"name": d.name, "version": d.version, "sha": d.sql_sha256, "run": report.run_id,
+                     "now": ledger.utc_now()},
+                )  # fmt: skip
                 report.released.append(d.ref)
             for name, latest in _latest_live(con).items():
                 con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM "{name}_v{latest}"')
                 report.stable[name] = f"{name}_v{latest}"
             for d in definitions:
                 if d.materialize and not registered.get((d.name, d.version), ("", False))[1]:
-                    rows = _materialize(con, d, run_id)
+                    rows = _materialize(con, d, report.run_id)
                     if rows is not None:
                         report.materialized[d.materialized_table] = rows
             fault_point("views_before_commit")
@@ -129,16 +115,8 @@ def apply_views(db_path: Path, command: str = "cgdw views apply", views_dir: Pat
                 "stable": report.stable,
                 "materialized": report.materialized,
             }
-            con.execute(
-                "UPDATE etl_run SET status = 'succeeded', finished_at = $now, counts_json = $counts "
-                "WHERE etl_run_id = $run",
-                {"now": _now(), "counts": json.dumps(counts), "run": run_id},
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    report.seconds = (dt.datetime.now() - started).total_seconds()
+            ledger.finish_run(con, report.run_id, counts)
+    report.seconds = time.monotonic() - started
     return report
 
 
@@ -155,7 +133,7 @@ def _materialize(con: duckdb.DuckDBPyConnection, d: ViewDefinition, run_id: int)
     con.execute(
         "INSERT INTO view_materialization (name, version, table_name, etl_run_id, built_at, row_count) "
         "VALUES ($name, $version, $table, $run, $now, $rows)",
-        {**key, "table": d.materialized_table, "run": run_id, "now": _now(), "rows": rows},
+        {**key, "table": d.materialized_table, "run": run_id, "now": ledger.utc_now(), "rows": rows},
     )
     return rows
 
@@ -189,11 +167,10 @@ def retire_view(db_path: Path, name: str, version: int, views_dir: Path = VIEWS_
             raise CgdwError(f"{name}@v{version} was never released in {db_path}: nothing to retire")
         if row[0][0] is not None:
             raise CgdwError(f"{name}@v{version} was already retired on {row[0][0]:%Y-%m-%d %H:%M} UTC")
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with ledger.transaction(con):
             con.execute(
                 "UPDATE view_version SET retired_at = $now WHERE name = $name AND version = $version",
-                {"now": _now(), "name": name, "version": version},
+                {"now": ledger.utc_now(), "name": name, "version": version},
             )
             latest = _latest_live(con).get(name)
             if latest is None:
@@ -208,10 +185,6 @@ def retire_view(db_path: Path, name: str, version: int, views_dir: Path = VIEWS_
             ).fetchall()
             for (table,) in stored:
                 con.execute(f'DROP TABLE IF EXISTS "{table}"')
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     where = f"{name} now points at {name}_v{latest}" if latest else f"{name} has no live version left"
     return f"retired {name}@v{version}; {where}"
 

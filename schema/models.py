@@ -54,6 +54,8 @@ DEATH_CAUSES = ("leukemia", "toxicity", "infection", "other")
 MARKER_RESULTS = ("positive", "negative", "not_done")
 TCR_GROUPS = ("immature", "cortical", "mature_ab", "mature_gd")
 RUN_STATUS = ("running", "succeeded", "failed")
+# What a run did (etl/ledger.py); only views_apply changes no data.
+RUN_KINDS = ("load", "views_apply", "consent", "purge")
 ASSEMBLIES = ("GRCh37", "GRCh38")
 SAMPLE_TYPES = ("diagnosis", "remission", "relapse", "germline", "follow_up")
 TISSUES = ("bone_marrow", "peripheral_blood", "lymph_node", "other")
@@ -67,7 +69,8 @@ MRD_QUALITATIVE = ("positive", "positive_not_quantifiable", "negative", "not_don
 
 
 class EtlRun(Base):
-    """One ETL run: one load of one source file (or one views apply), committed as one transaction."""
+    """One ETL run: one load of one source file, one views apply, one consent change or one purge, committed
+    as one transaction (etl/ledger.py)."""
 
     __tablename__ = "etl_run"
     etl_run_id: Mapped[int] = surrogate_key("etl_run")
@@ -85,8 +88,10 @@ class EtlRun(Base):
     counts_json: Mapped[str | None] = mapped_column(
         sa.Text, doc="JSON: per table rows inserted / superseded / unchanged, warnings"
     )
+    kind: Mapped[str] = mapped_column(sa.Text, doc="what the run did: load | views_apply | consent | purge")
     __table_args__ = (
         codes("status", RUN_STATUS),
+        codes("kind", RUN_KINDS),
         sa.CheckConstraint("rows_read = rows_loaded + rows_rejected", name="rows_add_up"),
     )
 
@@ -102,7 +107,7 @@ class SourceFile(Base):
     sha256: Mapped[str] = mapped_column(sa.String(64), doc="hex SHA-256 of the bytes")
     size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
     kind: Mapped[str] = mapped_column(sa.Text, doc="source kind: clinical, lab, vcf, maf, seg, cnv, mrd, ...")
-    layout: Mapped[str] = mapped_column(sa.Text, doc="layout name (etl/layouts/*.toml) or format")
+    layout: Mapped[str] = mapped_column(sa.Text, doc="layout name (etl/sources/layouts/*.toml) or format")
     trial_group: Mapped[str | None] = mapped_column(sa.Text, doc="GRAALL, FRALLE, ... when the file has one")
     __table_args__ = (sa.UniqueConstraint("sha256", "kind"),)
 

@@ -11,14 +11,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from schema import database
+from tests.helpers import TEST_KEY, load_cohort
 
 if TYPE_CHECKING:
-    from etl.framework import LoadReport
     from etl.synth import SynthResult
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-TEST_KEY = "test-pseudonym-key-0123456789"
 
 
 @pytest.fixture(autouse=True)
@@ -51,18 +47,6 @@ def dirty_cohort(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
     from etl.synth import write_synthetic_cohort
 
     return write_synthetic_cohort(tmp_path_factory.mktemp("dirty"), seed=1, dirty=True)
-
-
-def load_cohort(db: Path, cohort: SynthResult, kinds: tuple[str, ...] | None = None) -> list[LoadReport]:
-    """Every file of the cohort (or those of the given kinds), in dependency order, as the demo does."""
-    from etl.demo import demo_sources
-    from etl.loads import load_source
-
-    return [
-        load_source(db, kind, path, **options)
-        for kind, path, options in demo_sources(cohort.files, TEST_KEY.encode())
-        if kinds is None or kind in kinds
-    ]
 
 
 @pytest.fixture(scope="session")

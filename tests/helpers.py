@@ -1,14 +1,33 @@
-"""Small helpers the tests share: reading the warehouse the way an analyst would."""
+"""What the test modules share: paths and the test key, the files tests write, the commands they run, and
+reading the warehouse the way an analyst would. Fixtures live in conftest.py; no test module imports
+another."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from queries import view_sql
 from schema.models import Base
+
+if TYPE_CHECKING:
+    from etl.load.framework import LoadReport
+    from etl.synth import SynthResult
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+TEST_KEY = "test-pseudonym-key-0123456789"
+
+
+# --- the warehouse, read as an analyst would ----------------------------------------------------------
 
 TABLES = tuple(Base.metadata.tables)  # every table of the schema
 
@@ -34,3 +53,149 @@ def fingerprint(db_path: Path) -> dict[str, str]:
 
 def view_rows(db_path: Path, name: str, columns: str = "*", where: str = "true") -> list[tuple[object, ...]]:
     return query(db_path, f"SELECT {columns} FROM ({view_sql(name)}) WHERE {where} ORDER BY ALL")
+
+
+# --- loading the synthetic cohort ----------------------------------------------------------------------
+
+
+def load_cohort(db: Path, cohort: SynthResult, kinds: tuple[str, ...] | None = None) -> list[LoadReport]:
+    """Every file of the cohort (or those of the given kinds), in dependency order, as the demo does."""
+    from etl.demo import demo_sources
+    from etl.sources.registry import load_source
+
+    return [
+        load_source(db, kind, path, **options)
+        for kind, path, options in demo_sources(cohort.files, TEST_KEY.encode())
+        if kinds is None or kind in kinds
+    ]
+
+
+# --- small GRAALL exports written by the tests ---------------------------------------------------------
+
+GRAALL_HEADER = (
+    "NUM_PATIENT;PROTOCOLE;SEXE;AGE_DIAG;DATE_DIAG;DIAGNOSTIC;GB_MM3;ATTEINTE_SNC;MASSE_MEDIASTINALE;"
+    "CORTICOSENSIBILITE;RC_INDUCTION;DATE_RC;ALLOGREFFE_RC1;DATE_ALLOGREFFE;DATE_RECHUTE;DATE_RECHUTE_2;"
+    "STATUT_VITAL;DATE_DECES;CAUSE_DECES;DATE_DERNIERES_NOUVELLES;CONSENTEMENT"
+)
+
+ALIVE = (
+    "G03-00001;GRAALL-2003;M;23,5;12/03/2004;LAL-T;74100;NON;OUI;CORTICOSENSIBLE;OUI;15/04/2004;NON;;;;"
+    "VIVANT;;;01/06/2010;OUI"
+)
+
+DEAD = (
+    "G03-00002;GRAALL-2003;F;45,1;01/02/2004;LAL-T;2800;NE;;CORTICORESISTANT;OUI;01/03/2004;OUI;01/07/2004;"
+    "01/01/2005;;DÉCÉDÉ;01/06/2005;LEUCÉMIE;01/06/2005;OUI"
+)
+
+REFRACTORY = (
+    "G05-00003;GRAALL-2005;M;30,0;10/10/2008;LAL-T;150000;OUI;NON;NE;NON;;;;;;DÉCÉDÉ;01/12/2008;LEUCÉMIE;"
+    "01/12/2008;OUI"
+)
+
+
+def write_graall(path: Path, *rows: str, header: str = GRAALL_HEADER, encoding: str = "latin-1") -> Path:
+    path.write_bytes(("\n".join([header, *rows]) + "\n").encode(encoding))
+    return path
+
+
+# The columns of a sample manifest (layout samples), for the manifests tests write.
+MANIFEST_HEADER = "\t".join(
+    ["sample_id", "trial_group", "patient_id", "sample_type", "tissue", "days_from_diagnosis", "assay",
+     "assay_version", "assembly", "pipeline_version"]
+)  # fmt: skip
+
+
+# --- the cgdw command, run as a user would ---------------------------------------------------------------
+
+
+def cgdw(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base_env = {"PATH": "/usr/bin:/bin", "CGDW_PSEUDONYM_KEY": TEST_KEY, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "etl", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**base_env, **(env or {})},
+    )
+
+
+def start_load(db: Path, export: Path, fault_point: str, marker: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CGDW_PSEUDONYM_KEY": TEST_KEY,
+        "CGDW_FAULT_POINT": fault_point,
+        "CGDW_FAULT_MARKER": str(marker),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "etl",
+        "load",
+        "clinical",
+        str(export),
+        "-p",
+        "graall",
+        "--db",
+        str(db),
+        "-q",
+    ]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_for(marker: Path, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not marker.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"the load ended before the fault point: {process.stderr.read()!r}")  # type: ignore[union-attr]
+        if time.monotonic() > deadline:
+            raise AssertionError("the load never reached the fault point")
+        time.sleep(0.05)
+
+
+# --- a data manager's drop folders and pipeline configuration ----------------------------------------
+
+# Drop folder -> (kind, layout, glob): the configuration of docs/scheduling.md, with relative folders.
+SOURCES = {
+    "graall": ("clinical", "graall", "graall_*.csv"),
+    "fralle": ("clinical", "fralle", "fralle_*.xlsx"),
+    "lab": ("lab", None, "*.tsv"),
+    "samples": ("samples", None, "*.tsv"),
+    "vcf": ("vcf", None, "*.vcf*"),
+    "maf": ("maf", None, "*.maf*"),
+    "cnv": ("cnv", None, "*.tsv"),
+    "seg": ("seg", None, "*.seg"),
+    "mrd": ("mrd", None, "*.tsv"),
+}
+
+
+def drop(root: Path, cohort: SynthResult, *keys: str) -> None:
+    """Copy cohort files into their drop folders (all of them when no key is given)."""
+    for key in keys or tuple(SOURCES):
+        folder = root / "drop" / key
+        folder.mkdir(parents=True, exist_ok=True)
+        source = cohort.files[key]
+        for path in sorted(source.glob("*.vcf")) if source.is_dir() else [source]:
+            shutil.copy(path, folder / path.name)
+
+
+def write_config(root: Path, extra: str = "") -> Path:
+    """The pipeline configuration of a test: every drop folder (created empty), warehouse beside it."""
+    lines = ["warehouse: warehouse.duckdb", "log: logs/pipeline.jsonl", extra, "sources:"]
+    for key, (kind, layout, pattern) in SOURCES.items():
+        (root / "drop" / key).mkdir(parents=True, exist_ok=True)
+        layout_key = f", layout: {layout}" if layout else ""
+        lines.append(f'  - {{kind: {kind}, folder: drop/{key}, pattern: "{pattern}"{layout_key}}}')
+    config = root / "pipeline.yaml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return config
+
+
+def command(site: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "etl", "pipeline", "run", "--config", str(site / "pipeline.yaml"), *args]
+
+
+def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "CGDW_PSEUDONYM_KEY": TEST_KEY, "COLUMNS": "250", **(extra or {})}

@@ -33,10 +33,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etl.errors import CgdwError
-from etl.loads import load_source
+from etl.sources.registry import load_source
 from schema import database
-from tests.conftest import load_cohort
-from tests.helpers import fingerprint, query
+from tests.helpers import fingerprint, load_cohort, query
 
 if TYPE_CHECKING:
     from etl.synth import SynthResult
@@ -486,8 +485,7 @@ def test_a_line_cut_short_is_refused_not_padded_with_empty_values(db_path: Path,
     """Found: a manifest truncated inside its last line loaded that line with its missing fields as NULL
     (polars pads short lines), and crashed on 'NOT NULL constraint failed: rejected_record.message'
     because the quarantine message was built from those NULLs. A short line is now a ragged line."""
-    from tests.test_genomics_load import MANIFEST_HEADER
-    from tests.test_load_framework import ALIVE, write_graall
+    from tests.helpers import ALIVE, MANIFEST_HEADER, write_graall
 
     load_source(db_path, "clinical", write_graall(tmp_path / "g.csv", ALIVE), layout="graall")
     manifest = tmp_path / "samples.tsv"
@@ -501,8 +499,7 @@ def test_a_line_cut_short_is_refused_not_padded_with_empty_values(db_path: Path,
 
 def test_a_quarantine_message_built_from_empty_values_is_never_null(db_path: Path, tmp_path: Path) -> None:
     """The same crash with the fields present but empty: the message names them as (empty)."""
-    from tests.test_genomics_load import MANIFEST_HEADER
-    from tests.test_load_framework import ALIVE, write_graall
+    from tests.helpers import ALIVE, MANIFEST_HEADER, write_graall
 
     load_source(db_path, "clinical", write_graall(tmp_path / "g.csv", ALIVE), layout="graall")
     manifest = tmp_path / "samples.tsv"
@@ -676,7 +673,7 @@ def test_a_field_longer_than_the_csv_modules_limit_is_a_value_not_a_traceback(
 ) -> None:
     """Found by a longer random run: a 132,000-character field raised '_csv.Error: field larger than
     field limit (131072)' from the line counting that follows polars' read."""
-    from tests.test_load_framework import ALIVE, write_graall
+    from tests.helpers import ALIVE, write_graall
 
     huge = "x" * 132_000
     bad = write_graall(tmp_path / "g.csv", ALIVE.replace("G03-00001", huge))

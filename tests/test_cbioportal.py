@@ -13,14 +13,15 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from etl.cbioportal import load_cbioportal_study
-from etl.cbioportal_export import check_cbioportal_study, export_cbioportal
-from etl.cbioportal_format import DAYS_PER_MONTH, days_to_months, months_to_days, read_clinical
+from etl.cbioportal.checker import check_cbioportal_study
+from etl.cbioportal.exporter import export_cbioportal
+from etl.cbioportal.format import DAYS_PER_MONTH, days_to_months, months_to_days, read_clinical
+from etl.cbioportal.importer import load_cbioportal_study
 from etl.cli import app
 from etl.errors import FileRejected
 from etl.privacy import patient_key
 from etl.views import apply_views
-from tests.conftest import SHARED, TEST_KEY
+from tests.helpers import SHARED, TEST_KEY
 
 STUDY = SHARED / "third_party" / "cbioportal_study_es_0"
 GROUP = "cBioPortal:study_es_0"

@@ -24,13 +24,14 @@ from etl.export import ExportFormat, export_view
 from etl.privacy import patient_key
 from etl.synth import SynthResult
 from schema.models import Base
-from tests.conftest import TEST_KEY
-from tests.helpers import TABLES, fingerprint, query, scalar
-from tests.test_cli import cgdw
+from tests.helpers import TABLES, TEST_KEY, cgdw, fingerprint, query, scalar
 
 SECRET = TEST_KEY.encode()
 # The stable view names of the synthetic warehouse whose rows are per patient.
-STABLE_VIEWS = ("cohort_patient", "endpoint", "ikzf1_alteration", "mrd_result", "patient_gene_alteration")
+STABLE_VIEWS = (
+    "cohort_patient", "endpoint", "gene_copy_number", "ikzf1_alteration", "mrd_result",
+    "patient_gene_alteration", "variant_call_annotation",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,7 @@ def test_a_later_export_that_still_says_consent_given_does_not_undo_the_withdraw
     warning), even when another of the patient's values changed in that export; only `cgdw consent
     restore` brings the patient back."""
     from etl.consent import restore_consent
-    from etl.loads import load_source
+    from etl.sources.registry import load_source
 
     db = _copy(withdrawn, tmp_path)
     newer = tmp_path / "graall_newer.csv"
@@ -322,8 +323,8 @@ def test_a_purged_patient_cannot_come_back_with_a_later_file(
     """The purge leaves a tombstone (a hash of the key, not the key): a newer trial export or lab file that
     still lists the patient loads everyone else, and the patient's rows are dropped with a warning, neither
     loaded nor quarantined (a quarantined row would keep their values)."""
-    from etl.loads import load_source
     from etl.privacy import tombstone
+    from etl.sources.registry import load_source
 
     db = _copy(purged, tmp_path)
     assert query(db, "SELECT tombstone FROM purged_patient") == [(tombstone(subject.key),)]

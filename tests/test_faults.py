@@ -17,10 +17,18 @@ import duckdb
 import pytest
 
 from etl.synth import SynthResult
-from tests.conftest import TEST_KEY, load_cohort
-from tests.helpers import fingerprint, scalar
-from tests.test_kill import start_load, wait_for
-from tests.test_load_framework import ALIVE, DEAD, REFRACTORY, write_graall
+from tests.helpers import (
+    ALIVE,
+    DEAD,
+    REFRACTORY,
+    TEST_KEY,
+    fingerprint,
+    load_cohort,
+    scalar,
+    start_load,
+    wait_for,
+    write_graall,
+)
 
 IS_ROOT = os.geteuid() == 0
 EX_IOERR, EX_TEMPFAIL = 74, 75
@@ -71,8 +79,8 @@ def with_samples(db_path: Path, cohort: SynthResult) -> Path:
 # A VCF load run as its own process with small batches (the CLI reads 100,000 records per batch), so that
 # `during_insert` falls between batch 1 and batch 2 of the 149-record file.
 VCF_SCRIPT = (
-    "import sys; from pathlib import Path; from etl.framework import run_load; "
-    "from etl.vcf import VcfLoader; "
+    "import sys; from pathlib import Path; from etl.load.framework import run_load; "
+    "from etl.sources.vcf import VcfLoader; "
     "run_load(Path(sys.argv[1]), VcfLoader(batch_records=50), Path(sys.argv[2]), command='cgdw load vcf')"
 )
 POINTS = ["after_register", "during_insert", "after_insert", "before_commit", "after_commit"]
@@ -175,7 +183,7 @@ def test_a_pipeline_during_a_load_exits_75_and_the_next_run_loads(
     tmp_path: Path, cohort: SynthResult
 ) -> None:
     from schema import database
-    from tests.test_pipeline import command, drop, environment, write_config
+    from tests.helpers import command, drop, environment, write_config
 
     site = tmp_path / "site"
     db = site / "warehouse.duckdb"
@@ -194,7 +202,7 @@ def test_a_pipeline_during_a_load_exits_75_and_the_next_run_loads(
 def test_no_path_leaves_a_run_marked_running(db_path: Path, tmp_path: Path) -> None:
     """Every writer (load, views apply, pipeline = loads + views apply) inserts its etl_run row inside its
     transaction, so a killed writer leaves no row at all; a 'running' row can only come from outside."""
-    from tests.test_kill import start_load as clinical_load
+    from tests.helpers import start_load as clinical_load
 
     export = write_graall(tmp_path / "a.csv", ALIVE)
     for point in ("after_register", "before_commit"):

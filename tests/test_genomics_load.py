@@ -11,16 +11,20 @@ import polars as pl
 import pytest
 
 from etl.errors import FileRejected
-from etl.loads import load_file, load_maf, load_seg, load_vcf
-from tests.conftest import SHARED
-from tests.helpers import fingerprint, query, scalar, view_rows
-from tests.test_load_framework import ALIVE, DEAD, write_graall
+from etl.sources.registry import load_source
+from tests.helpers import (
+    ALIVE,
+    DEAD,
+    MANIFEST_HEADER,
+    SHARED,
+    fingerprint,
+    query,
+    scalar,
+    view_rows,
+    write_graall,
+)
 
 THIRD_PARTY = SHARED / "third_party"
-MANIFEST_HEADER = "\t".join(
-    ["sample_id", "trial_group", "patient_id", "sample_type", "tissue", "days_from_diagnosis", "assay",
-     "assay_version", "assembly", "pipeline_version"]
-)  # fmt: skip
 CSQ_FORMAT = "|".join(
     ["Allele", "Consequence", "IMPACT", "SYMBOL", "Feature_type", "Feature", "EXON", "HGVSp",
      "Protein_position", "Amino_acids", "CANONICAL", "MANE_SELECT", "GIVEN_REF", "USED_REF"]
@@ -42,12 +46,12 @@ def write_manifest(
 @pytest.fixture
 def warehouse(db_path: Path, tmp_path: Path) -> Path:
     """A warehouse with two GRAALL patients, G03-00001 and G03-00002."""
-    load_file(db_path, "clinical", write_graall(tmp_path / "graall.csv", ALIVE, DEAD), layout="graall")
+    load_source(db_path, "clinical", write_graall(tmp_path / "graall.csv", ALIVE, DEAD), layout="graall")
     return db_path
 
 
 def with_samples(db: Path, tmp_path: Path, samples: list[str], **options: str) -> None:
-    load_file(db, "samples", write_manifest(tmp_path / f"manifest_{len(samples)}.tsv", samples, **options))
+    load_source(db, "samples", write_manifest(tmp_path / f"manifest_{len(samples)}.tsv", samples, **options))
 
 
 def vcf_text(records: list[str], samples: tuple[str, ...] = ("T1",), csq_format: str = CSQ_FORMAT) -> str:
@@ -87,7 +91,7 @@ def test_a_vep_vcf_is_split_per_allele_and_the_mane_transcript_selected(
     with_samples(warehouse, tmp_path, ["T1"])
     vcf = tmp_path / "calls.vcf"
     vcf.write_text(vcf_text([HOTSPOT, MULTI]))
-    report = load_vcf(warehouse, vcf)
+    report = load_source(warehouse, "vcf", vcf)
     assert (report.rows_read, report.rows_rejected) == (2, 0)
     variants = query(warehouse, "SELECT chrom, pos, ref, alt FROM variant ORDER BY pos, alt")
     # Minimal, as MAF writes them: a deletion at its first deleted base, an insertion at the base before it.
@@ -119,7 +123,7 @@ def test_annotation_fields_are_read_from_the_header_not_assumed(warehouse: Path,
     record = HOTSPOT.replace(HOTSPOT.split("\t")[7], "CSQ=" + reordered)
     vcf = tmp_path / "shuffled.vcf"
     vcf.write_text(vcf_text([record], csq_format="|".join(shuffled)))
-    load_vcf(warehouse, vcf)
+    load_source(warehouse, "vcf", vcf)
     assert query(
         warehouse, "SELECT protein_position, amino_acids FROM variant_annotation WHERE is_selected"
     ) == [(159, "N/S")]
@@ -129,7 +133,7 @@ def test_pass_only_is_an_option_not_a_silent_rule(warehouse: Path, tmp_path: Pat
     with_samples(warehouse, tmp_path, ["T1"])
     vcf = tmp_path / "calls.vcf"
     vcf.write_text(vcf_text([HOTSPOT, MULTI]))
-    report = load_vcf(warehouse, vcf, pass_only=True)
+    report = load_source(warehouse, "vcf", vcf, pass_only=True)
     assert report.tables["variant_call"]["skipped_non_pass"] == 2
     assert scalar(warehouse, "SELECT count(*) FROM variant_call") == 1
     assert scalar(warehouse, "SELECT count(*) FROM variant") == 3  # the variants are still known
@@ -139,7 +143,7 @@ def test_a_vep_reference_mismatch_is_quarantined(warehouse: Path, tmp_path: Path
     with_samples(warehouse, tmp_path, ["T1"])
     vcf = tmp_path / "calls.vcf"
     vcf.write_text(vcf_text([HOTSPOT.replace("|A|A\t", "|A|C\t"), MULTI]))
-    report = load_vcf(warehouse, vcf, max_reject_fraction=0.5)
+    report = load_source(warehouse, "vcf", vcf, max_reject_fraction=0.5)
     assert report.rows_rejected == 1
     assert query(warehouse, "SELECT line, column_name, value, rule FROM rejected_record") == [
         (10, "REF", "A", "reference_allele")
@@ -170,7 +174,7 @@ def test_broken_vcfs_are_refused_whole(warehouse: Path, tmp_path: Path, mangle: 
     vcf = tmp_path / "bad.vcf"
     vcf.write_text(mangle(vcf_text([HOTSPOT, MULTI])))  # type: ignore[operator]
     with pytest.raises(FileRejected, match=reason):
-        load_vcf(warehouse, vcf)
+        load_source(warehouse, "vcf", vcf)
     assert fingerprint(warehouse) == before
 
 
@@ -181,7 +185,7 @@ def test_a_truncated_compressed_vcf_is_refused_whole(warehouse: Path, tmp_path: 
     vcf.write_bytes(data[: len(data) // 2])
     before = fingerprint(warehouse)
     with pytest.raises(FileRejected, match="truncated"):
-        load_vcf(warehouse, vcf)
+        load_source(warehouse, "vcf", vcf)
     assert fingerprint(warehouse) == before
 
 
@@ -205,7 +209,7 @@ def test_third_party_vcfs_load(
     gdc = name.startswith("gdc")
     if samples:
         with_samples(warehouse, tmp_path, samples)
-    report = load_vcf(warehouse, THIRD_PARTY / "vcf" / name, assembly="GRCh38" if gdc else None)
+    report = load_source(warehouse, "vcf", THIRD_PARTY / "vcf" / name, assembly="GRCh38" if gdc else None)
     assert (report.rows_read, report.rows_rejected) == (records, 0)
     assert scalar(warehouse, "SELECT count(*) FROM variant") >= records
     if calls is not None:
@@ -216,8 +220,8 @@ def test_third_party_vcfs_load(
 
 def test_the_same_calls_as_vcf_and_as_maf_are_the_same_variants(warehouse: Path, tmp_path: Path) -> None:
     with_samples(warehouse, tmp_path, ["TCGA-AB-2968-03A-01D-0739-09", "TCGA-AB-2968-11A-01D-0739-09"])
-    load_vcf(warehouse, THIRD_PARTY / "vcf" / "TCGA-AB-2968-03.laml.vcf")
-    report = load_maf(warehouse, THIRD_PARTY / "maf" / "TCGA-AB-2968-03.laml.maf")
+    load_source(warehouse, "vcf", THIRD_PARTY / "vcf" / "TCGA-AB-2968-03.laml.vcf")
+    report = load_source(warehouse, "maf", THIRD_PARTY / "maf" / "TCGA-AB-2968-03.laml.maf")
     assert report.tables["variant"]["inserted"] == 0  # every MAF row is a variant the VCF already gave
     assert report.tables["variant_call"] == {"inserted": 20, "superseded": 20, "unchanged": 0}
 
@@ -233,7 +237,7 @@ def test_third_party_mafs_load(warehouse: Path, tmp_path: Path, path: str, rows:
     )  # fmt: skip
     barcodes = sorted(frame.get_column("Tumor_Sample_Barcode").unique().to_list())
     with_samples(warehouse, tmp_path, barcodes)
-    report = load_maf(warehouse, THIRD_PARTY / path, max_reject_fraction=0.2)
+    report = load_source(warehouse, "maf", THIRD_PARTY / path, max_reject_fraction=0.2)
     assert report.rows_read == (rows or frame.height)
     assert report.rows_read == report.rows_loaded + report.rows_rejected
     assert scalar(warehouse, "SELECT count(DISTINCT sample_id) FROM variant_call") > 0
@@ -246,16 +250,16 @@ def test_a_maf_read_in_slices_loads_what_one_slice_would(
     sample's calls span slices and the warehouse ends the same, line numbers included."""
     import shutil
 
-    from etl import maf
+    from etl.sources import maf
 
     path = THIRD_PARTY / "maf" / "tcga_laml.maf.gz"
     frame = pl.read_csv(gzip.decompress(path.read_bytes()), separator="\t", comment_prefix="#",
                         infer_schema=False, quote_char=None)  # fmt: skip
     with_samples(warehouse, tmp_path, sorted(frame.get_column("Tumor_Sample_Barcode").unique().to_list()))
     sliced = Path(shutil.copy(warehouse, tmp_path / "sliced.duckdb"))
-    whole = load_maf(warehouse, path, max_reject_fraction=0.2)
+    whole = load_source(warehouse, "maf", path, max_reject_fraction=0.2)
     monkeypatch.setattr(maf, "BATCH_ROWS", 100)
-    in_slices = load_maf(sliced, path, max_reject_fraction=0.2)
+    in_slices = load_source(sliced, "maf", path, max_reject_fraction=0.2)
     assert (in_slices.rows_read, in_slices.rows_rejected) == (whole.rows_read, whole.rows_rejected)
     assert in_slices.tables == whole.tables
     # By natural key: surrogate variant ids follow insertion order, which DISTINCT does not fix.
@@ -270,7 +274,7 @@ def test_a_maf_read_in_slices_loads_what_one_slice_would(
 
 def test_a_seg_with_non_igv_column_names_loads(warehouse: Path, tmp_path: Path) -> None:
     with_samples(warehouse, tmp_path, ["TCGA-AB-3009"])
-    report = load_seg(warehouse, THIRD_PARTY / "seg" / "TCGA.AB.3009.hg19.seg.txt")
+    report = load_source(warehouse, "seg", THIRD_PARTY / "seg" / "TCGA.AB.3009.hg19.seg.txt")
     assert (report.rows_read, report.rows_rejected) == (818, 0)
     assert scalar(warehouse, "SELECT count(*) FROM copy_number_segment") == 818
 
@@ -291,7 +295,7 @@ def test_a_second_method_confirms_the_ngs_call_and_segments_give_exon_calls(
         "T1\tIKZF1\t\t\tGRCh37\t7\t50444000\t50460000\tdeletion\t1\t0.5\tNGS\n"
         "T1\tIKZF1\t4\t7\t\t\t\t\tdeletion\t\t0.52\tMLPA\n"
     )
-    report = load_file(warehouse, "cnv", calls)
+    report = load_source(warehouse, "cnv", calls)
     assert report.tables["copy_number_call"]["confirmations"] == 1
     rows = query(
         warehouse,
@@ -307,7 +311,7 @@ def test_a_second_method_confirms_the_ngs_call_and_segments_give_exon_calls(
         "T1\t7\t50400001\t50462000\t40\t-0.95\n"
         "T1\t7\t50462001\t150000000\t900\t-0.01\n"
     )
-    load_seg(warehouse, seg)
+    load_source(warehouse, "seg", seg)
     derived = query(
         warehouse,
         "SELECT method, first_exon, last_exon, call_type, confirms_copy_number_call_id IS NOT NULL "
@@ -328,7 +332,7 @@ def test_copy_number_rows_with_unknown_genes_or_exons_are_quarantined(
         "T1\tPTEN\t2\t12\t\t\t\t\tdeletion\t1\t0.5\tNGS\n"
         "T2\tNRAS\t1\t2\t\t\t\t\tgain\t3\t1.5\tNGS\n"
     )
-    load_file(warehouse, "cnv", calls, max_reject_fraction=1)
+    load_source(warehouse, "cnv", calls, max_reject_fraction=1)
     assert query(warehouse, "SELECT line, column_name, rule FROM rejected_record ORDER BY line") == [
         (3, "gene", "known_gene"), (4, "last_exon", "exon_in_gene"), (5, "sample_id", "known_sample"),
     ]  # fmt: skip
@@ -352,7 +356,7 @@ def test_mrd_values_are_normalised_to_fractions_with_the_original_kept(
         "GRAALL\tG03-00002\t\tMRD2\t91\tMFC\tLAIP\t120\tcells/1e6\t\t\tpositive\n"
         "GRAALL\tG03-00002\t\tMRD3\t180\tASO-PCR\tIGH VH3-JH4\t\tfraction\t\t1E-4\tPNQ\n"
     )
-    report = load_file(warehouse, "mrd", mrd)
+    report = load_source(warehouse, "mrd", mrd)
     assert report.rows_rejected == 0
     rows = query(
         warehouse,
@@ -374,7 +378,7 @@ def test_mrd_values_out_of_range_or_in_unknown_units_are_quarantined(warehouse: 
         "GRAALL\tG03-00002\t\tMRD1\t35\tASO-PCR\tTRG\t5\tcopies/ug\t\t\tpositive\n"
         "GRAALL\tG03-00009\t\tMRD1\t35\tASO-PCR\tTRG\t1E-3\tfraction\t\t\tpositive\n"
     )
-    load_file(warehouse, "mrd", mrd, max_reject_fraction=1)
+    load_source(warehouse, "mrd", mrd, max_reject_fraction=1)
     assert query(warehouse, "SELECT line, column_name, value, rule FROM rejected_record ORDER BY line") == [
         (2, "value", "150", "fraction_range"), (3, "unit", "copies/ug", "code:unit"),
         (4, "patient_id", "G03-00009", "known_patient"),
@@ -382,14 +386,14 @@ def test_mrd_values_out_of_range_or_in_unknown_units_are_quarantined(warehouse: 
 
 
 def test_a_sample_id_cannot_change_patient(warehouse: Path, tmp_path: Path) -> None:
-    load_file(warehouse, "samples", write_manifest(tmp_path / "m1.tsv", ["S1", "S2"]))
+    load_source(warehouse, "samples", write_manifest(tmp_path / "m1.tsv", ["S1", "S2"]))
     moved = write_manifest(tmp_path / "m2.tsv", ["S1"], patient="G03-00002")
-    report = load_file(warehouse, "samples", moved, max_reject_fraction=1)
+    report = load_source(warehouse, "samples", moved, max_reject_fraction=1)
     assert report.rows_rejected == 1
     assert query(warehouse, "SELECT rule FROM rejected_record") == [("sample_unchanged",)]
     unknown = write_manifest(tmp_path / "m3.tsv", ["S3"], assembly="GRCh38")
     unknown.write_text(unknown.read_text().replace("TALL80", "PANEL99"))
-    load_file(warehouse, "samples", unknown, max_reject_fraction=1)
+    load_source(warehouse, "samples", unknown, max_reject_fraction=1)
     assert query(warehouse, "SELECT rule FROM rejected_record ORDER BY rule") == [
         ("known_assay",),
         ("sample_unchanged",),
@@ -400,7 +404,7 @@ def test_every_genomic_run_keeps_lineage(warehouse: Path, tmp_path: Path) -> Non
     with_samples(warehouse, tmp_path, ["T1"])
     vcf = tmp_path / "calls.vcf"
     vcf.write_text(vcf_text([HOTSPOT]))
-    report = load_vcf(warehouse, vcf)
+    report = load_source(warehouse, "vcf", vcf)
     lineage = query(
         warehouse,
         "SELECT f.file_name, f.kind, c.source_line, c.etl_run_id FROM variant_call c "
@@ -413,8 +417,8 @@ def test_every_genomic_run_keeps_lineage(warehouse: Path, tmp_path: Path) -> Non
 
 
 def test_ikzf1_alterations_are_classed_in_sql(warehouse: Path, tmp_path: Path) -> None:
-    load_file(warehouse, "samples", write_manifest(tmp_path / "m1.tsv", ["T1"]))
-    load_file(warehouse, "samples", write_manifest(tmp_path / "m2.tsv", ["T2"], patient="G03-00002"))
+    load_source(warehouse, "samples", write_manifest(tmp_path / "m1.tsv", ["T1"]))
+    load_source(warehouse, "samples", write_manifest(tmp_path / "m2.tsv", ["T2"], patient="G03-00002"))
     other_missense = (
         HOTSPOT.replace("p.Asn159Ser|159|N/S", "p.Ala300Val|300|A/V")
         .replace("50450292", "50467650")
@@ -424,7 +428,7 @@ def test_ikzf1_alterations_are_classed_in_sql(warehouse: Path, tmp_path: Path) -
     vcf.write_text(
         vcf_text([HOTSPOT.replace("\t0/1:60,40:100", "\t0/1:60,40:100\t0/0:100,0:100")], ("T1", "T2"))
     )
-    load_vcf(warehouse, vcf)
+    load_source(warehouse, "vcf", vcf)
     assert view_rows(warehouse, "ikzf1_alteration", "mutation_class, mutation_exon, alteration_type") == [
         ("hotspot_missense", 5, "mutation")
     ]
@@ -433,10 +437,10 @@ def test_ikzf1_alterations_are_classed_in_sql(warehouse: Path, tmp_path: Path) -
     cnv.write_text(
         f"{CNV_HEADER}\nT2\tIKZF1\t4\t7\t\t\t\t\tdeletion\t1\t0.5\tNGS\nT2\tIKZF1\t4\t7\t\t\t\t\tdeletion\t\t0.5\tMLPA\n"
     )
-    load_file(warehouse, "cnv", cnv)
+    load_source(warehouse, "cnv", cnv)
     other = tmp_path / "other.vcf"
     other.write_text(vcf_text([other_missense], ("T2",)))
-    load_vcf(warehouse, other)
+    load_source(warehouse, "vcf", other)
     rows = view_rows(
         warehouse, "ikzf1_alteration",
         "mutation_class, mutation_pathogenic, deletion_class, deletion_confirmed_by, alteration_type, "
@@ -449,7 +453,7 @@ def test_ikzf1_alterations_are_classed_in_sql(warehouse: Path, tmp_path: Path) -
     # Data showing both loads, and the view says so.
     both = tmp_path / "both.tsv"
     both.write_text(f"{CNV_HEADER}\nT1\tIKZF1\t1\t8\t\t\t\t\tdeletion\t1\t0.5\tNGS\n")
-    load_file(warehouse, "cnv", both)
+    load_source(warehouse, "cnv", both)
     flagged = view_rows(warehouse, "ikzf1_alteration", "deletion_class, alteration_type", "has_both")
     assert flagged == [("pan_genic", "both")]
 
@@ -463,7 +467,7 @@ def test_mrd_positivity_is_decided_in_sql_at_each_methods_threshold(warehouse: P
         "GRAALL\tG03-00001\t\tC2\t82\tMFC\tLAIP\t0.05\tpercent\t\t\tpositive\n"
         "GRAALL\tG03-00002\t\tC2\t82\tMFC\tLAIP\t\t\t\t\tnot done\n"
     )
-    load_file(warehouse, "mrd", mrd)
+    load_source(warehouse, "mrd", mrd)
     rows = view_rows(warehouse, "mrd_result", "time_point, method, threshold, is_positive")
     # 0.01% = 1e-4 is positive by PCR; PNQ below a 1e-4 range is negative; 0.05% is below the MFC 0.1%.
     assert rows == [("C2", "MFC", 1e-3, False), ("C2", "MFC", 1e-3, None), ("MRD1", "ASO-PCR", 1e-4, False),
@@ -489,7 +493,7 @@ def test_snpeff_ann_annotations_are_read_from_their_header(warehouse: Path, tmp_
     )
     vcf = tmp_path / "snpeff.vcf"
     vcf.write_text(text)
-    load_vcf(warehouse, vcf)
+    load_source(warehouse, "vcf", vcf)
     assert query(
         warehouse,
         "SELECT annotation_source, exon_number, exon_count, protein_position, selection_rule "

@@ -6,56 +6,21 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_KEY
-from tests.helpers import fingerprint, scalar
-from tests.test_load_framework import ALIVE, DEAD, REFRACTORY, write_graall
-
-
-def start_load(db: Path, export: Path, fault_point: str, marker: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "CGDW_PSEUDONYM_KEY": TEST_KEY,
-        "CGDW_FAULT_POINT": fault_point,
-        "CGDW_FAULT_MARKER": str(marker),
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "etl",
-        "load",
-        "clinical",
-        str(export),
-        "-p",
-        "graall",
-        "--db",
-        str(db),
-        "-q",
-    ]
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def wait_for(marker: Path, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not marker.exists():
-        if process.poll() is not None:
-            raise AssertionError(f"the load ended before the fault point: {process.stderr.read()!r}")  # type: ignore[union-attr]
-        if time.monotonic() > deadline:
-            raise AssertionError("the load never reached the fault point")
-        time.sleep(0.05)
+from queries import load_definitions
+from tests.helpers import ALIVE, DEAD, REFRACTORY, fingerprint, scalar, start_load, wait_for, write_graall
 
 
 @pytest.mark.parametrize("fault_point", ["after_register", "after_insert", "before_commit"])
 def test_a_killed_load_leaves_the_last_committed_state(
     db_path: Path, tmp_path: Path, fault_point: str
 ) -> None:
-    from etl.loads import load_file
+    from etl.sources.registry import load_source
 
-    load_file(db_path, "clinical", write_graall(tmp_path / "first.csv", ALIVE), layout="graall")
+    load_source(db_path, "clinical", write_graall(tmp_path / "first.csv", ALIVE), layout="graall")
     before = fingerprint(db_path)
     export = write_graall(tmp_path / "second.csv", ALIVE.replace(";74100;", ";1000;"), DEAD, REFRACTORY)
 
@@ -68,7 +33,7 @@ def test_a_killed_load_leaves_the_last_committed_state(
     assert fingerprint(db_path) == before
     assert scalar(db_path, "SELECT count(*) FROM etl_run WHERE status = 'running'") == 0
     # The same command then completes: no stale lock, no half-registered file.
-    report = load_file(db_path, "clinical", export, layout="graall")
+    report = load_source(db_path, "clinical", export, layout="graall")
     assert report.rows_loaded == 3 and not report.noop
     assert scalar(db_path, "SELECT count(*) FROM patient") == 3
 
@@ -96,4 +61,4 @@ def test_a_killed_views_apply_leaves_no_view_and_no_release(
         [sys.executable, "-m", "etl", "views", "apply", "--db", str(db_path)], capture_output=True, text=True
     )
     assert again.returncode == 0, again.stderr
-    assert scalar(db_path, "SELECT count(*) FROM view_version") == 9  # 5 views, 4 in v1 and v2
+    assert scalar(db_path, "SELECT count(*) FROM view_version") == len(load_definitions())  # all shipped

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 
 from etl.errors import CgdwError
-from etl.layout_docs import render
-from etl.layouts import available_layouts, load_layout
-from etl.loads import load_file
-from tests.conftest import REPO
-from tests.helpers import query
+from etl.load.layout import available_layouts, load_layout
+from etl.load.layout_docs import render
+from etl.sources.registry import load_source
+from tests.helpers import REPO, query
 
 # An AML trial group's export, described without touching any code: comma-separated UTF-8, ISO dates,
 # WBC in x10^9/L, no mediastinal mass or HSCT columns (optional fields may be left out).
@@ -61,7 +60,7 @@ def test_the_packaged_layouts_load_and_their_docs_are_current() -> None:
     assert available_layouts() == ["cnv", "fralle", "graall", "lab", "mrd", "samples"]
     for name in available_layouts():
         assert (REPO / "docs" / "formats" / f"{name}.md").read_text() == render(load_layout(name)), (
-            "run: python -m etl.layout_docs docs/formats"
+            "run: python -m etl.load.layout_docs docs/formats"
         )
 
 
@@ -74,7 +73,7 @@ def test_a_new_protocol_is_a_layout_file(db_path: Path, tmp_path: Path) -> None:
         "H-001,HO102,2,67.5,2012-05-01,AML,12.5,Y,2012-06-10,2013-01-15,D,2013-06-01,2013-06-01,Y\n"
         "H-002,HO102,1,61.0,2012-07-03,AML,3.1,Y,2012-08-20,,A,,2016-01-01,Y\n"
     )
-    report = load_file(db_path, "clinical", export, layout=layout)
+    report = load_source(db_path, "clinical", export, layout=layout)
     assert report.rows_loaded == 2
     rows = query(
         db_path,
@@ -93,7 +92,7 @@ def test_a_layout_missing_a_required_field_is_refused(tmp_path: Path, db_path: P
     export = tmp_path / "x.csv"
     export.write_text("subject\nH-1\n")
     with pytest.raises(CgdwError, match="unknown fields vital; required fields not mapped: vital_status"):
-        load_file(db_path, "clinical", export, layout=layout)
+        load_source(db_path, "clinical", export, layout=layout)
 
 
 def test_a_layout_may_not_map_an_identifier_column(tmp_path: Path) -> None:

@@ -8,38 +8,24 @@ from pathlib import Path
 import pytest
 
 from etl.errors import FileRejected, WarehouseLocked
-from etl.loads import load_file
 from etl.privacy import patient_key
+from etl.sources.registry import load_source
 from etl.warehouse import write_lock
-from tests.conftest import TEST_KEY
-from tests.helpers import fingerprint, query, scalar
-
-HEADER = (
-    "NUM_PATIENT;PROTOCOLE;SEXE;AGE_DIAG;DATE_DIAG;DIAGNOSTIC;GB_MM3;ATTEINTE_SNC;MASSE_MEDIASTINALE;"
-    "CORTICOSENSIBILITE;RC_INDUCTION;DATE_RC;ALLOGREFFE_RC1;DATE_ALLOGREFFE;DATE_RECHUTE;DATE_RECHUTE_2;"
-    "STATUT_VITAL;DATE_DECES;CAUSE_DECES;DATE_DERNIERES_NOUVELLES;CONSENTEMENT"
+from tests.helpers import (
+    ALIVE,
+    DEAD,
+    GRAALL_HEADER,
+    REFRACTORY,
+    TEST_KEY,
+    fingerprint,
+    query,
+    scalar,
+    write_graall,
 )
-ALIVE = (
-    "G03-00001;GRAALL-2003;M;23,5;12/03/2004;LAL-T;74100;NON;OUI;CORTICOSENSIBLE;OUI;15/04/2004;NON;;;;"
-    "VIVANT;;;01/06/2010;OUI"
-)
-DEAD = (
-    "G03-00002;GRAALL-2003;F;45,1;01/02/2004;LAL-T;2800;NE;;CORTICORESISTANT;OUI;01/03/2004;OUI;01/07/2004;"
-    "01/01/2005;;DÉCÉDÉ;01/06/2005;LEUCÉMIE;01/06/2005;OUI"
-)
-REFRACTORY = (
-    "G05-00003;GRAALL-2005;M;30,0;10/10/2008;LAL-T;150000;OUI;NON;NE;NON;;;;;;DÉCÉDÉ;01/12/2008;LEUCÉMIE;"
-    "01/12/2008;OUI"
-)
-
-
-def write_graall(path: Path, *rows: str, header: str = HEADER, encoding: str = "latin-1") -> Path:
-    path.write_bytes(("\n".join([header, *rows]) + "\n").encode(encoding))
-    return path
 
 
 def load(db: Path, path: Path, **options: object) -> object:
-    return load_file(db, "clinical", path, layout="graall", **options)  # type: ignore[arg-type]
+    return load_source(db, "clinical", path, layout="graall", **options)  # type: ignore[arg-type]
 
 
 def test_valid_rows_are_stored_harmonised_with_days_from_diagnosis(db_path: Path, tmp_path: Path) -> None:
@@ -150,12 +136,15 @@ def test_patients_absent_from_a_snapshot_are_kept_and_reported(db_path: Path, tm
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        (HEADER + ";NOM;PRENOM\n" + ALIVE + ";DUPONT;Jean\n", "look like direct identifiers"),
-        (HEADER.replace(";CONSENTEMENT", "") + "\n" + ALIVE.rsplit(";", 1)[0] + "\n", "missing columns"),
-        (HEADER + ";COMMENTAIRE\n" + ALIVE + ";rien\n", "unexpected columns"),
+        (GRAALL_HEADER + ";NOM;PRENOM\n" + ALIVE + ";DUPONT;Jean\n", "look like direct identifiers"),
+        (
+            GRAALL_HEADER.replace(";CONSENTEMENT", "") + "\n" + ALIVE.rsplit(";", 1)[0] + "\n",
+            "missing columns",
+        ),
+        (GRAALL_HEADER + ";COMMENTAIRE\n" + ALIVE + ";rien\n", "unexpected columns"),
         ("", "the file is empty"),
-        (HEADER + "\n", "no data rows"),
-        (HEADER + "\n" + ALIVE + ";extra;fields\n", "line 2 has 23 fields, the header has 21"),
+        (GRAALL_HEADER + "\n", "no data rows"),
+        (GRAALL_HEADER + "\n" + ALIVE + ";extra;fields\n", "line 2 has 23 fields, the header has 21"),
     ],
     ids=["identifier-columns", "missing-column", "unexpected-column", "empty", "header-only", "ragged-line"],
 )

@@ -12,7 +12,7 @@ import duckdb
 
 from schema import database
 from schema.models import Base
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def tables(path: Path) -> set[str]:
@@ -77,17 +77,31 @@ def revisions() -> list[str]:
     return [r.revision for r in reversed(list(script.walk_revisions()))]
 
 
-def table_checksums(path: Path) -> dict[str, tuple[int, str]]:
-    """Row count and a checksum of every row of every table present."""
+def table_columns(path: Path) -> dict[str, list[str]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() JOIN duckdb_tables() "
+            "USING (database_name, schema_name, table_name) WHERE table_name <> 'alembic_version' "
+            "ORDER BY table_name, column_index"
+        ).fetchall()
+    columns: dict[str, list[str]] = {}
+    for table, column in rows:
+        columns.setdefault(table, []).append(column)
+    return columns
+
+
+def table_checksums(path: Path, columns: dict[str, list[str]] | None = None) -> dict[str, tuple[int, str]]:
+    """Row count and a checksum of every row of every table present (of the given columns of each table,
+    e.g. those it had at an older revision; default: all of them)."""
     import hashlib
 
+    columns = columns or table_columns(path)
     with duckdb.connect(str(path), read_only=True) as con:
-        names = [n for (n,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
         result = {}
-        for name in names:
-            if name != "alembic_version":
-                rows = con.execute(f'SELECT * FROM "{name}" ORDER BY ALL').fetchall()
-                result[name] = (len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())
+        for name, names in columns.items():
+            select = ", ".join(f'"{c}"' for c in names)
+            rows = con.execute(f'SELECT {select} FROM "{name}" ORDER BY ALL').fetchall()
+            result[name] = (len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())
         return result
 
 
@@ -102,12 +116,35 @@ def test_a_loaded_warehouse_at_every_revision_upgrades_to_head_with_every_row_ke
         copy = tmp_path / f"at_{revision}.duckdb"
         shutil.copy(warehouse, copy)
         database.downgrade(copy, revision)
-        before = table_checksums(copy)
+        columns = table_columns(copy)  # those of the older revision: later ones add columns
+        before = table_checksums(copy, columns)
         assert before["patient"][0] == 476 and before["variant_call"][0] > 0
         database.upgrade(copy)
-        after = table_checksums(copy)
+        after = table_checksums(copy, columns)
         assert {name: after[name] for name in before} == before, revision
         assert database.current_revision(copy) == database.head_revision()
+
+
+def test_runs_recorded_before_0006_get_their_kind_from_their_command(warehouse: Path, tmp_path: Path) -> None:
+    """Migration 0006 adds etl_run.kind; older runs get it from the commands cgdw wrote for them."""
+    import shutil
+
+    from etl.consent import PatientRef, purge_withdrawn, withdraw_consent
+
+    copy = tmp_path / "kinds.duckdb"
+    shutil.copy(warehouse, copy)
+    with duckdb.connect(str(copy), read_only=True) as con:
+        key = con.execute("SELECT min(patient_key) FROM patient").fetchall()[0][0]
+    withdraw_consent(copy, PatientRef(patient_key=key))
+    purge_withdrawn(copy)
+    query = "SELECT etl_run_id, kind FROM etl_run ORDER BY etl_run_id"
+    with duckdb.connect(str(copy), read_only=True) as con:
+        recorded = con.execute(query).fetchall()
+    assert {kind for _, kind in recorded} == {"load", "views_apply", "consent", "purge"}
+    database.downgrade(copy, "0005")
+    database.upgrade(copy)
+    with duckdb.connect(str(copy), read_only=True) as con:
+        assert con.execute(query).fetchall() == recorded
 
 
 def test_the_head_cgdw_checks_is_alembics_head() -> None:
@@ -146,7 +183,7 @@ def test_the_loaded_synthetic_cohort_has_no_orphan_row(warehouse: Path) -> None:
 def test_db_check_names_the_relation_an_orphan_row_breaks(warehouse: Path, tmp_path: Path) -> None:
     import shutil
 
-    from tests.test_cli import cgdw
+    from tests.helpers import cgdw
 
     db = tmp_path / "orphan.duckdb"
     shutil.copy(warehouse, db)

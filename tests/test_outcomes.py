@@ -12,9 +12,10 @@ import polars as pl
 import pytest
 
 from etl.analysis.cohort import read_cohort
-from etl.analysis.outcomes import OutcomeAnalysis, OutcomeResult
-from etl.render import OutputFormat, render_outcomes
-from tests.conftest import SHARED
+from etl.analysis.outcomes import OutcomeResult, analyse_outcomes
+from etl.analysis.survival_plot import plot_outcomes
+from etl.output import OutputFormat, render_outcomes
+from tests.helpers import SHARED
 from tests.r_reference import run_r
 
 ADJUST = ("age", "log_wbc", "prednisone_good", "classifier_high")
@@ -22,9 +23,7 @@ HORIZON = 5.0
 
 
 def fit(warehouse: Path, endpoint: str) -> OutcomeResult:
-    return OutcomeAnalysis(
-        warehouse, endpoint=endpoint, by="ikzf1_status", adjust=ADJUST, horizon=HORIZON
-    ).fit()
+    return analyse_outcomes(warehouse, endpoint, "ikzf1_status", adjust=ADJUST, horizon=HORIZON).result
 
 
 def cohort_frame(warehouse: Path, time: str, status: str) -> pl.DataFrame:
@@ -235,7 +234,7 @@ def test_the_json_is_the_documented_one(os_result: OutcomeResult) -> None:
 
 
 def test_efs_counts_induction_failure_as_an_event_at_day_zero(warehouse: Path) -> None:
-    result = OutcomeAnalysis(warehouse, endpoint="efs", by="ikzf1_status").fit()
+    result = analyse_outcomes(warehouse, "efs", "ikzf1_status").result
     frame = read_cohort(warehouse, "cohort_patient", ["complete_remission", "efs_years", "efs_status"])
     failures = frame.filter(~pl.col("complete_remission"))
     assert failures.height == 36
@@ -244,7 +243,7 @@ def test_efs_counts_induction_failure_as_an_event_at_day_zero(warehouse: Path) -
 
 
 def test_curves_are_drawn_with_numbers_at_risk(warehouse: Path, tmp_path: Path) -> None:
-    out = OutcomeAnalysis(warehouse, endpoint="cir", by="ikzf1_status").plot(tmp_path / "cir.svg")
+    out = plot_outcomes(analyse_outcomes(warehouse, "cir", "ikzf1_status"), tmp_path / "cir.svg")
     svg = out.read_text()
     assert "Gray's test P" in svg and "No. at risk" in svg and "ikzf1_status Alt (n=24)" in svg
 

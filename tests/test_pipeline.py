@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,48 +22,24 @@ from typer.testing import CliRunner
 
 from etl import pipeline
 from etl.cli import app
-from tests.conftest import REPO, TEST_KEY
-from tests.helpers import fingerprint, scalar
+from queries import load_definitions
+from tests.helpers import (
+    REPO,
+    SOURCES,
+    TEST_KEY,
+    command,
+    drop,
+    environment,
+    fingerprint,
+    scalar,
+    write_config,
+)
 
 if TYPE_CHECKING:
     from etl.synth import SynthResult
 
-# Drop folder -> (kind, layout, glob): the configuration of docs/scheduling.md, with relative folders.
-SOURCES = {
-    "graall": ("clinical", "graall", "graall_*.csv"),
-    "fralle": ("clinical", "fralle", "fralle_*.xlsx"),
-    "lab": ("lab", None, "*.tsv"),
-    "samples": ("samples", None, "*.tsv"),
-    "vcf": ("vcf", None, "*.vcf*"),
-    "maf": ("maf", None, "*.maf*"),
-    "cnv": ("cnv", None, "*.tsv"),
-    "seg": ("seg", None, "*.seg"),
-    "mrd": ("mrd", None, "*.tsv"),
-}
 COHORT_FILES = 12  # two trial exports, lab, samples, four VCF batches, MAF, CNV, SEG, MRD
 PATIENTS = 476
-
-
-def drop(root: Path, cohort: SynthResult, *keys: str) -> None:
-    """Copy cohort files into their drop folders (all of them when no key is given)."""
-    for key in keys or tuple(SOURCES):
-        folder = root / "drop" / key
-        folder.mkdir(parents=True, exist_ok=True)
-        source = cohort.files[key]
-        for path in sorted(source.glob("*.vcf")) if source.is_dir() else [source]:
-            shutil.copy(path, folder / path.name)
-
-
-def write_config(root: Path, extra: str = "") -> Path:
-    """The pipeline configuration of a test: every drop folder (created empty), warehouse beside it."""
-    lines = ["warehouse: warehouse.duckdb", "log: logs/pipeline.jsonl", extra, "sources:"]
-    for key, (kind, layout, pattern) in SOURCES.items():
-        (root / "drop" / key).mkdir(parents=True, exist_ok=True)
-        layout_key = f", layout: {layout}" if layout else ""
-        lines.append(f'  - {{kind: {kind}, folder: drop/{key}, pattern: "{pattern}"{layout_key}}}')
-    config = root / "pipeline.yaml"
-    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return config
 
 
 @pytest.fixture
@@ -79,14 +54,6 @@ def site(tmp_path: Path) -> Path:
 
 def run(site: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command(site, *args), capture_output=True, text=True, env=environment(env))
-
-
-def command(site: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "etl", "pipeline", "run", "--config", str(site / "pipeline.yaml"), *args]
-
-
-def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", "CGDW_PSEUDONYM_KEY": TEST_KEY, "COLUMNS": "250", **(extra or {})}
 
 
 def log_records(site: Path) -> list[dict[str, Any]]:
@@ -117,7 +84,7 @@ def test_a_run_loads_the_new_files_in_dependency_order_and_applies_the_views(
     assert f"{COHORT_FILES - 1} loaded" in result.stdout
     assert f"no file matches mrd {site / 'drop' / 'mrd' / '*.tsv'}" in result.stdout  # not an error
     assert count(site, "patient") == PATIENTS and count(site, "cohort_patient") == PATIENTS
-    assert count(site, "view_version") == 9  # released by the run's `views apply` (5 views, 4 in v2)
+    assert count(site, "view_version") == len(load_definitions())  # released by the run's `views apply`
     records = last_run(site)
     files = [r for r in records if r["event"] == "file"]
     assert [r["kind"] for r in files] == [
@@ -374,8 +341,8 @@ def test_a_killed_pipeline_does_not_block_the_next_run_which_reports_it(
 def test_an_etl_run_left_running_is_reported(site: Path) -> None:
     with duckdb.connect(str(site / "warehouse.duckdb")) as con:
         con.execute(
-            "INSERT INTO etl_run (command, run_by, code_version, started_at, status) "
-            "VALUES ('cgdw load lab x.tsv', 'someone', 'cgdw 0', TIMESTAMP '2026-01-02 03:04:05', 'running')"
+            "INSERT INTO etl_run (kind, command, run_by, code_version, started_at, status) VALUES "
+            "('load', 'cgdw load lab x.tsv', 'someone', 'cgdw 0', TIMESTAMP '2026-01-02 03:04:05', 'running')"
         )
     result = run(site)
     assert result.returncode == 0, result.stderr

@@ -1,4 +1,5 @@
-"""Publication figures (etl/analysis/plots.py): survival curves with numbers at risk, and oncoplots."""
+"""Publication figures: survival curves with numbers at risk (etl/analysis/survival_plot.py) and oncoplots
+(etl/analysis/oncoplot.py)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,16 @@ import numpy as np
 import polars as pl
 import pytest
 
-from etl.analysis.plots import (
+from etl.analysis.oncoplot import (
     DELETED,
     MUTATED,
     MUTATED_AND_DELETED,
     NOT_SEQUENCED,
     WILD_TYPE,
-    AtRiskTable,
-    StepCurve,
     oncoplot_matrix,
-    plot_curves,
     plot_oncoplot,
 )
+from etl.analysis.survival_plot import AtRiskTable, StepCurve, plot_curves
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ALT, GL = "IKZF1 Alt (n=26)", "IKZF1 GL (n=450)"

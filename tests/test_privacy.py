@@ -11,12 +11,11 @@ import pytest
 
 from etl.demo import demo_sources
 from etl.errors import CgdwError
-from etl.loads import load_source
 from etl.privacy import identifier_columns, load_pseudonym_key, patient_key, patient_keys
+from etl.sources.registry import load_source
 from etl.synth import SynthResult
 from schema import database
-from tests.conftest import TEST_KEY
-from tests.helpers import query, scalar
+from tests.helpers import TEST_KEY, query, scalar
 
 SECRET = b"a-secret-of-enough-length"
 

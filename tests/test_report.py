@@ -22,7 +22,7 @@ import pytest
 
 from etl.report import inline_svg, write_report
 from schema import database
-from tests.conftest import TEST_KEY, load_cohort
+from tests.helpers import TEST_KEY, load_cohort
 
 if TYPE_CHECKING:
     from etl.synth import SynthResult

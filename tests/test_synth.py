@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from etl.layouts import load_layout
+from etl.load.layout import load_layout
 from etl.synth import SynthResult, write_synthetic_cohort
 from etl.synth.calibration import (
     CLASSIFIER_COUNTS,

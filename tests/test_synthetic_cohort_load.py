@@ -16,12 +16,11 @@ import polars as pl
 import pytest
 
 from etl.errors import FileRejected
-from etl.framework import LoadReport
-from etl.loads import load_source
+from etl.load.framework import LoadReport
 from etl.privacy import patient_keys
+from etl.sources.registry import load_source
 from etl.synth import SynthResult
-from tests.conftest import TEST_KEY, load_cohort
-from tests.helpers import fingerprint, query, scalar
+from tests.helpers import TEST_KEY, fingerprint, load_cohort, query, scalar
 
 
 def test_every_row_of_every_file_is_loaded(warehouse: Path) -> None:

@@ -17,8 +17,8 @@ from scipy import stats
 
 from etl.analysis.cohort import format_p
 from etl.analysis.table1 import CHI_SQUARE, FISHER, KRUSKAL, WILCOXON, Table1, build_table1
-from etl.render import OutputFormat, render_table1
-from tests.conftest import SHARED
+from etl.output import OutputFormat, render_table1
+from tests.helpers import SHARED
 from tests.r_reference import run_r
 
 

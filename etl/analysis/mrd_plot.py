@@ -4,8 +4,8 @@ Each (time point, method) pair is one column of points: every quantified measure
 dot coloured by its positivity at the method's threshold (drawn as a dashed line across the column), with
 a box plot of the same values behind. Measurements without a level ("negative", "positive not
 quantifiable", "not done") cannot be placed on the axis, so each column's label counts them instead of
-hiding them. Same style and determinism as `etl.analysis.plots` (Okabe-Ito colours, rcParams only inside
-the figure, byte-identical SVG for the same data).
+hiding them. Same style and determinism as the other figures (etl/analysis/style.py: Okabe-Ito colours,
+rcParams only inside the figure, byte-identical SVG for the same data).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from etl.analysis.plots import PALETTE, _figure_rc, _format_for, _save
+from etl.analysis.style import PALETTE, figure_rc, format_for, save_figure
 from etl.errors import CgdwError
 from etl.warehouse import open_for_read, query_frame
 
@@ -89,7 +89,7 @@ def plot_mrd_distribution(measurements: pl.DataFrame, out: Path, *, title: str |
     `measurements` needs the columns of `MRD_COLUMNS` (those of the `mrd_result` view). Writes PNG or SVG
     according to the suffix of `out` and returns `out`; raises ValueError when there is nothing to draw.
     """
-    fmt = _format_for(out)
+    fmt = format_for(out)
     missing = [c for c in MRD_COLUMNS if c not in measurements.columns]
     if missing:
         raise ValueError(f"MRD measurements lack the column(s) {', '.join(missing)}")
@@ -98,7 +98,7 @@ def plot_mrd_distribution(measurements: pl.DataFrame, out: Path, *, title: str |
     pairs = _ordered_pairs(measurements)
     rng = np.random.default_rng(_JITTER_SEED)
 
-    with _figure_rc():
+    with figure_rc():
         fig = Figure(figsize=(max(6.4, 1.5 * len(pairs) + 2.2), 4.4), dpi=200, layout="constrained")
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
@@ -153,7 +153,7 @@ def plot_mrd_distribution(measurements: pl.DataFrame, out: Path, *, title: str |
         # Below the axes, as the oncoplot's legend: never over the dots, whatever the data.
         fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
         ax.set_title(title or "MRD levels by time point and method", loc="left", fontweight="bold")
-        _save(fig, out, fmt)
+        save_figure(fig, out, fmt)
     return out
 
 

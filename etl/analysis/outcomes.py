@@ -122,44 +122,107 @@ def _none_if_nan(value: float) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
 
 
+@dataclass(frozen=True, eq=False)
+class GroupCurve:
+    """One group's fitted curve, for figures: a step function (survival, or cumulative incidence) with
+    its 95% CI, and the times of the group's censored patients."""
+
+    level: object
+    label: str
+    n: int
+    time: np.ndarray
+    estimate: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    censor_times: np.ndarray
+
+
 class OutcomeAnalysis:
-    """One endpoint by one grouping column, optionally adjusted: `OutcomeAnalysis(...).fit()`."""
+    """One endpoint by one grouping column, optionally adjusted, in the style of lifelines' estimators:
+
+        fitted = OutcomeAnalysis("os", by="ikzf1_status").fit(cohort_rows)
+        fitted.result          # estimates at the horizon, the test, hazard ratios (OutcomeResult)
+        plot_outcomes(fitted, "os.png")   # etl/analysis/survival_plot.py: reads and fits nothing again
+
+    `fit` takes rows of a cohort view with `columns` (read them with `read_outcome_data`, or use
+    `analyse_outcomes`, which does both); `hazard_ratios=False` skips the regression models (Table 1)."""
 
     def __init__(
         self,
-        db_path: Path,
         endpoint: str = "os",
         by: str = "ikzf1_status",
-        cohort: str = "cohort_patient",
+        *,
         horizon: float = 5.0,
         adjust: tuple[str, ...] = (),
         reference: str | None = None,
-        cohort_frame: pl.DataFrame | None = None,
         hazard_ratios: bool = True,
+        cohort: str = "cohort_patient",
     ) -> None:
-        """`cohort_frame`: the cohort's rows when the caller has read them already (Table 1 reads the
-        cohort view once for all its rows); `hazard_ratios=False` skips the regression models."""
         if endpoint not in ENDPOINTS:
             raise CgdwError(f"unknown endpoint {endpoint!r}: choose one of {', '.join(ENDPOINTS)}")
         if horizon <= 0:
             raise CgdwError(f"the horizon must be a positive number of years, got {horizon}")
-        self.db_path, self.endpoint, self.by, self.cohort = db_path, endpoint, by, cohort
+        self.endpoint, self.by, self.cohort = endpoint, by, cohort
         self.horizon, self.adjust, self.reference = horizon, tuple(adjust), reference
-        self.cohort_frame, self.with_hazard_ratios = cohort_frame, hazard_ratios
+        self.with_hazard_ratios = hazard_ratios
         self.time_column, self.status_column, self.description = ENDPOINTS[endpoint]
+        self.competing = endpoint == "cir"
+        self._result: OutcomeResult | None = None
+        self.data = pl.DataFrame()  # the patients used: group, time, status, covariates
+        self.curves: list[GroupCurve] = []
 
-    # --- data -------------------------------------------------------------------------------------------
+    @property
+    def columns(self) -> list[str]:
+        """The cohort view's columns `fit` needs."""
+        return list(dict.fromkeys([self.by, self.time_column, self.status_column, *self.adjust]))
 
-    def data(self) -> tuple[pl.DataFrame, dict[str, int]]:
+    @property
+    def result(self) -> OutcomeResult:
+        if self._result is None:
+            raise CgdwError("the outcome analysis is not fitted: call fit() first")
+        return self._result
+
+    # --- fit ----------------------------------------------------------------------------------------------
+
+    def fit(self, cohort_rows: pl.DataFrame) -> OutcomeAnalysis:
+        """Fit on rows of the cohort view (one per patient); returns the fitted analysis."""
+        frame, excluded = self._usable(cohort_rows)
+        levels, reference = self._groups(frame)
+        estimate = self._cif_at if self.competing else self._km_at
+        fitted = [estimate(frame.filter(pl.col(self.by) == v), v) for v in levels]
+        overall, _ = estimate(frame, "Total")
+        hazard_ratios = (
+            self._hazard_ratios(self._design(frame, levels, reference)) if self.with_hazard_ratios else []
+        )
+        model = (
+            "Fine-Gray subdistribution hazards (cause: relapse; competing: death without relapse)"
+            if self.competing
+            else "Cox proportional hazards, Efron ties"
+        )
+        self.data, self.curves = frame, [curve for _, curve in fitted]
+        self._result = OutcomeResult(
+            endpoint=self.endpoint,
+            description=self.description,
+            by=self.by,
+            reference=group_label(reference),
+            horizon_years=self.horizon,
+            groups=[group for group, _ in fitted],
+            overall=overall,
+            test=self._test(frame, levels),
+            hazard_ratios=hazard_ratios,
+            ci_method=CIF_CI_METHOD if self.competing else KM_CI_METHOD,
+            model=model,
+            patients=frame.height,
+            excluded=excluded,
+        )
+        return self
+
+    def _usable(self, cohort_rows: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
         """Patients with a group, a time and a status; what was left out and why."""
-        columns = [self.by, self.time_column, self.status_column, *self.adjust]
-        if self.cohort_frame is not None:
-            frame = self.cohort_frame.select(columns)
-        else:
-            frame = read_cohort(self.db_path, self.cohort, columns)
+        frame = cohort_rows.select(self.columns)
         missing_endpoint = (
             "never in CR (not at risk of relapse; endpoint v1)"
-            if self.endpoint == "cir"
+            if self.competing
             else f"no {self.time_column}/{self.status_column}"
         )
         excluded = {
@@ -178,7 +241,7 @@ class OutcomeAnalysis:
             raise CgdwError(f"no patient of {self.cohort} has {self.by} and {self.endpoint} data")
         return usable, excluded
 
-    def groups(self, frame: pl.DataFrame) -> tuple[list[object], object]:
+    def _groups(self, frame: pl.DataFrame) -> tuple[list[object], object]:
         levels = group_order(frame[self.by])
         if self.reference is not None:
             matching = [v for v in levels if group_label(v) == self.reference]
@@ -191,66 +254,32 @@ class OutcomeAnalysis:
         sizes = {v: frame.filter(pl.col(self.by) == v).height for v in levels}
         return levels, max(levels, key=lambda v: (sizes[v], str(v)))
 
-    # --- fit ----------------------------------------------------------------------------------------------
-
-    def fit(self) -> OutcomeResult:
-        frame, excluded = self.data()
-        levels, reference = self.groups(frame)
-        competing = self.endpoint == "cir"
-        estimate = self._cif_at if competing else self._km_at
-        groups = [estimate(frame.filter(pl.col(self.by) == v), group_label(v)) for v in levels]
-        overall = estimate(frame, "Total")
+    def _test(self, frame: pl.DataFrame, levels: list[object]) -> TestResult:
+        if len(levels) < 2:
+            return TestResult("none (one group)", math.nan, 0, math.nan)
         # Groups as integer codes: sorting a million strings cost more than the tests themselves.
         codes = frame[self.by].replace_strict(levels, list(range(len(levels))), return_dtype=pl.Int64)
-        if len(levels) < 2:
-            test = TestResult("none (one group)", math.nan, 0, math.nan)
-        elif competing:
+        if self.competing:
             time = frame["time"].to_numpy().astype(float)
             status = frame["status"].to_numpy().astype(int)
             gray = gray_test(time, status, codes.to_numpy(), cause=1)
-            test = TestResult("Gray's test", float(gray.statistic), int(gray.df), float(gray.p_value))
-        else:
-            # The log-rank test depends on the data only through counts per (day, status, group): fitted on
-            # those counts as case weights, it is the same test on a few thousand rows.
-            counts = (
-                frame.select("time", "status", codes.alias("group")).group_by("time", "status", "group").len()
-            )
-            logrank = multivariate_logrank_test(
-                counts["time"].to_numpy().astype(float),
-                counts["group"].to_numpy(),
-                counts["status"].to_numpy().astype(int),
-                weights=counts["len"].to_numpy().astype(float),
-            )
-            test = TestResult(
-                "log-rank test", float(logrank.test_statistic), len(levels) - 1, float(logrank.p_value)
-            )
-        hazard_ratios = (
-            self._hazard_ratios(self._design(frame, levels, reference), competing)
-            if self.with_hazard_ratios
-            else []
+            return TestResult("Gray's test", float(gray.statistic), int(gray.df), float(gray.p_value))
+        # The log-rank test depends on the data only through counts per (day, status, group): fitted on
+        # those counts as case weights, it is the same test on a few thousand rows.
+        counts = (
+            frame.select("time", "status", codes.alias("group")).group_by("time", "status", "group").len()
         )
-        model = (
-            "Fine-Gray subdistribution hazards (cause: relapse; competing: death without relapse)"
-            if competing
-            else "Cox proportional hazards, Efron ties"
+        logrank = multivariate_logrank_test(
+            counts["time"].to_numpy().astype(float),
+            counts["group"].to_numpy(),
+            counts["status"].to_numpy().astype(int),
+            weights=counts["len"].to_numpy().astype(float),
         )
-        return OutcomeResult(
-            endpoint=self.endpoint,
-            description=self.description,
-            by=self.by,
-            reference=group_label(reference),
-            horizon_years=self.horizon,
-            groups=groups,
-            overall=overall,
-            test=test,
-            hazard_ratios=hazard_ratios,
-            ci_method=CIF_CI_METHOD if competing else KM_CI_METHOD,
-            model=model,
-            patients=frame.height,
-            excluded=excluded,
+        return TestResult(
+            "log-rank test", float(logrank.test_statistic), len(levels) - 1, float(logrank.p_value)
         )
 
-    def _km_at(self, frame: pl.DataFrame, label: str) -> GroupEstimate:
+    def _km_at(self, frame: pl.DataFrame, level: object) -> tuple[GroupEstimate, GroupCurve]:
         # Kaplan-Meier and Greenwood's variance depend on counts per (day, status) only: fitted on those
         # counts as case weights, the same estimate on a few thousand rows instead of a million.
         counts = frame.group_by("time", "status").len()
@@ -259,19 +288,29 @@ class OutcomeAnalysis:
             counts["status"].to_numpy().astype(int),
             weights=counts["len"].to_numpy().astype(float),
         )
+        label = group_label(level)
         estimate = float(kmf.survival_function_at_times(self.horizon).iloc[0])
         band = kmf.confidence_interval_survival_function_
         at = band[band.index <= self.horizon].iloc[-1]
         events = int(frame["status"].sum())
-        return GroupEstimate(
+        point = GroupEstimate(
             label, frame.height, events, estimate, _none_if_nan(at.iloc[0]), _none_if_nan(at.iloc[1])
         )
+        curve = GroupCurve(
+            level, label, frame.height,
+            kmf.survival_function_.index.to_numpy(dtype=float),
+            kmf.survival_function_.iloc[:, 0].to_numpy(dtype=float),
+            band.iloc[:, 0].to_numpy(dtype=float), band.iloc[:, 1].to_numpy(dtype=float),
+            _censor_times(frame),
+        )  # fmt: skip
+        return point, curve
 
-    def _cif_at(self, frame: pl.DataFrame, label: str) -> GroupEstimate:
+    def _cif_at(self, frame: pl.DataFrame, level: object) -> tuple[GroupEstimate, GroupCurve]:
         time, status = frame["time"].to_numpy().astype(float), frame["status"].to_numpy().astype(int)
         fitter = CumulativeIncidenceFitter().fit(time, status, cause=1)
         point = fitter.at(self.horizon)
-        return GroupEstimate(
+        label = group_label(level)
+        estimate = GroupEstimate(
             label,
             len(time),
             int((status == 1).sum()),
@@ -279,6 +318,18 @@ class OutcomeAnalysis:
             _none_if_nan(point.lower),
             _none_if_nan(point.upper),
         )
+        steps = fitter.curve()
+        curve = GroupCurve(
+            level,
+            label,
+            len(time),
+            steps.time,
+            steps.estimate,
+            steps.lower,
+            steps.upper,
+            _censor_times(frame),
+        )
+        return estimate, curve
 
     def _design(self, frame: pl.DataFrame, levels: list[object], reference: object) -> pl.DataFrame:
         """time, status, one indicator per non-reference group, then the adjustment covariates as floats."""
@@ -298,7 +349,7 @@ class OutcomeAnalysis:
             covariates.append(pl.col(name).cast(pl.Float64))
         return frame.select("time", "status", *indicators, *covariates)
 
-    def _hazard_ratios(self, design: pl.DataFrame, competing: bool) -> list[HazardRatio]:
+    def _hazard_ratios(self, design: pl.DataFrame) -> list[HazardRatio]:
         covariates = [c for c in design.columns if c not in ("time", "status")]
         models: list[tuple[str, list[str]]] = [("univariable", [c]) for c in covariates]
         if self.adjust:
@@ -308,97 +359,78 @@ class OutcomeAnalysis:
             data = design.select("time", "status", *names).drop_nulls()
             if data.height == 0 or min(data[name].n_unique() for name in names) < 2:
                 continue  # a constant covariate has no hazard ratio
-            fit = self._fine_gray if competing else self._cox
+            fit = _fine_gray if self.competing else _cox
             for covariate, hr, lower, upper, p in fit(data, names):
                 events = int((data["status"] == 1).sum())
                 out.append(HazardRatio(model, covariate, hr, lower, upper, p, data.height, events))
         return out
 
-    @staticmethod
-    def _cox(data: pl.DataFrame, names: list[str]) -> list[tuple[str, float, float, float, float]]:
-        covariates = data.select(names).to_numpy().astype(np.float64)
-        if covariate_patterns(covariates) <= MAX_PATTERNS:
-            # Group indicators (and other few-valued covariates): the same Efron fit on counts per time
-            # and pattern, exact and fast on a million patients (etl/analysis/grouped_cox.py).
-            grouped = GroupedEfronCox().fit(
-                data["time"].to_numpy(), data["status"].to_numpy(), covariates, names
-            )
-            return _summary_rows(grouped.summary, names)
-        frame = data.to_pandas()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # lifelines' convergence chatter; failures still raise
-            # Converge to the maximum itself (lifelines stops at a step of 1e-7 by default), so the
-            # estimates do not depend on where an iteration happened to stop.
-            fitter = CoxPHFitter().fit(
-                frame,
-                duration_col="time",
-                event_col="status",
-                fit_options={"precision": 1e-12, "r_precision": 0},
-                # lifelines' own choice misses large cohorts with many tied days (3x slower at 100,000)
-                batch_mode=True if frame["time"].nunique() < len(frame) / 2 else None,
-            )
-        return _summary_rows(fitter.summary, names)
 
-    @staticmethod
-    def _fine_gray(data: pl.DataFrame, names: list[str]) -> list[tuple[str, float, float, float, float]]:
-        covariates = pd.DataFrame(data.select(names).to_numpy(), columns=names)
-        fitter = FineGrayFitter().fit(
-            data["time"].to_numpy().astype(float), data["status"].to_numpy().astype(int), covariates, cause=1
+def read_outcome_data(db_path: Path, analysis: OutcomeAnalysis) -> pl.DataFrame:
+    """The rows of the analysis's cohort view, with the columns it needs."""
+    return read_cohort(db_path, analysis.cohort, analysis.columns)
+
+
+def analyse_outcomes(
+    db_path: Path,
+    endpoint: str = "os",
+    by: str = "ikzf1_status",
+    *,
+    cohort: str = "cohort_patient",
+    horizon: float = 5.0,
+    adjust: tuple[str, ...] = (),
+    reference: str | None = None,
+) -> OutcomeAnalysis:
+    """Read the cohort view and fit: what `cgdw outcomes` runs. The fitted analysis's `result` holds the
+    figures; `plot_outcomes` draws its curves."""
+    analysis = OutcomeAnalysis(
+        endpoint, by, horizon=horizon, adjust=adjust, reference=reference, cohort=cohort
+    )
+    return analysis.fit(read_outcome_data(db_path, analysis))
+
+
+def _censor_times(frame: pl.DataFrame) -> np.ndarray:
+    return frame.filter(pl.col("status") == 0)["time"].to_numpy().astype(float)
+
+
+def _cox(data: pl.DataFrame, names: list[str]) -> list[tuple[str, float, float, float, float]]:
+    covariates = data.select(names).to_numpy().astype(np.float64)
+    if covariate_patterns(covariates) <= MAX_PATTERNS:
+        # Group indicators (and other few-valued covariates): the same Efron fit on counts per time
+        # and pattern, exact and fast on a million patients (etl/analysis/grouped_cox.py).
+        grouped = GroupedEfronCox().fit(data["time"].to_numpy(), data["status"].to_numpy(), covariates, names)
+        return _summary_rows(grouped.summary, names)
+    frame = data.to_pandas()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lifelines' convergence chatter; failures still raise
+        # Converge to the maximum itself (lifelines stops at a step of 1e-7 by default), so the
+        # estimates do not depend on where an iteration happened to stop.
+        fitter = CoxPHFitter().fit(
+            frame,
+            duration_col="time",
+            event_col="status",
+            fit_options={"precision": 1e-12, "r_precision": 0},
+            # lifelines' own choice misses large cohorts with many tied days (3x slower at 100,000)
+            batch_mode=True if frame["time"].nunique() < len(frame) / 2 else None,
         )
-        summary = fitter.summary
-        return [
-            (
-                str(row["covariate"]),
-                float(row["hr"]),
-                float(row["hr_lower"]),
-                float(row["hr_upper"]),
-                float(row["p"]),
-            )
-            for row in summary.to_dict("records")
-        ]
+    return _summary_rows(fitter.summary, names)
 
-    # --- figure -------------------------------------------------------------------------------------------
 
-    def plot(self, out: Path) -> Path:
-        """Figure 1D-E style curves: Kaplan-Meier survival (OS, EFS) or cumulative incidence of relapse
-        (CIR), with 95% CI bands, censoring ticks, the test P and numbers at risk per year."""
-        from etl.analysis.plots import AtRiskTable, StepCurve, plot_curves
-
-        frame, _ = self.data()
-        levels, _ = self.groups(frame)
-        result = self.fit()
-        curves, counts = [], {}
-        ticks = [float(t) for t in range(math.floor(self.horizon) + 1)]
-        for value in levels:
-            group = frame.filter(pl.col(self.by) == value)
-            time, status = group["time"].to_numpy().astype(float), group["status"].to_numpy().astype(int)
-            label = f"{self.by} {group_label(value)} (n={len(time)})"
-            if self.endpoint == "cir":
-                curve = CumulativeIncidenceFitter().fit(time, status, cause=1).curve()
-                steps, estimate, lower, upper = curve.time, curve.estimate, curve.lower, curve.upper
-            else:
-                kmf = KaplanMeierFitter().fit(time, status)
-                steps = kmf.survival_function_.index.to_numpy(dtype=float)
-                estimate = kmf.survival_function_.iloc[:, 0].to_numpy(dtype=float)
-                band = kmf.confidence_interval_survival_function_
-                lower, upper = band.iloc[:, 0].to_numpy(dtype=float), band.iloc[:, 1].to_numpy(dtype=float)
-            curves.append(StepCurve(label, steps, estimate, lower, upper, censor_times=time[status == 0]))
-            counts[label] = [int((time >= t).sum()) for t in ticks]
-        hr = next((h for h in result.hazard_ratios if h.model == "univariable" and h.covariate.startswith(
-            f"{self.by}=")), None)  # fmt: skip
-        annotation = f"{result.test.name} P = {result.test.p_value:.2g}"
-        if hr is not None:
-            kind = "SHR" if self.endpoint == "cir" else "HR"
-            annotation += f"\n{kind} {hr.covariate}: {hr.hr:.2f} ({hr.lower:.2f}-{hr.upper:.2f})"
-        return plot_curves(
-            curves,
-            AtRiskTable(times=ticks, counts=counts),
-            out,
-            title=f"{self.description.capitalize()} by {self.by}",
-            ylabel=self.description.capitalize(),
-            horizon=self.horizon,
-            annotation=annotation,
+def _fine_gray(data: pl.DataFrame, names: list[str]) -> list[tuple[str, float, float, float, float]]:
+    covariates = pd.DataFrame(data.select(names).to_numpy(), columns=names)
+    fitter = FineGrayFitter().fit(
+        data["time"].to_numpy().astype(float), data["status"].to_numpy().astype(int), covariates, cause=1
+    )
+    return [
+        (
+            str(row["covariate"]),
+            float(row["hr"]),
+            float(row["hr_lower"]),
+            float(row["hr_upper"]),
+            float(row["p"]),
         )
+        for row in fitter.summary.to_dict("records")
+    ]
 
 
 def _summary_rows(summary: pd.DataFrame, names: list[str]) -> list[tuple[str, float, float, float, float]]:

@@ -234,11 +234,8 @@ def estimate_row(
 ) -> RowResult:
     from etl.analysis.outcomes import OutcomeAnalysis
 
-    analysis = OutcomeAnalysis(
-        db_path, endpoint=row.column, by=by, cohort=cohort, horizon=horizon, cohort_frame=frame,
-        hazard_ratios=False,
-    )  # fmt: skip
-    result = analysis.fit()
+    analysis = OutcomeAnalysis(row.column, by, horizon=horizon, hazard_ratios=False, cohort=cohort)
+    result = analysis.fit(frame).result
     cells = {g.group: Cell(estimate=g.estimate, lower=g.lower, upper=g.upper, n=g.n) for g in result.groups}
     overall = result.overall
     total = Cell(estimate=overall.estimate, lower=overall.lower, upper=overall.upper, n=overall.n)

@@ -1,7 +1,7 @@
 """Synthetic T-ALL cohort calibrated on the seed letter (IKZF1 in T-ALL, Table 1), written as raw exports.
 
 `write_synthetic_cohort` writes the GRAALL csv, the FRALLE xlsx and the reference-lab tsv exactly in the
-layouts of etl/layouts/, the sequencing files (sample manifest, GRAALL VCFs, FRALLE MAF, copy-number
+layouts of etl/sources/layouts/, the sequencing files (sample manifest, GRAALL VCFs, FRALLE MAF, copy-number
 calls, aCGH segments) and the MRD results, plus truth.parquet (every latent value, one row per patient)
 and a README saying the data is synthetic. With `dirty=True` it also injects the problems listed in
 dirty_manifest.json. Deterministic for a seed: numpy's default_rng only, one independent stream per
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from etl.layouts import load_layout
+from etl.load.layout import load_layout
 from etl.synth import dirty as dirty_mode
 from etl.synth import dirty_genomic
 from etl.synth.calibration import PUBLISHED_PATIENTS, plan_cohort

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from etl.layouts import load_layout
+from etl.load.layout import load_layout
 from etl.synth.cohort import ID_PREFIX, ID_RESERVE, id_digits
 from etl.synth.writers import SOURCE_FILES, SourceTable, write_table
 

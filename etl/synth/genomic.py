@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from etl.layouts import Layout, load_layout
+from etl.load.layout import Layout, load_layout
 from etl.synth.genome import ASSEMBLY, CONTIG_INDEX, CONTIGS, gene_models
 from etl.synth.maf import MAF_FILE, write_maf
 from etl.synth.sampling import IntArray

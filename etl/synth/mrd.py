@@ -15,7 +15,7 @@ import math
 import numpy as np
 import polars as pl
 
-from etl.layouts import load_layout
+from etl.load.layout import load_layout
 from etl.synth.writers import SourceTable
 
 MRD_FILE = "mrd_results.tsv"

@@ -1,4 +1,4 @@
-"""Raw source exports written exactly as etl/layouts/*.toml describe them, plus truth.parquet.
+"""Raw source exports written exactly as etl/sources/layouts/*.toml describe them, plus truth.parquet.
 
 Column names, code lists, encodings, separators, date formats and decimal commas are read from the
 layout files, so an export always matches the layout the loader reads. Canonical values are turned back
@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 import xlsxwriter
 
-from etl.layouts import CodeList, FieldSpec, Layout
+from etl.load.layout import CodeList, FieldSpec, Layout
 from etl.synth.sampling import BoolArray
 
 SOURCE_FILES = {"graall": "graall_export.csv", "fralle": "fralle_export.xlsx", "lab": "lab_oncogenetics.tsv"}

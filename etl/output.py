@@ -123,7 +123,7 @@ def render_table1(result: Table1, fmt: OutputFormat) -> str:
     return render_rich(table1_renderables(result))
 
 
-def _outcomes_parts(result: OutcomeResult) -> tuple[str, str, str, list[str]]:
+def outcomes_parts(result: OutcomeResult) -> tuple[str, str, str, list[str]]:
     header = (
         f"{result.description.capitalize()} ({result.endpoint}) by {result.by}, {result.patients} patients; "
         f"{result.horizon_years:g}-year estimates"
@@ -141,7 +141,7 @@ def _outcomes_parts(result: OutcomeResult) -> tuple[str, str, str, list[str]]:
 
 
 def outcomes_renderables(result: OutcomeResult) -> list[RenderableType | str]:
-    header, test, ratio_title, notes = _outcomes_parts(result)
+    header, test, ratio_title, notes = outcomes_parts(result)
     return [
         frame_to_table(result.estimates_frame(), header),
         test,
@@ -173,7 +173,7 @@ def render_outcomes(result: OutcomeResult, fmt: OutputFormat) -> str:
         )
         return long.write_csv()
     if fmt is OutputFormat.md:
-        header, test, ratio_title, notes = _outcomes_parts(result)
+        header, test, ratio_title, notes = outcomes_parts(result)
         return (
             frame_to_markdown(estimates, header)
             + f"\n{test}\n\n"

@@ -12,12 +12,12 @@ import pandera.polars as pa
 import polars as pl
 
 from etl.errors import CgdwError
-from etl.framework import Batch, SourceLoader
-from etl.layouts import Layout
+from etl.load.framework import Batch, SourceLoader
+from etl.load.layout import Layout
+from etl.load.readers import LINE, read_source
+from etl.load.transform import to_canonical
+from etl.load.validation import schema_issues
 from etl.privacy import patient_keys, tombstone
-from etl.readers import LINE, read_source
-from etl.transform import to_canonical
-from etl.validation import schema_issues
 
 
 class TabularLoader(SourceLoader):

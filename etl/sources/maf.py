@@ -20,16 +20,15 @@ import pandera.polars as pa
 import polars as pl
 
 from etl.errors import FileRejected, one_line
-from etl.framework import Batch, LoadContext, SourceLoader
-from etl.readers import LINE, reject_cr_only_line_ends
-from etl.samples import unknown_sample_issues
-from etl.transform import issues_where
-from etl.validation import schema_issues
-from etl.variants import (
+from etl.load.framework import Batch, LoadContext, SourceLoader
+from etl.load.linking import known_samples, unknown_sample_issues
+from etl.load.readers import LINE, reject_cr_only_line_ends, reject_duplicated_columns
+from etl.load.transform import issues_where
+from etl.load.validation import schema_issues
+from etl.sources.variants import (
     ALLELE_PATTERN,
     VariantStage,
     annotation_rows,
-    known_samples,
     normalise_chrom,
     reference_transcripts,
 )
@@ -95,13 +94,6 @@ def _column(frame: pl.DataFrame, *names: str) -> pl.Expr:
         if name in frame.columns:
             return pl.col(name).replace("", None)
     return pl.lit(None, pl.String)
-
-
-def reject_duplicated_columns(path: Path, frame: pl.DataFrame) -> None:
-    """polars renames a repeated header name to NAME_duplicated_N: refuse the file instead of guessing."""
-    duplicated = sorted({c.rpartition("_duplicated_")[0] for c in frame.columns if "_duplicated_" in c})
-    if duplicated:
-        raise FileRejected(path, f"duplicated columns: {', '.join(duplicated)}")
 
 
 def read_maf(path: Path) -> pl.DataFrame:

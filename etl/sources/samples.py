@@ -11,28 +11,16 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from etl import patients
-from etl.framework import Batch, LoadContext
-from etl.readers import LINE
-from etl.schemas import SampleManifestV1
-from etl.tabular import TabularLoader
-from etl.transform import empty_issues, issues_where
+from etl.load import linking
+from etl.load.framework import Batch, LoadContext
+from etl.load.readers import LINE
+from etl.load.records import SampleManifestV1
+from etl.load.tabular import TabularLoader
+from etl.load.transform import empty_issues, issues_where
 from etl.warehouse import fetch_value, query_frame
 
 STAGE = "cgdw_sample_stage"
 ATTRIBUTES = ("sample_type", "tissue", "collection_day", "pipeline_version")
-
-
-def unknown_sample_issues(records: pl.DataFrame, column: str) -> pl.DataFrame:
-    """Issues (rule known_sample) for the rows of `records` whose sample_key found no sample_id."""
-    return issues_where(
-        records,
-        pl.col("sample_id").is_null(),
-        column,
-        pl.col("sample_key"),
-        "known_sample",
-        pl.format("no sample {} in the warehouse: load the sample manifest first", pl.col("sample_key")),
-    )
 
 
 class SampleManifestLoader(TabularLoader):
@@ -41,8 +29,8 @@ class SampleManifestLoader(TabularLoader):
 
     def _stage(self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame) -> str:
         """Register the records; return a SELECT with their patient_id and sequencing_assay_id."""
-        keyed = patients.with_patient_key(records, self.secret, pl.col("trial_group"))
-        patients.stage(con, STAGE, keyed)
+        keyed = linking.with_patient_key(records, self.secret, pl.col("trial_group"))
+        linking.stage(con, STAGE, keyed)
         return f"""
             SELECT s.*, p.patient_id, a.sequencing_assay_id
             FROM {STAGE} AS s
@@ -74,7 +62,7 @@ class SampleManifestLoader(TabularLoader):
         con.unregister(STAGE)
         return pl.concat(
             [
-                patients.missing_patient_issues(
+                linking.missing_patient_issues(
                     staged, pl.col("unknown_patient"), self.source_column("source_patient_id")
                 ),
                 issues_where(

@@ -23,8 +23,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
 
-from etl import patients
-from etl.cbioportal_format import (
+from etl.cbioportal.format import (
     ASSEMBLY_OF_GENOME,
     CNA_CALL_TYPES,
     CNA_MISSING,
@@ -41,10 +40,9 @@ from etl.cbioportal_format import (
     read_clinical,
     read_meta,
 )
-from etl.cnv import COLUMNS as CALL_COLUMNS
-from etl.cnv import REFERENCE_EXONS, confirm_calls
 from etl.errors import CgdwError, FileRejected
-from etl.framework import (
+from etl.load import linking
+from etl.load.framework import (
     DEFAULT_MAX_REJECT_FRACTION,
     Batch,
     LoadContext,
@@ -53,14 +51,15 @@ from etl.framework import (
     SourceLoader,
     run_load,
 )
+from etl.load.linking import known_samples
+from etl.load.readers import LINE
+from etl.load.records import RULE_EXPLANATIONS
+from etl.load.snapshot import merge_snapshot
+from etl.load.transform import ISSUE_SCHEMA
+from etl.load.validation import schema_issues
 from etl.privacy import identifier_columns, load_pseudonym_key
-from etl.readers import LINE
-from etl.samples import SampleManifestLoader
-from etl.schemas import RULE_EXPLANATIONS
-from etl.snapshot import merge_snapshot
-from etl.transform import ISSUE_SCHEMA
-from etl.validation import schema_issues
-from etl.variants import known_samples
+from etl.sources.copy_number import REFERENCE_EXONS, merge_calls
+from etl.sources.samples import SampleManifestLoader
 from schema.models import CN_METHODS, DIAGNOSES
 
 LAYOUT = "cbioportal"
@@ -349,11 +348,11 @@ class CbioPatientLoader(SourceLoader):
             """,
             {"code": protocol, "disease": self.study.type_of_cancer or "unknown", "title": self.study.name},
         )
-        keyed = patients.with_patient_key(batch.records, self.secret, pl.lit(self.study.trial_group))
-        source = patients.stage(con, PATIENT_STAGE, keyed.rename({LINE: "source_line"}))
+        keyed = linking.with_patient_key(batch.records, self.secret, pl.lit(self.study.trial_group))
+        source = linking.stage(con, PATIENT_STAGE, keyed.rename({LINE: "source_line"}))
         counts: dict[str, Any] = {
             "patient": {
-                "inserted": patients.create_missing_patients(con, PATIENT_STAGE, self.study.trial_group, ctx)
+                "inserted": linking.create_missing_patients(con, PATIENT_STAGE, self.study.trial_group, ctx)
             }
         }
         in_file = f"SELECT patient_id FROM ({source})"
@@ -535,8 +534,8 @@ class CbioDiscreteCnaLoader(SourceLoader):
             pl.lit("unique").alias("rule"),
             pl.format("Hugo_Symbol = '{}' is on more than one line", pl.col("Hugo_Symbol")).alias("message"),
         )  # fmt: skip
-        # 0 (neutral) is not stored: a neutral call would pass for the primary call that a SEG deletion
-        # of the same gene "confirms" (etl/cnv.py confirm_calls), hiding that deletion from the views.
+        # 0 (neutral) is not stored: a neutral call would pass for the primary call that a SEG deletion of
+        # the same gene "confirms" (etl/sources/copy_number.py confirm_calls), hiding it from the views.
         records = long.filter(pl.col("code").is_not_null() & (pl.col("code") != 0)).select(
             LINE, pl.col("Hugo_Symbol").alias("gene_symbol"), "sample_key",
             pl.col("code").replace_strict(CNA_CALL_TYPES, return_dtype=pl.String).alias("call_type"),
@@ -583,11 +582,7 @@ class CbioDiscreteCnaLoader(SourceLoader):
             LEFT JOIN genes AS x ON x.gene_id = g.gene_id AND x.assembly = s.assay_assembly
         """
         counts: dict[str, Any] = {"gene": {"inserted": len(new_genes)}}
-        counts["copy_number_call"] = merge_snapshot(
-            con, "copy_number_call", CALL_COLUMNS, calls, samples, ctx.run_id, ctx.source_file_id,
-            scope="sample_id", scope_filter="NOT t.from_segment",
-        ).as_dict()  # fmt: skip
-        counts["copy_number_call"]["confirmations"] = confirm_calls(con, samples)
+        counts["copy_number_call"] = merge_calls(con, calls, samples, ctx, from_segment=False)
         con.unregister(CNA_STAGE)
         return counts
 
@@ -614,8 +609,8 @@ def load_cbioportal_study(
 ) -> list[LoadReport]:
     """Import a cBioPortal study directory: one ETL run per data file, in dependency order. A rejected
     file stops the import there (the files before it stay loaded; re-running skips them by sha256)."""
-    from etl.maf import MafLoader
-    from etl.seg import SegLoader
+    from etl.sources.maf import MafLoader
+    from etl.sources.seg import SegLoader
 
     if not 0 <= max_reject_fraction <= 1:
         raise CgdwError(f"--max-reject-fraction must be between 0 and 1, not {max_reject_fraction}")

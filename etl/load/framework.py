@@ -9,12 +9,6 @@ transaction back: the database is left exactly as it was. Loading bytes already 
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import functools
-import getpass
-import json
-import subprocess
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -25,14 +19,13 @@ from typing import Any, ClassVar
 import duckdb
 import polars as pl
 
-from etl import __version__
+from etl import ledger
 from etl.errors import FileRejected
 from etl.faults import fault_point
-from etl.readers import LINE, FileInfo, file_info
-from etl.transform import empty_issues
+from etl.load import DEFAULT_MAX_REJECT_FRACTION
+from etl.load.readers import LINE, FileInfo, file_info
+from etl.load.transform import empty_issues
 from etl.warehouse import fetch_value, open_for_write
-
-DEFAULT_MAX_REJECT_FRACTION = 0.05
 
 Progress = Callable[[str], None]
 
@@ -123,23 +116,6 @@ class LoadReport:
         )
 
 
-@functools.cache
-def code_version() -> str:
-    """The cgdw version, with the git commit when running from a checkout (recorded on every run)."""
-    checkout = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(checkout), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return f"cgdw {__version__}"
-    return f"cgdw {__version__} (git {commit})"
-
-
 def _rejected_lines(issues: pl.DataFrame) -> pl.Series:
     return issues.get_column(LINE).unique()
 
@@ -166,14 +142,7 @@ def _write_rejects(
 def _register(
     con: duckdb.DuckDBPyConnection, loader: SourceLoader, info: FileInfo, command: str
 ) -> LoadContext:
-    run_id = fetch_value(
-        con,
-        """
-        INSERT INTO etl_run (command, run_by, code_version, started_at, status)
-        VALUES ($command, $user, $version, $now, 'running') RETURNING etl_run_id
-        """,
-        {"command": command, "user": getpass.getuser(), "version": code_version(), "now": _now()},
-    )
+    run_id = ledger.start_run(con, ledger.LOAD, command)
     source_file_id = fetch_value(
         con,
         """
@@ -192,10 +161,6 @@ def _register(
         },
     )
     return LoadContext(run_id=int(run_id), source_file_id=int(source_file_id), path=info.path)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def run_load(
@@ -228,10 +193,9 @@ def run_load(
             report.noop = True
             report.run_id, report.rows_read, report.rows_loaded, report.rows_rejected = already[0]
             return report
-        con.begin()
-        try:
-            # A dry run is rolled back; its provisional registration must not collide with the file's
-            # real one when the file was loaded before (validating a loaded file is allowed).
+        # A dry run (`cgdw validate`) does everything, then rolls back; its provisional registration must
+        # not collide with the file's real one when the file was loaded before (validating it is allowed).
+        with ledger.transaction(con, commit=not dry_run):
             registered = FileInfo(info.path, f"validate:{info.sha256}", info.size_bytes) if dry_run else info
             ctx = _register(con, loader, registered, command or " ".join(["cgdw", *sys.argv[1:]]))
             report.run_id = ctx.run_id
@@ -262,35 +226,17 @@ def run_load(
                 raise FileRejected(path, report.file_problem)
             _accumulate(report.tables, loader.finish(con, ctx))
             report.warnings = loader.warnings
-            con.execute(
-                """
-                UPDATE etl_run SET status = 'succeeded', finished_at = $now, rows_read = $read,
-                    rows_loaded = $loaded, rows_rejected = $rejected, counts_json = $counts
-                WHERE etl_run_id = $run
-                """,
-                {
-                    "now": _now(),
-                    "read": report.rows_read,
-                    "loaded": report.rows_loaded,
-                    "rejected": report.rows_rejected,
-                    "counts": json.dumps(
-                        {"tables": report.tables, "warnings": report.warnings}, sort_keys=True
-                    ),
-                    "run": ctx.run_id,
-                },
+            ledger.finish_run(
+                con,
+                ctx.run_id,
+                {"tables": report.tables, "warnings": report.warnings},
+                rows_read=report.rows_read,
+                rows_loaded=report.rows_loaded,
+                rows_rejected=report.rows_rejected,
             )
             fault_point("before_commit")
-            if dry_run:
-                con.rollback()
-            else:
-                con.commit()
-                fault_point("after_commit")  # committed, not yet closed: a kill here must keep the load
-        except BaseException:
-            # A failed COMMIT (a full disk) invalidates the database and makes ROLLBACK raise too; DuckDB
-            # has discarded the transaction anyway, and the error to report is the first one.
-            with contextlib.suppress(duckdb.Error):
-                con.rollback()
-            raise
+        if not dry_run:
+            fault_point("after_commit")  # committed, not yet closed: a kill here must keep the load
     return report
 
 

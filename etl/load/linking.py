@@ -1,13 +1,14 @@
-"""Linking source records to patients through their pseudonymous key (shared by every loader)."""
+"""Linking source records to patients (through their pseudonymous key) and to samples (by sample id),
+shared by every loader."""
 
 from __future__ import annotations
 
 import duckdb
 import polars as pl
 
-from etl.framework import Batch, LoadContext
+from etl.load.framework import Batch, LoadContext
+from etl.load.transform import issues_where
 from etl.privacy import patient_keys
-from etl.transform import issues_where
 from etl.warehouse import fetch_value, query_frame
 
 
@@ -86,3 +87,36 @@ def unknown_patient_issues(
     )
     unknown = unknown_patient_lines(con, with_patient_key(records, secret, pl.col("trial_group")))
     return missing_patient_issues(records.join(unknown, on="_line", how="semi"), pl.lit(True), column)
+
+
+def known_samples(con: duckdb.DuckDBPyConnection, keys: list[str]) -> pl.DataFrame:
+    """sample_key, sample_id and the assay assembly of the given sample ids that the warehouse knows."""
+    con.register(
+        "cgdw_sample_probe", pl.DataFrame({"sample_key": keys}, schema={"sample_key": pl.String}).to_arrow()
+    )
+    try:
+        rows = con.execute(
+            """
+            SELECT s.sample_key, s.sample_id, a.assembly FROM cgdw_sample_probe AS p
+            JOIN sample AS s USING (sample_key) LEFT JOIN sequencing_assay AS a USING (sequencing_assay_id)
+            """
+        ).fetchall()
+    finally:
+        con.unregister("cgdw_sample_probe")
+    return pl.DataFrame(
+        rows,
+        schema={"sample_key": pl.String, "sample_id": pl.Int32, "assay_assembly": pl.String},
+        orient="row",
+    )
+
+
+def unknown_sample_issues(records: pl.DataFrame, column: str) -> pl.DataFrame:
+    """Issues (rule known_sample) for the rows of `records` whose sample_key found no sample_id."""
+    return issues_where(
+        records,
+        pl.col("sample_id").is_null(),
+        column,
+        pl.col("sample_key"),
+        "known_sample",
+        pl.format("no sample {} in the warehouse: load the sample manifest first", pl.col("sample_key")),
+    )

@@ -1,11 +1,8 @@
-"""Copy-number ETL: gene-level calls (layout cnv) and SEG segments, into copy_number_call and
-copy_number_segment.
+"""Copy-number ETL: gene-level calls (layout cnv) of NGS, MLPA, aCGH or SNP arrays into copy_number_call.
 
 Calls carry an exon range, a genomic range, or both; a genomic range is turned into exons by
 intersecting it with the exon coordinates of the gene's reference transcript on the call's assembly.
-A call by a second method (MLPA, aCGH, SNP array) on a sample and gene that has an NGS call over
-overlapping exons is recorded as the confirmation of that NGS call (confirms_copy_number_call_id), not
-as a call of its own.
+Second methods confirm NGS calls (etl/sources/copy_number.py).
 """
 
 from __future__ import annotations
@@ -15,46 +12,16 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from etl.framework import Batch, LoadContext
-from etl.readers import LINE
-from etl.samples import unknown_sample_issues
-from etl.schemas import CopyNumberCallV1
-from etl.snapshot import merge_snapshot
-from etl.tabular import TabularLoader
-from etl.transform import issues_where
-from etl.warehouse import fetch_value, query_frame
+from etl.load.framework import Batch, LoadContext
+from etl.load.linking import unknown_sample_issues
+from etl.load.readers import LINE
+from etl.load.records import CopyNumberCallV1
+from etl.load.tabular import TabularLoader
+from etl.load.transform import issues_where
+from etl.sources.copy_number import REFERENCE_EXONS, merge_calls
+from etl.warehouse import query_frame
 
 STAGE = "cgdw_cnv_stage"
-COLUMNS = [
-    "gene_id", "assembly", "chrom", "start", "end", "first_exon", "last_exon", "call_type", "copy_number",
-    "ratio", "method", "from_segment",
-]  # fmt: skip
-
-# Exons of each gene's reference transcript (MANE Select, else canonical), per assembly.
-REFERENCE_EXONS = """
-    SELECT g.gene_id, g.symbol, x.assembly, x.chrom, x.exon_number, x.start, x."end"
-    FROM gene AS g
-    JOIN transcript AS t ON t.gene_id = g.gene_id AND (t.is_mane_select OR t.is_canonical)
-    JOIN exon AS x ON x.transcript_id = t.transcript_id
-    QUALIFY dense_rank() OVER (PARTITION BY g.gene_id ORDER BY t.is_mane_select DESC, t.accession) = 1
-"""
-
-
-def confirm_calls(con: duckdb.DuckDBPyConnection, samples_sql: str) -> int:
-    """Link each current non-NGS call of these samples to the current NGS call it confirms."""
-    return int(
-        fetch_value(
-            con,
-            f"""
-            UPDATE copy_number_call AS c SET confirms_copy_number_call_id = (
-                SELECT min(n.copy_number_call_id) FROM copy_number_call AS n
-                WHERE n.superseded_by_run_id IS NULL AND n.method = 'NGS' AND n.sample_id = c.sample_id
-                  AND n.gene_id = c.gene_id AND n.first_exon <= c.last_exon AND c.first_exon <= n.last_exon
-            )
-            WHERE c.superseded_by_run_id IS NULL AND c.method <> 'NGS' AND c.sample_id IN ({samples_sql})
-            """,
-        )
-    )
 
 
 class CopyNumberCallLoader(TabularLoader):
@@ -146,15 +113,4 @@ class CopyNumberCallLoader(TabularLoader):
             FROM ({source})
         """
         samples = f"SELECT sample_id FROM ({source})"
-        counts = merge_snapshot(
-            con,
-            "copy_number_call",
-            COLUMNS,
-            select,
-            samples,
-            ctx.run_id,
-            ctx.source_file_id,
-            scope="sample_id",
-            scope_filter="NOT t.from_segment",
-        )
-        return {"copy_number_call": {**counts.as_dict(), "confirmations": confirm_calls(con, samples)}}
+        return {"copy_number_call": merge_calls(con, select, samples, ctx, from_segment=False)}

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from etl.layouts import FieldSpec, Layout
-from etl.readers import LINE
+from etl.load.layout import FieldSpec, Layout
+from etl.load.readers import LINE
 
 ISSUE_SCHEMA = {
     LINE: pl.Int64,

@@ -24,15 +24,15 @@ import polars as pl
 import pyarrow
 
 from etl.errors import CgdwError, FileRejected, one_line
-from etl.framework import Batch, LoadContext, SourceLoader
-from etl.readers import LINE, reject_cr_only_line_ends
-from etl.transform import issues_where
-from etl.validation import schema_issues
-from etl.variants import (
+from etl.load.framework import Batch, LoadContext, SourceLoader
+from etl.load.linking import known_samples
+from etl.load.readers import LINE, reject_cr_only_line_ends
+from etl.load.transform import issues_where
+from etl.load.validation import schema_issues
+from etl.sources.variants import (
     ALLELE_PATTERN,
     VariantStage,
     annotation_rows,
-    known_samples,
     normalise_chrom,
     reference_transcripts,
     with_minimal_alleles,
@@ -191,7 +191,7 @@ def read_header(path: Path) -> VcfHeader:
 
 
 class VcfRecordV1(pa.DataFrameModel):
-    """One ALT allele of a VCF record, trimmed (see etl.variants)."""
+    """One ALT allele of a VCF record, trimmed (see etl.sources.variants)."""
 
     chrom: str
     pos: int = pa.Field(ge=1)

@@ -8,9 +8,9 @@ import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaErrors
 
-from etl.readers import LINE
-from etl.schemas import RULE_EXPLANATIONS
-from etl.transform import ISSUE_SCHEMA, SHOWN_CHARS, empty_issues
+from etl.load.readers import LINE
+from etl.load.records import RULE_EXPLANATIONS
+from etl.load.transform import ISSUE_SCHEMA, SHOWN_CHARS, empty_issues
 
 # Pandera's names for its built-in checks, as the rule ids users read.
 _RULE_NAMES = {"field_uniqueness": "unique", "not_nullable": "required", "dtype": "type"}

@@ -12,13 +12,13 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from etl import patients
-from etl.framework import Batch, LoadContext
-from etl.readers import LINE
-from etl.schemas import MrdMeasurementV1
-from etl.snapshot import merge_snapshot
-from etl.tabular import TabularLoader
-from etl.transform import issues_where
+from etl.load import linking
+from etl.load.framework import Batch, LoadContext
+from etl.load.readers import LINE
+from etl.load.records import MrdMeasurementV1
+from etl.load.snapshot import merge_snapshot
+from etl.load.tabular import TabularLoader
+from etl.load.transform import issues_where
 from etl.warehouse import query_frame
 
 STAGE = "cgdw_mrd_stage"
@@ -70,8 +70,8 @@ class MrdLoader(TabularLoader):
         )
 
     def _stage(self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame) -> str:
-        keyed = patients.with_patient_key(records, self.secret, pl.col("trial_group"))
-        patients.stage(con, STAGE, keyed)
+        keyed = linking.with_patient_key(records, self.secret, pl.col("trial_group"))
+        linking.stage(con, STAGE, keyed)
         return f"""
             SELECT s.*, p.patient_id, k.sample_id, k.patient_id AS sample_patient_id
             FROM {STAGE} AS s
@@ -92,7 +92,7 @@ class MrdLoader(TabularLoader):
         )
         return pl.concat(
             [
-                patients.missing_patient_issues(
+                linking.missing_patient_issues(
                     staged, pl.col("patient_id").is_null(), self.source_column("source_patient_id")
                 ),
                 issues_where(

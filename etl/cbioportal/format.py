@@ -1,6 +1,6 @@
-"""The cBioPortal study format, shared by the importer (`etl/cbioportal.py`), the exporter and the format
-checker (`etl/cbioportal_export.py`): meta files, clinical files with their four `#` header lines, missing
-values, survival statuses, discrete copy-number codes and the month <-> day factor.
+"""The cBioPortal study format, shared by the importer, the exporter and the format checker of
+etl/cbioportal/: meta files, clinical files with their four `#` header lines, missing values, survival
+statuses, discrete copy-number codes and the month <-> day factor.
 
 Documented in docs/cbioportal.md. References: cBioPortal "File Formats" documentation (clinical data,
 mutation data, discrete copy-number data, segmented data, case lists).

@@ -8,12 +8,12 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from etl import patients
-from etl.framework import Batch, LoadContext
-from etl.readers import LINE
-from etl.schemas import LabRecordV1
-from etl.snapshot import merge_snapshot
-from etl.tabular import TabularLoader
+from etl.load import linking
+from etl.load.framework import Batch, LoadContext
+from etl.load.readers import LINE
+from etl.load.records import LabRecordV1
+from etl.load.snapshot import merge_snapshot
+from etl.load.tabular import TabularLoader
 
 STAGE = "cgdw_lab_stage"
 MARKER_STAGE = "cgdw_lab_markers"
@@ -24,17 +24,17 @@ class LabLoader(TabularLoader):
     schema = LabRecordV1
 
     def _keyed(self, records: pl.DataFrame) -> pl.DataFrame:
-        return patients.with_patient_key(records, self.secret, pl.col("trial_group"))
+        return linking.with_patient_key(records, self.secret, pl.col("trial_group"))
 
     def reference_issues(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> pl.DataFrame:
-        return patients.unknown_patient_issues(
+        return linking.unknown_patient_issues(
             con, batch, self.secret, self.source_column("source_patient_id")
         )
 
     def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:
         records = batch.records
         keyed = self._keyed(records).rename({LINE: "source_line"})
-        source = patients.stage(con, STAGE, keyed)
+        source = linking.stage(con, STAGE, keyed)
         in_file = f"SELECT patient_id FROM ({source})"
         counts: dict[str, Any] = {}
         counts["immunophenotype"] = merge_snapshot(
@@ -53,7 +53,7 @@ class LabLoader(TabularLoader):
             variable_name="marker_code",
             value_name="result",
         ).filter(pl.col("result").is_not_null())
-        marker_source = patients.stage(con, MARKER_STAGE, markers)
+        marker_source = linking.stage(con, MARKER_STAGE, markers)
         counts["oncogenetic_result"] = merge_snapshot(
             con,
             "oncogenetic_result",

@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from etl.errors import FileRejected, one_line
-from etl.layouts import Layout
+from etl.load.layout import Layout
 from etl.privacy import identifier_columns
 
 # csv (line numbers, ragged lines) must read what polars reads: a huge field is a value, not an error.
@@ -232,3 +232,10 @@ def _read_xlsx(path: Path, layout: Layout) -> pl.DataFrame:
     frame = frame.with_row_index(LINE, offset=2).with_columns(pl.col(LINE).cast(pl.Int64))
     frame = frame.filter(~pl.all_horizontal(pl.exclude(LINE).is_null()))
     return frame.select([*(c for c in frame.columns if c != LINE), LINE])
+
+
+def reject_duplicated_columns(path: Path, frame: pl.DataFrame) -> None:
+    """polars renames a repeated header name to NAME_duplicated_N: refuse the file instead of guessing."""
+    duplicated = sorted({c.rpartition("_duplicated_")[0] for c in frame.columns if "_duplicated_" in c})
+    if duplicated:
+        raise FileRejected(path, f"duplicated columns: {', '.join(duplicated)}")

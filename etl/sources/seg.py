@@ -17,17 +17,15 @@ import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
 
-from etl.cnv import COLUMNS as CALL_COLUMNS
-from etl.cnv import REFERENCE_EXONS, confirm_calls
 from etl.errors import CgdwError, FileRejected, one_line
-from etl.framework import Batch, LoadContext, SourceLoader
-from etl.maf import reject_duplicated_columns
-from etl.readers import LINE, reject_cr_only_line_ends
-from etl.samples import unknown_sample_issues
-from etl.snapshot import merge_snapshot
-from etl.transform import finite, issues_where
-from etl.validation import schema_issues
-from etl.variants import known_samples, normalise_chrom
+from etl.load.framework import Batch, LoadContext, SourceLoader
+from etl.load.linking import known_samples, unknown_sample_issues
+from etl.load.readers import LINE, reject_cr_only_line_ends, reject_duplicated_columns
+from etl.load.snapshot import merge_snapshot
+from etl.load.transform import finite, issues_where
+from etl.load.validation import schema_issues
+from etl.sources.copy_number import REFERENCE_EXONS, merge_calls
+from etl.sources.variants import normalise_chrom
 from schema.models import CN_METHODS
 
 # Accepted header names of each SEG column (IGV's first).
@@ -178,10 +176,6 @@ class SegLoader(SourceLoader):
             FROM hits WHERE call_type IS NOT NULL
             GROUP BY sample_id, gene_id, call_type
         """
-        counts["copy_number_call"] = merge_snapshot(
-            con, "copy_number_call", CALL_COLUMNS, calls, samples, ctx.run_id, ctx.source_file_id,
-            scope="sample_id", scope_filter="t.from_segment",
-        ).as_dict()  # fmt: skip
-        counts["copy_number_call"]["confirmations"] = confirm_calls(con, samples)
+        counts["copy_number_call"] = merge_calls(con, calls, samples, ctx, from_segment=True)
         con.unregister(STAGE)
         return counts

@@ -1,6 +1,6 @@
 """Generate docs/formats/<layout>.md from the layout files, so the format documentation cannot drift.
 
-python -m etl.layout_docs docs/formats
+python -m etl.load.layout_docs docs/formats
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from etl.layouts import FieldSpec, Layout, available_layouts, load_layout
+from etl.load.layout import FieldSpec, Layout, available_layouts, load_layout
 
 FIELD_MEANING = {
     "source_patient_id": "the trial's patient number (pseudonymised with HMAC at load, never stored)",
@@ -86,7 +86,8 @@ def render(layout: Layout) -> str:
     lines = [
         f"# Source layout `{layout.name}`",
         "",
-        f"Generated from `etl/layouts/{layout.name}.toml` by `python -m etl.layout_docs`: edit the TOML.",
+        f"Generated from `etl/sources/layouts/{layout.name}.toml` by `python -m etl.load.layout_docs`: "
+        "edit the TOML.",
         "",
         layout.description + ".",
         "",

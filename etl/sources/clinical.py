@@ -10,15 +10,15 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from etl import patients
 from etl.errors import CgdwError
-from etl.framework import Batch, LoadContext
-from etl.layouts import Layout
-from etl.readers import LINE
-from etl.schemas import ClinicalRecordV1
-from etl.snapshot import merge_snapshot
-from etl.tabular import TabularLoader
-from etl.transform import days_between, issues_where
+from etl.load import linking
+from etl.load.framework import Batch, LoadContext
+from etl.load.layout import Layout
+from etl.load.readers import LINE
+from etl.load.records import ClinicalRecordV1
+from etl.load.snapshot import merge_snapshot
+from etl.load.tabular import TabularLoader
+from etl.load.transform import days_between, issues_where
 from etl.warehouse import fetch_value, query_frame
 
 # Derived canonical fields and the layout field they are computed from (for messages in source terms).
@@ -151,9 +151,9 @@ class ClinicalLoader(TabularLoader):
     def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:
         records = batch.records
         assert self.trial_group is not None
-        keyed = patients.with_patient_key(records, self.secret, pl.lit(self.trial_group))
-        source = patients.stage(con, STAGE, keyed.rename({LINE: "source_line"}))
-        new_patients = patients.create_missing_patients(con, STAGE, self.trial_group, ctx)
+        keyed = linking.with_patient_key(records, self.secret, pl.lit(self.trial_group))
+        source = linking.stage(con, STAGE, keyed.rename({LINE: "source_line"}))
+        new_patients = linking.create_missing_patients(con, STAGE, self.trial_group, ctx)
         in_file = f"SELECT patient_id FROM ({source})"
 
         def merge(table: str, columns: dict[str, str]) -> dict[str, int]:
@@ -231,7 +231,7 @@ class ClinicalLoader(TabularLoader):
         return counts
 
     def finish(self, con: duckdb.DuckDBPyConnection, ctx: LoadContext) -> dict[str, Any]:
-        in_file = f"SELECT patient_id FROM ({patients.stage_sql(STAGE)})"
+        in_file = f"SELECT patient_id FROM ({linking.stage_sql(STAGE)})"
         absent = fetch_value(
             con,
             f"""

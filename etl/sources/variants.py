@@ -14,8 +14,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from etl.readers import LINE
-from etl.snapshot import merge_snapshot
+from etl.load.readers import LINE
+from etl.load.snapshot import merge_snapshot
 from etl.warehouse import fetch_value
 
 ALLELE_PATTERN = r"^([ACGTN]+|-)$"
@@ -237,24 +237,3 @@ def reference_transcripts(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
     """Versionless accessions (Ensembl and RefSeq) of cgdw's reference transcripts."""
     rows = con.execute("SELECT accession, refseq_accession FROM transcript WHERE is_mane_select").fetchall()
     return frozenset(accession for row in rows for accession in row if accession)
-
-
-def known_samples(con: duckdb.DuckDBPyConnection, keys: list[str]) -> pl.DataFrame:
-    """sample_key, sample_id and the assay assembly of the given sample ids that the warehouse knows."""
-    con.register(
-        "cgdw_sample_probe", pl.DataFrame({"sample_key": keys}, schema={"sample_key": pl.String}).to_arrow()
-    )
-    try:
-        rows = con.execute(
-            """
-            SELECT s.sample_key, s.sample_id, a.assembly FROM cgdw_sample_probe AS p
-            JOIN sample AS s USING (sample_key) LEFT JOIN sequencing_assay AS a USING (sequencing_assay_id)
-            """
-        ).fetchall()
-    finally:
-        con.unregister("cgdw_sample_probe")
-    return pl.DataFrame(
-        rows,
-        schema={"sample_key": pl.String, "sample_id": pl.Int32, "assay_assembly": pl.String},
-        orient="row",
-    )

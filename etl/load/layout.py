@@ -1,6 +1,6 @@
 """Source layouts: the declarative mapping of one group's export onto cgdw's canonical records.
 
-A layout is a TOML file in etl/layouts/ (or any path given with --layout-file): file format, encoding,
+A layout is a TOML file in etl/sources/layouts/ (or any path given with --layout-file): file format, encoding,
 decimal and date conventions, which source column feeds which canonical field, and the code lists that
 translate source codes. Adding a protocol is a layout file and a test, not code.
 """
@@ -15,7 +15,8 @@ from typing import Any, Literal
 from etl.errors import CgdwError
 from etl.privacy import identifier_columns
 
-LAYOUT_DIR = Path(__file__).resolve().parent / "layouts"
+# The packaged layouts sit with the source kinds they describe.
+LAYOUT_DIR = Path(__file__).resolve().parents[1] / "sources" / "layouts"
 
 FieldType = Literal["string", "decimal", "integer", "date", "code", "flag"]
 FIELD_TYPES: tuple[str, ...] = ("string", "decimal", "integer", "date", "code", "flag")

@@ -1,0 +1,72 @@
+"""The house style of cgdw's figures, shared by every figure module: palette, rcParams, file formats.
+
+Matplotlib is driven through `Figure` + `FigureCanvasAgg` rather than pyplot, so importing a figure module
+neither selects a backend nor touches global state for other users of matplotlib in the process; every
+rcParam the figures depend on is set inside `figure_rc()` only while a figure is built and saved. The
+output format comes from the file suffix (.png or .svg). SVG output is byte-for-byte deterministic (fixed
+`svg.hashsalt`, no date metadata) and keeps text as text (`svg.fonttype = 'none'`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib as mpl
+from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
+# Okabe-Ito: distinguishable under the common colour-vision deficiencies and in greyscale print.
+PALETTE: tuple[str, ...] = (
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#009E73",  # bluish green
+    "#E69F00",  # orange
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#000000",  # black
+    "#F0E442",  # yellow (last: too light on white for thin lines)
+)
+
+SUFFIX_FORMATS = {".png": "png", ".svg": "svg"}
+BASE_RC: dict[RcKeyType, Any] = {
+    "svg.hashsalt": "cgdw-plots",  # fixed salt: SVG element ids (and so the bytes) do not vary per run
+    "svg.fonttype": "none",  # text stays <text>, searchable and editable in Illustrator/Inkscape
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8.5,
+    "ytick.labelsize": 8.5,
+    "legend.fontsize": 8.5,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+PNG_DPI = 200
+
+
+def format_for(out: Path) -> str:
+    """Output format from the file suffix, checked before any drawing work."""
+    fmt = SUFFIX_FORMATS.get(Path(out).suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            f"cannot tell the figure format of {str(out)!r}: use a .png or .svg file name "
+            f"(got suffix {Path(out).suffix!r})"
+        )
+    return fmt
+
+
+@contextmanager
+def figure_rc() -> Iterator[None]:
+    """Our style and determinism settings, for this figure only (restored on exit)."""
+    with mpl.rc_context(BASE_RC):
+        yield
+
+
+def save_figure(fig: Figure, out: Path, fmt: str) -> None:
+    # No date (SVG) nor software version (PNG) in the metadata: the same data gives the same bytes.
+    metadata: dict[str, str | None] = {"Date": None} if fmt == "svg" else {"Software": None}
+    fig.savefig(out, format=fmt, dpi=PNG_DPI, metadata=metadata, facecolor="white")
