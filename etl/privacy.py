@@ -2,7 +2,10 @@
 
 The patient key is HMAC-SHA256(secret, "<trial group>:<source patient id>"): stable for a patient,
 different across trial groups, and impossible to recompute without the secret, which is never stored in
-the warehouse. The secret comes from $CGDW_PSEUDONYM_KEY, else the file named by $CGDW_PSEUDONYM_KEY_FILE.
+the warehouse. The secret comes from --key-file, else $CGDW_PSEUDONYM_KEY, else the file named by
+$CGDW_PSEUDONYM_KEY_FILE; surrounding white space (a file's final newline, a stray space in the variable)
+is not part of it, whichever way it comes. The warehouse keeps a keyed fingerprint of the secret that
+built it (`key_fingerprint`) and refuses any other (`check_key`): another secret would re-key every patient.
 """
 
 from __future__ import annotations
@@ -13,10 +16,16 @@ import os
 import re
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from etl.errors import CgdwError
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    import duckdb
 
 # Documented in README and docs/privacy.md: synthetic demo data only, never real patients.
 DEMO_PSEUDONYM_KEY = "cgdw-demo-key-synthetic-data-only"
@@ -50,7 +59,7 @@ def load_pseudonym_key(key_file: Path | None = None) -> bytes:
     """The HMAC secret: --key-file, else $CGDW_PSEUDONYM_KEY, else the file $CGDW_PSEUDONYM_KEY_FILE names."""
     if key_file is None:
         if os.environ.get("CGDW_PSEUDONYM_KEY"):
-            return _checked_key(os.environ["CGDW_PSEUDONYM_KEY"].encode())
+            return _checked_key(os.environ["CGDW_PSEUDONYM_KEY"].encode().strip())
         if not os.environ.get("CGDW_PSEUDONYM_KEY_FILE"):
             raise CgdwError(
                 "no pseudonymisation key: set CGDW_PSEUDONYM_KEY or CGDW_PSEUDONYM_KEY_FILE "
@@ -67,6 +76,38 @@ def _checked_key(key: bytes) -> bytes:
     if len(key) < KEY_BYTES_MIN:
         raise CgdwError(f"the pseudonymisation key must be at least {KEY_BYTES_MIN} bytes long")
     return key
+
+
+class KeyMismatch(CgdwError):
+    """The pseudonymisation secret is not the one that built the warehouse."""
+
+
+FINGERPRINT_MESSAGE = b"cgdw-key-fingerprint"
+
+
+def key_fingerprint(secret: bytes) -> str:
+    """A keyed fingerprint of the secret: tells two secrets apart, reveals nothing of either."""
+    return hmac.new(secret, FINGERPRINT_MESSAGE, hashlib.sha256).hexdigest()
+
+
+def check_key(con: duckdb.DuckDBPyConnection, secret: bytes, now: dt.datetime | None = None) -> None:
+    """Refuse a secret other than the one recorded in the warehouse. With `now` (a write, inside its
+    transaction), the first secret a warehouse sees is recorded; without, nothing is written."""
+    recorded = con.execute("SELECT fingerprint, recorded_at FROM key_fingerprint").fetchall()
+    fingerprint = key_fingerprint(secret)
+    if not recorded:
+        if now is not None:
+            con.execute(
+                "INSERT INTO key_fingerprint VALUES ($fingerprint, $now)",
+                {"fingerprint": fingerprint, "now": now},
+            )
+        return
+    if all(row[0] != fingerprint for row in recorded):
+        raise KeyMismatch(
+            f"the pseudonymisation key is not the one this warehouse was built with (recorded "
+            f"{recorded[0][1]:%Y-%m-%d}): every patient would get a new key; use that key "
+            "(changing it is a rebuild, docs/privacy.md)"
+        )
 
 
 def patient_key(secret: bytes, trial_group: str, source_patient_id: str) -> str:
@@ -101,3 +142,12 @@ TOMBSTONE_PREFIX = "cgdw-purged:"
 def tombstone(patient_key: str) -> str:
     """What a purge keeps of a patient: SHA-256 of a purge prefix and the key, never the key itself."""
     return hashlib.sha256(f"{TOMBSTONE_PREFIX}{patient_key}".encode()).hexdigest()
+
+
+SAMPLE_TOMBSTONE_PREFIX = "cgdw-purged-sample:"
+
+
+def sample_tombstone(sample_key: str) -> str:
+    """What a purge keeps of a purged patient's sample (in `purged_patient` too), so that a re-delivered
+    VCF or MAF naming it drops its calls instead of failing: SHA-256 of a prefix and the sample id."""
+    return hashlib.sha256(f"{SAMPLE_TOMBSTONE_PREFIX}{sample_key}".encode()).hexdigest()

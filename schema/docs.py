@@ -8,7 +8,7 @@ from schema.models import Base
 
 GROUPS = {
     "ETL audit": ("etl_run", "source_file", "rejected_record", "view_version", "view_materialization",
-                  "purged_patient"),
+                  "purged_patient", "key_fingerprint"),
     "Reference": (
         "protocol", "gene", "transcript", "exon", "gene_panel", "gene_panel_gene", "tcr_status",
         "oncogenetic_marker",

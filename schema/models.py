@@ -109,6 +109,9 @@ class SourceFile(Base):
     kind: Mapped[str] = mapped_column(sa.Text, doc="source kind: clinical, lab, vcf, maf, seg, cnv, mrd, ...")
     layout: Mapped[str] = mapped_column(sa.Text, doc="layout name (etl/sources/layouts/*.toml) or format")
     trial_group: Mapped[str | None] = mapped_column(sa.Text, doc="GRAALL, FRALLE, ... when the file has one")
+    snapshot_date: Mapped[dt.date | None] = mapped_column(
+        sa.Date, doc="the day the source system exported the file, when known: an older snapshot is refused"
+    )
     __table_args__ = (sa.UniqueConstraint("sha256", "kind"),)
 
 
@@ -161,6 +164,20 @@ class ViewMaterialization(Base):
     )
     built_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, doc="UTC time of the build")
     row_count: Mapped[int] = mapped_column(sa.BigInteger, doc="rows in the table")
+
+
+class KeyFingerprint(Base):
+    """Which pseudonymisation secret built this warehouse: a keyed fingerprint of it, never the secret.
+
+    A load or consent change with another secret would give every patient a new key (the cohort doubled);
+    it is refused instead (etl/privacy.py `check_key`). Rotating the secret is a rebuild (docs/privacy.md).
+    """
+
+    __tablename__ = "key_fingerprint"
+    fingerprint: Mapped[str] = mapped_column(
+        sa.String(64), primary_key=True, doc="hex HMAC-SHA256(secret, 'cgdw-key-fingerprint')"
+    )
+    recorded_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, doc="UTC time of the first keyed write")
 
 
 class PurgedPatient(Base):

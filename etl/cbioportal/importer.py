@@ -242,6 +242,8 @@ class CbioPatientLoader(SourceLoader):
 
     kind = "cbioportal_patient"
 
+    secret: bytes
+
     def __init__(self, study: Study, secret: bytes) -> None:
         self.study = study
         self.secret = secret

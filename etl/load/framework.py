@@ -25,6 +25,7 @@ from etl.faults import fault_point
 from etl.load import DEFAULT_MAX_REJECT_FRACTION
 from etl.load.readers import LINE, FileInfo, file_info
 from etl.load.transform import empty_issues
+from etl.privacy import check_key
 from etl.warehouse import fetch_value, open_for_write
 
 Progress = Callable[[str], None]
@@ -59,11 +60,12 @@ class LoadContext:
 
 
 class SourceLoader(ABC):
-    """One subclass per source kind (clinical, lab, and later vcf, maf, seg, cnv, mrd)."""
+    """One subclass per source kind (etl/sources/registry.py lists them)."""
 
     kind: ClassVar[str]
     layout_name: str
     trial_group: str | None = None
+    secret: bytes | None = None  # the pseudonymisation secret, for loaders that key patients
     warnings: list[str]
 
     def prepare(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:  # noqa: B027 (optional hook)
@@ -199,6 +201,8 @@ def run_load(
             registered = FileInfo(info.path, f"validate:{info.sha256}", info.size_bytes) if dry_run else info
             ctx = _register(con, loader, registered, command or " ".join(["cgdw", *sys.argv[1:]]))
             report.run_id = ctx.run_id
+            if loader.secret is not None:
+                check_key(con, loader.secret, ledger.utc_now())
             fault_point("after_register")
             loader.warnings = []
             loader.prepare(con, path)

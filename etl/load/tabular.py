@@ -24,6 +24,7 @@ class TabularLoader(SourceLoader):
     """A layout-driven loader: subclasses set `kind` and `schema`, and write their tables."""
 
     schema: ClassVar[type[pa.DataFrameModel]]
+    secret: bytes
 
     def __init__(self, layout: Layout, secret: bytes) -> None:
         if layout.kind != self.kind:
