@@ -230,7 +230,8 @@ def _load_command(kind: SourceKind) -> Callable[..., None]:
         file, db, quiet = values.pop("file"), values.pop("db"), values.pop("quiet")
         for option in kind.options:
             if option.type is list and values[option.name] is not None:
-                values[option.name] = [item.strip() for item in values[option.name].split(",")]
+                items = [item.strip() for item in values[option.name].split(",")]
+                values[option.name] = [item for item in items if item] or None
         with _progress(quiet) as progress:
             report = load_source(_db(db), kind.name, file, progress=progress, **values)
         _print_report(report, quiet)

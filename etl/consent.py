@@ -18,6 +18,8 @@ No identifier reaches the warehouse on the way: the ETL run of a withdrawal reco
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +28,13 @@ import sqlalchemy as sa
 
 from etl import ledger
 from etl.errors import CgdwError
-from etl.privacy import TOMBSTONE_PREFIX, load_pseudonym_key, patient_key
+from etl.privacy import (
+    SAMPLE_TOMBSTONE_PREFIX,
+    TOMBSTONE_PREFIX,
+    check_key,
+    load_pseudonym_key,
+    patient_key,
+)
 from etl.warehouse import fetch_value, open_for_write, query_frame
 from schema.models import Base, Enrolment
 
@@ -34,6 +42,7 @@ WITHDRAW_COMMAND = "cgdw consent withdraw <patient>"
 RESTORE_COMMAND = "cgdw consent restore <patient>"
 PURGE_COMMAND = "cgdw purge --withdrawn"
 QUARANTINE = "rejected_record"
+TARGET = "purge_target"  # the patients a purge deletes, registered for the length of the purge
 
 # The patients a purge deletes: consent withdrawn, plus any patient row without an enrolment (left by the
 # table-by-table purges of revisions before 0003, which could stop half-way).
@@ -114,18 +123,32 @@ def withdraw_consent(
 
     The withdrawal stands until `restore_consent`: a later trial export that still says 'given' does not
     undo it (the clinical loader keeps 'withdrawn' and warns)."""
-    return _record_consent(db_path, patient, "withdrawn", WITHDRAW_COMMAND, patient.key(key_file, secret))
+    return _record_consent(
+        db_path, patient, "withdrawn", WITHDRAW_COMMAND, _secret_for(patient, key_file, secret)
+    )
 
 
 def restore_consent(
     db_path: Path, patient: PatientRef, key_file: Path | None = None, secret: bytes | None = None
 ) -> ConsentChange:
     """Record that a patient whose consent was withdrawn consents again (not possible after a purge)."""
-    return _record_consent(db_path, patient, "given", RESTORE_COMMAND, patient.key(key_file, secret))
+    return _record_consent(db_path, patient, "given", RESTORE_COMMAND, _secret_for(patient, key_file, secret))
 
 
-def _record_consent(db_path: Path, patient: PatientRef, status: str, command: str, key: str) -> ConsentChange:
+def _secret_for(patient: PatientRef, key_file: Path | None, secret: bytes | None) -> bytes | None:
+    """The pseudonymisation secret when the patient is named by source id (None when by key)."""
+    if patient.patient_key is not None:
+        return None
+    return secret if secret is not None else load_pseudonym_key(key_file)
+
+
+def _record_consent(
+    db_path: Path, patient: PatientRef, status: str, command: str, secret: bytes | None
+) -> ConsentChange:
+    key = patient.key(secret=secret)
     with open_for_write(db_path) as con:
+        if secret is not None:
+            check_key(con, secret)  # a wrong key is said as such, not as "no such patient"
         found = con.execute(
             "SELECT p.patient_id, e.enrolment_id, e.consent_status FROM patient AS p "
             "LEFT JOIN enrolment AS e ON e.patient_id = p.patient_id AND e.superseded_by_run_id IS NULL "
@@ -133,8 +156,7 @@ def _record_consent(db_path: Path, patient: PatientRef, status: str, command: st
             {"key": key},
         ).fetchall()
         if not found:
-            hint = "" if patient.patient_key else " (is the pseudonymisation key the one the loads used?)"
-            raise CgdwError(f"no {patient.describe()} in {db_path}{hint}")
+            raise CgdwError(f"no {patient.describe()} in {db_path}")
         _, enrolment_id, consent = found[0]
         if enrolment_id is None:
             raise CgdwError(f"{patient.describe()} has no current enrolment: no consent to change")
@@ -152,6 +174,8 @@ def _record_consent(db_path: Path, patient: PatientRef, status: str, command: st
         columns = ", ".join(copied)
         with ledger.transaction(con):
             run_id = ledger.start_run(con, ledger.CONSENT, command)
+            if secret is not None:
+                check_key(con, secret, ledger.utc_now())
             con.execute(
                 "UPDATE enrolment SET superseded_by_run_id = $run WHERE enrolment_id = $id",
                 {"run": run_id, "id": enrolment_id},
@@ -178,6 +202,7 @@ class PurgeReport:
     deleted: dict[str, int] = field(default_factory=dict)
     run_id: int | None = None
     dry_run: bool = False
+    redacted: int = 0  # file names, commands and run counts that named a purged patient
 
     @property
     def rows(self) -> int:
@@ -263,6 +288,7 @@ def purge_withdrawn(
     The pseudonymisation secret is needed to find quarantined rows."""
     secret = secret if secret is not None else load_pseudonym_key(key_file)
     with open_for_write(db_path) as con:
+        check_key(con, secret)
         targets = query_frame(con, _TARGETS)
         report = PurgeReport(patients=targets.height, dry_run=dry_run)
         if not report.patients:
@@ -277,10 +303,87 @@ def purge_withdrawn(
                     count = f"SELECT count(*) FROM {table} WHERE {where}"
                     report.deleted[table] = int(fetch_value(con, count))
                 return report
-            _run_purge(con, report, steps)
+            _run_purge(con, report, steps, secret)
         finally:
             con.unregister("purge_target")
+        # Deleted rows stay readable in freed blocks of the file until something overwrites them.
+        compact(con, db_path)
     return report
+
+
+def _materialized_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Stored copies of views that have a patient_id column."""
+    return [
+        table
+        for (table,) in con.execute(
+            "SELECT m.table_name FROM view_materialization AS m JOIN information_schema.columns AS c "
+            "ON c.table_schema = 'main' AND c.table_name = m.table_name AND c.column_name = 'patient_id'"
+        ).fetchall()
+    ]
+
+
+# Where the audit trail keeps free text: file paths and names, command lines, the runs' counts and warnings.
+_FREE_TEXT = (
+    ("source_file", "source_file_id", ("path", "file_name")),
+    ("etl_run", "etl_run_id", ("command", "counts_json")),
+)
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+REDACTED = "[purged]"
+
+
+def _redact_names(con: duckdb.DuckDBPyConnection, secret: bytes) -> int:
+    """Replace, in file names, command lines and run counts, every token that is a purged patient's number
+    (its key under the patient's trial group is a target's key) or key. Returns the values changed."""
+    targets = con.execute("SELECT patient_key, trial_group FROM purge_target").fetchall()
+    keys = {key for key, _ in targets}
+    groups = {group for _, group in targets}
+    changed = 0
+    for table, id_column, columns in _FREE_TEXT:
+        rows = con.execute(f"SELECT {id_column}, {', '.join(columns)} FROM {table}").fetchall()
+        tokens = {token for row in rows for value in row[1:] if value for token in _TOKEN.findall(str(value))}
+        purged = {
+            token for token in tokens
+            if token in keys or any(patient_key(secret, group, token) in keys for group in groups)
+        }  # fmt: skip
+        if not purged:
+            continue
+        for row_id, *values in rows:
+            for column, value in zip(columns, values, strict=True):
+                redacted = _redacted(value, purged)
+                if redacted != value:
+                    con.execute(
+                        f"UPDATE {table} SET {column} = $value WHERE {id_column} = $id",
+                        {"value": redacted, "id": row_id},
+                    )
+                    changed += 1
+    return changed
+
+
+def _redacted(value: object, purged: set[str]) -> object:
+    if value is None:
+        return None
+    return _TOKEN.sub(lambda m: REDACTED if m.group(0) in purged else m.group(0), str(value))
+
+
+def compact(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+    """Rewrite the warehouse file with only its live rows (DuckDB keeps deleted values in freed blocks
+    until they are reused): COPY FROM DATABASE into a new file beside it, then rename it over the old one.
+    Runs under the write lock, after the purge committed; a failure leaves the old (purged) file."""
+    compacted = db_path.with_name(db_path.name + ".compact")
+    compacted.unlink(missing_ok=True)
+    name = fetch_value(con, "SELECT current_database()")
+    con.execute(f"ATTACH '{compacted}' AS cgdw_compacted")
+    try:
+        con.execute(f'COPY FROM DATABASE "{name}" TO cgdw_compacted')
+    finally:
+        con.execute("DETACH cgdw_compacted")
+    con.execute("CHECKPOINT")
+    os.replace(compacted, db_path)
+    directory = os.open(db_path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a crash
+    finally:
+        os.close(directory)
 
 
 def _id_list(column: str, ids: list[int]) -> str:
@@ -288,23 +391,39 @@ def _id_list(column: str, ids: list[int]) -> str:
 
 
 def _audit(report: PurgeReport) -> dict[str, object]:
-    return {"purge": "consent withdrawn", "patients": report.patients, "deleted": report.deleted}
+    return {
+        "purge": "consent withdrawn",
+        "patients": report.patients,
+        "deleted": report.deleted,
+        "redacted": report.redacted,
+    }
 
 
-def _run_purge(con: duckdb.DuckDBPyConnection, report: PurgeReport, steps: list[tuple[str, str]]) -> None:
+def _run_purge(
+    con: duckdb.DuckDBPyConnection, report: PurgeReport, steps: list[tuple[str, str]], secret: bytes
+) -> None:
     """Every step and the audit run in one transaction: a purge that fails or is killed leaves the
     warehouse as it was (possible since migration 0003: DuckDB refused child-then-parent deletes in one
     transaction while foreign keys were enforced)."""
     try:
         with ledger.transaction(con):
             report.run_id = ledger.start_run(con, ledger.PURGE, PURGE_COMMAND)
-            # The tombstones first: a later file that still lists the patient must not load them again.
+            # The tombstones first: a later file that still lists the patient, or a re-delivered VCF or
+            # MAF that still has one of their samples, must not load them again.
             con.execute(
                 "INSERT INTO purged_patient (tombstone, etl_run_id, purged_at) "
-                "SELECT DISTINCT sha256($prefix || patient_key), $run, $now FROM purge_target "
-                "WHERE sha256($prefix || patient_key) NOT IN (SELECT tombstone FROM purged_patient)",
-                {"prefix": TOMBSTONE_PREFIX, "run": report.run_id, "now": ledger.utc_now()},
-            )
+                "SELECT DISTINCT tombstone, $run, $now FROM ("
+                "  SELECT sha256($prefix || patient_key) AS tombstone FROM purge_target"
+                "  UNION SELECT sha256($sample_prefix || s.sample_key) FROM sample AS s"
+                "  WHERE s.patient_id IN (SELECT patient_id FROM purge_target)"
+                ") WHERE tombstone NOT IN (SELECT tombstone FROM purged_patient)",
+                {"prefix": TOMBSTONE_PREFIX, "sample_prefix": SAMPLE_TOMBSTONE_PREFIX, "run": report.run_id,
+                 "now": ledger.utc_now()},
+            )  # fmt: skip
+            for table in _materialized_tables(con):
+                # A stored copy of a view is not a table of the model: its rows of the patient go too.
+                con.execute(f'DELETE FROM "{table}" WHERE patient_id IN (SELECT patient_id FROM {TARGET})')
+            report.redacted = _redact_names(con, secret)
             for table, where in steps:
                 n = int(fetch_value(con, f"SELECT count(*) FROM {table} WHERE {where}"))
                 con.execute(f"DELETE FROM {table} WHERE {where}")

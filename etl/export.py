@@ -9,8 +9,9 @@ The extract directory holds
 - `manifest.json`: view, version and SQL checksum, the filter, columns, row count, data file checksums, the
   ETL runs and source files (sha256) the warehouse held, cgdw version, time.
 
-Privacy holds at export, not only at load: identifier-like column names are refused, and patients whose
-consent is withdrawn are left out of every view that has a `patient_id`, whatever the view's own SQL does.
+Privacy holds at export, not only at load: identifier-like column names are refused, and the rows are read
+through the analysts' surface (etl/surface.py), so patients whose consent is withdrawn are left out of
+every view version, whatever the version's own SQL does.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from etl import __version__
 from etl.errors import CgdwError
 from etl.privacy import identifier_columns
 from etl.sqlguard import safe_predicate
+from etl.surface import SCHEMA, surface_relations
 from etl.warehouse import open_for_read, query_frame
 from queries import find_definition, parse_ref
 
@@ -97,7 +99,10 @@ def export_view(
     with open_for_read(db_path) as con:
         name, version, sql_sha256 = resolve_view(con, ref)
         relation = f"{name}_v{version}"
-        described = con.execute(f'DESCRIBE "{relation}"').fetchall()
+        if relation not in surface_relations(con):
+            raise CgdwError(f"{relation} is not on the analysts' surface yet: run `cgdw views apply` first")
+        # Read through the surface: consented patients only, whatever the view version itself does.
+        described = con.execute(f'DESCRIBE {SCHEMA}."{relation}"').fetchall()
         types = {row[0]: row[1] for row in described}
         chosen = columns or list(types)
         unknown = [c for c in chosen if c not in types]
@@ -108,19 +113,10 @@ def export_view(
             raise CgdwError(
                 f"columns {', '.join(leaked)} look like direct identifiers: identifiers are never exported"
             )
-        filters = []
-        if where:
-            filters.append(f"({safe_predicate(where, list(types))})")
-        if "patient_id" in types:
-            # Consent withdrawn: out of every extract, whatever the view itself does.
-            filters.append(
-                "patient_id NOT IN (SELECT patient_id FROM enrolment "
-                "WHERE superseded_by_run_id IS NULL AND consent_status = 'withdrawn')"
-            )
         select = ", ".join(f'"{c}"' for c in chosen)
-        sql = f'SELECT {select} FROM "{relation}"'
-        if filters:
-            sql += " WHERE " + " AND ".join(filters)
+        sql = f'SELECT {select} FROM {SCHEMA}."{relation}"'
+        if where:
+            sql += f" WHERE {safe_predicate(where, list(types))}"
         frame = query_frame(con, sql + " ORDER BY ALL")
         dictionary = data_dictionary(frame, {c: types[c] for c in chosen}, name, version)
         provenance = query_frame(

@@ -237,10 +237,10 @@ def _source(config: Path, node: yaml.Node, index: int) -> SourceConfig:
     options: dict[str, Any] = {}
     for option in source_kind(kind).options:
         if option.name in entries:
-            node = entries[option.name][1]
-            options[option.name] = value = _scalar(config, node, option.name, option.type)
+            option_node = entries[option.name][1]
+            options[option.name] = value = _scalar(config, option_node, option.name, option.type)
             if option.type is list and not all(isinstance(item, str) for item in value):
-                raise _fail(config, node, f"{option.name} must be a list of text values")
+                raise _fail(config, option_node, f"{option.name} must be a list of names ({option.help})")
     return SourceConfig(kind, folder, pattern, _line(node), layout, fraction, options)
 
 
@@ -672,12 +672,14 @@ def _load_all(result: PipelineResult, secret: bytes | None, log: RunLog, say: Pr
 
 
 def _views_needed(result: PipelineResult) -> bool:
-    """After a load, or when a shipped view version was never applied (a new cgdw, a fresh warehouse)."""
+    """After a load; when a shipped view version was never applied (a new cgdw, a fresh warehouse); when
+    a stored copy of a view is stale (a consent change or a purge since) or the analysts' surface is not
+    built yet."""
     if any(f.status in ("loaded", "quarantined") for f in result.files):
         return True
-    from etl.views import list_views
+    from etl.views import views_outdated
 
-    return bool((list_views(result.db_path).get_column("state") == "pending").any())
+    return views_outdated(result.db_path)
 
 
 def _exit_code(result: PipelineResult) -> int:

@@ -69,8 +69,11 @@ def _has_more_than_a_where(select: exp.Select) -> bool:
     return not only_v or any(select.args.get(key) for key in extra)
 
 
-def safe_select(sql: str) -> str:
-    """`sql` if it is exactly one SELECT (CTEs, UNION and the like included) that writes nothing."""
+def safe_select(sql: str, relations: set[str] | None = None) -> str:
+    """`sql` if it is exactly one SELECT (CTEs, UNION and the like included) that writes nothing, and,
+    with `relations`, reads only those (unqualified, or in schema `analyst`), its own CTEs and
+    information_schema; table functions (read_csv, query_table, duckdb_tables...) other than range and
+    generate_series are refused."""
     try:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except ParseError as exc:
@@ -85,7 +88,39 @@ def safe_select(sql: str) -> str:
             node, (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Alter, exp.Command)
         ):
             raise UnsafeSql(f"only SELECT queries are run: {node.key.upper()} found")
+    if relations is not None:
+        _check_relations(statement, relations)
     return sql
+
+
+_GENERATORS = (exp.GenerateSeries,)  # range() and generate_series(): numbers, no data
+
+
+def _check_relations(statement: exp.Query, relations: set[str]) -> None:
+    ctes = {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
+    for table in statement.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):
+            if isinstance(table.this, _GENERATORS):
+                continue
+            function = table.this.sql(dialect="duckdb").split("(")[0]
+            raise UnsafeSql(
+                f"{function.lower()}(...) is not available in cgdw query: it reads outside the views"
+            )
+        schema, catalog = table.args.get("db"), table.args.get("catalog")
+        schema_name = schema.name if schema is not None else None
+        if catalog is None and schema_name == "information_schema":
+            continue  # names and types of relations, no data
+        if catalog is None and schema_name is None and table.name in ctes:
+            continue
+        if catalog is None and schema_name in (None, "analyst") and table.name in relations:
+            continue
+        if not relations:
+            raise UnsafeSql("the warehouse has no analyst views yet: run `cgdw views apply` first")
+        raise UnsafeSql(
+            f"{table.sql(dialect='duckdb')} is not on the analysts' surface: cgdw query reads consented "
+            "patients only, through the views and tables of schema analyst "
+            "(SELECT table_name FROM information_schema.tables WHERE table_schema = 'analyst' lists them)"
+        )
 
 
 def _first_line(exc: Exception) -> str:

@@ -21,6 +21,7 @@ from etl import ledger
 from etl.errors import CgdwError
 from etl.faults import fault_point
 from etl.materialized import fresh_table
+from etl.surface import build_surface, surface_relations
 from etl.warehouse import fetch_value, open_for_read, open_for_write, query_frame
 from queries import VIEWS_DIR, ViewDefinition, find_definition, load_definitions
 
@@ -36,6 +37,7 @@ class ViewsReport:
     unchanged: list[str] = field(default_factory=list)
     stable: dict[str, str] = field(default_factory=dict)  # NAME -> NAME_vN it points at
     materialized: dict[str, int] = field(default_factory=dict)  # tables (re)built -> rows
+    surface: list[str] = field(default_factory=list)  # relations offered to analysts (etl/surface.py)
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -103,6 +105,7 @@ def apply_views(db_path: Path, command: str = "cgdw views apply", views_dir: Pat
             for name, latest in _latest_live(con).items():
                 con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM "{name}_v{latest}"')
                 report.stable[name] = f"{name}_v{latest}"
+            report.surface = build_surface(con, _live_relations(con))
             for d in definitions:
                 if d.materialize and not registered.get((d.name, d.version), ("", False))[1]:
                     rows = _materialize(con, d, report.run_id)
@@ -136,6 +139,28 @@ def _materialize(con: duckdb.DuckDBPyConnection, d: ViewDefinition, run_id: int)
         {**key, "table": d.materialized_table, "run": run_id, "now": ledger.utc_now(), "rows": rows},
     )
     return rows
+
+
+def views_outdated(db_path: Path, views_dir: Path = VIEWS_DIR) -> bool:
+    """Whether `cgdw views apply` has work to do: a shipped version not applied yet, a stored copy that is
+    stale, or no analysts' surface."""
+    if (list_views(db_path, views_dir).get_column("state") == "pending").any():
+        return True
+    with open_for_read(db_path) as con:
+        if not surface_relations(con):
+            return True
+        registered = _registered(con)
+        return any(
+            not fresh_table(con, d.name, d.version)
+            for d in load_definitions(views_dir)
+            if d.materialize and not registered.get((d.name, d.version), ("", False))[1]
+        )
+
+
+def _live_relations(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """NAME_vN of every live version and NAME of every view with one."""
+    rows = con.execute("SELECT name, version FROM view_version WHERE retired_at IS NULL").fetchall()
+    return [*(f"{name}_v{version}" for name, version in rows), *_latest_live(con)]
 
 
 def _latest_live(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -185,6 +210,7 @@ def retire_view(db_path: Path, name: str, version: int, views_dir: Path = VIEWS_
             ).fetchall()
             for (table,) in stored:
                 con.execute(f'DROP TABLE IF EXISTS "{table}"')
+            build_surface(con, _live_relations(con))
     where = f"{name} now points at {name}_v{latest}" if latest else f"{name} has no live version left"
     return f"retired {name}@v{version}; {where}"
 

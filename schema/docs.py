@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from schema.models import Base
+from schema.models import AUDIT_TABLES, Base
 
 GROUPS = {
-    "ETL audit": ("etl_run", "source_file", "rejected_record", "view_version", "view_materialization",
-                  "purged_patient", "key_fingerprint"),
+    "ETL audit": AUDIT_TABLES,
     "Reference": (
         "protocol", "gene", "transcript", "exon", "gene_panel", "gene_panel_gene", "tcr_status",
         "oncogenetic_marker",

@@ -53,6 +53,12 @@ EVENT_TYPES = ("relapse", "death", "last_follow_up")
 DEATH_CAUSES = ("leukemia", "toxicity", "infection", "other")
 MARKER_RESULTS = ("positive", "negative", "not_done")
 TCR_GROUPS = ("immature", "cortical", "mature_ab", "mature_gd")
+# The data manager's tables: what was loaded, when, by whom, what was quarantined. Not on the analysts'
+# surface (etl/surface.py): the quarantine keeps raw source rows, file names can carry patient numbers.
+AUDIT_TABLES = (
+    "etl_run", "source_file", "rejected_record", "view_version", "view_materialization", "purged_patient",
+    "key_fingerprint",
+)  # fmt: skip
 RUN_STATUS = ("running", "succeeded", "failed")
 # What a run did (etl/ledger.py); only views_apply changes no data.
 RUN_KINDS = ("load", "views_apply", "consent", "purge")

@@ -200,12 +200,14 @@ def test_an_unknown_patient_or_a_wrong_secret_is_a_clear_error(
 ) -> None:
     db = _copy(warehouse, tmp_path)
     before = fingerprint(db)
-    with pytest.raises(CgdwError, match=r"no GRAALL patient G99-99999 in .*is the pseudonymisation key"):
+    with pytest.raises(CgdwError, match=r"no GRAALL patient G99-99999 in "):
         withdraw_consent(db, PatientRef(trial_group="GRAALL", source_patient_id="G99-99999"))
     with pytest.raises(CgdwError, match="no FRALLE patient"):  # the same number in another group
         withdraw_consent(db, PatientRef(trial_group="FRALLE", source_patient_id=subject.source_id))
     monkeypatch.setenv("CGDW_PSEUDONYM_KEY", "not-the-key-the-loads-used")
-    with pytest.raises(CgdwError, match="no GRAALL patient"):
+    with pytest.raises(
+        CgdwError, match="the pseudonymisation key is not the one this warehouse was built with"
+    ):
         withdraw_consent(db, PatientRef(trial_group="GRAALL", source_patient_id=subject.source_id))
     with pytest.raises(CgdwError, match="either by --group and source patient id, or by --patient-key"):
         PatientRef(trial_group="GRAALL", source_patient_id="x", patient_key="ab")
@@ -302,7 +304,7 @@ def test_the_audit_record_holds_counts_and_no_identifier(purged: Path, subject: 
     )[0]
     assert (command, status) == ("cgdw purge --withdrawn", "succeeded")
     audit = json.loads(str(counts_json))
-    assert set(audit) == {"purge", "patients", "deleted"} and audit["patients"] == 1
+    assert set(audit) == {"purge", "patients", "deleted", "redacted"} and audit["patients"] == 1
     assert audit["deleted"]["patient"] == 1 and audit["deleted"]["enrolment"] == 2
     assert audit["deleted"]["rejected_record"] == 1
     everything = str(query(purged, "SELECT * FROM etl_run"))
@@ -318,16 +320,20 @@ def test_purging_again_is_a_no_op(purged: Path, tmp_path: Path) -> None:
 
 
 def test_a_purged_patient_cannot_come_back_with_a_later_file(
-    purged: Path, subject: Subject, cohort: SynthResult, tmp_path: Path
+    warehouse: Path, purged: Path, subject: Subject, cohort: SynthResult, tmp_path: Path
 ) -> None:
-    """The purge leaves a tombstone (a hash of the key, not the key): a newer trial export or lab file that
-    still lists the patient loads everyone else, and the patient's rows are dropped with a warning, neither
-    loaded nor quarantined (a quarantined row would keep their values)."""
-    from etl.privacy import tombstone
+    """The purge leaves tombstones (hashes of the key and of the sample ids, not them): a newer trial export
+    or lab file that still lists the patient loads everyone else, and the patient's rows are dropped with a
+    warning, neither loaded nor quarantined (a quarantined row would keep their values)."""
+    from etl.privacy import sample_tombstone, tombstone
     from etl.sources.registry import load_source
 
     db = _copy(purged, tmp_path)
-    assert query(db, "SELECT tombstone FROM purged_patient") == [(tombstone(subject.key),)]
+    samples = query(
+        warehouse, "SELECT sample_key FROM sample WHERE patient_id = $p", {"p": subject.patient_id}
+    )
+    expected = {tombstone(subject.key), *(sample_tombstone(str(sample)) for (sample,) in samples)}
+    assert {row[0] for row in query(db, "SELECT tombstone FROM purged_patient")} == expected
     assert tombstone(subject.key) != subject.key and not scalar(
         db, "SELECT count(*) FROM purged_patient WHERE tombstone = $key", {"key": subject.key}
     )
@@ -383,3 +389,154 @@ def test_the_purge_command_asks_unless_told_yes(withdrawn: Path, tmp_path: Path)
     assert done.returncode == 0 and "deleted" in done.stdout, done.stderr
     again = cgdw("purge", "--withdrawn", "--yes", "--db", str(db))
     assert again.returncode == 0 and "nothing to purge" in again.stdout
+
+
+# --- the analysts' surface: what `cgdw query`, --cohort and export read ---------------------------------
+
+
+def _surface_rows_of(db: Path, subject: Subject) -> dict[str, int]:
+    """Every relation of the analysts' surface that holds patients -> the subject's rows in it."""
+    counts = {}
+    with duckdb.connect(str(db), read_only=True) as con:
+        columns = con.execute(
+            "SELECT table_name, list(column_name) FROM information_schema.columns "
+            "WHERE table_schema = 'analyst' GROUP BY table_name ORDER BY table_name"
+        ).fetchall()
+        for relation, names in columns:
+            if "patient_id" in names:
+                where = "patient_id = $pid"
+            elif "sample_id" in names:
+                where = "sample_id IN (SELECT sample_id FROM main.sample WHERE patient_id = $pid)"
+            else:
+                continue  # a reference table
+            sql = f'SELECT count(*) FROM analyst."{relation}" WHERE {where}'
+            counts[relation] = con.execute(sql, {"pid": subject.patient_id}).fetchall()[0][0]
+    return counts
+
+
+def test_the_analysts_surface_offers_the_views_and_data_tables_but_no_audit_table(warehouse: Path) -> None:
+    from schema.models import AUDIT_TABLES
+
+    offered = {row[0] for row in query(warehouse, "SELECT table_name FROM information_schema.tables "
+                                                  "WHERE table_schema = 'analyst'")}  # fmt: skip
+    versions = {
+        f"{name}_v{version}" for name, version in query(warehouse, "SELECT name, version FROM view_version")
+    }
+    assert versions | set(STABLE_VIEWS) <= offered
+    assert {"patient", "enrolment", "variant_call", "mrd_measurement", "gene", "protocol"} <= offered
+    assert not offered & set(AUDIT_TABLES) and not [r for r in offered if r.endswith("_materialized")]
+
+
+def test_withdrawal_takes_the_patient_off_every_relation_of_the_analysts_surface(
+    warehouse: Path, withdrawn: Path, subject: Subject
+) -> None:
+    """Pinned versions (endpoint_v1, mrd_result_v1, ...) and the tables show every patient in the main
+    schema; on the surface, the withdrawn patient is in none of them, from the withdrawal on."""
+    before, after = _surface_rows_of(warehouse, subject), _surface_rows_of(withdrawn, subject)
+    assert set(before) == set(after)
+    assert before["endpoint_v1"] and before["mrd_result_v1"] and before["variant_call"] and before["patient"]
+    assert after == dict.fromkeys(after, 0)
+    from etl.query import run_query
+
+    pinned = run_query(
+        withdrawn, f"SELECT count(*) AS n FROM endpoint_v1 WHERE patient_id = {subject.patient_id}"
+    )
+    assert pinned["n"].to_list() == [0]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM rejected_record",
+        "SELECT command FROM etl_run",
+        "SELECT * FROM source_file",
+        "SELECT * FROM main.endpoint_v1",
+        "SELECT * FROM cohort_patient_v1_materialized",
+        "SELECT * FROM query_table('patient')",
+        "SELECT * FROM duckdb_tables()",
+        "WITH e AS (SELECT * FROM main.enrolment) SELECT * FROM e",
+        "SELECT * FROM cohort_patient WHERE patient_id IN (SELECT patient_id FROM main.patient)",
+    ],
+)
+def test_cgdw_query_reads_the_analysts_surface_only(withdrawn: Path, sql: str) -> None:
+    from etl.query import run_query
+    from etl.sqlguard import UnsafeSql
+
+    with pytest.raises(UnsafeSql, match="not on the analysts' surface|is not available in cgdw query"):
+        run_query(withdrawn, sql)
+
+
+def test_an_analysis_cohort_must_be_on_the_analysts_surface(withdrawn: Path) -> None:
+    with pytest.raises(CgdwError, match="no view 'rejected_record' on the analysts' surface"):
+        build_table1(withdrawn, cohort="rejected_record")
+
+
+# --- after a purge, nothing holds the patient -----------------------------------------------------------
+
+
+def _name_the_subject_in_the_audit_trail(db: Path, subject: Subject) -> None:
+    """A correction file named after the patient and loaded by a command that names them, whose run
+    recorded their key among its counts, as a data manager's day can leave them."""
+    name = f"graall_correction_{subject.source_id}.csv"
+    with duckdb.connect(str(db)) as con:
+        run = con.execute(
+            "INSERT INTO etl_run (kind, command, run_by, code_version, started_at, finished_at, status, "
+            "counts_json) VALUES ('load', $command, 'dm', 'cgdw', now()::TIMESTAMP, now()::TIMESTAMP, "
+            "'succeeded', $counts) RETURNING etl_run_id",
+            {
+                "command": f"cgdw load clinical {name} -p graall",
+                "counts": json.dumps({"absent": [subject.key]}),
+            },
+        ).fetchall()[0][0]
+        con.execute(
+            "INSERT INTO source_file (etl_run_id, path, file_name, sha256, size_bytes, kind, layout, trial_group) "
+            "VALUES ($run, $path, $name, repeat('0', 64), 1, 'clinical', 'graall', 'GRAALL')",
+            {"run": run, "path": f"/srv/cgdw/drop/graall/{name}", "name": name},
+        )
+
+
+def test_after_a_purge_no_relation_stored_copy_name_or_byte_of_the_file_holds_the_patient(
+    withdrawn: Path, subject: Subject, tmp_path: Path
+) -> None:
+    """The stored copy of cohort_patient (built before the withdrawal), file names, command lines, run
+    counts, and the deleted values left in freed blocks of the file: all gone after `cgdw purge`."""
+    db = _copy(withdrawn, tmp_path)
+    _name_the_subject_in_the_audit_trail(db, subject)
+    _quarantine_a_row_of(db, subject.source_id)
+    stored = f"SELECT count(*) FROM cohort_patient_v1_materialized WHERE patient_id = {subject.patient_id}"
+    assert scalar(db, stored) == 1
+    identifiers = (subject.source_id.encode(), subject.key.encode())
+    assert all(value in db.read_bytes() for value in identifiers)
+
+    report = purge_withdrawn(db)
+
+    assert report.redacted == 4 and scalar(db, stored) == 0  # path, file name, command, counts
+    audit = str(query(db, "SELECT * FROM source_file")) + str(query(db, "SELECT * FROM etl_run"))
+    assert subject.source_id not in audit and subject.key not in audit and "[purged]" in audit
+    assert not any(value in db.read_bytes() for value in identifiers)
+    assert sorted(p.name for p in db.parent.iterdir() if p.name.startswith(db.name)) == [
+        db.name,
+        f"{db.name}.lock",
+    ]
+
+
+def test_extracts_and_the_report_made_after_a_purge_do_not_name_the_patient(
+    withdrawn: Path, subject: Subject, tmp_path: Path
+) -> None:
+    from etl.report import write_report
+
+    db = _copy(withdrawn, tmp_path)
+    _name_the_subject_in_the_audit_trail(db, subject)
+    purge_withdrawn(db)
+    export_view(db, "cohort_patient", tmp_path / "extract", ExportFormat.csv)
+    report = write_report(db, tmp_path / "report.html")
+    for text in ((tmp_path / "extract" / "manifest.json").read_text(), report.read_text()):
+        assert subject.source_id not in text and subject.key not in text
+
+
+def test_the_pipeline_rebuilds_a_stored_copy_a_purge_left_stale(purged: Path) -> None:
+    from etl.views import apply_views, views_outdated
+
+    assert views_outdated(purged)  # the purge is a data-changing run after the copy was built
+    apply_views(purged)
+    assert not views_outdated(purged)

@@ -194,8 +194,17 @@ def test_query_refuses_writes_and_second_statements(warehouse: Path, sql: str, r
 
 
 def test_a_select_cannot_read_files(warehouse: Path) -> None:
-    with pytest.raises(CgdwError, match=r"query failed: .*disabled"):
+    """Two guards: the parser refuses table functions, and the connection cgdw query runs on has DuckDB's
+    external access off, so a file read would fail there too."""
+    with pytest.raises(UnsafeSql, match=r"read_csv\(\.\.\.\) is not available"):
         run_query(warehouse, "SELECT * FROM read_csv('/etc/passwd')")
+    from etl.warehouse import read_only_connection
+
+    with (
+        read_only_connection(warehouse, external_access=False) as con,
+        pytest.raises(duckdb.Error, match="disabled"),
+    ):
+        con.execute("SELECT * FROM read_csv('/etc/passwd')")
 
 
 def test_a_reader_during_a_write_gets_a_clear_message(warehouse: Path, tmp_path: Path) -> None:

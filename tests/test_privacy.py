@@ -141,3 +141,76 @@ def test_key_rotation_is_a_rebuild_from_the_sources_with_the_new_key(
     source_id = _source_ids(cohort)["GRAALL"][0]
     assert patient_key(load_pseudonym_key(), "GRAALL", source_id) in new_keys
     assert patient_key(TEST_KEY.encode(), "GRAALL", source_id) not in new_keys
+
+
+# --- the warehouse knows which secret built it -----------------------------------------------------------
+
+
+def test_the_warehouse_records_a_fingerprint_of_its_secret_never_the_secret(warehouse: Path) -> None:
+    from etl.privacy import key_fingerprint
+
+    recorded = query(warehouse, "SELECT fingerprint FROM key_fingerprint")
+    assert recorded == [(key_fingerprint(TEST_KEY.encode()),)]
+    assert TEST_KEY not in str(recorded) and key_fingerprint(SECRET) != recorded[0][0]
+
+
+def test_a_load_with_another_secret_is_refused_and_changes_nothing(
+    warehouse: Path, cohort: SynthResult, tmp_path: Path
+) -> None:
+    """A rotated key file, or a typo: every patient would get a new key and the next load would double the
+    cohort. It is refused in one line, for loads, dry runs, consent changes and purges."""
+    from etl.consent import PatientRef, purge_withdrawn, withdraw_consent
+    from etl.privacy import KeyMismatch
+    from tests.helpers import fingerprint
+
+    db = Path(shutil.copy(warehouse, tmp_path / "copy.duckdb"))
+    before = fingerprint(db)
+    other = b"a-different-secret-of-enough-length"
+    newer = tmp_path / "lab_newer.tsv"  # new bytes, the same rows: a load that would otherwise run
+    newer.write_bytes(cohort.files["lab"].read_bytes().replace(b"\n", b"\r\n"))
+    for dry_run in (False, True):
+        with pytest.raises(KeyMismatch, match="not the one this warehouse was built with"):
+            load_source(db, "lab", newer, secret=other, dry_run=dry_run)
+    with pytest.raises(KeyMismatch):
+        withdraw_consent(db, PatientRef(trial_group="GRAALL", source_patient_id="G03-00001"), secret=other)
+    with pytest.raises(KeyMismatch):
+        purge_withdrawn(db, secret=other)
+    assert fingerprint(db) == before
+
+
+def test_the_same_secret_gives_the_same_keys_whichever_way_it_is_passed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A key file ends with a newline; a variable may carry a stray space: neither is part of the secret."""
+    key_file = tmp_path / "cgdw.key"
+    key_file.write_text("the-secret-of-this-warehouse\n")
+    monkeypatch.setenv("CGDW_PSEUDONYM_KEY", " the-secret-of-this-warehouse \t")
+    from_variable = load_pseudonym_key()
+    monkeypatch.delenv("CGDW_PSEUDONYM_KEY")
+    monkeypatch.setenv("CGDW_PSEUDONYM_KEY_FILE", str(key_file))
+    assert load_pseudonym_key() == load_pseudonym_key(key_file) == from_variable
+
+
+def test_a_pipeline_with_another_secret_loads_nothing(cohort: SynthResult, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.helpers import drop, environment, write_config
+
+    write_config(tmp_path)
+    database.upgrade(tmp_path / "warehouse.duckdb")
+    drop(tmp_path, cohort, "graall")
+    config = str(tmp_path / "pipeline.yaml")
+    first = subprocess.run([sys.executable, "-m", "etl", "pipeline", "run", "--config", config, "-q"],
+                           capture_output=True, text=True, env=environment())  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    drop(tmp_path, cohort, "fralle")
+    other = environment({"CGDW_PSEUDONYM_KEY": "a-different-secret-of-enough-length"})
+    second = subprocess.run([sys.executable, "-m", "etl", "pipeline", "run", "--config", config, "-q"],
+                            capture_output=True, text=True, env=other)  # fmt: skip
+    assert second.returncode != 0 and "not the one this warehouse was built with" in second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1
+    assert (
+        scalar(tmp_path / "warehouse.duckdb", "SELECT count(*) FROM patient WHERE trial_group = 'FRALLE'")
+        == 0
+    )

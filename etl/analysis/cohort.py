@@ -10,6 +10,7 @@ import polars as pl
 
 from etl.errors import CgdwError
 from etl.materialized import relation_to_read
+from etl.surface import CONSENTED, SCHEMA, surface_relations
 from etl.warehouse import open_for_read, query_frame
 
 # The endpoints of the cohort views: (time column, status column, what is estimated). Here rather than in
@@ -31,26 +32,34 @@ def _identifier(name: str, what: str) -> str:
 
 
 def read_cohort(db_path: Path, view: str, columns: list[str]) -> pl.DataFrame:
-    """The given columns of a cohort view, one row per patient; unknown names are reported with the list of
-    what exists (run `cgdw views apply` if the view itself is missing). Reads the view's materialised
-    table instead while it is fresh (etl/materialized.py)."""
+    """The given columns of a cohort view, one row per patient, read through the analysts' surface
+    (consented patients only, etl/surface.py); unknown names are reported with the list of what exists
+    (run `cgdw views apply` if the view itself is missing). Reads the view's materialised table instead
+    while it is fresh (etl/materialized.py), with the same consent filter."""
     _identifier(view, "cohort view")  # refuses anything but a plain name
     wanted = list(dict.fromkeys(columns))
     with open_for_read(db_path) as con:
+        if view not in surface_relations(con):
+            raise CgdwError(
+                f"{db_path} has no view {view!r} on the analysts' surface: run "
+                f"`cgdw views apply --db {db_path}` first (`cgdw views list` names the views)"
+            )
         described = con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = $view "
-            "ORDER BY ordinal_position",
-            {"view": view},
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = $schema "
+            "AND table_name = $view ORDER BY ordinal_position",
+            {"schema": SCHEMA, "view": view},
         ).fetchall()
         available = [name for (name,) in described]
-        if not available:
-            raise CgdwError(f"{db_path} has no view {view!r}: run `cgdw views apply --db {db_path}` first")
         missing = [c for c in wanted if c not in available]
         if missing:
             raise CgdwError(f"{view} has no column {', '.join(missing)}; its columns: {', '.join(available)}")
         select = ", ".join(_identifier(c, "column") for c in wanted)
-        # A fresh materialised copy when there is one: the same rows, a table scan instead of the joins.
-        return query_frame(con, f'SELECT {select} FROM "{relation_to_read(con, view)}"')
+        stored = relation_to_read(con, view)
+        if stored == view:
+            return query_frame(con, f'SELECT {select} FROM {SCHEMA}."{view}"')
+        # A fresh materialised copy: the same rows, a table scan instead of the joins.
+        consented = f" WHERE patient_id IN ({CONSENTED})" if "patient_id" in available else ""
+        return query_frame(con, f'SELECT {select} FROM "{stored}"{consented}')
 
 
 def group_order(values: pl.Series) -> list[object]:

@@ -229,9 +229,7 @@ def total_row(row: Table1Row, parts: dict[object, pl.DataFrame]) -> RowResult:
     return RowResult(row.id, row.label, "count", cells, Cell(n=n, denom=n), None, None)
 
 
-def estimate_row(
-    row: Table1Row, db_path: Path, frame: pl.DataFrame, cohort: str, by: str, horizon: float
-) -> RowResult:
+def estimate_row(row: Table1Row, frame: pl.DataFrame, cohort: str, by: str, horizon: float) -> RowResult:
     from etl.analysis.outcomes import OutcomeAnalysis
 
     analysis = OutcomeAnalysis(row.column, by, horizon=horizon, hazard_ratios=False, cohort=cohort)
@@ -267,7 +265,7 @@ def build_table1(
         elif row.kind == "median":
             results.append(median_row(row, parts))
         else:
-            results.append(estimate_row(row, db_path, frame, cohort, by, horizon))
+            results.append(estimate_row(row, frame, cohort, by, horizon))
     notes = [
         "n/denominator: patients with the characteristic among those evaluated for it "
         "(NULL = not evaluated).",

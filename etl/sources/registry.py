@@ -158,7 +158,8 @@ def make_loader(
         known = {option.name for option in declared.options}
         unknown = sorted(set(options) - known)
         if unknown or layout is not None:
-            raise CgdwError(f"{kind} files take no {', '.join(unknown) or 'layout'} option")
+            named = [*unknown, *(["layout"] if layout is not None else [])]
+            raise CgdwError(f"{kind} files take no {', '.join(named)} option")
         return declared.loader_class()(**options)
     if options:
         raise CgdwError(f"{kind} files take no {', '.join(sorted(options))} option")
@@ -168,7 +169,10 @@ def make_loader(
     if chosen is None:
         flag = declared.layout_flags[0]
         raise CgdwError(f"{kind} files need {flag} (one of {', '.join(available_layouts(kind))})")
-    assert secret is not None
+    if secret is None:
+        from etl.privacy import load_pseudonym_key
+
+        secret = load_pseudonym_key()
     return declared.loader_class()(load_layout(chosen), secret)  # type: ignore[call-arg]
 
 

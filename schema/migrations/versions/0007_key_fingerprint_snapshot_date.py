@@ -33,9 +33,15 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("key_fingerprint")
-    ddl = op.get_bind().execute(
-        sa.text("SELECT sql FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'source_file'")
-    ).scalar_one()
+    ddl = (
+        op.get_bind()
+        .execute(
+            sa.text(
+                "SELECT sql FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'source_file'"
+            )
+        )
+        .scalar_one()
+    )
     without, count = re.subn(r", snapshot_date DATE", "", str(ddl))
     assert count == 1, ddl
     renamed = re.sub(r'^CREATE TABLE "?source_file"?\(', 'CREATE TABLE "source_file__rebuild"(', without)
