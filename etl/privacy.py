@@ -43,6 +43,33 @@ IDENTIFIER_COLUMNS = frozenset(
         "postal_code", "zip", "zip_code", "code_postal",
     }
 )  # fmt: skip
+# Beyond the exact names, the words that make a column an identifier wherever they stand in its name
+# (French and English spellings seen in trial and hospital exports)...
+IDENTIFIER_WORDS = frozenset(
+    {
+        "prenom", "prenoms", "firstname", "lastname", "surname", "forename", "forenames", "givenname",
+        "fullname", "patronyme", "initials", "initiales", "dob", "ddn", "birthdate", "birthday",
+        "datenaissance", "dtnaiss", "datnaiss", "ipp", "nip", "mrn", "nir", "nss", "ssn", "insee",
+        "adresse", "address", "street", "telephone", "phone", "mobile", "portable", "email", "courriel",
+        "fax",
+    }
+)  # fmt: skip
+# ... and the pairs of words that do, e.g. "date ... naissance", "nom ... patient", "code postal".
+IDENTIFIER_PAIRS = tuple(
+    frozenset(pair)
+    for pair in (
+        ("date", "naissance"), ("date", "naiss"), ("dt", "naissance"), ("dt", "naiss"), ("jour", "naissance"),
+        ("lieu", "naissance"), ("ville", "naissance"), ("date", "birth"), ("place", "birth"),
+        ("birth", "date"), ("nom", "patient"), ("nom", "naissance"), ("nom", "famille"), ("nom", "usage"),
+        ("nom", "usuel"), ("nom", "marital"), ("nom", "jeune"), ("nom", "complet"), ("patient", "name"),
+        ("first", "name"), ("last", "name"), ("given", "name"), ("family", "name"), ("maiden", "name"),
+        ("full", "name"), ("middle", "name"), ("birth", "name"), ("securite", "sociale"),
+        ("social", "security"), ("numero", "dossier"), ("num", "dossier"), ("no", "dossier"),
+        ("n", "dossier"), ("hospital", "number"), ("medical", "record"), ("code", "postal"),
+        ("postal", "code"), ("zip", "code"), ("e", "mail"), ("adresse", "mail"), ("tel", "portable"),
+        ("tel", "domicile"),
+    )
+)  # fmt: skip
 
 
 def normalise_column_name(name: str) -> str:
@@ -50,9 +77,21 @@ def normalise_column_name(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")
 
 
+def is_identifier_column(name: str) -> bool:
+    """Whether a column's name says it holds a direct identifier of a person: the exact names above, any of
+    the identifying words, or a pair of words such as "date ... naissance" (a birth weight is not one)."""
+    normalised = normalise_column_name(name)
+    words = set(normalised.split("_"))
+    return (
+        normalised in IDENTIFIER_COLUMNS
+        or bool(words & IDENTIFIER_WORDS)
+        or any(pair <= words for pair in IDENTIFIER_PAIRS)
+    )
+
+
 def identifier_columns(columns: list[str]) -> list[str]:
     """The columns whose name says they hold a direct identifier."""
-    return [c for c in columns if normalise_column_name(c) in IDENTIFIER_COLUMNS]
+    return [c for c in columns if is_identifier_column(c)]
 
 
 def load_pseudonym_key(key_file: Path | None = None) -> bytes:

@@ -152,11 +152,17 @@ def _guarded(render: Callable[[], str], what: str) -> str:
         return _empty(f"{what} not available: {exc}")
 
 
-def _table1_section(db_path: Path, by: str, horizon: float) -> str:
+PATIENT_LEVEL_LEFT_OUT = (
+    "Left out with --min-cell: this figure shows patients one by one, which small-cell suppression cannot "
+    "make safe."
+)
+
+
+def _table1_section(db_path: Path, by: str, horizon: float, min_cell: int | None) -> str:
     from etl.analysis.cohort import format_p
     from etl.analysis.table1 import SHORT_TEST_NAMES, build_table1, format_cell
 
-    table = build_table1(db_path, by=by, cohort=COHORT, horizon=horizon)
+    table = build_table1(db_path, by=by, cohort=COHORT, horizon=horizon, min_cell=min_cell)
     sizes = {group: cell.n for group, cell in table.rows[0].groups.items()} if table.rows else {}
     head = ['<th scope="col">Characteristic</th>']
     head += [f'<th scope="col" class="cell">{_e(g)} (n={_e(sizes.get(g))})</th>' for g in table.groups]
@@ -186,17 +192,19 @@ def _table1_section(db_path: Path, by: str, horizon: float) -> str:
     )
 
 
-def _outcome_section(db_path: Path, endpoint: str, by: str, horizon: float, workdir: Path) -> str:
-    from etl.analysis.outcomes import analyse_outcomes
+def _outcome_section(
+    db_path: Path, endpoint: str, by: str, horizon: float, workdir: Path, min_cell: int | None
+) -> str:
+    from etl.analysis.outcomes import analyse_outcomes, suppress_small_counts
     from etl.analysis.survival_plot import plot_outcomes
     from etl.output import outcomes_parts
 
     fitted = analyse_outcomes(db_path, endpoint, by, cohort=COHORT, horizon=horizon, adjust=SEED_COVARIATES)
-    result = fitted.result
+    result = fitted.result if min_cell is None else suppress_small_counts(fitted.result, min_cell)
     header, test, ratio_title, notes = outcomes_parts(result)
     curve = "Kaplan-Meier" if endpoint != "cir" else "Aalen-Johansen cumulative incidence"
     figure = _figure(
-        lambda out: plot_outcomes(fitted, out),
+        lambda out: plot_outcomes(fitted, out, min_cell=min_cell),
         endpoint,
         f"{curve} curves by {by} with 95% CI bands, censoring ticks (+) and numbers at risk per year.",
         workdir,
@@ -228,12 +236,19 @@ def _oncoplot_section(db_path: Path, by: str, workdir: Path) -> str:
     )
 
 
-def _mrd_section(db_path: Path, workdir: Path) -> str:
-    from etl.analysis.mrd_plot import mrd_summary, plot_mrd_distribution, read_mrd
+def _mrd_section(db_path: Path, workdir: Path, min_cell: int | None) -> str:
+    from etl.analysis.mrd_plot import mrd_summary, plot_mrd_distribution, read_mrd, suppress_mrd_summary
 
     measurements = read_mrd(db_path)
     if measurements.is_empty():
         return _empty("No MRD measurement in the warehouse (`cgdw load mrd`).")
+    if min_cell is not None:
+        summary = suppress_mrd_summary(mrd_summary(measurements), min_cell).rename(
+            {"time_point": "time point"}
+        )
+        return _empty(PATIENT_LEVEL_LEFT_OUT) + frame_html(
+            summary, "MRD measurements per time point and method", table_id="mrd-summary"
+        )
     caption = (
         "Quantified MRD levels (mrd_result view, current measurements) per time point and method, coloured "
         "by positivity at the method's threshold (dashed line); boxes: median and quartiles. Measurements "
@@ -347,8 +362,12 @@ def build_report(
     by: str = "ikzf1_status",
     horizon: float = 5.0,
     generated_at: dt.datetime | None = None,
+    min_cell: int | None = None,
 ) -> str:
-    """The report as HTML text (see the module docstring); `generated_at` defaults to now (UTC)."""
+    """The report as HTML text (see the module docstring); `generated_at` defaults to now (UTC). With
+    `min_cell`, small cells are suppressed in every table (as `table1 --min-cell` and `outcomes --min-cell`
+    do), numbers at risk below it print as "<min_cell", and the patient-level figures (oncoplot, MRD
+    levels) are left out."""
     require_warehouse(db_path)
     if horizon <= 0:
         raise CgdwError(f"the horizon must be a positive number of years, got {horizon}")
@@ -360,13 +379,15 @@ def build_report(
         # analysis leaves the others in the report.
         analyses: list[tuple[str, str, Callable[[], str], str]] = [
             ("table1", f"Table 1: patient characteristics by {by}",
-             lambda: _table1_section(db_path, by, horizon), "Table 1"),
-            ("os", "Overall survival", lambda: _outcome_section(db_path, "os", by, horizon, workdir), "OS"),
+             lambda: _table1_section(db_path, by, horizon, min_cell), "Table 1"),
+            ("os", "Overall survival",
+             lambda: _outcome_section(db_path, "os", by, horizon, workdir, min_cell), "OS"),
             ("cir", "Cumulative incidence of relapse",
-             lambda: _outcome_section(db_path, "cir", by, horizon, workdir), "CIR"),
+             lambda: _outcome_section(db_path, "cir", by, horizon, workdir, min_cell), "CIR"),
             ("oncoplot", "Alterations at diagnosis (oncoplot)",
-             lambda: _oncoplot_section(db_path, by, workdir), "Oncoplot"),
-            ("mrd", "MRD by time point and method", lambda: _mrd_section(db_path, workdir), "MRD"),
+             lambda: _empty(PATIENT_LEVEL_LEFT_OUT) if min_cell else _oncoplot_section(db_path, by, workdir),
+             "Oncoplot"),
+            ("mrd", "MRD by time point and method", lambda: _mrd_section(db_path, workdir, min_cell), "MRD"),
         ]  # fmt: skip
         sections = [(ident, title, _guarded(render, what)) for ident, title, render, what in analyses]
     sections.append(("quality", "Data quality", _quality_section(db_path)))
@@ -413,9 +434,11 @@ docs/analysis.md of cgdw.</footer>
 """
 
 
-def write_report(db_path: Path, out: Path, by: str = "ikzf1_status", horizon: float = 5.0) -> Path:
+def write_report(
+    db_path: Path, out: Path, by: str = "ikzf1_status", horizon: float = 5.0, min_cell: int | None = None
+) -> Path:
     """Write the HTML report of the warehouse at `db_path` to `out` (parents created) and return `out`."""
-    text = build_report(db_path, by=by, horizon=horizon)
+    text = build_report(db_path, by=by, horizon=horizon, min_cell=min_cell)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     return out

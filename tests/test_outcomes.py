@@ -274,3 +274,23 @@ def test_hazard_ratios_fall_within_the_published_confidence_intervals(
             assert low <= round(hr, 2) <= high, (row["endpoint"], row["covariate"], model, hr)
             checked += 1
     assert checked == 18
+
+
+def test_min_cell_hides_small_event_counts_and_what_gives_them_back(warehouse: Path, tmp_path: Path) -> None:
+    """With --min-cell, a group's small event count is hidden, the total's with it (the total is the sum
+    of the groups), and the events of the models (the total's): nothing below the threshold can be
+    derived; numbers at risk below it print as <N under the curves."""
+    from etl.analysis.outcomes import suppress_small_counts
+
+    fitted = analyse_outcomes(warehouse, "os", "ikzf1_status", adjust=ADJUST, horizon=HORIZON)
+    exact = {g.group: g.events for g in [*fitted.result.groups, fitted.result.overall]}
+    result = suppress_small_counts(analyse_outcomes(warehouse, "os", "ikzf1_status").result, 20)
+    cells = {g.group: g for g in [*result.groups, result.overall]}
+    assert exact["Alt"] < 20 and cells["Alt"].events is None and cells["Alt"].suppressed == "<20"
+    assert cells["Total"].events is None and cells["Total"].suppressed == "x"
+    assert cells["GL"].events == exact["GL"]  # the other group is still shown: alone it gives nothing
+    assert all(h.events is None for h in result.hazard_ratios)
+    text = render_outcomes(result, OutputFormat.csv) + json.dumps(result.to_json())
+    assert f'"events": {exact["Total"]}' not in text
+    svg = plot_outcomes(fitted, tmp_path / "os.svg", min_cell=20).read_text()
+    assert "&lt;20" in svg

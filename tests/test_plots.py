@@ -292,3 +292,19 @@ def test_oncoplot_of_100000_patients_renders(tmp_path: Path) -> None:
 
     assert out.read_bytes()[:8] == PNG_SIGNATURE
     assert mpimg.imread(out).shape[1] == 1800
+
+
+def test_the_mrd_summary_hides_small_counts_and_the_count_that_would_give_one_back() -> None:
+    """positive + negative + unknown = measurements: one hidden count of the four would come back by
+    subtraction, so measurements is hidden too; the % positive goes with a hidden positive count."""
+    from etl.analysis.mrd_plot import suppress_mrd_summary
+
+    summary = pl.DataFrame(
+        {"time_point": ["MRD1", "C2"], "method": ["ASO-PCR", "MFC"], "measurements": [40, 60],
+         "quantified": [38, 60], "positive": [3, 20], "negative": [30, 30], "unknown": [7, 10],
+         "threshold": ["0.0001", "0.001"], "% positive (evaluable)": ["9%", "40%"]}
+    )  # fmt: skip
+    hidden = suppress_mrd_summary(summary, 5).to_dicts()
+    assert hidden[0]["positive"] == "<5" and hidden[0]["measurements"] == "x"
+    assert hidden[0]["% positive (evaluable)"] == "x" and hidden[0]["negative"] == "30"
+    assert hidden[1]["positive"] == "20" and hidden[1]["measurements"] == "60"

@@ -65,14 +65,44 @@ def test_no_key_or_a_short_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.parametrize(
     "column",
-    ["NOM", "Prénom", "DATE_NAISSANCE", "date of birth", "IPP", "Hospital Number", "e-mail", "Initiales"],
-)
+    [
+        "NOM", "Prénom", "DATE_NAISSANCE", "date of birth", "IPP", "Hospital Number", "e-mail", "Initiales",
+        # French and English spellings a deny-list of exact names missed:
+        "NOM_PATIENT", "Nom de naissance", "nom usuel", "PRENOMS", "Date de naissance", "DATE_NAISS",
+        "DT_NAISSANCE", "Lieu de naissance", "DOB", "Birth date", "birthday", "Patient name", "Full name",
+        "N° dossier", "Numéro de sécurité sociale", "NIR", "Téléphone portable", "Adresse e-mail",
+        "email_patient", "Code postal",
+    ],
+)  # fmt: skip
 def test_identifier_like_columns_are_recognised(column: str) -> None:
     assert identifier_columns([column, "AGE_DIAG"]) == [column]
 
 
 def test_ordinary_clinical_columns_are_not_identifiers() -> None:
-    assert identifier_columns(["NUM_PATIENT", "DATE_DIAG", "SEXE", "patient_id", "consent"]) == []
+    """Names of things, not of people, and a birth weight, are data."""
+    ordinary = ["NUM_PATIENT", "DATE_DIAG", "SEXE", "patient_id", "consent", "NOM_PROTOCOLE", "protocol_name",
+                "gene_name", "STUDY_NAME", "POIDS_NAISSANCE", "birth_weight", "nom_centre"]  # fmt: skip
+    assert identifier_columns(ordinary) == []
+
+
+def test_an_identifier_column_is_refused_even_when_the_layout_would_ignore_it(
+    db_path: Path, tmp_path: Path
+) -> None:
+    """Listing a column under ignored_columns is no way around the refusal: the layout itself is refused,
+    and the message asks for the column to be taken out of the export, nothing else."""
+    from etl.load.layout import load_layout
+    from tests.helpers import ALIVE, GRAALL_HEADER, write_graall
+
+    source = (Path(load_layout("graall").path)).read_text(encoding="utf-8")
+    assert "ignored_columns" not in source
+    layout = tmp_path / "graall_ignoring.toml"
+    layout.write_text(source.replace("[layout]\n", '[layout]\nignored_columns = ["NOM_PATIENT"]\n', 1))
+    with pytest.raises(CgdwError, match="NOM_PATIENT .*direct identifiers"):
+        load_layout(str(layout))
+    export = write_graall(tmp_path / "g.csv", ALIVE + ";DUPONT", header=GRAALL_HEADER + ";NOM_PATIENT")
+    with pytest.raises(CgdwError, match="NOM_PATIENT look like direct identifiers") as refused:
+        load_source(db_path, "clinical", export, layout="graall")
+    assert "ignored_columns" not in str(refused.value) and "remove them from the export" in str(refused.value)
 
 
 # --- pseudonymisation in the warehouse ------------------------------------------------------------------

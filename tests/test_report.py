@@ -162,3 +162,17 @@ def test_figure_ids_stay_unique_on_one_page() -> None:
     element = inline_svg(svg, "os")
     assert element.startswith("<svg") and "<metadata" not in element
     assert 'id="os-p1"' in element and "url(#os-p1)" in element and 'xlink:href="#os-p1"' in element
+
+
+def test_with_min_cell_the_report_suppresses_small_cells_and_leaves_out_patient_level_figures(
+    warehouse: Path,
+) -> None:
+    from etl.report import build_report
+
+    html = build_report(warehouse, min_cell=5)
+    assert (
+        'data-row="cns" data-group="Alt">&lt;5/26<' in html
+        and 'data-row="cns" data-group="Total">x/474<' in html
+    )
+    assert html.count("Left out with --min-cell") == 2  # the oncoplot and the MRD levels
+    assert "Small cells suppressed" in html

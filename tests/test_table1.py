@@ -187,3 +187,83 @@ def test_every_format_renders(table1: Table1) -> None:
 
 def test_p_values_print_as_journals_print_them() -> None:
     assert [format_p(p) for p in (0.0026, 0.0499, 0.2, 1.0, 0.00004)] == [".0026", ".05", ".2", "1", "<.001"]
+
+
+# --- small cells: none printed, none derivable ----------------------------------------------------------
+
+
+def derivable_counts(table: Table1) -> dict[tuple[str, str], int]:
+    """What a reader can work out from a printed Table 1 by subtraction: the shown counts, then any hidden
+    count that is the only unknown of a row (total = sum of the groups) or of a column of rows that split
+    one denominator (the TCR groups, the oncogenetic subgroups), repeated until nothing more comes out."""
+    columns = [*table.groups, "Total"]
+    rows = [row for row in table.rows if row.kind == "count" and row.id != "total"]
+
+    def cell(row_id: str, column: str) -> dict[str, int]:
+        row = next(r for r in rows if r.id == row_id)
+        return (row.total if column == "Total" else row.groups[column]).as_dict()
+
+    known = {(r.id, c): cell(r.id, c)["n"] for r in rows for c in columns if "n" in cell(r.id, c)}
+    equations = [([(r.id, c) for c in table.groups], (r.id, "Total")) for r in rows]  # parts, whole
+    for block in PARTITIONS:
+        for c in columns:
+            equations.append(([(row_id, c) for row_id in block], ("denominator", c)))
+            known["denominator", c] = cell(block[0], c)["denom"]
+    progress = True
+    while progress:
+        progress = False
+        for parts, whole in equations:
+            unknown = [key for key in [*parts, whole] if key not in known]
+            if len(unknown) == 1:
+                (key,) = unknown
+                total = sum(known[p] for p in parts if p in known)
+                known[key] = total if key == whole else known[whole] - total
+                progress = True
+    return known
+
+
+PARTITIONS = (
+    ["tcr_immature", "tcr_cortical", "tcr_mature_ab", "tcr_mature_gd"],
+    ["onc_tlx1", "onc_tlx3", "onc_sil_tal1", "onc_calm_af10", "onc_none"],
+)
+
+
+@pytest.mark.parametrize("min_cell", [3, 5, 10])
+def test_no_suppressed_count_can_be_derived_by_subtraction(warehouse: Path, min_cell: int) -> None:
+    """The issue's case: --min-cell 5 hid 4 of 26 in one group while the Total and the other group gave it
+    back (51 - 47). Every small count is hidden, and none comes back from rows or categories."""
+    exact = build_table1(warehouse)
+    suppressed = build_table1(warehouse, min_cell=min_cell)
+    derivable = derivable_counts(suppressed)
+    small = 0
+    for row in exact.rows:
+        if row.kind != "count" or row.id == "total":
+            continue
+        for column, cell in [*row.groups.items(), ("Total", row.total)]:
+            n, denom = cell.n or 0, cell.denom or 0
+            if 0 < n < min_cell or 0 < denom - n < min_cell:
+                small += 1
+                assert (row.id, column) not in derivable, (row.id, column, n, denom)
+    assert small  # the cohort has small cells at every threshold tried
+    for partition in PARTITIONS:  # the categories are the partitions the reader's equations assume
+        for column in [*exact.groups, "Total"]:
+            cells = [next(r for r in exact.rows if r.id == row_id) for row_id in partition]
+            parts = [(r.total if column == "Total" else r.groups[column]) for r in cells]
+            assert sum(p.n or 0 for p in parts) == parts[0].denom
+
+
+def test_suppressed_cells_print_as_bounds_or_x_in_every_format(warehouse: Path) -> None:
+    """CNS involvement: 4/26 in Alt, 47/448 in GL, 51/474 in all. With --min-cell 5 the 4 prints as <5 and
+    the total as x, in every format (the issue's leak was the total giving 51 - 47 back)."""
+    rows = {row.id: row for row in build_table1(warehouse, min_cell=5).rows}
+    assert (rows["cns"].groups["Alt"].suppressed, rows["cns"].total.suppressed) == ("<5", "x")
+    table = build_table1(warehouse, min_cell=5)
+    for fmt in OutputFormat:
+        text = render_table1(table, fmt)
+        if fmt is OutputFormat.json:
+            cns = next(row for row in json.loads(text)["rows"] if row["id"] == "cns")
+            assert (
+                "n" not in cns["groups"]["Alt"] and "n" not in cns["total"] and cns["groups"]["GL"]["n"] == 47
+            )
+        else:
+            assert "<5/26" in text and "47/448" in text and "x/474" in text and "51/474" not in text, fmt

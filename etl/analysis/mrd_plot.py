@@ -83,6 +83,31 @@ def mrd_summary(measurements: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def suppress_mrd_summary(summary: pl.DataFrame, min_cell: int) -> pl.DataFrame:
+    """The summary with counts from 1 to min_cell - 1 shown as "<min_cell"; positive + negative + unknown
+    = measurements, so a row never keeps exactly one hidden count of those four (another is shown as x),
+    and the % positive goes when positive or negative is hidden."""
+    counted = ("positive", "negative", "unknown", "measurements")
+    rows = []
+    for row in summary.iter_rows(named=True):
+        marks = {c: f"<{min_cell}" for c in (*counted, "quantified") if 0 < row[c] < min_cell}
+        if sum(c in marks for c in counted) == 1:
+            others = [c for c in counted if c not in marks and row[c] > 0]
+            if others:
+                marks[min(others, key=lambda c: (c != "measurements", row[c]))] = "x"
+        shown = {c: marks.get(c, str(row[c])) for c in (*counted, "quantified")}
+        hidden_percent = "positive" in marks or "negative" in marks
+        rows.append(
+            {
+                **row,
+                **shown,
+                "% positive (evaluable)": "x" if hidden_percent else row["% positive (evaluable)"],
+            }
+        )
+    return pl.DataFrame(rows, schema={c: pl.String if c in (*counted, "quantified") else summary.schema[c]
+                                      for c in summary.columns})  # fmt: skip
+
+
 def plot_mrd_distribution(measurements: pl.DataFrame, out: Path, *, title: str | None = None) -> Path:
     """Strip + box plot of log10 MRD levels per (time point, method) with the positivity thresholds.
 

@@ -40,10 +40,11 @@ CIF_CI_METHOD = "log(-log) transform of the Aalen-Johansen estimate, cmprsk::cum
 class GroupEstimate:
     group: str
     n: int
-    events: int
+    events: int | None  # None when suppressed (see `suppress_small_counts`)
     estimate: float | None
     lower: float | None
     upper: float | None
+    suppressed: str | None = None  # what is shown instead of the events: "<5", ">21" or "x"
 
 
 @dataclass
@@ -63,7 +64,8 @@ class HazardRatio:
     upper: float
     p_value: float
     n: int
-    events: int
+    events: int | None
+    suppressed: str | None = None
 
 
 @dataclass
@@ -92,7 +94,7 @@ class OutcomeResult:
             {
                 "group": [g.group for g in rows],
                 "n": [g.n for g in rows],
-                "events": [g.events for g in rows],
+                "events": _counts([(g.events, g.suppressed) for g in rows]),
                 f"{self.horizon_years:g}-y estimate (95% CI)": [_percent_ci(g) for g in rows],
             }
         )
@@ -105,11 +107,56 @@ class OutcomeResult:
                 "HR (95% CI)": [f"{h.hr:.2f} ({h.lower:.2f}-{h.upper:.2f})" for h in self.hazard_ratios],
                 "P": [format_p(h.p_value) for h in self.hazard_ratios],
                 "n": [h.n for h in self.hazard_ratios],
-                "events": [h.events for h in self.hazard_ratios],
+                "events": _counts([(h.events, h.suppressed) for h in self.hazard_ratios]),
             },
             schema={"model": pl.String, "covariate": pl.String, "HR (95% CI)": pl.String, "P": pl.String,
-                    "n": pl.Int64, "events": pl.Int64},
+                    "n": pl.Int64, "events": pl.String if self.suppressed else pl.Int64},
         )  # fmt: skip
+
+    @property
+    def suppressed(self) -> bool:
+        return any(g.suppressed for g in [*self.groups, self.overall])
+
+
+def _counts(values: list[tuple[int | None, str | None]]) -> list[int | None] | list[str]:
+    """Counts as numbers, or all as text when one is suppressed (a column has one type)."""
+    if any(mark for _, mark in values):
+        return [mark or str(count) for count, mark in values]
+    return [count for count, _ in values]
+
+
+def suppress_small_counts(result: OutcomeResult, min_cell: int) -> OutcomeResult:
+    """Small-cell suppression of an outcome analysis for tables that leave the building: a group's events
+    below `min_cell`, or its patients without the event below it, are hidden ("<k", ">n-k"); the total's
+    events are the groups' sum, so one hidden group hides the total too ("x"), and the models' events
+    (the total's, or a subset of it) are hidden with them. Patients per group, estimates and P values
+    stay."""
+    if min_cell < 2:
+        raise CgdwError(f"--min-cell must be at least 2, got {min_cell}")
+    cells = [*result.groups, result.overall]
+    for cell in cells:
+        events = cell.events or 0
+        if 0 < events < min_cell:
+            cell.suppressed = f"<{min_cell}"
+        elif 0 < cell.n - events < min_cell:
+            cell.suppressed = f">{cell.n - min_cell}"
+    hidden = [cell for cell in cells if cell.suppressed]
+    if len(hidden) == 1:  # then the total (or, when the total is the one, a group) gives it back
+        others = [c for c in (result.groups if hidden[0] is result.overall else [result.overall]) if c.events]
+        if others:
+            min(others, key=lambda c: c.events or 0).suppressed = "x"
+    if any(cell.suppressed for cell in cells):
+        for cell in cells:
+            if cell.suppressed:
+                cell.events = None
+        for ratio in result.hazard_ratios:
+            ratio.events, ratio.suppressed = None, "x"
+        result.notes.append(
+            f"Small cells suppressed: events below {min_cell} (or patients without the event below "
+            f"{min_cell}) are shown as <{min_cell} (>n-{min_cell}); x hides a count from which one could be "
+            f"derived; numbers at risk below {min_cell} print as <{min_cell}."
+        )
+    return result
 
 
 def _percent_ci(g: GroupEstimate) -> str:

@@ -83,6 +83,11 @@ class AtRiskTable:
 
     times: list[float]
     counts: dict[str, list[int]]
+    min_cell: int | None = None  # counts from 1 to min_cell - 1 print as "<min_cell"
+
+    def text(self, label: str, j: int) -> str:
+        count = int(self.counts[label][j])
+        return f"<{self.min_cell}" if self.min_cell and 0 < count < self.min_cell else str(count)
 
     def __post_init__(self) -> None:
         if not self.times:
@@ -325,14 +330,14 @@ def _draw_at_risk(
 ) -> None:
     """Numbers at risk, one row per curve, in the axes under the plot (shared x, so columns align)."""
     rows = len(labels)
-    widest = max(len(str(int(at_risk.counts[label][j]))) for label in labels for j in shown)
+    widest = max(len(at_risk.text(label, j)) for label in labels for j in shown)
     for row, label in enumerate(labels):
         y = rows - 1 - row
         for j in shown:
             table.text(
                 at_risk.times[j],
                 y,
-                str(int(at_risk.counts[label][j])),
+                at_risk.text(label, j),
                 ha="center",
                 va="center",
                 fontsize=8.5,
@@ -370,10 +375,10 @@ def _as_1d(values: Any, name: str) -> np.ndarray:
     return array
 
 
-def plot_outcomes(analysis: OutcomeAnalysis, out: Path) -> Path:
+def plot_outcomes(analysis: OutcomeAnalysis, out: Path, *, min_cell: int | None = None) -> Path:
     """Figure 1D-E style curves of a fitted outcome analysis: Kaplan-Meier survival (OS, EFS) or
     cumulative incidence of relapse (CIR), with 95% CI bands, censoring ticks, the test P and numbers at
-    risk per year."""
+    risk per year (below `min_cell`, shown as "<min_cell")."""
     result = analysis.result
     ticks = [float(t) for t in range(math.floor(analysis.horizon) + 1)]
     curves, counts = [], {}
@@ -398,7 +403,7 @@ def plot_outcomes(analysis: OutcomeAnalysis, out: Path) -> Path:
         annotation += f"\n{kind} {hr.covariate}: {hr.hr:.2f} ({hr.lower:.2f}-{hr.upper:.2f})"
     return plot_curves(
         curves,
-        AtRiskTable(times=ticks, counts=counts),
+        AtRiskTable(times=ticks, counts=counts, min_cell=min_cell),
         out,
         title=f"{analysis.description.capitalize()} by {analysis.by}",
         ylabel=analysis.description.capitalize(),

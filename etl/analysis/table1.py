@@ -10,6 +10,7 @@ carry the log-rank (OS, EFS) or Gray's (CIR) test.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -288,19 +289,97 @@ def build_table1(
 
 
 def suppress_small_cells(table: Table1, min_cell: int) -> Table1:
-    """Counts from 1 to min_cell - 1 become "<min_cell" (n is dropped), and medians lose their ranges (a
-    minimum or maximum is one patient's value). Zero counts and denominators stay: they disclose nobody.
-    P values are kept, computed on the exact counts; say so when the table leaves the building."""
+    """Small-cell suppression for tables that leave the building, so that no count below `min_cell` is
+    printed or can be derived from what is printed:
+
+    - primary: a count n of 1 to min_cell - 1 is hidden as "<k", and so is a count whose complement in
+      its denominator (denom - n, the patients without the feature) is that small, as ">d" (n > d);
+    - complementary, by rows: a group's count is the row total minus the other groups', so a row never
+      keeps exactly one hidden cell: the total (or, when only the total is small, the smallest group) is
+      hidden too, as "x";
+    - complementary, by columns: rows that split one denominator (the TCR groups, the oncogenetic
+      subgroups: their counts add up to it in every column) never keep exactly one hidden cell in a
+      column either.
+
+    Medians lose their ranges (a minimum or maximum is one patient's value). Zero counts and denominators
+    stay: they disclose nobody. P values are computed on the exact counts."""
     if min_cell < 2:
         raise ValueError(f"--min-cell must be at least 2, got {min_cell}")
+    rows = [row for row in table.rows if row.kind == "count" and row.id != "total"]
+    columns = [*table.groups, "Total"]
+
+    def cell(row: RowResult, column: str) -> Cell:
+        return row.total if column == "Total" else row.groups[column]
+
+    hidden: dict[tuple[int, str], str] = {}
+    for i, row in enumerate(rows):
+        for column in columns:
+            n, denom = cell(row, column).n or 0, cell(row, column).denom or 0
+            if 0 < n < min_cell:
+                hidden[i, column] = f"<{min_cell}"
+            elif 0 < denom - n < min_cell:
+                hidden[i, column] = f">{denom - min_cell}"
+
+    def count(key: tuple[int, str]) -> int:
+        return cell(rows[key[0]], key[1]).n or 0
+
+    blocks = _partitions(rows, columns)
+    lines = [([(i, c) for c in columns], True) for i in range(len(rows))]  # rows: hide the Total first
+    lines += [([(i, c) for i in block], False) for block in blocks for c in columns]
+    changed = True
+    while changed:  # until no row or column keeps exactly one hidden cell
+        changed = False
+        for line, prefer_total in lines:
+            if sum(key in hidden for key in line) == 1:
+                changed |= _hide_one_more(hidden, line, count, prefer_total)
+    for (i, column), mark in hidden.items():
+        target = cell(rows[i], column)
+        target.n, target.suppressed = None, mark
     for row in table.rows:
-        for cell in [*row.groups.values(), row.total]:
-            if row.kind == "count" and row.id != "total" and cell.n is not None and 0 < cell.n < min_cell:
-                cell.n, cell.suppressed = None, f"<{min_cell}"
-            if row.kind == "median":
-                cell.min = cell.max = None
+        if row.kind == "median":
+            for median in [*row.groups.values(), row.total]:
+                median.min = median.max = None
     table.notes.append(
-        f"Small cells suppressed: counts below {min_cell} are shown as <{min_cell}, and medians without "
-        "their ranges; P values are computed on the exact counts."
+        f"Small cells suppressed: counts below {min_cell} are shown as <{min_cell} (or, when the patients "
+        f"without the feature are fewer than {min_cell}, as >d); x hides a count from which a suppressed one "
+        "could be derived by subtraction; medians are shown without their ranges; P values are computed "
+        "on the exact counts."
     )
     return table
+
+
+def _hide_one_more(
+    hidden: dict[tuple[int, str], str],
+    line: list[tuple[int, str]],
+    count: Callable[[tuple[int, str]], int],
+    prefer_total: bool,
+) -> bool:
+    """Hide one more non-zero count of a row (its Total if shown) or column (its smallest) as "x"."""
+    candidates = [key for key in line if key not in hidden and count(key) > 0]
+    if not candidates:
+        return False
+    totals = [key for key in candidates if key[1] == "Total"] if prefer_total else []
+    hidden[totals[0] if totals else min(candidates, key=lambda key: (count(key), key))] = "x"
+    return True
+
+
+def _partitions(rows: list[RowResult], columns: list[str]) -> list[list[int]]:
+    """Runs of consecutive count rows whose counts add up to their common denominator in every column
+    (categories of one variable), as lists of row indexes."""
+
+    def vector(row: RowResult, attribute: str) -> tuple[int, ...]:
+        values = [getattr(row.total if c == "Total" else row.groups[c], attribute) or 0 for c in columns]
+        return tuple(values)
+
+    blocks = []
+    for start in range(len(rows)):
+        denominators = vector(rows[start], "denom")
+        sums = [0] * len(columns)
+        for end in range(start, len(rows)):
+            if vector(rows[end], "denom") != denominators:
+                break
+            sums = [a + b for a, b in zip(sums, vector(rows[end], "n"), strict=True)]
+            if end > start and tuple(sums) == denominators and any(denominators):
+                blocks.append(list(range(start, end + 1)))
+                break
+    return blocks
