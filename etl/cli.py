@@ -280,14 +280,21 @@ def validate(
     db: DbOption = None,
     key_file: KeyFileOption = None,
     max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
+    export_date: Annotated[
+        str | None, typer.Option("--export-date", help="The day the source exported the file, YYYY-MM-DD.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Check as `load --force` would: an older export is no problem.")
+    ] = False,
 ) -> None:
     """Do everything a load does, then roll back: print what would be loaded and quarantined."""
     from etl.sources.registry import load_source, source_kind
 
-    # Layout and key belong to the layout-driven kinds; VCF, MAF and SEG need neither.
+    # Layout and key belong to the layout-driven kinds; VCF, MAF and SEG need neither (nor take a date).
     options: dict[str, Any] = (
         {"layout": protocol, "key_file": key_file} if source_kind(kind).layout_driven else {}
     )
+    options |= {name: value for name, value in {"export_date": export_date, "force": force}.items() if value}
     with _progress(False) as progress:
         report = load_source(
             _db(db), kind, file, max_reject_fraction=max_reject_fraction, dry_run=True, progress=progress,
@@ -382,6 +389,14 @@ CohortOption = Annotated[str, typer.Option("--cohort", help="Cohort view: one ro
 ByOption = Annotated[str, typer.Option("--by", help="Grouping column of the cohort view.")]
 OutOption = Annotated[Path | None, typer.Option("--out", help="Write to this file instead of the terminal.")]
 HorizonOption = Annotated[float, typer.Option(help="Years at which estimates are given.")]
+MinCellOption = Annotated[
+    int | None,
+    typer.Option(
+        "--min-cell",
+        help="For tables that leave the building: hide counts below N, and any count one could be derived "
+        "from by subtraction (docs/privacy.md).",
+    ),
+]
 
 
 def _emit(text: str, out_file: Path | None, renderables: list[Any] | None = None) -> None:
@@ -402,10 +417,7 @@ def table1(
     by: ByOption = "ikzf1_status",
     cohort: CohortOption = "cohort_patient",
     horizon: HorizonOption = 5.0,
-    min_cell: Annotated[
-        int | None,
-        typer.Option(help="Suppress counts below N (shown as <N) for tables that leave the building."),
-    ] = None,
+    min_cell: MinCellOption = None,
     fmt: FormatOption = OutputFormat.table,
     out_file: OutOption = None,
     db: DbOption = None,
@@ -436,12 +448,13 @@ def outcomes(
     plot: Annotated[
         Path | None, typer.Option(help="Also draw the curves with numbers at risk (.png or .svg).")
     ] = None,
+    min_cell: MinCellOption = None,
     fmt: FormatOption = OutputFormat.table,
     out_file: OutOption = None,
     db: DbOption = None,
 ) -> None:
     """Kaplan-Meier / cumulative incidence at the horizon, log-rank / Gray's test, Cox / Fine-Gray HRs."""
-    from etl.analysis.outcomes import analyse_outcomes
+    from etl.analysis.outcomes import analyse_outcomes, suppress_small_counts
     from etl.output import outcomes_renderables, render_outcomes
 
     fitted = analyse_outcomes(
@@ -453,12 +466,13 @@ def outcomes(
         adjust=tuple(name.strip() for name in adjust.split(",") if name.strip()),
         reference=reference,
     )
-    terminal = outcomes_renderables(fitted.result) if fmt is OutputFormat.table else None
-    _emit(render_outcomes(fitted.result, fmt), out_file, terminal)
+    result = fitted.result if min_cell is None else suppress_small_counts(fitted.result, min_cell)
+    terminal = outcomes_renderables(result) if fmt is OutputFormat.table else None
+    _emit(render_outcomes(result, fmt), out_file, terminal)
     if plot is not None:
         from etl.analysis.survival_plot import plot_outcomes
 
-        _say(f"wrote {plot_outcomes(fitted, plot)}")
+        _say(f"wrote {plot_outcomes(fitted, plot, min_cell=min_cell)}")
 
 
 @plot_app.command("oncoplot")
@@ -743,12 +757,13 @@ def report(
     out_file: Annotated[Path, typer.Option("--out", help="HTML file to write (self-contained, offline).")],
     by: ByOption = "ikzf1_status",
     horizon: HorizonOption = 5.0,
+    min_cell: MinCellOption = None,
     db: DbOption = None,
 ) -> None:
     """One HTML file: Table 1, OS and CIR curves, oncoplot, MRD, data quality and provenance."""
     from etl.report import write_report
 
-    _say(f"wrote {write_report(_db(db), out_file, by=by, horizon=horizon)}")
+    _say(f"wrote {write_report(_db(db), out_file, by=by, horizon=horizon, min_cell=min_cell)}")
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ import polars as pl
 
 from etl import __version__
 from etl.errors import CgdwError
+from etl.output import output_directory
 from etl.privacy import identifier_columns
 from etl.sqlguard import safe_predicate
 from etl.surface import SCHEMA, surface_relations
@@ -117,7 +118,10 @@ def export_view(
         sql = f'SELECT {select} FROM {SCHEMA}."{relation}"'
         if where:
             sql += f" WHERE {safe_predicate(where, list(types))}"
-        frame = query_frame(con, sql + " ORDER BY ALL")
+        try:
+            frame = query_frame(con, sql + " ORDER BY ALL")
+        except duckdb.Error as exc:  # e.g. a value the filter compares that is not of the column's type
+            raise CgdwError(f"--where {where!r} failed: {str(exc).splitlines()[0]}") from None
         dictionary = data_dictionary(frame, {c: types[c] for c in chosen}, name, version)
         provenance = query_frame(
             con,
@@ -127,7 +131,7 @@ def export_view(
             WHERE r.status = 'succeeded' ORDER BY r.etl_run_id
             """,
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_directory(out_dir)
     data_file = out_dir / f"{relation}.{fmt.value}"
     write_data(frame, data_file, fmt)
     dictionary.write_csv(out_dir / "data_dictionary.csv")

@@ -9,11 +9,14 @@ import io
 import json
 from collections.abc import Iterable
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from rich.console import Console, RenderableType
 from rich.table import Table
+
+from etl.errors import CgdwError
 
 if TYPE_CHECKING:
     from etl.analysis.outcomes import OutcomeResult
@@ -63,12 +66,34 @@ def render_frame(
     frame: pl.DataFrame, fmt: OutputFormat = OutputFormat.table, title: str | None = None
 ) -> str:
     if fmt is OutputFormat.csv:
-        return frame.write_csv()
+        return _flat(frame).write_csv()
     if fmt is OutputFormat.json:
         return frame.write_json() + "\n"
     if fmt is OutputFormat.md:
         return frame_to_markdown(frame, title)
     return render_rich([frame_to_table(frame, title)])
+
+
+def output_directory(path: Path) -> Path:
+    """`--out DIR` made ready for writing: created with its parents; an existing file there, or a parent
+    that cannot be created, is a one-line error naming the path."""
+    if path.exists() and not path.is_dir():
+        raise CgdwError(f"--out {path} is a file: give a directory (it is created if it does not exist)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CgdwError(f"--out {path}: cannot create the directory: {exc.strerror}") from exc
+    return path
+
+
+def _flat(frame: pl.DataFrame) -> pl.DataFrame:
+    """CSV has no lists or records: nested values (a list column of `cgdw query`) are written as JSON."""
+    nested = [c for c, dtype in frame.schema.items() if dtype.is_nested()]
+    return frame.with_columns(pl.col(c).map_elements(_json_value, return_dtype=pl.String) for c in nested)
+
+
+def _json_value(value: Any) -> str:
+    return json.dumps(value.to_list() if isinstance(value, pl.Series) else value, default=str)
 
 
 def print_frame(
@@ -114,7 +139,7 @@ def render_table1(result: Table1, fmt: OutputFormat) -> str:
         return _json(result.to_json())
     frame = result.to_frame()
     if fmt is OutputFormat.csv:
-        return frame.write_csv()
+        return _flat(frame).write_csv()
     if fmt is OutputFormat.md:
         title = f"Table 1 by {result.by} ({result.cohort})"
         return (

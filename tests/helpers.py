@@ -199,3 +199,72 @@ def command(site: Path, *args: str) -> list[str]:
 
 def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "CGDW_PSEUDONYM_KEY": TEST_KEY, "COLUMNS": "250", **(extra or {})}
+
+
+# --- small FRALLE workbooks written by the tests -------------------------------------------------------
+
+FRALLE_ROW: dict[str, object] = {
+    "patient_id": "FR2000-0001", "protocol": "FRALLE-2000", "sex": "male", "age_at_diagnosis": 12.5,
+    "diagnosis_date": "2001-03-04", "diagnosis": "T-ALL", "wbc_g_l": 45.5, "cns_involvement": "no",
+    "mediastinal_mass": "yes", "prednisone_response": "good", "complete_remission": "yes",
+    "cr_date": "2001-04-10", "hsct_first_cr": "no", "hsct_date": None, "relapse_date": None,
+    "second_relapse_date": None, "vital_status": "alive", "death_date": None, "death_cause": None,
+    "last_contact_date": "2010-01-01", "consent": "given",
+}  # fmt: skip
+
+
+def write_fralle(path: Path, *rows: dict[str, object], computed: bool = False) -> Path:
+    """A FRALLE workbook (sheet 'patients'). A cell given as a ("=FORMULA", cached value) pair is a
+    formula. xlsxwriter asks spreadsheets to recalculate every formula on load (its cached values are
+    placeholders); computed=True drops that request, as in a workbook saved by Excel."""
+    import zipfile
+
+    import xlsxwriter
+
+    workbook = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False})
+    sheet = workbook.add_worksheet("patients")
+    sheet.write_row(0, 0, list(FRALLE_ROW))
+    for r, row in enumerate(rows, start=1):
+        for c, value in enumerate(row.values()):
+            if isinstance(value, tuple):
+                sheet.write_formula(r, c, value[0], None, value[1])
+            elif value is not None:
+                sheet.write(r, c, value)
+    workbook.close()
+    if computed:
+        with zipfile.ZipFile(path) as source:
+            parts = {name: source.read(name) for name in source.namelist()}
+        parts["xl/workbook.xml"] = parts["xl/workbook.xml"].replace(b' fullCalcOnLoad="1"', b"")
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+            for name, data in parts.items():
+                target.writestr(name, data)
+    return path
+
+
+# --- sequencing samples written by the tests, and a purged one ----------------------------------------
+
+
+def write_sample_manifest(
+    path: Path, samples: list[str], patient: str = "G03-00001", assembly: str = "GRCh37"
+) -> Path:
+    """A sample manifest (layout samples) naming `samples` for one GRAALL patient, on one assay."""
+    version = "1" if assembly == "GRCh37" else "2"
+    rows = [
+        f"{s}\tGRAALL\t{patient}\tdiagnosis\tBM\t0\tTALL80\t{version}\t{assembly}\tpipeline 1"
+        for s in samples
+    ]
+    path.write_text("\n".join([MANIFEST_HEADER, *rows]) + "\n")
+    return path
+
+
+def record_purged_sample(db_path: Path, sample_key: str) -> None:
+    """The tombstone a purge keeps of a purged patient's sample (etl.privacy.sample_tombstone), as the
+    purge writes it: in purged_patient, under the latest run."""
+    from etl.privacy import sample_tombstone
+
+    with duckdb.connect(str(db_path)) as con:
+        con.execute(
+            "INSERT INTO purged_patient (tombstone, etl_run_id, purged_at) "
+            "SELECT $tombstone, max(etl_run_id), now()::TIMESTAMP FROM etl_run",
+            {"tombstone": sample_tombstone(sample_key)},
+        )

@@ -462,7 +462,7 @@ def test_cgdw_query_reads_the_analysts_surface_only(withdrawn: Path, sql: str) -
     from etl.query import run_query
     from etl.sqlguard import UnsafeSql
 
-    with pytest.raises(UnsafeSql, match="not on the analysts' surface|is not available in cgdw query"):
+    with pytest.raises(UnsafeSql, match=r"not on the analysts' surface|is not available in cgdw query"):
         run_query(withdrawn, sql)
 
 
@@ -489,8 +489,8 @@ def _name_the_subject_in_the_audit_trail(db: Path, subject: Subject) -> None:
             },
         ).fetchall()[0][0]
         con.execute(
-            "INSERT INTO source_file (etl_run_id, path, file_name, sha256, size_bytes, kind, layout, trial_group) "
-            "VALUES ($run, $path, $name, repeat('0', 64), 1, 'clinical', 'graall', 'GRAALL')",
+            "INSERT INTO source_file (etl_run_id, path, file_name, sha256, size_bytes, kind, layout, "
+            "trial_group) VALUES ($run, $path, $name, repeat('0', 64), 1, 'clinical', 'graall', 'GRAALL')",
             {"run": run, "path": f"/srv/cgdw/drop/graall/{name}", "name": name},
         )
 

@@ -234,3 +234,24 @@ def test_min_cell_suppresses_small_counts_and_ranges(warehouse: Path) -> None:
     assert rows["age"]["groups"]["Alt"].keys() == {"median"}  # no min/max: one patient's value each
     assert any("suppressed" in note for note in table["notes"])
     assert not math.isnan(rows["cns"]["p_value"])
+
+
+# --- errors an analyst makes get a one-line cgdw message, never a raw exception ------------------------
+
+
+def test_raw_errors_become_one_line_messages(warehouse: Path, tmp_path: Path) -> None:
+    """--out onto an existing file, a --where that compares a number with text, csv of a list column."""
+    from tests.helpers import cgdw
+
+    a_file = tmp_path / "extract.csv"
+    a_file.write_text("not a directory\n")
+    onto_file = cgdw("export", "cohort_patient", "--out", str(a_file), "--db", str(warehouse))
+    assert onto_file.returncode == 1 and onto_file.stderr.startswith(f"error: --out {a_file} is a file")
+    cast = cgdw("export", "cohort_patient", "--out", str(tmp_path / "x"), "--where", "age >= 'old'",
+                "--db", str(warehouse))  # fmt: skip
+    assert cast.returncode == 1 and cast.stderr.startswith("error: --where \"age >= 'old'\" failed: ")
+    for result in (onto_file, cast):
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    listed = cgdw("query", "SELECT [1, 2] AS l, {'x': 1} AS s", "-f", "csv", "--db", str(warehouse))
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == ["l,s", '"[1, 2]","{""x"": 1}"']

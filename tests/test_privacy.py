@@ -97,7 +97,7 @@ def test_an_identifier_column_is_refused_even_when_the_layout_would_ignore_it(
     assert "ignored_columns" not in source
     layout = tmp_path / "graall_ignoring.toml"
     layout.write_text(source.replace("[layout]\n", '[layout]\nignored_columns = ["NOM_PATIENT"]\n', 1))
-    with pytest.raises(CgdwError, match="NOM_PATIENT .*direct identifiers"):
+    with pytest.raises(CgdwError, match=r"NOM_PATIENT .*direct identifiers"):
         load_layout(str(layout))
     export = write_graall(tmp_path / "g.csv", ALIVE + ";DUPONT", header=GRAALL_HEADER + ";NOM_PATIENT")
     with pytest.raises(CgdwError, match="NOM_PATIENT look like direct identifiers") as refused:

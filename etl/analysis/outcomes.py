@@ -86,7 +86,12 @@ class OutcomeResult:
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The documented JSON (docs/analysis.md); `suppressed` only where --min-cell hid a count."""
+        document = asdict(self)
+        for cell in [*document["groups"], document["overall"], *document["hazard_ratios"]]:
+            if cell["suppressed"] is None:
+                del cell["suppressed"]
+        return document
 
     def estimates_frame(self) -> pl.DataFrame:
         rows = [*self.groups, self.overall]

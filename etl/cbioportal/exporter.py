@@ -32,6 +32,7 @@ from etl.cbioportal.format import (
     days_to_months,
 )
 from etl.errors import CgdwError
+from etl.output import output_directory
 from etl.warehouse import open_for_read, query_frame
 
 NA = "NA"
@@ -204,7 +205,7 @@ def export_cbioportal(
         raise CgdwError(f"--study-id must be letters, digits and '_' (cBioPortal stable ids): {study_id!r}")
     data = read_study_data(db_path, study_id, name or f"cgdw warehouse export ({study_id})")
     genome = data.genome
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_directory(out_dir)
     (out_dir / "case_lists").mkdir(exist_ok=True)
     summary = ExportSummary(out_dir=out_dir, study_id=study_id)
     _write_study(out_dir, data, genome, summary)

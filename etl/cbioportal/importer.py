@@ -13,6 +13,7 @@ decisions are in docs/cbioportal.md.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -408,11 +409,16 @@ class CbioSampleLoader(SampleManifestLoader):
         "trial_group": "PATIENT_ID", "assay_name": "SAMPLE_ID",
     }  # fmt: skip
 
+    dated = False  # a study is one snapshot, with no export date to compare
+
     def __init__(self, study: Study, secret: bytes) -> None:  # no layout: the format is fixed
         self.study = study
         self.secret = secret
         self.layout_name = LAYOUT
         self.trial_group = study.trial_group
+
+    def export_date(self, path: Path) -> dt.date | None:
+        return None
 
     @property
     def assay(self) -> tuple[str, str]:

@@ -9,6 +9,7 @@ transaction back: the database is left exactly as it was. Loading bytes already 
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from etl.errors import FileRejected
 from etl.faults import fault_point
 from etl.load import DEFAULT_MAX_REJECT_FRACTION
 from etl.load.readers import LINE, FileInfo, file_info
+from etl.load.snapshot import newer_export
 from etl.load.transform import empty_issues
 from etl.privacy import check_key
 from etl.warehouse import fetch_value, open_for_write
@@ -63,10 +65,16 @@ class SourceLoader(ABC):
     """One subclass per source kind (etl/sources/registry.py lists them)."""
 
     kind: ClassVar[str]
+    dated: ClassVar[bool] = False  # its files are dated snapshots: an export older than one loaded is refused
     layout_name: str
     trial_group: str | None = None
     secret: bytes | None = None  # the pseudonymisation secret, for loaders that key patients
     warnings: list[str]
+    audit: dict[str, Any]  # what the run's counts_json records besides tables and warnings
+
+    def export_date(self, path: Path) -> dt.date | None:
+        """The day the source exported the file, when the file says it (e.g. by its name)."""
+        return None
 
     def prepare(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:  # noqa: B027 (optional hook)
         """Before reading: checks that need the warehouse and the whole file (e.g. a VCF's samples)."""
@@ -103,8 +111,11 @@ class LoadReport:
     rows_rejected: int = 0
     tables: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    audit: dict[str, Any] = field(default_factory=dict)
     issues: pl.DataFrame = field(default_factory=empty_issues)
     file_problem: str | None = None  # why the whole file would be rejected (dry runs report it)
+    dated: bool = False  # a kind whose exports are dated (layout-driven)
+    export_date: dt.date | None = None
 
     def summary(self) -> str:
         if self.noop:
@@ -112,10 +123,13 @@ class LoadReport:
         if self.file_problem:
             return f"{self.path}: would be rejected whole: {self.file_problem}"
         verb = "would load" if self.dry_run else f"run {self.run_id}: loaded"
+        exported = (
+            f"exported {self.export_date}" if self.export_date else "export date unknown (not compared)"
+        )
         return (
             f"{self.path}: {verb} {self.rows_loaded} of {self.rows_read} rows, "
             f"{self.rows_rejected} rejected ({self.issues.height} problems)"
-        )
+        ) + (f"; {exported}" if self.dated else "")
 
 
 def _rejected_lines(issues: pl.DataFrame) -> pl.Series:
@@ -142,14 +156,20 @@ def _write_rejects(
 
 
 def _register(
-    con: duckdb.DuckDBPyConnection, loader: SourceLoader, info: FileInfo, command: str
+    con: duckdb.DuckDBPyConnection,
+    loader: SourceLoader,
+    info: FileInfo,
+    command: str,
+    export_date: dt.date | None,
 ) -> LoadContext:
     run_id = ledger.start_run(con, ledger.LOAD, command)
     source_file_id = fetch_value(
         con,
         """
-        INSERT INTO source_file (etl_run_id, path, file_name, sha256, size_bytes, kind, layout, trial_group)
-        VALUES ($run, $path, $name, $sha, $size, $kind, $layout, $group) RETURNING source_file_id
+        INSERT INTO source_file
+            (etl_run_id, path, file_name, sha256, size_bytes, kind, layout, trial_group, snapshot_date)
+        VALUES ($run, $path, $name, $sha, $size, $kind, $layout, $group, $exported)
+        RETURNING source_file_id
         """,
         {
             "run": run_id,
@@ -160,6 +180,7 @@ def _register(
             "kind": loader.kind,
             "layout": loader.layout_name,
             "group": loader.trial_group,
+            "exported": export_date,
         },
     )
     return LoadContext(run_id=int(run_id), source_file_id=int(source_file_id), path=info.path)
@@ -174,14 +195,22 @@ def run_load(
     dry_run: bool = False,
     command: str | None = None,
     progress: Progress | None = None,
+    export_date: dt.date | None = None,
+    force: bool = False,
 ) -> LoadReport:
-    """Load one file in one transaction. With dry_run (`cgdw validate`) everything runs and is rolled back."""
+    """Load one file in one transaction. With dry_run (`cgdw validate`) everything runs and is rolled back.
+
+    `export_date` (else the loader's, from the file name) dates the snapshot: an export older than one
+    already loaded of the same kind, layout and trial group is refused unless `force`."""
     say = progress or (lambda _phase: None)
     say("hashing")
     info = file_info(path)
     report = LoadReport(
         path=path, kind=loader.kind, layout=loader.layout_name, sha256=info.sha256, dry_run=dry_run
     )
+    report.dated, report.export_date = loader.dated, export_date or loader.export_date(path)
+    if report.export_date and report.export_date > ledger.utc_now().date() + dt.timedelta(days=1):
+        raise FileRejected(path, f"export date {report.export_date} is in the future")
     with open_for_write(db_path) as con:
         already = con.execute(
             """
@@ -195,16 +224,26 @@ def run_load(
             report.noop = True
             report.run_id, report.rows_read, report.rows_loaded, report.rows_rejected = already[0]
             return report
+        older = (
+            newer_export(con, loader.kind, loader.layout_name, loader.trial_group, report.export_date)
+            if report.export_date
+            else None
+        )
+        if older and not (force or dry_run):
+            raise FileRejected(path, older)
         # A dry run (`cgdw validate`) does everything, then rolls back; its provisional registration must
         # not collide with the file's real one when the file was loaded before (validating it is allowed).
         with ledger.transaction(con, commit=not dry_run):
             registered = FileInfo(info.path, f"validate:{info.sha256}", info.size_bytes) if dry_run else info
-            ctx = _register(con, loader, registered, command or " ".join(["cgdw", *sys.argv[1:]]))
+            command_line = command or " ".join(["cgdw", *sys.argv[1:]])
+            ctx = _register(con, loader, registered, command_line, report.export_date)
             report.run_id = ctx.run_id
             if loader.secret is not None:
                 check_key(con, loader.secret, ledger.utc_now())
             fault_point("after_register")
-            loader.warnings = []
+            loader.warnings, loader.audit = [], {}
+            if older and force:
+                loader.warnings.append(f"loaded with --force: {older.partition(': ')[0]}")
             loader.prepare(con, path)
             all_issues = []
             for batch in loader.batches(path):
@@ -228,12 +267,14 @@ def run_load(
             report.file_problem = _reject_fraction_problem(report, max_reject_fraction)
             if report.file_problem and not dry_run:
                 raise FileRejected(path, report.file_problem)
+            if older and not force:  # only a dry run gets here
+                report.file_problem = older
             _accumulate(report.tables, loader.finish(con, ctx))
-            report.warnings = loader.warnings
+            report.warnings, report.audit = loader.warnings, loader.audit
             ledger.finish_run(
                 con,
                 ctx.run_id,
-                {"tables": report.tables, "warnings": report.warnings},
+                {"tables": report.tables, "warnings": report.warnings, **report.audit},
                 rows_read=report.rows_read,
                 rows_loaded=report.rows_loaded,
                 rows_rejected=report.rows_rejected,

@@ -1,12 +1,18 @@
 """Source layouts: the declarative mapping of one group's export onto cgdw's canonical records.
 
-A layout is a TOML file in etl/sources/layouts/ (or any path given with --layout-file): file format, encoding,
-decimal and date conventions, which source column feeds which canonical field, and the code lists that
-translate source codes. Adding a protocol is a layout file and a test, not code.
+A layout is a TOML file in etl/sources/layouts/ (or any .toml path given with --layout or --protocol):
+file format, encoding, decimal and date conventions, which source column feeds which canonical field, and
+the code lists that translate source codes. Adding a protocol is a layout file and a test, not code.
+
+Optional keys under [layout]: `thousands_separator` (without it, a number holding the mark that is not the
+decimal mark is ambiguous and quarantined), `export_date_pattern` (a regular expression over the file name
+whose first group, else whole match, is the day the source exported it, in `export_date_format`,
+default %Y-%m-%d): an export older than one already loaded is refused (docs/loading.md).
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,9 +65,12 @@ class Layout:
     delimiter: str = ","
     encoding: str = "utf-8"
     decimal_comma: bool = False
+    thousands_separator: str | None = None  # None: a number holding the other mark is ambiguous
     date_format: str = "%Y-%m-%d"
     sheet: str | None = None
     ignored_columns: frozenset[str] = frozenset()
+    export_date_pattern: re.Pattern[str] | None = None  # over the file name: first group, else the match
+    export_date_format: str = "%Y-%m-%d"
     path: Path | None = None
 
     @property
@@ -73,8 +82,20 @@ class Layout:
         return spec.column if spec else None
 
     @property
+    def decimal_mark(self) -> str:
+        return "," if self.decimal_comma else "."
+
+    @property
     def date_format_label(self) -> str:
-        return self.date_format.replace("%d", "dd").replace("%m", "mm").replace("%Y", "yyyy")
+        return _format_label(self.date_format)
+
+    @property
+    def export_date_format_label(self) -> str:
+        return _format_label(self.export_date_format)
+
+
+def _format_label(date_format: str) -> str:
+    return date_format.replace("%d", "dd").replace("%m", "mm").replace("%Y", "yyyy")
 
 
 def available_layouts(kind: str | None = None) -> list[str]:
@@ -96,7 +117,7 @@ def load_layout(name_or_path: str | Path) -> Layout:
         raise CgdwError(f"{path}: cannot read layout: {exc}") from exc
     try:
         return _parse_layout(raw, path)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, re.error) as exc:
         raise CgdwError(f"{path}: invalid layout: {exc}") from exc
 
 
@@ -133,6 +154,7 @@ def _parse_layout(raw: dict[str, Any], path: Path) -> Layout:
 
     fields = {name: field_spec(name, spec) for name, spec in raw["fields"].items()}
     markers = {name: field_spec(name, spec, "code") for name, spec in raw.get("markers", {}).items()}
+    pattern = head.get("export_date_pattern")
     layout = Layout(
         name=head["name"],
         kind=head["kind"],
@@ -144,11 +166,22 @@ def _parse_layout(raw: dict[str, Any], path: Path) -> Layout:
         delimiter=head.get("delimiter", ","),
         encoding=head.get("encoding", "utf-8"),
         decimal_comma=bool(head.get("decimal_comma", False)),
+        thousands_separator=head.get("thousands_separator"),
         date_format=head.get("date_format", "%Y-%m-%d"),
         sheet=head.get("sheet"),
         ignored_columns=frozenset(head.get("ignored_columns", [])),
+        export_date_pattern=re.compile(pattern) if pattern is not None else None,
+        export_date_format=head.get("export_date_format", "%Y-%m-%d"),
         path=path,
     )
+    separator = layout.thousands_separator
+    if separator is not None and (
+        len(separator) != 1 or separator.isdigit() or separator in (layout.decimal_mark, layout.delimiter)
+    ):
+        raise ValueError(
+            f"thousands_separator {separator!r} must be one character, not a digit, the decimal mark "
+            "or the delimiter"
+        )
     # A layout may not even name a direct identifier: such a column must never be read.
     leaked = identifier_columns([*layout.source_columns, *layout.ignored_columns])
     if leaked:

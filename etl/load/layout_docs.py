@@ -103,7 +103,9 @@ def render(layout: Layout) -> str:
         lines += [f"| delimiter | {delimiter} |", f"| encoding | {layout.encoding} |"]
     lines += [
         f"| decimal mark | {'comma' if layout.decimal_comma else 'point'} |",
+        f"| thousands separator | {_separator(layout.thousands_separator)} |",
         f"| dates | {layout.date_format_label} |",
+        f"| export date | {_export_date(layout)} |",
         f"| trial group | {layout.trial_group or 'per row (column trial_group)'} |",
         "",
         "The header row is line 1. Every column below must be present and no other column may be",
@@ -137,6 +139,21 @@ def render(layout: Layout) -> str:
         ]
         lines += [f"| `{_cell(m)}` | NULL (not evaluated / unknown) |" for m in code_list.missing]
     return "\n".join(lines) + "\n"
+
+
+def _separator(mark: str | None) -> str:
+    if mark is None:
+        return "none (a number holding the other mark is ambiguous: quarantined, rule `number:ambiguous`)"
+    return {".": "point", ",": "comma", " ": "space", "'": "apostrophe"}.get(mark, repr(mark))
+
+
+def _export_date(layout: Layout) -> str:
+    if layout.export_date_pattern is None:
+        return "from `--export-date` only (else unknown, not compared)"
+    return (
+        f"from the file name, `{layout.export_date_pattern.pattern}` ({layout.export_date_format_label}), "
+        "or `--export-date`"
+    )
 
 
 def main(out_dir: Path) -> None:

@@ -5,15 +5,61 @@ snapshot no longer states identically are marked `superseded_by_run_id = this ru
 rows not yet current are inserted. Unchanged rows are left alone and keep their original lineage.
 Patients (or samples) absent from the snapshot are not touched (the caller reports them): nothing is
 deleted.
+
+A snapshot knows the day its source exported it (`source_file.snapshot_date`), when told: an export older
+than one already loaded would undo the newer one's corrections, so it is refused unless forced.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
+from etl.errors import FileRejected
+from etl.load.layout import Layout
 from etl.warehouse import fetch_value
+
+
+def export_date_in_name(path: Path, layout: Layout) -> dt.date | None:
+    """The export date the file name gives by the layout's export_date_pattern (None: it gives none)."""
+    match = layout.export_date_pattern.search(path.name) if layout.export_date_pattern else None
+    if match is None:
+        return None
+    text = match[1] if match.re.groups else match[0]
+    try:
+        return dt.datetime.strptime(text, layout.export_date_format).date()
+    except ValueError:
+        raise FileRejected(
+            path,
+            f"the file name gives export date {text!r} (export_date_pattern of layout {layout.name!r}), "
+            f"not a valid date in {layout.export_date_format_label} form",
+        ) from None
+
+
+def newer_export(
+    con: duckdb.DuckDBPyConnection, kind: str, layout: str, trial_group: str | None, exported: dt.date
+) -> str | None:
+    """What says that an export of `exported` is older than one already loaded of the same kind, layout
+    and trial group (None when it is not: equal dates are the same snapshot, re-exported)."""
+    newer = con.execute(
+        """
+        SELECT file_name, snapshot_date, etl_run_id FROM source_file
+        WHERE kind = $kind AND layout = $layout AND trial_group IS NOT DISTINCT FROM $group
+          AND snapshot_date > $exported
+        ORDER BY snapshot_date DESC, source_file_id DESC LIMIT 1
+        """,
+        {"kind": kind, "layout": layout, "group": trial_group, "exported": exported},
+    ).fetchone()
+    if newer is None:
+        return None
+    name, date, run = newer
+    return (
+        f"exported {exported}, before {name} (exported {date}, run {run}) already loaded with layout "
+        f"{layout!r}: an older export would undo the newer one's corrections (--force loads it all the same)"
+    )
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ sample manifest, MRD, copy-number calls): read -> layout transform -> pandera sc
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -15,6 +16,7 @@ from etl.errors import CgdwError
 from etl.load.framework import Batch, SourceLoader
 from etl.load.layout import Layout
 from etl.load.readers import LINE, read_source
+from etl.load.snapshot import export_date_in_name
 from etl.load.transform import to_canonical
 from etl.load.validation import schema_issues
 from etl.privacy import patient_keys, tombstone
@@ -24,6 +26,7 @@ class TabularLoader(SourceLoader):
     """A layout-driven loader: subclasses set `kind` and `schema`, and write their tables."""
 
     schema: ClassVar[type[pa.DataFrameModel]]
+    dated = True  # full snapshots of a source system, one export after another
     secret: bytes
 
     def __init__(self, layout: Layout, secret: bytes) -> None:
@@ -39,6 +42,9 @@ class TabularLoader(SourceLoader):
         """The source column a canonical field comes from (for messages in the user's terms)."""
         return self.layout.source_column(field) or field
 
+    def export_date(self, path: Path) -> dt.date | None:
+        return export_date_in_name(path, self.layout)
+
     def harmonise(self, fields: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
         """Canonical fields (and the row-aligned raw text) -> the records the schema validates."""
         return fields
@@ -47,7 +53,8 @@ class TabularLoader(SourceLoader):
         self.purged = {t for (t,) in con.execute("SELECT tombstone FROM purged_patient").fetchall()}
 
     def batches(self, path: Path) -> Iterator[Batch]:
-        raw = read_source(path, self.layout)
+        # The columns the layout ignores are read no further: not into a quarantined row either.
+        raw = read_source(path, self.layout).drop(self.layout.ignored_columns, strict=False)
         fields, issues = to_canonical(raw, self.layout)
         records = self.harmonise(fields, raw)
         checked = schema_issues(records, raw, self.schema, self.source_column)

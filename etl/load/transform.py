@@ -2,10 +2,13 @@
 
 A value that cannot be parsed (a bad date, "abc" as a number, an unknown code) becomes NULL in the
 canonical frame and an `Issue` row naming the line, source column, raw value and rule, so that nothing
-is silently lost: the row goes to quarantine.
+is silently lost: the row goes to quarantine. So does a value that could be read two ways (a number
+whose '.' may be a decimal point or a thousands separator) and a spreadsheet's error or formula.
 """
 
 from __future__ import annotations
+
+import re
 
 import polars as pl
 
@@ -44,18 +47,56 @@ def finite(number: pl.Expr) -> pl.Expr:
     return pl.when(number.is_finite()).then(number)
 
 
+def _number(raw: pl.Expr, layout: Layout) -> pl.Expr:
+    """The value as a finite float, NULL unless written the layout's way: digits grouped by three with
+    its declared thousands separator are joined; any other mark than its decimal mark is unreadable."""
+    text = raw
+    separator = layout.thousands_separator
+    if separator is not None:
+        groups = (
+            rf"^[+-]?\d{{1,3}}(?:{re.escape(separator)}\d{{3}})+(?:{re.escape(layout.decimal_mark)}\d+)?$"
+        )
+        text = (
+            pl.when(raw.str.contains(groups))
+            .then(raw.str.replace_all(separator, "", literal=True))
+            .otherwise(raw)
+        )
+    if layout.decimal_comma:  # polars reads '.', so a '.' left in the text must not reach it
+        text = pl.when(~text.str.contains(".", literal=True)).then(
+            text.str.replace_all(",", ".", literal=True)
+        )
+    return finite(text.cast(pl.Float64, strict=False))
+
+
+def _ambiguous(raw: pl.Expr, layout: Layout) -> pl.Expr:
+    """Digits and marks holding the mark that is not the layout's decimal mark: '123.400' in a decimal-comma
+    export is 123400 or 123.4 (both occur), so it is quarantined rather than read either way."""
+    other = "." if layout.decimal_comma else ","
+    return raw.str.contains(r"^[+-]?[\d.,]*\d[\d.,]*$") & raw.str.contains(other, literal=True)
+
+
+def _ambiguous_message(layout: Layout) -> str:
+    other, name = ("." if layout.decimal_comma else ","), layout.name
+    if layout.thousands_separator == other:
+        why = f"'{other}' is the thousands separator of layout {name!r} but the digits are not in groups of 3"
+    else:
+        why = f"'{other}' is neither the decimal mark nor a thousands separator of layout {name!r}"
+    return (
+        f"'{{}}' is ambiguous: {why}; nothing is guessed (correct the export, or declare "
+        "thousands_separator in the layout)"
+    )
+
+
 def _parse(spec: FieldSpec, layout: Layout) -> pl.Expr:
     raw = pl.col(spec.column)
     if spec.type == "string":
         return raw
     if spec.type in ("decimal", "integer"):
-        text = raw.str.replace_all(",", ".", literal=True) if layout.decimal_comma else raw
-        number = text.cast(pl.Float64, strict=False)
-        number = finite(number)
+        number = _number(raw, layout)
         if spec.scale is not None:
             number = (number * spec.scale).round(9)  # unit conversion without float noise (74100 -> 74.1)
-        if spec.type == "integer":
-            return pl.when(number == number.round(0)).then(number).cast(pl.Int64)
+        if spec.type == "integer":  # a whole number beyond Int64 is not a number the warehouse can hold
+            return pl.when(number == number.round(0)).then(number).cast(pl.Int64, strict=False)
         return number
     if spec.type == "date":
         return raw.str.strptime(pl.Date, layout.date_format, strict=False, exact=True)
@@ -101,6 +142,18 @@ def _parse_issue(frame: pl.DataFrame, spec: FieldSpec, layout: Layout, parsed: s
         rule = "date"
         message = pl.format(f"'{{}}' is not a valid date in {layout.date_format_label} form", quoted(raw))
     elif spec.type in ("decimal", "integer"):
+        ambiguous = failed & _ambiguous(raw, layout)
+        issues.append(
+            issues_where(
+                frame,
+                ambiguous,
+                spec.column,
+                raw,
+                "number:ambiguous",
+                pl.format(_ambiguous_message(layout), quoted(raw)),
+            )
+        )
+        failed = failed & ~ambiguous
         rule = "number"
         message = pl.format(
             f"'{{}}' is not a {'whole ' if spec.type == 'integer' else ''}number", quoted(raw)
@@ -111,11 +164,55 @@ def _parse_issue(frame: pl.DataFrame, spec: FieldSpec, layout: Layout, parsed: s
     return pl.concat(issues)
 
 
+# What a spreadsheet shows in a cell whose formula failed; a CSV saved from it holds them as text.
+EXCEL_ERRORS = (
+    "#N/A", "#VALUE!", "#DIV/0!", "#REF!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!", "#GETTING_DATA",
+)  # fmt: skip
+
+
+def _spreadsheet_issues(frame: pl.DataFrame, spec: FieldSpec) -> pl.DataFrame:
+    """An error value or a formula (the xlsx reader leaves '=FORMULA' where the workbook holds no value it
+    computed) is a problem, not an empty cell nor a value; a code list may still name an error value."""
+    raw = pl.col(spec.column)
+    listed = {code.upper() for code in (*spec.codes.lookup, *spec.codes.missing)} if spec.codes else set()
+    errors = [error for error in EXCEL_ERRORS if error not in listed]
+    return pl.concat(
+        [
+            issues_where(
+                frame,
+                raw.str.to_uppercase().is_in(errors),
+                spec.column,
+                raw,
+                "excel_error",
+                pl.format("the cell holds the spreadsheet error {}: its formula failed", raw),
+            ),
+            issues_where(
+                frame,
+                raw.str.starts_with("="),
+                spec.column,
+                raw,
+                "excel_formula",
+                pl.format(
+                    "the formula {} has no value computed by a spreadsheet: export values, or open and save "
+                    "the file in a spreadsheet first",
+                    quoted(raw),
+                ),
+            ),
+        ]
+    )
+
+
 def to_canonical(raw: pl.DataFrame, layout: Layout) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Canonical fields (typed, NULL where missing or unparseable) and the parse issues."""
+    """Canonical fields (typed, NULL where missing or unparseable) and the parse issues (a spreadsheet's
+    error or formula first: one issue per cell is kept, and it says more than 'not a number')."""
     specs = {**layout.fields, **layout.markers}
     parsed = raw.with_columns(_parse(spec, layout).alias(f"__{name}") for name, spec in specs.items())
-    issues = pl.concat([_parse_issue(parsed, spec, layout, f"__{name}") for name, spec in specs.items()])
+    issues = pl.concat(
+        [
+            *(_spreadsheet_issues(parsed, spec) for spec in specs.values()),
+            *(_parse_issue(parsed, spec, layout, f"__{name}") for name, spec in specs.items()),
+        ]
+    )
     canonical = parsed.select(pl.col(LINE), *(pl.col(f"__{name}").alias(name) for name in specs))
     return canonical, issues
 

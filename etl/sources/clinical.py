@@ -232,17 +232,22 @@ class ClinicalLoader(TabularLoader):
 
     def finish(self, con: duckdb.DuckDBPyConnection, ctx: LoadContext) -> dict[str, Any]:
         in_file = f"SELECT patient_id FROM ({linking.stage_sql(STAGE)})"
-        absent = fetch_value(
-            con,
-            f"""
-            SELECT count(*) FROM patient AS p
-            WHERE p.trial_group = $group AND p.patient_id NOT IN ({in_file})
-            """,
-            {"group": self.trial_group},
-        )
+        absent = [
+            key
+            for (key,) in con.execute(
+                f"""
+                SELECT p.patient_key FROM patient AS p
+                WHERE p.trial_group = $group AND p.patient_id NOT IN ({in_file}) ORDER BY p.patient_key
+                """,
+                {"group": self.trial_group},
+            ).fetchall()
+        ]
         if absent:
+            # Which ones, for the data manager to ask the trial office: their keys, never their numbers.
+            self.audit["absent_patients"] = absent
             self.warnings.append(
-                f"{absent} {self.trial_group} patients already in the warehouse are not in this snapshot "
-                "(absent or rejected): their rows are kept unchanged"
+                f"{len(absent)} {self.trial_group} patients already in the warehouse are not in this "
+                "snapshot (absent or rejected): their rows are kept unchanged (their patient keys: "
+                "absent_patients in the run's counts_json)"
             )
         return {}

@@ -10,7 +10,9 @@ Adding a kind is its module in etl/sources/ plus one `SourceKind` here.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +59,21 @@ class SourceKind:
 
 ASSEMBLY = LoadOption("assembly", str, "GRCh37 or GRCh38. Default: from the file, else the samples' assay.")
 PASS_ONLY = LoadOption("pass_only", bool, "Store only calls whose FILTER is PASS.", False)
+# Layout exports are dated snapshots (etl/load/snapshot.py); their loaders take these two, run_load uses them.
+SNAPSHOT_OPTIONS = (
+    LoadOption(
+        "export_date",
+        str,
+        "The day the source exported the file, YYYY-MM-DD. Default: from the file name as the layout's "
+        "export_date_pattern says, else unknown (not compared).",
+    ),
+    LoadOption(
+        "force",
+        bool,
+        "Load an export older than one already loaded (it undoes the newer corrections).",
+        False,
+    ),
+)
 
 # In dependency order (a test checks that every kind comes after the kinds it refers to).
 SOURCE_KINDS: tuple[SourceKind, ...] = (
@@ -68,6 +85,7 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
         layout_driven=True,
         layout_flags=("--protocol", "-p"),
         layout_help="Source layout of the trial export: graall, fralle, or a .toml path.",
+        options=SNAPSHOT_OPTIONS,
     ),
     SourceKind(
         "lab",
@@ -77,6 +95,7 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
         layout_driven=True,
         default_layout="lab",
         refers_to=("clinical",),
+        options=SNAPSHOT_OPTIONS,
     ),
     SourceKind(
         "samples",
@@ -86,6 +105,7 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
         layout_driven=True,
         default_layout="samples",
         refers_to=("clinical",),
+        options=SNAPSHOT_OPTIONS,
     ),
     SourceKind(
         "vcf",
@@ -115,6 +135,7 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
         layout_driven=True,
         default_layout="cnv",
         refers_to=("samples",),
+        options=SNAPSHOT_OPTIONS,
     ),
     SourceKind(
         "seg",
@@ -135,6 +156,7 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
         layout_driven=True,
         default_layout="mrd",
         refers_to=("clinical", "samples"),
+        options=SNAPSHOT_OPTIONS,
     ),
 )
 KINDS: dict[str, SourceKind] = {kind.name: kind for kind in SOURCE_KINDS}
@@ -193,15 +215,22 @@ def load_source(
     """Load (or with dry_run, validate) one file of any kind: one ETL run, one transaction.
 
     Layout-driven kinds use `layout` and the pseudonymisation secret (`secret`, else from `key_file` or the
-    environment); VCF, MAF and SEG take their options (`assembly`, `pass_only`, `samples`, `method`)."""
+    environment), and may be dated (`export_date`, `force`: see run_load); VCF, MAF and SEG take their
+    options (`assembly`, `pass_only`, `samples`, `method`)."""
     from etl.load.framework import run_load
 
     if not 0 <= max_reject_fraction <= 1:
         raise CgdwError(f"--max-reject-fraction must be between 0 and 1, not {max_reject_fraction}")
-    if source_kind(kind).layout_driven and secret is None:
-        from etl.privacy import load_pseudonym_key
+    snapshot: dict[str, Any] = {}
+    if source_kind(kind).layout_driven:
+        snapshot = {
+            "export_date": _date(options.pop("export_date", None)),
+            "force": options.pop("force", False),
+        }
+        if secret is None:
+            from etl.privacy import load_pseudonym_key
 
-        secret = load_pseudonym_key(key_file)
+            secret = load_pseudonym_key(key_file)
     loader = make_loader(kind, layout=layout, secret=secret, **options)
     return run_load(
         db_path,
@@ -211,7 +240,19 @@ def load_source(
         dry_run=dry_run,
         command=command,
         progress=progress,
+        **snapshot,
     )
+
+
+def _date(value: str | dt.date | None) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise CgdwError(f"--export-date must be a date in YYYY-MM-DD form, not {value!r}")
 
 
 def dependency_order(kinds: tuple[SourceKind, ...] = SOURCE_KINDS) -> tuple[str, ...]:

@@ -1,22 +1,29 @@
-"""What VCF and MAF loading share: allele normalisation, annotation parsing, transcript selection, and
-the bulk writes into variant, variant_annotation and variant_call.
+"""What VCF and MAF loading share: allele normalisation, annotation parsing, transcript selection, the
+checks of a file's variants (one line per sample and variant, the samples of purged patients, the assembly
+a file names against --assembly), and the bulk writes into variant, variant_annotation and variant_call.
 
 Variants are stored trimmed, the way MAF and VEP write them, so that the same change loaded from a VCF
 and from a MAF is one variant: the base shared by REF and ALT at the start is dropped and an empty
 allele is "-"; a deletion is placed at its first deleted base, an insertion at the base before it.
-(Left-alignment would need the reference genome, which cgdw does not ship.)
+(Left-alignment would need the reference genome, which cgdw does not ship.) Bases are stored upper case:
+VCF and MAF bases are case-insensitive, so `a>g` is the variant `A>G`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
 
+from etl.errors import FileRejected
 from etl.load.readers import LINE
 from etl.load.snapshot import merge_snapshot
-from etl.warehouse import fetch_value
+from etl.load.transform import empty_issues, issues_where
+from etl.privacy import sample_tombstone
+from etl.warehouse import fetch_value, query_frame
 
 ALLELE_PATTERN = r"^([ACGTN]+|-)$"
 
@@ -35,6 +42,7 @@ ANNOTATION_COLUMNS = {
     "mane_select": pl.String,
 }
 CALL_COLUMNS = ["variant_id", "genotype", "vaf", "depth", "alt_depth", "filter"]
+KEY = ["assembly", "chrom", "pos", "ref", "alt"]  # a stored variant
 
 
 def minimal(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
@@ -75,6 +83,11 @@ def with_minimal_alleles(frame: pl.DataFrame) -> pl.DataFrame:
         pl.Series("alt", [f[2] for f in fixed], pl.String),
     )
     return pl.concat([frame.filter(pl.col("_simple")), complex_rows]).drop("_simple")
+
+
+def variant_text() -> pl.Expr:
+    """A stored variant as messages name it: '7:50450292 A>G'."""
+    return pl.format("{}:{} {}>{}", "chrom", "pos", "ref", "alt")
 
 
 def normalise_chrom(chrom: pl.Expr) -> pl.Expr:
@@ -146,6 +159,7 @@ class VariantStage:
     VARIANTS = "cgdw_stage_variant"
     ANNOTATIONS = "cgdw_stage_annotation"
     CALLS = "cgdw_stage_call"
+    SEEN = "cgdw_stage_seen"  # the first line of each variant (per sample for a MAF) the load has written
 
     def __init__(self) -> None:
         self.created = False
@@ -170,12 +184,74 @@ class VariantStage:
                 depth BIGINT, alt_depth BIGINT, filter VARCHAR, source_line BIGINT)
             """
         )
+        con.execute(f"CREATE TEMP TABLE {self.SEEN} (scope VARCHAR, {key}, source_line BIGINT)")
         self.created = True
 
     def append(self, con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
         con.register("cgdw_stage_batch", frame.to_arrow())
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM cgdw_stage_batch")
         con.unregister("cgdw_stage_batch")
+
+    def duplicate_issues(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        records: pl.DataFrame,
+        rejected: pl.Series,
+        scope: pl.Expr,
+        column: str,
+        value: pl.Expr,
+        subject: pl.Expr,
+    ) -> pl.DataFrame:
+        """`unique` issues for the lines of `records` whose variant an earlier line of the file already gave,
+        within `scope` (the sample of a MAF row; the whole file for a VCF, whose lines hold every sample):
+        the later line would be a second current call of one sample and variant. The first line that
+        loads is kept, in this batch or an earlier one; `rejected` lines (other issues) are not candidates.
+        `subject` names the variant in the message, `column` and `value` what the issue points at."""
+        self.create(con)
+        keyed = (
+            records.filter(~pl.col(LINE).is_in(rejected.unique().implode()))
+            .select(
+                LINE,
+                scope.alias("scope"),
+                *KEY,
+                value.cast(pl.String).alias("value"),
+                subject.alias("subject"),
+            )
+            .drop_nulls(["scope", *KEY])
+            .sort(LINE, maintain_order=True)
+        )
+        if keyed.is_empty():
+            return empty_issues()
+        con.register("cgdw_seen_probe", keyed.select("scope", *KEY).unique().to_arrow())
+        try:
+            earlier = query_frame(
+                con,
+                f"""
+                SELECT p.scope, p.assembly, p.chrom, p.pos, p.ref, p.alt, min(s.source_line) AS earlier
+                FROM cgdw_seen_probe AS p JOIN {self.SEEN} AS s USING (scope, assembly, chrom, pos, ref, alt)
+                GROUP BY ALL
+                """,
+            )
+        finally:
+            con.unregister("cgdw_seen_probe")
+        group = ["scope", *KEY]
+        keyed = keyed.join(
+            earlier.cast({"pos": pl.Int64}), on=group, how="left", maintain_order="left"
+        ).with_columns(
+            pl.coalesce(pl.col("earlier"), pl.col(LINE).min().over(group)).alias("first"),
+            (pl.col("earlier").is_not_null() | (pl.int_range(pl.len()).over(group) > 0)).alias("later"),
+        )
+        message = pl.format("{} is already on line {}", pl.col("subject"), pl.col("first"))
+        return issues_where(keyed, pl.col("later"), column, pl.col("value"), "unique", message).unique(
+            LINE, keep="first", maintain_order=True
+        )
+
+    def remember(self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame, scope: pl.Expr) -> None:
+        """Note the variants of written lines, for `duplicate_issues` of later batches."""
+        self.create(con)
+        self.append(
+            con, self.SEEN, records.select(scope.alias("scope"), *KEY, pl.col(LINE).alias("source_line"))
+        )
 
     def merge(self, con: duckdb.DuckDBPyConnection, run_id: int, source_file_id: int) -> dict[str, Any]:
         """Variants, annotations (with the selected transcript) and per-sample call snapshots."""
@@ -201,7 +277,7 @@ class VariantStage:
             con, "variant_call", CALL_COLUMNS, calls, f"SELECT DISTINCT sample_id FROM {self.CALLS}",
             run_id, source_file_id, scope="sample_id",
         ).as_dict()  # fmt: skip
-        for table in (self.VARIANTS, self.ANNOTATIONS, self.CALLS):
+        for table in (self.VARIANTS, self.ANNOTATIONS, self.CALLS, self.SEEN):
             con.execute(f"DROP TABLE {table}")
         self.created = False
         return counts
@@ -237,3 +313,51 @@ def reference_transcripts(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
     """Versionless accessions (Ensembl and RefSeq) of cgdw's reference transcripts."""
     rows = con.execute("SELECT accession, refseq_accession FROM transcript WHERE is_mane_select").fetchall()
     return frozenset(accession for row in rows for accession in row if accession)
+
+
+def blank_line_message(line: int, kind: str) -> str:
+    return f"line {line} is blank: a {kind} has no blank lines between records"
+
+
+def purged_samples(con: duckdb.DuckDBPyConnection, keys: Iterable[str]) -> set[str]:
+    """The sample ids among `keys` whose patient was purged: the purge keeps a tombstone of each of their
+    samples in purged_patient, so that a re-delivered VCF or MAF drops them instead of failing on them."""
+    tombstones = {sample_tombstone(key): key for key in set(keys)}
+    if not tombstones:
+        return set()
+    con.register("cgdw_tombstone_probe", pl.DataFrame({"tombstone": list(tombstones)}).to_arrow())
+    try:
+        rows = con.execute(
+            "SELECT tombstone FROM cgdw_tombstone_probe JOIN purged_patient USING (tombstone)"
+        ).fetchall()
+    finally:
+        con.unregister("cgdw_tombstone_probe")
+    return {tombstones[tombstone] for (tombstone,) in rows}
+
+
+def purged_warning(what: str, count: int) -> str:
+    """The warning for data of purged patients left out: counts only, never a sample id (the run's counts
+    are kept in the ledger, which must hold nothing a purged patient can be found by)."""
+    verb = "was" if count == 1 else "were"
+    return (
+        f"{what} of purged patients {verb} not loaded: their consent was withdrawn and their data purged "
+        "(cgdw purge)"
+    )
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def refuse_other_assembly(path: Path, said: list[tuple[str, str]]) -> None:
+    """`said`: who says which assembly (--assembly, a MAF's NCBI_Build, a VCF header line, a sample's
+    assay). Each may fill in what the others do not say, none may contradict another: which one is wrong
+    cannot be told, so the file is refused naming both."""
+    first_who, first = said[0]
+    for who, assembly in said[1:]:
+        if assembly != first:
+            raise FileRejected(
+                path,
+                f"{who} says {assembly}, {first_who} says {first}: cgdw cannot tell which is right (on the "
+                "wrong assembly, every position is wrong)",
+            )

@@ -2,9 +2,17 @@
 
 Records are parsed by oxbow (noodles, Rust) into Arrow batches, so memory stays bounded whatever the
 file size; annotation field order is read from the header's Format description, never assumed.
-Multi-allelic records are split; every sample column must be in the sample manifest. A sample carries an
-allele when its genotype holds it, or when the genotype does not but reads support it (AD > 0: somatic
-callers such as Pindel write 0/0 for tumours); the genotype is stored as written.
+Multi-allelic records are split; every sample column must be in the sample manifest, except the columns of
+samples of purged patients, which are dropped with a warning. A sample carries an allele when its genotype
+holds it, or when the genotype does not but reads support it (AD > 0: somatic callers such as Pindel write
+0/0 for tumours); the genotype is stored as written. Without a genotype (GT absent or './.'), AD decides; AF
+decides only without AD (tumour-only callers write DP:AF; Mutect2's AF is above 0 even with no alt read).
+A record none of whose samples gives GT, AD or AF cannot say who carries it and is quarantined; a file
+whose ##FORMAT lines declare none of them is refused.
+
+Records are unique per variant (a later line is quarantined), annotation entries must have the fields
+their header declares, bases are read case-insensitively. Blank lines at the end are ignored; a blank line
+between records is quarantined under its line number.
 """
 
 from __future__ import annotations
@@ -12,11 +20,12 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import duckdb
 import pandera.polars as pa
@@ -27,19 +36,26 @@ from etl.errors import CgdwError, FileRejected, one_line
 from etl.load.framework import Batch, LoadContext, SourceLoader
 from etl.load.linking import known_samples
 from etl.load.readers import LINE, reject_cr_only_line_ends
-from etl.load.transform import issues_where
+from etl.load.transform import ISSUE_SCHEMA, issues_where
 from etl.load.validation import schema_issues
 from etl.sources.variants import (
     ALLELE_PATTERN,
     VariantStage,
     annotation_rows,
+    blank_line_message,
     normalise_chrom,
+    plural,
+    purged_samples,
+    purged_warning,
     reference_transcripts,
+    refuse_other_assembly,
+    variant_text,
     with_minimal_alleles,
 )
 
 BATCH_RECORDS = 100_000
 FORMAT_FIELDS = ("GT", "AD", "DP", "AF")
+CARRIER_FIELDS = ("GT", "AD", "AF")  # the fields that can say whether a sample carries an allele
 # Header field names of each annotation format, for the canonical annotation columns.
 CSQ_FIELDS: dict[str, tuple[str, ...]] = {
     "allele": ("Allele",),
@@ -72,6 +88,11 @@ ANN_FIELDS: dict[str, tuple[str, ...]] = {
     "protein_position": ("AA.pos / AA.length",),
 }
 ASSEMBLY_BY_CHR1_LENGTH = {249250621: "GRCh37", 248956422: "GRCh38"}
+# How ##reference, ##assembly and ##contig assembly= name the two assemblies (FASTA names included).
+ASSEMBLY_NAMES = (
+    (r"GRCh37|hg19|b37|hs37|g1k_v37|NCBI37", "GRCh37"),
+    (r"GRCh38|hg38|assembly38|NCBI38", "GRCh38"),
+)
 
 
 @dataclass
@@ -81,7 +102,7 @@ class VcfHeader:
     info: dict[str, str] = field(default_factory=dict)  # INFO id -> Description
     format_ids: set[str] = field(default_factory=set)
     meta: dict[str, str] = field(default_factory=dict)  # ##key=value lines that are not structured
-    contigs: dict[str, int] = field(default_factory=dict)
+    assembly_lines: list[str] = field(default_factory=list)  # header lines that may name the assembly
 
     def annotation_fields(self, info_id: str) -> list[str] | None:
         """Field names of CSQ / ANN, from the Description (VEP: 'Format: A|B', SnpEff: quoted list)."""
@@ -99,13 +120,22 @@ class VcfHeader:
         version = self.meta.get(meta_key, "").strip('"').split(" ")[0].strip('"')
         return f"{tool} {version}" if version else tool
 
-    def assembly_hint(self) -> str | None:
-        reference = self.meta.get("reference", "") + self.meta.get("assembly", "")
-        for pattern, assembly in ((r"GRCh37|hg19|b37|hs37", "GRCh37"), (r"GRCh38|hg38", "GRCh38")):
-            if re.search(pattern, reference, re.IGNORECASE):
-                return assembly
-        length = self.contigs.get("1") or self.contigs.get("chr1")
-        return ASSEMBLY_BY_CHR1_LENGTH.get(length) if length else None
+    def named_assemblies(self) -> dict[str, str]:
+        """Each assembly the header names -> the first line naming it: ##reference, ##assembly, a ##contig's
+        assembly= or the length of chromosome 1."""
+        named: dict[str, str] = {}
+        for line in self.assembly_lines:
+            key, _, value = line[2:].partition("=")
+            fields = _structured(value) if key == "contig" else {}
+            text = fields.get("assembly", "") if key == "contig" else value
+            for pattern, assembly in ASSEMBLY_NAMES:
+                if re.search(pattern, text, re.IGNORECASE):
+                    named.setdefault(assembly, line)
+            if fields.get("ID") in ("1", "chr1") and fields.get("length", "").isdigit():
+                by_length = ASSEMBLY_BY_CHR1_LENGTH.get(int(fields["length"]))
+                if by_length:
+                    named.setdefault(by_length, line)
+        return named
 
 
 def locate_bad_record(path: Path, header: VcfHeader) -> str | None:
@@ -136,12 +166,36 @@ def _first_bad_record(path: Path, header: VcfHeader, columns: int) -> str | None
     return None
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def _open_bytes(path: Path) -> IO[bytes]:
     with open(path, "rb") as handle:
         magic = handle.read(2)
-    if magic == b"\x1f\x8b":
-        return io.TextIOWrapper(gzip.open(path), encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+    return gzip.open(path) if magic == b"\x1f\x8b" else open(path, "rb")  # type: ignore[return-value]
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    return io.TextIOWrapper(_open_bytes(path), encoding="utf-8", errors="replace")
+
+
+def _structured(value: str) -> dict[str, str]:
+    """The key=value pairs of a structured header line's <...> value."""
+    return dict(re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|[^,>]*)', value[1:-1]))
+
+
+def _copy_without_blank_lines(path: Path, header_lines: int, start: int, copy: Path) -> tuple[list[int], int]:
+    """Copy the header and the lines from `start` on into `copy`, leaving out blank lines (oxbow stops at
+    one). Returns the blank lines' numbers and the number of the last line that is not blank."""
+    blank: list[int] = []
+    last = 0
+    with _open_bytes(path) as source, open(copy, "wb") as target:
+        for number, line in enumerate(source, start=1):
+            if header_lines < number < start:
+                continue
+            if line.strip():
+                target.write(line)
+                last = number
+            else:
+                blank.append(number)
+    return blank, last
 
 
 def read_header(path: Path) -> VcfHeader:
@@ -149,7 +203,7 @@ def read_header(path: Path) -> VcfHeader:
     reject_cr_only_line_ends(path)
     info: dict[str, str] = {}
     meta: dict[str, str] = {}
-    contigs: dict[str, int] = {}
+    assembly_lines: list[str] = []
     format_ids: set[str] = set()
     try:
         with _open_text(path) as handle:
@@ -166,24 +220,24 @@ def read_header(path: Path) -> VcfHeader:
                             raise FileRejected(
                                 path, f"line {number}: the ##{key} header line is not closed by '>'"
                             )
-                        fields = dict(re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|[^,>]*)', value[1:-1]))
+                        fields = _structured(value)
                         if key in ("INFO", "FORMAT", "FILTER", "contig") and not fields.get("ID"):
                             raise FileRejected(path, f"line {number}: the ##{key} header line has no ID")
                         if key == "INFO":
                             info[fields.get("ID", "")] = fields.get("Description", "").strip('"')
                         elif key == "FORMAT":
                             format_ids.add(fields.get("ID", ""))
-                        elif key == "contig" and fields.get("length", "").isdigit():
-                            contigs[fields["ID"]] = int(fields["length"])
                     else:
                         meta[key] = value
+                    if key in ("reference", "assembly", "contig"):
+                        assembly_lines.append(line)
                     continue
                 if line.startswith("#CHROM"):
                     columns = line[1:].split("\t")
                     fixed = ["CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
                     if columns[:8] != fixed or (len(columns) > 8 and columns[8] != "FORMAT"):
                         raise FileRejected(path, f"line {number}: malformed #CHROM header line")
-                    return VcfHeader(number, columns[9:], info, format_ids, meta, contigs)
+                    return VcfHeader(number, columns[9:], info, format_ids, meta, assembly_lines)
                 raise FileRejected(path, f"line {number}: data before the #CHROM header line")
     except (EOFError, gzip.BadGzipFile, OSError, zlib.error) as exc:
         raise FileRejected(path, f"unreadable or truncated compressed file: {one_line(exc)}") from exc
@@ -214,20 +268,23 @@ class VcfCallV1(pa.DataFrameModel):
 def _annotations(
     frame: pl.DataFrame, info_id: str, names: list[str], mapping: dict[str, tuple[str, ...]]
 ) -> pl.DataFrame:
-    """One row per (record line, annotation entry) with canonical columns, from a CSQ / ANN list."""
+    """One row per (record line, annotation entry) with canonical columns, from a CSQ / ANN list; `entry` is
+    the entry as written and `fields` how many fields it has."""
     index = {name: i for i, name in enumerate(names)}
     entries = frame.select(LINE, pl.col("info").struct.field(info_id).alias("entry")).explode("entry")
-    entries = entries.filter(pl.col("entry").is_not_null()).with_columns(pl.col("entry").str.split("|"))
+    entries = entries.filter(pl.col("entry").is_not_null()).with_columns(
+        pl.col("entry").str.split("|").alias("split")
+    )
     columns = []
     for canonical, candidates in mapping.items():
         position = next((index[c] for c in candidates if c in index), None)
         value = (
-            pl.col("entry").list.get(position, null_on_oob=True).str.strip_chars()
+            pl.col("split").list.get(position, null_on_oob=True).str.strip_chars()
             if position is not None
             else pl.lit(None, pl.String)
         )
         columns.append(pl.when(value == "").then(None).otherwise(value).alias(canonical))
-    return entries.select(LINE, *columns)
+    return entries.select(LINE, "entry", pl.col("split").list.len().alias("fields"), *columns)
 
 
 def filter_text(filters: pl.Expr) -> pl.Expr:
@@ -242,12 +299,16 @@ def filter_text(filters: pl.Expr) -> pl.Expr:
 
 
 def _allele_keys(frame: pl.DataFrame) -> pl.DataFrame:
-    """One row per ALT allele: line, allele index (1-based), VEP's allele string, trimmed variant key."""
+    """One row per ALT allele: line, allele index (1-based), VEP's allele string, trimmed variant key. Bases
+    are case-insensitive: read upper case."""
     alleles = (
-        frame.select(LINE, "chrom", "pos", "ref", "alt", "filter")
+        frame.select(
+            LINE, "chrom", "pos", pl.col("ref").str.to_uppercase(),
+            pl.col("alt").list.eval(pl.element().str.to_uppercase()), "filter",
+        )
         .with_columns(pl.int_ranges(1, pl.col("alt").list.len() + 1).alias("allele_index"))
         .explode("alt", "allele_index")
-    )
+    )  # fmt: skip
     # VEP drops the first base from every allele when they all share it ('-' if nothing is left).
     shared = alleles.group_by(LINE).agg(
         (pl.col("alt").str.slice(0, 1) == pl.col("ref").first().str.slice(0, 1)).all().alias("shared")
@@ -284,6 +345,7 @@ class VcfLoader(SourceLoader):
         self.batch_records = batch_records
         self.stage = VariantStage()
         self.skipped_non_pass = 0
+        self.blank_lines: list[int] = []
 
     # The loader needs the warehouse before reading (samples, assembly): run_load hands it over here.
     def prepare(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -293,6 +355,10 @@ class VcfLoader(SourceLoader):
         absent = [s for s in chosen if s not in self.header.samples]
         if absent:
             raise FileRejected(path, f"--samples names columns the VCF does not have: {', '.join(absent)}")
+        purged = purged_samples(con, chosen)
+        if purged:  # a re-delivered batch still holds them: the other samples load
+            chosen = [s for s in chosen if s not in purged]
+            self.warnings.append(purged_warning(plural(len(purged), "sample column"), len(purged)))
         self.samples = known_samples(con, chosen)
         unknown = sorted(set(chosen) - set(self.samples.get_column("sample_key")))
         if unknown:
@@ -301,15 +367,15 @@ class VcfLoader(SourceLoader):
                 f"sample columns {', '.join(unknown)} are not in the sample manifest: load the manifest "
                 "first, or choose the columns to load with --samples",
             )
-        assemblies = set(self.samples.get_column("assay_assembly").drop_nulls())
-        hint = self.header.assembly_hint()
-        self.assembly = self.assembly_option or (assemblies.pop() if len(assemblies) == 1 else None) or hint
-        if self.assembly is None:
-            raise FileRejected(path, "cannot tell the genome assembly: pass --assembly GRCh37 or GRCh38")
-        if hint and hint != self.assembly:
+        if self.samples.height and not set(CARRIER_FIELDS) & self.header.format_ids:
+            declared = ", ".join(sorted(self.header.format_ids))
+            found = f"only {declared}" if declared else "no ##FORMAT line at all"
             raise FileRejected(
-                path, f"the header says {hint}, the samples' assay or --assembly says {self.assembly}"
+                path,
+                f"the ##FORMAT lines declare none of GT, AD, AF ({found}): no record can say which sample "
+                "carries a variant",
             )
+        self.assembly = self._assembly(path)
         self.formats: dict[str, tuple[list[str], dict[str, tuple[str, ...]]]] = {}
         for info_id, mapping in (("CSQ", CSQ_FIELDS), ("ANN", ANN_FIELDS)):
             try:
@@ -319,7 +385,30 @@ class VcfLoader(SourceLoader):
             if names:
                 self.formats[info_id] = (names, mapping)
 
-    def _scanner(self, path: Path) -> Iterator[pl.DataFrame]:
+    def _assembly(self, path: Path) -> str:
+        """--assembly, the header and the samples' assays may each say the assembly, and must agree."""
+        named = self.header.named_assemblies()
+        if len(named) > 1:
+            raise FileRejected(
+                path,
+                "the header names two assemblies: " + "; ".join(f"{line} ({a})" for a, line in named.items()),
+            )
+        said = [("--assembly", self.assembly_option)] if self.assembly_option else []
+        said += [(f"the header's {line}", assembly) for assembly, line in named.items()]
+        assays = self.samples.drop_nulls("assay_assembly").unique(
+            "assay_assembly", keep="first", maintain_order=True
+        )
+        said += [
+            (f"sample {key}'s assay", assembly)
+            for key, assembly in assays.select("sample_key", "assay_assembly").iter_rows()
+        ]
+        if not said:
+            raise FileRejected(path, "cannot tell the genome assembly: pass --assembly GRCh37 or GRCh38")
+        refuse_other_assembly(path, said)
+        return said[0][1]
+
+    def _oxbow(self, path: Path) -> Iterator[pl.DataFrame]:
+        """oxbow's record batches, as they come (a malformed record raises a plain Exception, no line)."""
         import oxbow
 
         with open(path, "rb") as handle:
@@ -332,63 +421,125 @@ class VcfLoader(SourceLoader):
             samples=list(self.samples.get_column("sample_key")) or None,
             batch_size=self.batch_records,
         )
+        for batch in source.batches():
+            yield pl.DataFrame(pyarrow.record_batch(batch))
+
+    def _records(self, path: Path) -> Iterator[pl.DataFrame]:
+        """The record batches with the line of each record. oxbow stops at a blank line: the records after
+        the last batch it gave are then read from a copy without blank lines (a trailing blank line makes
+        this a re-read of the last batch only)."""
+        line = self.header.lines + 1
         try:
-            for batch in source.batches():
-                yield pl.DataFrame(pyarrow.record_batch(batch))
+            for frame in self._oxbow(path):
+                yield frame.with_columns(pl.int_range(line, line + frame.height, dtype=pl.Int64).alias(LINE))
+                line += frame.height
+            return
         except (OSError, EOFError, zlib.error) as exc:
             raise FileRejected(path, f"unreadable or truncated file: {one_line(exc)}") from exc
-        except Exception as exc:  # oxbow reports malformed records as plain Exceptions, without a line
-            reason = str(exc).splitlines()[0].removeprefix("External error: ")
-            raise FileRejected(
-                path, f"{locate_bad_record(path, self.header) or 'malformed record'}: {reason}"
-            ) from exc
+        except Exception as exc:  # oxbow reports malformed records as plain Exceptions
+            failure = exc
+        with tempfile.TemporaryDirectory(prefix="cgdw-vcf-") as scratch:
+            copy = Path(scratch) / "records.vcf"
+            try:
+                blank, last = _copy_without_blank_lines(path, self.header.lines, line, copy)
+            except (OSError, EOFError, zlib.error):  # a damaged compressed file: not a blank line
+                blank, last = [], 0
+            if not blank:
+                raise self._malformed(path, failure) from failure
+            self.blank_lines = [b for b in blank if b < last]  # after the last record: ignored
+            # Record i of the copy is on line `line + i` plus the blank lines before it.
+            shifts = pl.Series([b - line - i for i, b in enumerate(self.blank_lines)], dtype=pl.Int64)
+            read = 0
+            try:
+                for frame in self._oxbow(copy):
+                    index = pl.int_range(read, read + frame.height, dtype=pl.Int64, eager=True)
+                    lines = line + index + shifts.search_sorted(index, side="right").cast(pl.Int64)
+                    yield frame.with_columns(lines.alias(LINE))
+                    read += frame.height
+            except Exception as exc:
+                raise self._malformed(path, exc) from exc
+
+    def _malformed(self, path: Path, exc: Exception) -> FileRejected:
+        reason = str(exc).splitlines()[0].removeprefix("External error: ")
+        return FileRejected(path, f"{locate_bad_record(path, self.header) or 'malformed record'}: {reason}")
 
     def batches(self, path: Path) -> Iterator[Batch]:
-        offset = self.header.lines + 1
-        for frame in self._scanner(path):
-            frame = frame.with_row_index(LINE, offset=offset).with_columns(pl.col(LINE).cast(pl.Int64))
-            offset += frame.height
-            if "info" not in frame.columns:
-                frame = frame.with_columns(pl.lit(None).alias("info"))
-            # The record as written (VCF column names), for quarantine messages and raw_record.
-            raw = frame.select(
-                LINE,
-                pl.col("chrom").cast(pl.String).alias("CHROM"),
-                pl.col("pos").alias("POS"),
-                pl.col("ref").alias("REF"),
-                pl.col("alt").list.join(",").alias("ALT"),
-                filter_text(pl.col("filter")).alias("FILTER"),
-            )
-            alleles = _allele_keys(frame).with_columns(pl.lit(self.assembly).alias("assembly"))
-            issues = [schema_issues(alleles, raw, VcfRecordV1, str.upper)]
-            annotations = self._annotations(frame, alleles, issues)
-            calls = self._calls(frame, alleles)
-            issues.append(schema_issues(calls, raw, VcfCallV1, lambda _field: "FORMAT"))
-            yield Batch(
-                raw=raw,
-                records=alleles,
-                issues=pl.concat(issues),
-                parts={"annotations": annotations, "calls": calls},
-            )
+        for frame in self._records(path):
+            yield self._batch(frame)
+        if self.blank_lines:
+            yield self._blank_lines()
+
+    def _batch(self, frame: pl.DataFrame) -> Batch:
+        if "info" not in frame.columns:
+            frame = frame.with_columns(pl.lit(None).alias("info"))
+        # The record as written (VCF column names), for quarantine messages and raw_record.
+        raw = frame.select(
+            LINE,
+            pl.col("chrom").cast(pl.String).alias("CHROM"),
+            pl.col("pos").alias("POS"),
+            pl.col("ref").alias("REF"),
+            pl.col("alt").list.join(",").alias("ALT"),
+            filter_text(pl.col("filter")).alias("FILTER"),
+        )
+        alleles = _allele_keys(frame).with_columns(pl.lit(self.assembly).alias("assembly"))
+        issues = [schema_issues(alleles, raw, VcfRecordV1, str.upper)]
+        annotations = self._annotations(frame, alleles, issues)
+        calls = self._calls(frame, alleles, issues)
+        issues.append(schema_issues(calls, raw, VcfCallV1, lambda _field: "FORMAT"))
+        return Batch(
+            raw=raw,
+            records=alleles,
+            issues=pl.concat(issues),
+            parts={"annotations": annotations, "calls": calls},
+        )
+
+    def _blank_lines(self) -> Batch:
+        """The blank lines between records: rows of the file, each quarantined under its number."""
+        lines = pl.Series(LINE, self.blank_lines, pl.Int64)
+        raw = pl.DataFrame(lines).with_columns(
+            pl.lit(None, pl.String).alias(c) for c in ("CHROM", "POS", "REF", "ALT", "FILTER")
+        )
+        issues = pl.DataFrame(
+            [(n, None, None, "blank_line", blank_line_message(n, "VCF")) for n in self.blank_lines],
+            schema=ISSUE_SCHEMA,
+            orient="row",
+        )
+        text = dict.fromkeys(["assembly", "chrom", "ref", "alt", "vcf_alt"], pl.String)
+        records = pl.DataFrame(schema={LINE: pl.Int64, "pos": pl.Int64, **text})
+        empty = pl.DataFrame(schema={LINE: pl.Int64})
+        return Batch(raw=raw, records=records, issues=issues, parts={"annotations": empty, "calls": empty})
 
     def _annotations(
         self, frame: pl.DataFrame, alleles: pl.DataFrame, issues: list[pl.DataFrame]
     ) -> pl.DataFrame:
-        """Annotations matched to their allele; a VEP reference-allele mismatch becomes an issue."""
+        """Annotations matched to their allele. An entry whose field count is not its header's, and a VEP
+        reference-allele mismatch, become issues."""
         parts = []
         for info_id, (names, mapping) in self.formats.items():
             entries = _annotations(frame, info_id, names, mapping)
             if entries.is_empty():
                 continue
+            # Fields are read by position: with one too many or too few, which one moved cannot be told.
+            misshapen = entries.filter(pl.col("fields") != len(names)).unique(
+                LINE, keep="first", maintain_order=True
+            )
+            issues.append(
+                issues_where(
+                    misshapen, pl.lit(True), info_id, pl.col("entry"), f"fields:{info_id}",
+                    pl.format(f"a {info_id} entry has {{}} fields, the ##INFO {info_id} header declares "
+                              f"{len(names)}: its fields cannot be told apart", pl.col("fields")),
+                )
+            )  # fmt: skip
             if info_id == "CSQ" and "ALLELE_NUM" in names:
                 on = [pl.col("allele_num").cast(pl.Int64, strict=False) == pl.col("allele_index")]
             elif info_id == "CSQ":
-                on = [pl.col("allele") == pl.col("vep_allele")]
+                on = [pl.col("allele").str.to_uppercase() == pl.col("vep_allele")]
             else:
-                on = [pl.col("allele") == pl.col("vcf_alt")]
+                on = [pl.col("allele").str.to_uppercase() == pl.col("vcf_alt")]
             matched = entries.join(alleles, on=LINE).filter(*on)
             if info_id == "CSQ" and {"GIVEN_REF", "USED_REF"} <= set(names):
-                mismatch = matched.filter(pl.col("given_ref") != pl.col("used_ref")).unique(LINE)
+                given, used = pl.col("given_ref").str.to_uppercase(), pl.col("used_ref").str.to_uppercase()
+                mismatch = matched.filter(given != used).unique(LINE)
                 issues.append(
                     issues_where(
                         mismatch, pl.lit(True), "REF", pl.col("vcf_ref"), "reference_allele",
@@ -405,7 +556,7 @@ class VcfLoader(SourceLoader):
             return pl.DataFrame(schema={LINE: pl.Int64})
         return pl.concat(parts, how="diagonal_relaxed")
 
-    def _calls(self, frame: pl.DataFrame, alleles: pl.DataFrame) -> pl.DataFrame:
+    def _calls(self, frame: pl.DataFrame, alleles: pl.DataFrame, issues: list[pl.DataFrame]) -> pl.DataFrame:
         keys = self.samples.get_column("sample_key").to_list()
         if not keys:
             return pl.DataFrame(
@@ -434,23 +585,27 @@ class VcfLoader(SourceLoader):
                 field("AF", pl.List(pl.Float32)).alias("af"),
             )
         )
+        issues.append(_silent_records(long))
         genotypes = long.join(
             alleles.select(LINE, "allele_index", "assembly", "chrom", "pos", "ref", "alt", "filter"), on=LINE
         )
         alt_depth = pl.col("ad").list.get(pl.col("allele_index"), null_on_oob=True).cast(pl.Int64)
+        allele_af = pl.col("af").list.get(pl.col("allele_index") - 1, null_on_oob=True).cast(pl.Float64)
         depth = pl.coalesce(pl.col("dp").cast(pl.Int64), pl.col("ad").list.sum().cast(pl.Int64))
-        carries = pl.col("gt_alleles").list.contains(pl.col("allele_index")).fill_null(False) | (
-            alt_depth.fill_null(0) > 0
+        called = pl.col("gt_alleles").list.drop_nulls().list.len().fill_null(0) > 0  # not absent nor './.'
+        carries = (
+            pl.when(called)
+            .then(pl.col("gt_alleles").list.contains(pl.col("allele_index")) | (alt_depth.fill_null(0) > 0))
+            .when(alt_depth.is_not_null())
+            .then(alt_depth > 0)
+            .otherwise(allele_af.fill_null(0) > 0)
         )
         genotype = (
             pl.col("gt_alleles")
             .list.eval(pl.element().cast(pl.String).fill_null("."))
             .list.join(pl.when(pl.col("phased")).then(pl.lit("|")).otherwise(pl.lit("/")))
         )
-        vaf = pl.coalesce(
-            pl.col("af").list.get(pl.col("allele_index") - 1, null_on_oob=True).cast(pl.Float64),
-            pl.when(depth > 0).then(alt_depth / depth),
-        )
+        vaf = pl.coalesce(allele_af, pl.when(depth > 0).then(alt_depth / depth))
         calls = genotypes.filter(carries).select(
             LINE, "sample_id", "assembly", "chrom", "pos", "ref", "alt", "filter", genotype.alias("genotype"),
             vaf.round(6).alias("vaf"), depth.alias("depth"), alt_depth.alias("alt_depth"),
@@ -461,8 +616,15 @@ class VcfLoader(SourceLoader):
             calls = passing
         return calls
 
+    def reference_issues(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> pl.DataFrame:
+        return self.stage.duplicate_issues(
+            con, batch.records, batch.issues.get_column(LINE), pl.lit(""), "ALT", pl.col("vcf_alt"),
+            pl.format("variant {}", variant_text()),
+        )  # fmt: skip
+
     def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:
         self.stage.create(con)
+        self.stage.remember(con, batch.records, pl.lit(""))
         variants = batch.records.select("assembly", "chrom", "pos", "ref", "alt")
         self.stage.append(con, VariantStage.VARIANTS, variants)
         annotations = batch.parts["annotations"]
@@ -479,3 +641,21 @@ class VcfLoader(SourceLoader):
         if self.pass_only:
             counts["variant_call"]["skipped_non_pass"] = self.skipped_non_pass
         return counts
+
+
+def _silent_records(long: pl.DataFrame) -> pl.DataFrame:
+    """carrier_evidence issues for the records none of whose samples gives GT, AD or AF (one row per record
+    and sample in `long`): who carries their alleles cannot be told. The value is what the samples gave."""
+    given = [
+        pl.when(pl.col(column).is_not_null().any()).then(pl.lit(name))
+        for name, column in (("GT", "gt_alleles"), ("AD", "ad"), ("DP", "dp"), ("AF", "af"))
+    ]
+    records = long.group_by(LINE, maintain_order=True).agg(
+        pl.concat_str(given, separator=":", ignore_nulls=True).replace("", None).alias("given"),
+        pl.any_horizontal(pl.col(c).is_not_null() for c in ("gt_alleles", "ad", "af")).any().alias("tells"),
+    )
+    return issues_where(
+        records, ~pl.col("tells"), "FORMAT", pl.col("given"), "carrier_evidence",
+        pl.format("the samples give {}, no GT, AD or AF: who carries ALT cannot be told",
+                  pl.col("given").fill_null("no value")),
+    )  # fmt: skip
