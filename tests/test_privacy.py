@@ -244,3 +244,27 @@ def test_a_pipeline_with_another_secret_loads_nothing(cohort: SynthResult, tmp_p
         scalar(tmp_path / "warehouse.duckdb", "SELECT count(*) FROM patient WHERE trial_group = 'FRALLE'")
         == 0
     )
+
+
+def test_a_quarantined_row_keeps_only_what_the_layout_reads(db_path: Path, tmp_path: Path) -> None:
+    """A column the layout ignores is read no further, not into the quarantine's raw row either: it is
+    the data manager's copy of the row, and what the layout ignores is nobody's business."""
+    import json
+
+    from etl.load.layout import load_layout
+    from tests.helpers import ALIVE, DEAD, GRAALL_HEADER, write_graall
+
+    source = Path(load_layout("graall").path).read_text(encoding="utf-8")
+    layout = tmp_path / "graall_commented.toml"
+    layout.write_text(source.replace("[layout]\n", '[layout]\nignored_columns = ["COMMENTAIRE"]\n', 1))
+    bad_sex = DEAD.replace(";F;", ";X;")
+    export = write_graall(
+        tmp_path / "g.csv",
+        ALIVE + ";vu en consultation",
+        bad_sex + ";chambre 12",
+        header=GRAALL_HEADER + ";COMMENTAIRE",
+    )
+    report = load_source(db_path, "clinical", export, layout=str(layout), max_reject_fraction=1.0)
+    assert report.rows_rejected == 1
+    (raw,) = query(db_path, "SELECT raw_record FROM rejected_record")[0]
+    assert "COMMENTAIRE" not in json.loads(str(raw)) and "chambre" not in str(raw)
