@@ -20,7 +20,7 @@ from rich.text import Text
 from etl import __version__
 from etl.errors import CgdwError
 from etl.load import DEFAULT_MAX_REJECT_FRACTION
-from etl.output import OutputFormat, print_frame
+from etl.output import OutputFormat, output_file, print_frame
 from etl.sources.registry import KIND_NAMES, SOURCE_KINDS, LoadOption, SourceKind
 from queries import ViewDefinitionError
 from schema import database
@@ -194,6 +194,23 @@ def db_check(db: DbOption = None) -> None:
     if orphans:
         raise CgdwError(f"{path}: {len(orphans)} of {len(relations())} relations have orphan rows")
     _say(f"{path}: all {len(relations())} relations hold (no orphan rows)")
+
+
+@db_app.command("record-key")
+def db_record_key(
+    source_patient_id: Annotated[str, typer.Argument(help="A patient's number in the trial database.")],
+    group: Annotated[str, typer.Option("--group", "-g", help="Trial group of that number: GRAALL, ...")],
+    db: DbOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Record which pseudonymisation key built a warehouse that has no record of it, once it proves itself.
+
+    Example: cgdw db record-key --group GRAALL G05-00017 --key-file /secure/cgdw.key
+    """
+    from etl.consent import PatientRef, record_key
+
+    patient = PatientRef(trial_group=group, source_patient_id=source_patient_id)
+    _say(record_key(_db(db), patient, key_file=key_file))
 
 
 @db_app.command("history")
@@ -402,8 +419,7 @@ MinCellOption = Annotated[
 def _emit(text: str, out_file: Path | None, renderables: list[Any] | None = None) -> None:
     """To a file, else to the terminal (rich tables when given, so they fit its width)."""
     if out_file is not None:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(text, encoding="utf-8")
+        output_file(out_file).write_text(text, encoding="utf-8")
         _say(f"wrote {out_file}")
     elif renderables is not None:
         for renderable in renderables:

@@ -31,7 +31,9 @@ from etl.errors import CgdwError
 from etl.privacy import (
     SAMPLE_TOMBSTONE_PREFIX,
     TOMBSTONE_PREFIX,
+    KeyMismatch,
     check_key,
+    key_fingerprint,
     load_pseudonym_key,
     patient_key,
 )
@@ -191,6 +193,38 @@ def _record_consent(
     return ConsentChange(run_id=run_id, patient=patient.describe(), status=status)
 
 
+def record_key(
+    db_path: Path, patient: PatientRef, key_file: Path | None = None, secret: bytes | None = None
+) -> str:
+    """Record the fingerprint of the pseudonymisation secret in a warehouse that has patients but no record
+    of it, once the secret proves itself: the patient the data manager names by trial group and number
+    must be found under the key it gives. Returns what was done, for the user."""
+    if patient.patient_key is not None:
+        raise CgdwError("name a patient by --group and number: a key proves nothing about the secret")
+    secret = secret if secret is not None else load_pseudonym_key(key_file)
+    with open_for_write(db_path) as con:
+        recorded = con.execute("SELECT fingerprint FROM key_fingerprint").fetchall()
+        if recorded:
+            check_key(con, secret)  # refuses another secret
+            return f"{db_path}: the key is already recorded, and this is it"
+        known = fetch_value(
+            con, "SELECT count(*) FROM patient WHERE patient_key = $key", {"key": patient.key(secret=secret)}
+        )
+        if not known:
+            raise KeyMismatch(
+                f"no {patient.describe()} in {db_path} under this key: either the key is not the one that "
+                "built the warehouse, or the patient is not loaded; nothing recorded"
+            )
+        with ledger.transaction(con):
+            con.execute(
+                "INSERT INTO key_fingerprint VALUES ($fingerprint, $now)",
+                {"fingerprint": key_fingerprint(secret), "now": ledger.utc_now()},
+            )
+    return (
+        f"{db_path}: key recorded ({patient.describe()} found under it); other keys are refused from now on"
+    )
+
+
 # --- purge -----------------------------------------------------------------------------------------------
 
 
@@ -203,6 +237,7 @@ class PurgeReport:
     run_id: int | None = None
     dry_run: bool = False
     redacted: int = 0  # file names, commands and run counts that named a purged patient
+    compacted: bool = False  # the file was rewritten without the deleted values
 
     @property
     def rows(self) -> int:
@@ -255,19 +290,17 @@ def purge_plan() -> list[tuple[str, str]]:
     return [*others, *enrolment, ("patient", "patient_id IN (SELECT patient_id FROM purge_target)")]
 
 
-def _quarantined_rows(con: duckdb.DuckDBPyConnection, secret: bytes) -> list[int]:
-    """rejected_record ids of the targets' source rows. The raw row holds the source patient id, not the
-    key: every value of every raw row is keyed with each target's trial group and compared."""
-    targets = con.execute("SELECT patient_key, trial_group FROM purge_target").fetchall()
-    keys = {key for key, _ in targets}
-    groups = {group for _, group in targets}
-    rows = con.execute(f"SELECT rejected_record_id, raw_record FROM {QUARANTINE}").fetchall()
-    raw = {record_id: _values(text) for record_id, text in rows}
-    hashed = {
-        value: any(patient_key(secret, group, value) in keys for group in groups)
-        for value in set().union(*raw.values())
-    }
-    return sorted(record_id for record_id, values in raw.items() if any(hashed[v] for v in values))
+def _quarantined_rows(con: duckdb.DuckDBPyConnection, matcher: PurgedNames) -> list[int]:
+    """rejected_record ids of the targets' source rows: a raw row holds the source patient number (not the
+    key) or one of their sample ids; every value of every raw row is tried."""
+    rows = con.execute(f"SELECT rejected_record_id, raw_record, value FROM {QUARANTINE}").fetchall()
+    return sorted(
+        record_id
+        for record_id, raw, value in rows
+        if any(
+            matcher.names(v) for v in _values(raw) | ({str(value).strip()} if value is not None else set())
+        )
+    )
 
 
 def _values(raw_record: str) -> set[str]:
@@ -292,10 +325,14 @@ def purge_withdrawn(
         targets = query_frame(con, _TARGETS)
         report = PurgeReport(patients=targets.height, dry_run=dry_run)
         if not report.patients:
+            if not dry_run and _compaction_pending(con):
+                compact(con, db_path)  # a purge whose compaction was interrupted: finish it now
+                report.compacted = True
             return report
         con.register("purge_target", targets.to_arrow())
         try:
-            quarantined = _quarantined_rows(con, secret)
+            matcher = PurgedNames.of_targets(con, secret)
+            quarantined = _quarantined_rows(con, matcher)
             steps = [(QUARANTINE, _id_list("rejected_record_id", quarantined)), *purge_plan()]
             if dry_run:
                 # A table's last step is its whole share (the earlier one deletes a part of it first).
@@ -303,11 +340,12 @@ def purge_withdrawn(
                     count = f"SELECT count(*) FROM {table} WHERE {where}"
                     report.deleted[table] = int(fetch_value(con, count))
                 return report
-            _run_purge(con, report, steps, secret)
+            _run_purge(con, report, steps, matcher)
         finally:
             con.unregister("purge_target")
         # Deleted rows stay readable in freed blocks of the file until something overwrites them.
         compact(con, db_path)
+        report.compacted = True
     return report
 
 
@@ -327,29 +365,75 @@ _FREE_TEXT = (
     ("source_file", "source_file_id", ("path", "file_name")),
     ("etl_run", "etl_run_id", ("command", "counts_json")),
 )
-_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+_RUN = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")  # a word of a name, hyphens kept: G05-00017
+_CHUNK = re.compile(r"[A-Za-z]+|[0-9]+|-+")
+MAX_CHUNKS = 8  # letters, digits and hyphens a patient number or sample id is made of, at most
 REDACTED = "[purged]"
 
 
-def _redact_names(con: duckdb.DuckDBPyConnection, secret: bytes) -> int:
-    """Replace, in file names, command lines and run counts, every token that is a purged patient's number
-    (its key under the patient's trial group is a target's key) or key. Returns the values changed."""
-    targets = con.execute("SELECT patient_key, trial_group FROM purge_target").fetchall()
-    keys = {key for key, _ in targets}
-    groups = {group for _, group in targets}
+@dataclass
+class PurgedNames:
+    """What names a purged patient in free text: their key, their trial patient number (a text whose key
+    under their trial group is theirs, as written or in upper case) or one of their sample ids."""
+
+    secret: bytes
+    keys: set[str]
+    groups: set[str]
+    samples: set[str]
+    cache: dict[str, bool] = field(default_factory=dict)
+
+    @classmethod
+    def of_targets(cls, con: duckdb.DuckDBPyConnection, secret: bytes) -> PurgedNames:
+        targets = con.execute(f"SELECT patient_key, trial_group FROM {TARGET}").fetchall()
+        samples = con.execute(
+            f"SELECT sample_key FROM sample WHERE patient_id IN (SELECT patient_id FROM {TARGET})"
+        ).fetchall()
+        return cls(secret, {k for k, _ in targets}, {g for _, g in targets}, {s for (s,) in samples})
+
+    def names(self, text: str) -> bool:
+        if text not in self.cache:
+            variants = {text, text.upper()}
+            self.cache[text] = bool(
+                variants & self.keys
+                or variants & self.samples
+                or any(patient_key(self.secret, g, v) in self.keys for g in self.groups for v in variants)
+            )
+        return self.cache[text]
+
+    def redact(self, value: str) -> str:
+        """`value` with every part that names a purged patient replaced: whole words, and runs of letters,
+        digits and hyphens inside them (`graall_G05-00017v2-corrige.csv`)."""
+        spans = []
+        for word in _RUN.finditer(value):
+            chunks = [
+                (word.start() + c.start(), word.start() + c.end()) for c in _CHUNK.finditer(word.group())
+            ]
+            candidates = [(word.start(), word.end())] + [
+                (chunks[i][0], chunks[j][1])
+                for i in range(len(chunks))
+                for j in range(i, min(len(chunks), i + MAX_CHUNKS))
+                if value[chunks[i][0]] != "-" and value[chunks[j][0]] != "-"
+            ]
+            spans += [(start, end) for start, end in candidates if self.names(value[start:end])]
+        redacted, last = [], 0
+        for start, end in sorted(spans, key=lambda span: (span[0], -span[1])):
+            if start >= last:
+                redacted += [value[last:start], REDACTED]
+                last = end
+        return "".join(redacted) + value[last:]
+
+
+def _redact_names(con: duckdb.DuckDBPyConnection, matcher: PurgedNames) -> int:
+    """Redact, in file names, command lines and run counts, every part that names a purged patient.
+    Returns the values changed."""
     changed = 0
     for table, id_column, columns in _FREE_TEXT:
         rows = con.execute(f"SELECT {id_column}, {', '.join(columns)} FROM {table}").fetchall()
-        tokens = {token for row in rows for value in row[1:] if value for token in _TOKEN.findall(str(value))}
-        purged = {
-            token for token in tokens
-            if token in keys or any(patient_key(secret, group, token) in keys for group in groups)
-        }  # fmt: skip
-        if not purged:
-            continue
         for row_id, *values in rows:
             for column, value in zip(columns, values, strict=True):
-                redacted = _redacted(value, purged)
+                if value is None:
+                    continue
+                redacted = matcher.redact(str(value))
                 if redacted != value:
                     con.execute(
                         f"UPDATE {table} SET {column} = $value WHERE {id_column} = $id",
@@ -359,10 +443,15 @@ def _redact_names(con: duckdb.DuckDBPyConnection, secret: bytes) -> int:
     return changed
 
 
-def _redacted(value: object, purged: set[str]) -> object:
-    if value is None:
-        return None
-    return _TOKEN.sub(lambda m: REDACTED if m.group(0) in purged else m.group(0), str(value))
+def _compaction_pending(con: duckdb.DuckDBPyConnection) -> bool:
+    """A purge committed but its compaction did not finish (the process was killed)."""
+    return bool(
+        fetch_value(
+            con,
+            "SELECT count(*) FROM etl_run WHERE kind = 'purge' AND status = 'succeeded' "
+            "AND json_extract(counts_json, '$.compacted') = 'false'::JSON",
+        )
+    )
 
 
 def compact(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
@@ -375,6 +464,13 @@ def compact(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
     con.execute(f"ATTACH '{compacted}' AS cgdw_compacted")
     try:
         con.execute(f'COPY FROM DATABASE "{name}" TO cgdw_compacted')
+        # The copy records that the purges it holds are compacted: the old file keeps saying they are not,
+        # so a purge killed before the rename is finished by the next `cgdw purge`.
+        con.execute(
+            "UPDATE cgdw_compacted.etl_run SET counts_json = json_merge_patch(counts_json, "
+            "'{\"compacted\": true}') WHERE kind = 'purge' AND json_extract(counts_json, '$.compacted') = "
+            "'false'::JSON"
+        )
     finally:
         con.execute("DETACH cgdw_compacted")
     con.execute("CHECKPOINT")
@@ -396,11 +492,12 @@ def _audit(report: PurgeReport) -> dict[str, object]:
         "patients": report.patients,
         "deleted": report.deleted,
         "redacted": report.redacted,
+        "compacted": False,  # until the compacted copy replaces the file (`compact`)
     }
 
 
 def _run_purge(
-    con: duckdb.DuckDBPyConnection, report: PurgeReport, steps: list[tuple[str, str]], secret: bytes
+    con: duckdb.DuckDBPyConnection, report: PurgeReport, steps: list[tuple[str, str]], matcher: PurgedNames
 ) -> None:
     """Every step and the audit run in one transaction: a purge that fails or is killed leaves the
     warehouse as it was (possible since migration 0003: DuckDB refused child-then-parent deletes in one
@@ -423,7 +520,7 @@ def _run_purge(
             for table in _materialized_tables(con):
                 # A stored copy of a view is not a table of the model: its rows of the patient go too.
                 con.execute(f'DELETE FROM "{table}" WHERE patient_id IN (SELECT patient_id FROM {TARGET})')
-            report.redacted = _redact_names(con, secret)
+            report.redacted = _redact_names(con, matcher)
             for table, where in steps:
                 n = int(fetch_value(con, f"SELECT count(*) FROM {table} WHERE {where}"))
                 con.execute(f"DELETE FROM {table} WHERE {where}")

@@ -74,6 +74,18 @@ def render_frame(
     return render_rich([frame_to_table(frame, title)])
 
 
+def output_file(path: Path) -> Path:
+    """`--out FILE` made ready for writing: its directory created; a directory there, or a directory that
+    cannot be created, is a one-line error naming the path."""
+    if path.is_dir():
+        raise CgdwError(f"--out {path} is a directory: give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CgdwError(f"--out {path}: cannot create its directory: {exc.strerror}") from exc
+    return path
+
+
 def output_directory(path: Path) -> Path:
     """`--out DIR` made ready for writing: created with its parents; an existing file there, or a parent
     that cannot be created, is a one-line error naming the path."""

@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 DEMO_PSEUDONYM_KEY = "cgdw-demo-key-synthetic-data-only"
 KEY_BYTES_MIN = 16
 
-# Normalised column names (lower case, ASCII, "_" separators) that hold direct identifiers.
+# Normalised column names (lower case, ASCII, camelCase split, "_" separators, no trailing digits) that
+# hold direct identifiers. Ambiguous abbreviations count only alone: DDN is a birth date or, in French trial
+# exports, the date of the last news (DATE_DDN); IPP a patient number or a proton-pump inhibitor.
 IDENTIFIER_COLUMNS = frozenset(
     {
         "name", "names", "nom", "prenom", "first_name", "firstname", "last_name", "lastname", "surname",
@@ -40,7 +42,7 @@ IDENTIFIER_COLUMNS = frozenset(
         "ddn", "naissance", "ipp", "nip", "mrn", "hospital_number", "medical_record_number",
         "numero_dossier", "nss", "ssn", "insee", "social_security_number", "address", "adresse",
         "street", "rue", "phone", "telephone", "tel", "mobile", "email", "e_mail", "mail", "courriel",
-        "postal_code", "zip", "zip_code", "code_postal",
+        "postal_code", "zip", "zip_code", "code_postal", "cp", "secu", "nda", "gsm",
     }
 )  # fmt: skip
 # Beyond the exact names, the words that make a column an identifier wherever they stand in its name
@@ -48,10 +50,9 @@ IDENTIFIER_COLUMNS = frozenset(
 IDENTIFIER_WORDS = frozenset(
     {
         "prenom", "prenoms", "firstname", "lastname", "surname", "forename", "forenames", "givenname",
-        "fullname", "patronyme", "initials", "initiales", "dob", "ddn", "birthdate", "birthday",
-        "datenaissance", "dtnaiss", "datnaiss", "ipp", "nip", "mrn", "nir", "nss", "ssn", "insee",
-        "adresse", "address", "street", "telephone", "phone", "mobile", "portable", "email", "courriel",
-        "fax",
+        "fullname", "nomprenom", "patronyme", "birthdate", "birthday", "datenaissance", "datenaiss",
+        "dtnaiss", "datnaiss", "nir", "nss", "ssn", "insee", "adresse", "address", "street", "telephone",
+        "phone", "gsm", "email", "mail", "courriel", "fax", "postcode", "zipcode", "mrn",
     }
 )  # fmt: skip
 # ... and the pairs of words that do, e.g. "date ... naissance", "nom ... patient", "code postal".
@@ -60,21 +61,31 @@ IDENTIFIER_PAIRS = tuple(
     for pair in (
         ("date", "naissance"), ("date", "naiss"), ("dt", "naissance"), ("dt", "naiss"), ("jour", "naissance"),
         ("lieu", "naissance"), ("ville", "naissance"), ("date", "birth"), ("place", "birth"),
-        ("birth", "date"), ("nom", "patient"), ("nom", "naissance"), ("nom", "famille"), ("nom", "usage"),
-        ("nom", "usuel"), ("nom", "marital"), ("nom", "jeune"), ("nom", "complet"), ("patient", "name"),
+        ("dob", "patient"), ("ddn", "patient"), ("nom", "patient"), ("nom", "naissance"), ("nom", "famille"),
+        ("nom", "usage"), ("nom", "usuel"), ("nom", "marital"), ("nom", "jeune"), ("nom", "complet"),
+        ("nom", "epouse"), ("nom", "mere"), ("nom", "pere"), ("patient", "name"), ("pt", "name"),
         ("first", "name"), ("last", "name"), ("given", "name"), ("family", "name"), ("maiden", "name"),
-        ("full", "name"), ("middle", "name"), ("birth", "name"), ("securite", "sociale"),
-        ("social", "security"), ("numero", "dossier"), ("num", "dossier"), ("no", "dossier"),
-        ("n", "dossier"), ("hospital", "number"), ("medical", "record"), ("code", "postal"),
-        ("postal", "code"), ("zip", "code"), ("e", "mail"), ("adresse", "mail"), ("tel", "portable"),
-        ("tel", "domicile"),
+        ("full", "name"), ("middle", "name"), ("birth", "name"), ("mother", "name"), ("father", "name"),
+        ("initials", "patient"), ("initiales", "patient"), ("securite", "sociale"), ("social", "security"),
+        ("num", "secu"), ("numero", "secu"), ("no", "secu"), ("numero", "dossier"), ("num", "dossier"),
+        ("no", "dossier"), ("n", "dossier"), ("dossier", "patient"), ("numero", "sejour"), ("num", "sejour"),
+        ("no", "sejour"), ("num", "ipp"), ("numero", "ipp"), ("no", "ipp"), ("ipp", "patient"),
+        ("nip", "patient"), ("num", "nip"), ("hospital", "number"), ("medical", "record"), ("nhs", "number"),
+        ("code", "postal"), ("postal", "code"), ("zip", "code"), ("post", "code"), ("e", "mail"),
+        ("adresse", "mail"), ("tel", "portable"), ("tel", "domicile"), ("tel", "patient"), ("num", "tel"),
+        ("numero", "tel"), ("tel", "mobile"), ("telephone", "mobile"), ("mobile", "phone"),
+        ("numero", "mobile"), ("num", "mobile"),
     )
 )  # fmt: skip
 
 
 def normalise_column_name(name: str) -> str:
+    """Lower case, ASCII, words separated by "_": `Date de naissance`, `DATE_NAISSANCE`, `DateOfBirth`
+    and `dateOfBirth2` all give words a rule can read."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")
+    split = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", ascii_name)  # camelCase words
+    words = re.sub(r"[^a-z0-9]+", "_", split.lower()).strip("_").split("_")
+    return "_".join(word.rstrip("0123456789") or word for word in words)  # TEL1, ADRESSE2
 
 
 def is_identifier_column(name: str) -> bool:
@@ -84,6 +95,7 @@ def is_identifier_column(name: str) -> bool:
     words = set(normalised.split("_"))
     return (
         normalised in IDENTIFIER_COLUMNS
+        or normalised.replace("_", "") in IDENTIFIER_COLUMNS
         or bool(words & IDENTIFIER_WORDS)
         or any(pair <= words for pair in IDENTIFIER_PAIRS)
     )
@@ -135,6 +147,15 @@ def check_key(con: duckdb.DuckDBPyConnection, secret: bytes, now: dt.datetime | 
     recorded = con.execute("SELECT fingerprint, recorded_at FROM key_fingerprint").fetchall()
     fingerprint = key_fingerprint(secret)
     if not recorded:
+        patients = con.execute("SELECT count(*) FROM patient").fetchall()[0][0]
+        if patients:
+            # Keys already made, by a secret nobody recorded (a warehouse from before migration 0007, or
+            # one downgraded past it): trusting the first secret that comes could re-key everyone.
+            raise KeyMismatch(
+                f"this warehouse holds {patients} patients but no record of the pseudonymisation key that "
+                "made their keys: prove the key with `cgdw db record-key --group GROUP NUMBER`, naming a "
+                "patient you know is loaded (docs/privacy.md)"
+            )
         if now is not None:
             con.execute(
                 "INSERT INTO key_fingerprint VALUES ($fingerprint, $now)",

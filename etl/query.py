@@ -21,13 +21,30 @@ from etl.warehouse import read_only_connection
 
 def run_query(db_path: Path, sql: str, limit: int | None = None) -> pl.DataFrame:
     with read_only_connection(db_path, external_access=False) as con:
-        checked = safe_select(sql, surface_relations(con))
+        taken = {
+            name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        }
+        checked = safe_select(sql, surface_relations(con), taken)
         con.execute(f"SET search_path = '{SCHEMA}'")  # unqualified names are the surface's
         try:
             relation = con.sql(checked)
             if limit is not None:
                 relation = relation.limit(limit)
-            return relation.pl()
+            return _as_text_where_needed(relation).pl()
         except duckdb.Error as exc:
             # DuckDB's own message (unknown column, type error...) is what the analyst needs.
             raise CgdwError(f"query failed: {str(exc).splitlines()[0]}") from None
+
+
+# DuckDB types that polars cannot hold or print in every format (intervals, unions; bytes in JSON; dates
+# and times out of its range, e.g. 'infinity'): shown as DuckDB writes them as text.
+_AS_TEXT = ("BLOB", "INTERVAL", "UNION", "MAP", "DATE", "TIMESTAMP", "TIME", "BIT")
+
+
+def _as_text_where_needed(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    columns = []
+    for name, dtype in zip(relation.columns, relation.types, strict=True):
+        quoted = '"' + name.replace('"', '""') + '"'
+        text = str(dtype).upper().startswith(_AS_TEXT)
+        columns.append(f"CAST({quoted} AS VARCHAR) AS {quoted}" if text else quoted)
+    return relation.project(", ".join(columns)) if columns else relation

@@ -27,6 +27,7 @@ import polars as pl
 
 from etl import __version__
 from etl.errors import CgdwError
+from etl.output import output_file
 from etl.warehouse import open_for_read, query_frame, require_warehouse
 
 # The covariates of the seed letter's multivariable models (as in the README's `cgdw outcomes` example).
@@ -438,7 +439,7 @@ def write_report(
     db_path: Path, out: Path, by: str = "ikzf1_status", horizon: float = 5.0, min_cell: int | None = None
 ) -> Path:
     """Write the HTML report of the warehouse at `db_path` to `out` (parents created) and return `out`."""
+    output_file(out)
     text = build_report(db_path, by=by, horizon=horizon, min_cell=min_cell)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     return out

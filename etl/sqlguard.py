@@ -69,10 +69,12 @@ def _has_more_than_a_where(select: exp.Select) -> bool:
     return not only_v or any(select.args.get(key) for key in extra)
 
 
-def safe_select(sql: str, relations: set[str] | None = None) -> str:
+def safe_select(sql: str, relations: set[str] | None = None, taken: set[str] | None = None) -> str:
     """`sql` if it is exactly one SELECT (CTEs, UNION and the like included) that writes nothing, and,
-    with `relations`, reads only those (unqualified, or in schema `analyst`), its own CTEs and
-    information_schema; table functions (read_csv, query_table, duckdb_tables...) other than range and
+    with `relations`, reads only those (unqualified, or in schema `analyst`; names compared as DuckDB
+    does, without case), its own CTEs and information_schema. A CTE may not take a name of `taken` (every
+    relation of the warehouse): inside its own body, and outside its scope, that name is the warehouse's
+    relation, not the CTE. Table functions (read_csv, query_table, duckdb_tables...) other than range and
     generate_series are refused."""
     try:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
@@ -89,30 +91,33 @@ def safe_select(sql: str, relations: set[str] | None = None) -> str:
         ):
             raise UnsafeSql(f"only SELECT queries are run: {node.key.upper()} found")
     if relations is not None:
-        _check_relations(statement, relations)
+        _check_relations(statement, {r.lower() for r in relations}, {r.lower() for r in taken or set()})
     return sql
 
 
 _GENERATORS = (exp.GenerateSeries,)  # range() and generate_series(): numbers, no data
 
 
-def _check_relations(statement: exp.Query, relations: set[str]) -> None:
-    ctes = {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
+def _check_relations(statement: exp.Query, relations: set[str], taken: set[str]) -> None:
+    ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+    for name in sorted(ctes & taken):
+        raise UnsafeSql(
+            f"a CTE may not be named {name!r}, the name of a relation of the warehouse: rename it"
+        )
     for table in statement.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):
             if isinstance(table.this, _GENERATORS):
                 continue
-            function = table.this.sql(dialect="duckdb").split("(")[0]
-            raise UnsafeSql(
-                f"{function.lower()}(...) is not available in cgdw query: it reads outside the views"
-            )
+            function = table.this.sql(dialect="duckdb").split("(")[0].lower()
+            raise UnsafeSql(f"{function}(...) is not available in cgdw query: it reads outside the views")
         schema, catalog = table.args.get("db"), table.args.get("catalog")
-        schema_name = schema.name if schema is not None else None
+        schema_name = schema.name.lower() if schema is not None else None
+        name = table.name.lower()
         if catalog is None and schema_name == "information_schema":
             continue  # names and types of relations, no data
-        if catalog is None and schema_name is None and table.name in ctes:
+        if catalog is None and schema_name is None and name in ctes:
             continue
-        if catalog is None and schema_name in (None, "analyst") and table.name in relations:
+        if catalog is None and schema_name in (None, "analyst") and name in relations:
             continue
         if not relations:
             raise UnsafeSql("the warehouse has no analyst views yet: run `cgdw views apply` first")

@@ -143,3 +143,44 @@ def test_the_registry_lists_kinds_after_the_kinds_they_refer_to() -> None:
     assert order == tuple(kind.name for kind in SOURCE_KINDS)
     for kind in SOURCE_KINDS:
         assert all(order.index(other) < order.index(kind.name) for other in kind.refers_to)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["table1", "--by", "os_years"],
+        ["table1", "--min-cell", "0"],
+        ["outcomes", "--horizon", "nan"],
+        ["outcomes", "--by", "patient_key"],
+        ["outcomes", "--adjust", "age,age"],
+        ["outcomes", "--out", "{tmp}"],
+        ["report", "--out", "{tmp}"],
+        ["plot", "oncoplot", "--out", "{tmp}/figure.txt"],
+        ["export", "cohort_patient", "--out", "{tmp}/file.csv"],
+    ],
+    ids=lambda args: " ".join(args).replace("{tmp}", "TMP"),
+)
+def test_mistakes_found_by_a_hostile_tester_get_one_line_messages(
+    warehouse: Path, tmp_path: Path, args: list[str]
+) -> None:
+    """Each of these once printed a library's exception (ValueError, IndexError, DuplicateError,
+    ArithmeticError, IsADirectoryError...): now one cgdw line, and an exit code."""
+    (tmp_path / "file.csv").write_text("a file, not a directory\n")
+    result = cgdw(*(a.format(tmp=tmp_path) for a in args), "--db", str(warehouse))
+    assert result.returncode in (1, 2), result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr and "Error: " not in lines[0].removeprefix("error: ")[:40]
+
+
+def test_query_results_polars_cannot_hold_are_printed_as_text(warehouse: Path) -> None:
+    """Bytes, intervals, unions and dates out of range ('infinity') once ended in a Rust panic and a
+    204-line traceback: they print as DuckDB writes them, in every format."""
+    sql = (
+        "SELECT sha256('x')::BLOB AS b, INTERVAL 1 DAY AS i, 'infinity'::DATE AS d, union_value(a := 1) AS u"
+    )
+    for fmt in ("table", "csv", "json", "md"):
+        result = cgdw("query", sql, "-f", fmt, "--db", str(warehouse))
+        assert result.returncode == 0 and "infinity" in result.stdout and "1 day" in result.stdout, (
+            result.stderr
+        )

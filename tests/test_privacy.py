@@ -72,6 +72,12 @@ def test_no_key_or_a_short_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
         "DT_NAISSANCE", "Lieu de naissance", "DOB", "Birth date", "birthday", "Patient name", "Full name",
         "N° dossier", "Numéro de sécurité sociale", "NIR", "Téléphone portable", "Adresse e-mail",
         "email_patient", "Code postal",
+        # ... and what a hostile tester found still missed: camelCase, numbered, abbreviated.
+        "DateOfBirth", "PatientName", "NomPatient", "NumIPP", "PhoneNumber", "NomDeNaissance",
+        "numeroSecuriteSociale", "DATENAISS", "PRENOM1", "NOM_EPOUSE", "NOMPRENOM", "NUM_SECU", "NDA",
+        "num_sejour", "TEL1", "tel_patient", "GSM", "MAIL_PATIENT", "ADRESSE1", "CP", "zipcode", "PostCode",
+        "NHS_NUMBER", "MedicalRecordNo", "NumDossier", "Dossier_patient", "NOM_MERE", "mother_name",
+        "PT_NAME",
     ],
 )  # fmt: skip
 def test_identifier_like_columns_are_recognised(column: str) -> None:
@@ -81,7 +87,11 @@ def test_identifier_like_columns_are_recognised(column: str) -> None:
 def test_ordinary_clinical_columns_are_not_identifiers() -> None:
     """Names of things, not of people, and a birth weight, are data."""
     ordinary = ["NUM_PATIENT", "DATE_DIAG", "SEXE", "patient_id", "consent", "NOM_PROTOCOLE", "protocol_name",
-                "gene_name", "STUDY_NAME", "POIDS_NAISSANCE", "birth_weight", "nom_centre"]  # fmt: skip
+                "gene_name", "STUDY_NAME", "POIDS_NAISSANCE", "birth_weight", "nom_centre",
+                # DDN is also the date of the last news, IPP a proton-pump inhibitor: ambiguous words
+                # count only alone.
+                "STATUT_DDN", "DATE_DDN", "COMEDICATION_IPP", "MOBILE_ELEMENT_INSERTION", "HGVSp_Short",
+                "Tumor_Sample_Barcode", "t_alt_count"]  # fmt: skip
     assert identifier_columns(ordinary) == []
 
 
@@ -268,3 +278,31 @@ def test_a_quarantined_row_keeps_only_what_the_layout_reads(db_path: Path, tmp_p
     assert report.rows_rejected == 1
     (raw,) = query(db_path, "SELECT raw_record FROM rejected_record")[0]
     assert "COMMENTAIRE" not in json.loads(str(raw)) and "chambre" not in str(raw)
+
+
+def test_a_warehouse_without_a_recorded_key_refuses_until_a_key_proves_itself(
+    warehouse: Path, cohort: SynthResult, tmp_path: Path
+) -> None:
+    """A warehouse from before migration 0007, or downgraded past it, holds patients and no fingerprint:
+    trusting the next secret could re-key everyone (found by a hostile tester: downgrade, upgrade, load
+    with another key, 476 patients became 691). Loads are refused until `cgdw db record-key` finds a
+    patient the data manager names under the key."""
+    from etl.consent import PatientRef, record_key
+    from etl.privacy import KeyMismatch
+
+    db = Path(shutil.copy(warehouse, tmp_path / "copy.duckdb"))
+    database.downgrade(db, "0006")
+    database.upgrade(db)
+    newer = tmp_path / "lab_newer.tsv"
+    newer.write_bytes(cohort.files["lab"].read_bytes().replace(b"\n", b"\r\n"))
+    other = b"a-different-secret-of-enough-length"
+    for secret in (other, TEST_KEY.encode()):
+        with pytest.raises(KeyMismatch, match="record-key"):
+            load_source(db, "lab", newer, secret=secret)
+    number = _source_ids(cohort)["GRAALL"][0]
+    with pytest.raises(KeyMismatch, match="nothing recorded"):
+        record_key(db, PatientRef(trial_group="GRAALL", source_patient_id=number), secret=other)
+    assert "key recorded" in record_key(db, PatientRef(trial_group="GRAALL", source_patient_id=number))
+    with pytest.raises(KeyMismatch, match="not the one this warehouse was built with"):
+        load_source(db, "lab", newer, secret=other)
+    assert load_source(db, "lab", newer).rows_loaded

@@ -32,6 +32,7 @@ from etl.analysis.grouped_cox import MAX_PATTERNS, GroupedEfronCox, covariate_pa
 from etl.errors import CgdwError
 
 Endpoint = Literal["os", "efs", "cir"]
+MAX_GROUPS = 20  # a grouping column with more values is not a grouping (a key, a measurement)
 KM_CI_METHOD = "log(-log) transform of the Kaplan-Meier estimate, Greenwood variance"
 CIF_CI_METHOD = "log(-log) transform of the Aalen-Johansen estimate, cmprsk::cuminc variance"
 
@@ -134,10 +135,17 @@ def suppress_small_counts(result: OutcomeResult, min_cell: int) -> OutcomeResult
     """Small-cell suppression of an outcome analysis for tables that leave the building: a group's events
     below `min_cell`, or its patients without the event below it, are hidden ("<k", ">n-k"); the total's
     events are the groups' sum, so one hidden group hides the total too ("x"), and the models' events
-    (the total's, or a subset of it) are hidden with them. Patients per group, estimates and P values
-    stay."""
+    (the total's, or a subset of it) are hidden with them, and so are the estimates of the cells hidden (a
+    fraction of n when nobody is censored before the horizon). Groups smaller than `min_cell` are refused.
+    Patients per group and P values stay."""
     if min_cell < 2:
         raise CgdwError(f"--min-cell must be at least 2, got {min_cell}")
+    small = [g.group for g in result.groups if g.n < min_cell]
+    if small:
+        raise CgdwError(
+            f"--min-cell {min_cell}: {', '.join(small)} of {result.by} have fewer than {min_cell} patients: "
+            "group by a variable with larger groups"
+        )
     cells = [*result.groups, result.overall]
     for cell in cells:
         events = cell.events or 0
@@ -153,7 +161,8 @@ def suppress_small_counts(result: OutcomeResult, min_cell: int) -> OutcomeResult
     if any(cell.suppressed for cell in cells):
         for cell in cells:
             if cell.suppressed:
-                cell.events = None
+                # Without censoring before the horizon, the estimate is a fraction of n: it goes too.
+                cell.events = cell.estimate = cell.lower = cell.upper = None
         for ratio in result.hazard_ratios:
             ratio.events, ratio.suppressed = None, "x"
         result.notes.append(
@@ -165,6 +174,8 @@ def suppress_small_counts(result: OutcomeResult, min_cell: int) -> OutcomeResult
 
 
 def _percent_ci(g: GroupEstimate) -> str:
+    if g.suppressed:
+        return "x"
     if g.estimate is None:
         return "n/a"
     return f"{100 * g.estimate:.1f}% ({100 * (g.lower or 0):.1f}-{100 * (g.upper or 0):.1f})"
@@ -212,8 +223,14 @@ class OutcomeAnalysis:
     ) -> None:
         if endpoint not in ENDPOINTS:
             raise CgdwError(f"unknown endpoint {endpoint!r}: choose one of {', '.join(ENDPOINTS)}")
-        if horizon <= 0:
+        if not math.isfinite(horizon) or horizon <= 0:
             raise CgdwError(f"the horizon must be a positive number of years, got {horizon}")
+        time_column, status_column, _ = ENDPOINTS[endpoint]
+        if by in (time_column, status_column):
+            raise CgdwError(f"--by {by} is the {endpoint} endpoint itself: group by a patient characteristic")
+        twice = sorted({name for name in adjust if list(adjust).count(name) > 1} | ({by} & set(adjust)))
+        if twice:
+            raise CgdwError(f"--adjust names {', '.join(twice)} twice (or the --by column): name each once")
         self.endpoint, self.by, self.cohort = endpoint, by, cohort
         self.horizon, self.adjust, self.reference = horizon, tuple(adjust), reference
         self.with_hazard_ratios = hazard_ratios
@@ -295,6 +312,11 @@ class OutcomeAnalysis:
 
     def _groups(self, frame: pl.DataFrame) -> tuple[list[object], object]:
         levels = group_order(frame[self.by])
+        if len(levels) > MAX_GROUPS:
+            raise CgdwError(
+                f"--by {self.by} makes {len(levels)} groups of {frame.height} patients: group by a variable "
+                f"with at most {MAX_GROUPS} values (a category, not an identifier or a measurement)"
+            )
         if self.reference is not None:
             matching = [v for v in levels if group_label(v) == self.reference]
             if not matching:

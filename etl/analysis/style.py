@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import matplotlib as mpl
 from matplotlib.figure import Figure
 
+from etl.errors import CgdwError
+
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
 
@@ -48,11 +50,15 @@ BASE_RC: dict[RcKeyType, Any] = {
 PNG_DPI = 200
 
 
+class FigureFileError(CgdwError, ValueError):
+    """A figure file name cgdw cannot write to (its suffix, its directory)."""
+
+
 def format_for(out: Path) -> str:
     """Output format from the file suffix, checked before any drawing work."""
     fmt = SUFFIX_FORMATS.get(Path(out).suffix.lower())
     if fmt is None:
-        raise ValueError(
+        raise FigureFileError(
             f"cannot tell the figure format of {str(out)!r}: use a .png or .svg file name "
             f"(got suffix {Path(out).suffix!r})"
         )
@@ -69,4 +75,8 @@ def figure_rc() -> Iterator[None]:
 def save_figure(fig: Figure, out: Path, fmt: str) -> None:
     # No date (SVG) nor software version (PNG) in the metadata: the same data gives the same bytes.
     metadata: dict[str, str | None] = {"Date": None} if fmt == "svg" else {"Software": None}
-    fig.savefig(out, format=fmt, dpi=PNG_DPI, metadata=metadata, facecolor="white")
+    try:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, format=fmt, dpi=PNG_DPI, metadata=metadata, facecolor="white")
+    except OSError as exc:
+        raise FigureFileError(f"cannot write the figure {out}: {exc.strerror}") from exc

@@ -20,6 +20,7 @@ import polars as pl
 from scipy import stats
 
 from etl.analysis.cohort import ENDPOINTS, format_p, group_label, group_order, read_cohort
+from etl.errors import CgdwError
 
 RowKind = Literal["count", "median", "estimate"]
 
@@ -91,7 +92,8 @@ class Cell:
     estimate: float | None = None
     lower: float | None = None
     upper: float | None = None
-    suppressed: str | None = None  # e.g. "<5" when --min-cell hid a small count
+    suppressed: str | None = None  # e.g. "<5" when --min-cell hid a small count (or "x" an estimate)
+    denom_suppressed: bool | None = None  # True when --min-cell hid the denominator too
 
     def as_dict(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value is not None}
@@ -106,6 +108,7 @@ class RowResult:
     total: Cell
     p_value: float | None
     test: str | None
+    events: dict[str, int] = field(default_factory=dict)  # estimate rows: events per group, not printed
 
 
 @dataclass
@@ -157,8 +160,10 @@ class Table1:
 
 
 def format_cell(kind: RowKind, cell: Cell) -> str:
-    if cell.suppressed and kind == "count":
-        return f"{cell.suppressed}/{cell.denom}"
+    if kind == "count" and (cell.suppressed or cell.denom_suppressed):
+        return f"{cell.suppressed or cell.n}/{'x' if cell.denom_suppressed else cell.denom}"
+    if kind == "estimate" and cell.suppressed:
+        return cell.suppressed
     if kind == "count":
         if not cell.denom:
             return "0/0"
@@ -238,7 +243,10 @@ def estimate_row(row: Table1Row, frame: pl.DataFrame, cohort: str, by: str, hori
     cells = {g.group: Cell(estimate=g.estimate, lower=g.lower, upper=g.upper, n=g.n) for g in result.groups}
     overall = result.overall
     total = Cell(estimate=overall.estimate, lower=overall.lower, upper=overall.upper, n=overall.n)
-    return RowResult(row.id, row.label, "estimate", cells, total, result.test.p_value, result.test.name)
+    events = {g.group: g.events or 0 for g in [*result.groups, overall]}
+    return RowResult(
+        row.id, row.label, "estimate", cells, total, result.test.p_value, result.test.name, events
+    )
 
 
 def build_table1(
@@ -288,78 +296,145 @@ def build_table1(
     return table if min_cell is None else suppress_small_cells(table, min_cell)
 
 
+Key = tuple[int, str]  # (row index among the count rows, column: a group or "Total")
+
+
 def suppress_small_cells(table: Table1, min_cell: int) -> Table1:
-    """Small-cell suppression for tables that leave the building, so that no count below `min_cell` is
-    printed or can be derived from what is printed:
+    """Small-cell suppression for tables that leave the building: no count below `min_cell` is printed,
+    nor can it be worked out from what the table prints (tested by a reader that solves the table's
+    equations, tests/test_table1.py). What one table cannot guard against, tables of the same cohort by
+    different groupings compared with each other, is said in docs/privacy.md.
 
-    - primary: a count n of 1 to min_cell - 1 is hidden as "<k", and so is a count whose complement in
-      its denominator (denom - n, the patients without the feature) is that small, as ">d" (n > d);
-    - complementary, by rows: a group's count is the row total minus the other groups', so a row never
-      keeps exactly one hidden cell: the total (or, when only the total is small, the smallest group) is
-      hidden too, as "x";
-    - complementary, by columns: rows that split one denominator (the TCR groups, the oncogenetic
-      subgroups: their counts add up to it in every column) never keep exactly one hidden cell in a
-      column either.
-
-    Medians lose their ranges (a minimum or maximum is one patient's value). Zero counts and denominators
-    stay: they disclose nobody. P values are computed on the exact counts."""
+    - Groups of fewer than `min_cell` patients are refused: every count in them would be small.
+    - Primary: a count of 1 to min_cell - 1 prints as "<k"; a count whose complement in its denominator
+      (the patients without the feature) is that small as ">m" (it is more than m); a denominator below
+      min_cell hides its cell whole.
+    - Rows: a group's count is the row total minus the other groups', so when a group's count is hidden
+      the total's is too ("x"), and the other way round.
+    - Columns: rows that split one denominator (categories of one variable) never leave a hidden count
+      that its bounds and the denominator pin down (two "<5" adding up to 8 are both 4): another count of
+      the column is hidden until none is.
+    - Denominators: a row's denominator that equals a hidden count of the same column (HSCT among the
+      patients in CR) is hidden too, and with it the row total's denominator.
+    - P values of rows with a hidden count are not printed (computed on the exact counts, they would give
+      them back); estimates whose events, or patients without event, are below min_cell print as "x";
+      medians lose their ranges (a minimum or maximum is one patient's value)."""
     if min_cell < 2:
-        raise ValueError(f"--min-cell must be at least 2, got {min_cell}")
+        raise CgdwError(f"--min-cell must be at least 2, got {min_cell}")
+    sizes = {group: cell.n or 0 for group, cell in table.rows[0].groups.items()} if table.rows else {}
+    small = [group for group, size in sizes.items() if size < min_cell]
+    if small:
+        raise CgdwError(
+            f"--min-cell {min_cell}: {', '.join(small)} of {table.by} have fewer than {min_cell} patients, "
+            "so every count in them would be small: group by a variable with larger groups"
+        )
     rows = [row for row in table.rows if row.kind == "count" and row.id != "total"]
     columns = [*table.groups, "Total"]
 
-    def cell(row: RowResult, column: str) -> Cell:
-        return row.total if column == "Total" else row.groups[column]
+    def cell(key: Key) -> Cell:
+        row = rows[key[0]]
+        return row.total if key[1] == "Total" else row.groups[key[1]]
 
-    hidden: dict[tuple[int, str], str] = {}
-    for i, row in enumerate(rows):
+    hidden: dict[Key, str] = {}
+    hidden_denominators: set[Key] = set()
+    for i in range(len(rows)):
         for column in columns:
-            n, denom = cell(row, column).n or 0, cell(row, column).denom or 0
-            if 0 < n < min_cell:
+            n, denom = cell((i, column)).n or 0, cell((i, column)).denom or 0
+            if 0 < denom < min_cell:
+                hidden[i, column] = f"<{min_cell}"
+                hidden_denominators.add((i, column))
+            elif 0 < n < min_cell:
                 hidden[i, column] = f"<{min_cell}"
             elif 0 < denom - n < min_cell:
                 hidden[i, column] = f">{denom - min_cell}"
-
-    def count(key: tuple[int, str]) -> int:
-        return cell(rows[key[0]], key[1]).n or 0
-
     blocks = _partitions(rows, columns)
-    lines = [([(i, c) for c in columns], True) for i in range(len(rows))]  # rows: hide the Total first
-    lines += [([(i, c) for i in block], False) for block in blocks for c in columns]
     changed = True
-    while changed:  # until no row or column keeps exactly one hidden cell
+    while changed:
         changed = False
-        for line, prefer_total in lines:
-            if sum(key in hidden for key in line) == 1:
-                changed |= _hide_one_more(hidden, line, count, prefer_total)
-    for (i, column), mark in hidden.items():
-        target = cell(rows[i], column)
-        target.n, target.suppressed = None, mark
+        for i in range(len(rows)):
+            groups_hidden = any((i, g) in hidden for g in table.groups)
+            if groups_hidden and (i, "Total") not in hidden:
+                hidden[i, "Total"], changed = "x", True
+            elif (i, "Total") in hidden and not groups_hidden:
+                changed |= _hide_smallest(hidden, [(i, g) for g in table.groups], cell)
+            if (
+                any((i, g) in hidden_denominators for g in table.groups)
+                and (i, "Total") not in hidden_denominators
+            ):
+                hidden_denominators.add((i, "Total"))
+                hidden.setdefault((i, "Total"), "x")
+                changed = True
+        for block in blocks:
+            for column in columns:
+                line = [(i, column) for i in block]
+                if any(key in hidden_denominators for key in line):
+                    continue  # the whole the counts add up to is not printed
+                if _pinned(line, hidden, cell, min_cell):
+                    changed |= _hide_smallest(hidden, line, cell)
+        for key in list(hidden):
+            value = cell(key).n
+            for i in range(len(rows)):
+                other = (i, key[1])
+                if other not in hidden_denominators and cell(other).denom == value and value:
+                    hidden_denominators.add(other)
+                    changed = True
+    for key, mark in hidden.items():
+        cell(key).n, cell(key).suppressed = None, mark
+    for key in hidden_denominators:
+        cell(key).denom, cell(key).denom_suppressed = None, True
+    for i, row in enumerate(rows):
+        if any((i, c) in hidden or (i, c) in hidden_denominators for c in columns):
+            row.p_value = None
     for row in table.rows:
         if row.kind == "median":
             for median in [*row.groups.values(), row.total]:
                 median.min = median.max = None
+        if row.kind == "estimate":
+            for group, estimate in [*row.groups.items(), ("Total", row.total)]:
+                events = row.events.get(group, 0)
+                if 0 < events < min_cell or 0 < (estimate.n or 0) - events < min_cell:
+                    estimate.estimate = estimate.lower = estimate.upper = None
+                    estimate.suppressed = "x"
     table.notes.append(
         f"Small cells suppressed: counts below {min_cell} are shown as <{min_cell} (or, when the patients "
-        f"without the feature are fewer than {min_cell}, as >d); x hides a count from which a suppressed one "
-        "could be derived by subtraction; medians are shown without their ranges; P values are computed "
-        "on the exact counts."
+        f"without the feature are fewer than {min_cell}, as >m: more than m); x hides a count, denominator "
+        "or estimate from which a small count could be worked out; P values of rows with a hidden count are "
+        "not shown (computed on the exact counts); medians are shown without their ranges."
     )
     return table
 
 
-def _hide_one_more(
-    hidden: dict[tuple[int, str], str],
-    line: list[tuple[int, str]],
-    count: Callable[[tuple[int, str]], int],
-    prefer_total: bool,
-) -> bool:
-    """Hide one more non-zero count of a row (its Total if shown) or column (its smallest) as "x"."""
-    candidates = [key for key in line if key not in hidden and count(key) > 0]
+def _bounds(cell: Cell, mark: str, min_cell: int) -> tuple[int, int]:
+    """What a reader knows of a hidden count from its mark and its denominator."""
+    denom = cell.denom or 0
+    if mark == f"<{min_cell}":
+        return (1, min_cell - 1) if denom >= min_cell else (0, denom)
+    if mark.startswith(">"):
+        return int(mark[1:]) + 1, denom - 1
+    return 0, denom
+
+
+def _pinned(line: list[Key], hidden: dict[Key, str], cell: Callable[[Key], Cell], min_cell: int) -> bool:
+    """Whether the counts of `line` (a partition: they add up to their common denominator) pin a hidden
+    one down: its bounds, and the whole minus what is shown and the others' bounds, leave one value."""
+    whole = cell(line[0]).denom or 0
+    shown = sum(cell(key).n or 0 for key in line if key not in hidden)
+    bounds = {key: _bounds(cell(key), hidden[key], min_cell) for key in line if key in hidden}
+    rest = whole - shown
+    for key, (low, high) in bounds.items():
+        others_low = sum(b[0] for k, b in bounds.items() if k != key)
+        others_high = sum(b[1] for k, b in bounds.items() if k != key)
+        if max(low, rest - others_high) == min(high, rest - others_low):
+            return True
+    return False
+
+
+def _hide_smallest(hidden: dict[Key, str], line: list[Key], cell: Callable[[Key], Cell]) -> bool:
+    """Hide the smallest non-zero count of `line` still shown, as "x"."""
+    candidates = [key for key in line if key not in hidden and (cell(key).n or 0) > 0]
     if not candidates:
         return False
-    totals = [key for key in candidates if key[1] == "Total"] if prefer_total else []
-    hidden[totals[0] if totals else min(candidates, key=lambda key: (count(key), key))] = "x"
+    hidden[min(candidates, key=lambda key: (cell(key).n or 0, key))] = "x"
     return True
 
 
