@@ -15,13 +15,13 @@ from etl.sources.registry import load_source
 from tests.helpers import (
     ALIVE,
     DEAD,
-    MANIFEST_HEADER,
     SHARED,
     fingerprint,
     query,
     scalar,
     view_rows,
     write_graall,
+    write_sample_manifest,
 )
 
 THIRD_PARTY = SHARED / "third_party"
@@ -29,18 +29,6 @@ CSQ_FORMAT = "|".join(
     ["Allele", "Consequence", "IMPACT", "SYMBOL", "Feature_type", "Feature", "EXON", "HGVSp",
      "Protein_position", "Amino_acids", "CANONICAL", "MANE_SELECT", "GIVEN_REF", "USED_REF"]
 )  # fmt: skip
-
-
-def write_manifest(
-    path: Path, samples: list[str], patient: str = "G03-00001", assembly: str = "GRCh37"
-) -> Path:
-    version = "1" if assembly == "GRCh37" else "2"
-    rows = [
-        f"{s}\tGRAALL\t{patient}\tdiagnosis\tBM\t0\tTALL80\t{version}\t{assembly}\tpipeline 1"
-        for s in samples
-    ]
-    path.write_text("\n".join([MANIFEST_HEADER, *rows]) + "\n")
-    return path
 
 
 @pytest.fixture
@@ -51,7 +39,8 @@ def warehouse(db_path: Path, tmp_path: Path) -> Path:
 
 
 def with_samples(db: Path, tmp_path: Path, samples: list[str], **options: str) -> None:
-    load_source(db, "samples", write_manifest(tmp_path / f"manifest_{len(samples)}.tsv", samples, **options))
+    manifest = write_sample_manifest(tmp_path / f"manifest_{len(samples)}.tsv", samples, **options)
+    load_source(db, "samples", manifest)
 
 
 def vcf_text(records: list[str], samples: tuple[str, ...] = ("T1",), csq_format: str = CSQ_FORMAT) -> str:
@@ -386,12 +375,12 @@ def test_mrd_values_out_of_range_or_in_unknown_units_are_quarantined(warehouse: 
 
 
 def test_a_sample_id_cannot_change_patient(warehouse: Path, tmp_path: Path) -> None:
-    load_source(warehouse, "samples", write_manifest(tmp_path / "m1.tsv", ["S1", "S2"]))
-    moved = write_manifest(tmp_path / "m2.tsv", ["S1"], patient="G03-00002")
+    load_source(warehouse, "samples", write_sample_manifest(tmp_path / "m1.tsv", ["S1", "S2"]))
+    moved = write_sample_manifest(tmp_path / "m2.tsv", ["S1"], patient="G03-00002")
     report = load_source(warehouse, "samples", moved, max_reject_fraction=1)
     assert report.rows_rejected == 1
     assert query(warehouse, "SELECT rule FROM rejected_record") == [("sample_unchanged",)]
-    unknown = write_manifest(tmp_path / "m3.tsv", ["S3"], assembly="GRCh38")
+    unknown = write_sample_manifest(tmp_path / "m3.tsv", ["S3"], assembly="GRCh38")
     unknown.write_text(unknown.read_text().replace("TALL80", "PANEL99"))
     load_source(warehouse, "samples", unknown, max_reject_fraction=1)
     assert query(warehouse, "SELECT rule FROM rejected_record ORDER BY rule") == [
@@ -417,8 +406,8 @@ def test_every_genomic_run_keeps_lineage(warehouse: Path, tmp_path: Path) -> Non
 
 
 def test_ikzf1_alterations_are_classed_in_sql(warehouse: Path, tmp_path: Path) -> None:
-    load_source(warehouse, "samples", write_manifest(tmp_path / "m1.tsv", ["T1"]))
-    load_source(warehouse, "samples", write_manifest(tmp_path / "m2.tsv", ["T2"], patient="G03-00002"))
+    load_source(warehouse, "samples", write_sample_manifest(tmp_path / "m1.tsv", ["T1"]))
+    load_source(warehouse, "samples", write_sample_manifest(tmp_path / "m2.tsv", ["T2"], patient="G03-00002"))
     other_missense = (
         HOTSPOT.replace("p.Asn159Ser|159|N/S", "p.Ala300Val|300|A/V")
         .replace("50450292", "50467650")
