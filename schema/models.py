@@ -343,9 +343,13 @@ class Enrolment(VersionedFact, Base):
     patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patient.patient_id"))
     protocol_code: Mapped[str] = mapped_column(sa.ForeignKey("protocol.protocol_code"))
     diagnosis: Mapped[str] = mapped_column(sa.Text, doc="T-ALL, T-LBL, B-ALL, AML, MPAL, other")
-    diagnosis_year: Mapped[int] = mapped_column(sa.Integer, doc="year only: dates are not stored")
-    sex: Mapped[str] = mapped_column(sa.Text, doc="M | F")
-    age_at_diagnosis_years: Mapped[float] = mapped_column(sa.Double)
+    diagnosis_year: Mapped[int | None] = mapped_column(
+        sa.Integer, doc="year only: dates are not stored; NULL when the source gives none"
+    )
+    sex: Mapped[str | None] = mapped_column(sa.Text, doc="M | F; NULL when the source gives none")
+    age_at_diagnosis_years: Mapped[float | None] = mapped_column(
+        sa.Double, doc="NULL when the source gives none"
+    )
     consent_status: Mapped[str] = mapped_column(sa.Text, doc="given | withdrawn")
     __table_args__ = (
         codes("sex", SEX),

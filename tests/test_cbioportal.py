@@ -126,6 +126,22 @@ def test_real_study_imports(db_path: Path, tmp_path: Path) -> None:
     assert all(r.noop for r in again)
 
 
+def test_every_patient_of_a_study_without_age_sex_or_year_is_in_the_cohort(
+    db_path: Path, tmp_path: Path
+) -> None:
+    """cBioPortal's test study gives no AGE, SEX nor DIAGNOSIS_YEAR: its patients once had no enrolment and
+    never reached cohort_patient (0 of them); now every patient is there, with those values NULL, and the
+    run says how many lack each (migration 0009 made them optional)."""
+    from etl.views import apply_views
+
+    reports = load_cbioportal_study(db_path, study_copy(tmp_path))
+    apply_views(db_path)
+    patients = len(data_lines(STUDY / "data_clinical_patients.txt"))
+    in_cohort = "SELECT count(*) FROM cohort_patient WHERE trial_group = ? AND age IS NULL AND sex IS NULL"
+    assert scalar(db_path, in_cohort, [GROUP]) == patients
+    assert any(f"{patients} without AGE" in w and "NULL" in w for w in reports[0].warnings)
+
+
 def test_study_files_come_from_the_meta_files(db_path: Path) -> None:
     # The shared directory as is: its wide CNA has no meta file, so it is not loaded, and the run says so.
     reports = load_cbioportal_study(db_path, STUDY)

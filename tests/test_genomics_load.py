@@ -268,6 +268,29 @@ def test_a_seg_with_non_igv_column_names_loads(warehouse: Path, tmp_path: Path) 
     assert scalar(warehouse, "SELECT count(*) FROM copy_number_segment") == 818
 
 
+def test_a_seg_whose_num_mark_says_na_loads_with_the_count_unknown(warehouse: Path, tmp_path: Path) -> None:
+    """cBioPortal allows NA for num.mark (the marker count is optional): the segment loads, the count is
+    NULL; text in the other numeric columns is still a 'number' problem of its line."""
+    with_samples(warehouse, tmp_path, ["SEG-NA-1"])
+    seg = tmp_path / "na.seg"
+    seg.write_text(
+        "ID\tchrom\tloc.start\tloc.end\tnum.mark\tseg.mean\n"
+        "SEG-NA-1\t7\t50304716\t50405101\tNA\t-0.9\n"
+        "SEG-NA-1\t7\t50405102\t50500000\t12\t0.01\n"
+        "SEG-NA-1\t9\t100\tNA\t5\t0.2\n"
+    )
+    report = load_source(warehouse, "seg", seg, max_reject_fraction=0.5)
+    assert (report.rows_read, report.rows_rejected) == (3, 1)
+    assert query(warehouse, "SELECT line, column_name, rule FROM rejected_record WHERE value = 'NA'") == [
+        (4, "loc.end", "number")
+    ]
+    counts = (
+        "SELECT num_markers FROM copy_number_segment JOIN sample USING (sample_id) "
+        "WHERE sample_key = 'SEG-NA-1'"
+    )
+    assert sorted(query(warehouse, counts), key=str) == [(12,), (None,)]
+
+
 CNV_HEADER = (
     "sample_id\tgene\tfirst_exon\tlast_exon\tassembly\tchrom\tstart\tend\tcall\tcopy_number\tratio\tmethod"
 )

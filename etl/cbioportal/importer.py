@@ -331,13 +331,14 @@ class CbioPatientLoader(SourceLoader):
                 f"{untimed} patients have an OS or DFS status without its months: that event is not "
                 "stored (an event needs a day)"
             )
-        no_enrolment = records.filter(
-            pl.any_horizontal(pl.col("sex", "age_years", "diagnosis_year").is_null())
-        ).height
-        if no_enrolment:
+        unknown = [
+            f"{records.filter(pl.col(field).is_null()).height} without {PATIENT_SOURCE[field]}"
+            for field in ("sex", "age_years", "diagnosis_year")
+            if records.filter(pl.col(field).is_null()).height
+        ]
+        if unknown:
             self.warnings.append(
-                f"{no_enrolment} patients lack SEX, AGE or DIAGNOSIS_YEAR: no enrolment row is written "
-                "for them, so cohort_patient does not list them (their outcome events are stored)"
+                f"patients {', '.join(unknown)}: in the cohort views with that value unknown (NULL)"
             )
 
     def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:
@@ -365,8 +366,7 @@ class CbioPatientLoader(SourceLoader):
              "consent_status"],
             f"""SELECT patient_id, '{protocol}' AS protocol_code, diagnosis, diagnosis_year, sex,
                        age_years AS age_at_diagnosis_years, 'given' AS consent_status, source_line
-                FROM ({source})
-                WHERE sex IS NOT NULL AND age_years IS NOT NULL AND diagnosis_year IS NOT NULL""",
+                FROM ({source})""",
             in_file, ctx.run_id, ctx.source_file_id,
         ).as_dict()  # fmt: skip
         counts["treatment_response"] = merge_snapshot(

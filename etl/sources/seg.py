@@ -61,6 +61,8 @@ class SegmentV1(pa.DataFrameModel):
 
 
 NUMERIC_COLUMNS = ("start", "end", "num_markers", "seg_mean")
+# Optional columns may say they do not know: `NA` (cBioPortal's SEG files allow it for num.mark).
+OPTIONAL_MISSING: dict[str, frozenset[str]] = {"num_markers": frozenset({"NA"})}
 
 
 def number_issues(raw: pl.DataFrame, records: pl.DataFrame, found: dict[str, str | None]) -> pl.DataFrame:
@@ -72,7 +74,8 @@ def number_issues(raw: pl.DataFrame, records: pl.DataFrame, found: dict[str, str
             continue
         frame = raw.select(LINE, pl.col(name).alias("value"), records.get_column(canonical).alias("parsed"))
         value = pl.col("value")
-        failed = value.is_not_null() & pl.col("parsed").is_null()
+        missing = value.is_in(list(OPTIONAL_MISSING.get(canonical, ())))
+        failed = value.is_not_null() & ~missing & pl.col("parsed").is_null()
         parts.append(
             issues_where(frame, failed, name, value, "number", pl.format("'{}' is not a number", value))
         )
