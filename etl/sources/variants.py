@@ -134,13 +134,12 @@ def annotation_rows(annotations: pl.DataFrame, source: str, reference: frozenset
         versionless.is_in(list(reference)).alias("is_reference"),
         pl.lit(source).alias("annotation_source"),
     )
-    key = ["assembly", "chrom", "pos", "ref", "alt"]
     rows = rows.filter(pl.col("transcript_accession").is_not_null()).unique(
-        [*key, "transcript_accession"], keep="first", maintain_order=True
+        [*KEY, "transcript_accession"], keep="first", maintain_order=True
     )
     order = ["is_mane_select", "is_reference", "is_canonical", "transcript_accession"]
-    rows = rows.sort([*key, "gene_symbol", *order], descending=[False] * 6 + [True, True, True, False])
-    first = pl.int_range(pl.len()).over([*key, "gene_symbol"]) == 0
+    rows = rows.sort([*KEY, "gene_symbol", *order], descending=[False] * 6 + [True, True, True, False])
+    first = pl.int_range(pl.len()).over([*KEY, "gene_symbol"]) == 0
     selected = first & pl.col("gene_symbol").is_not_null()
     rule = (
         pl.when(~selected).then(None)
