@@ -145,6 +145,10 @@ def _print_report(report: LoadReport, quiet: bool) -> None:
     if report.issues.height:
         shown = report.issues.head(20)
         print_frame(shown.rename({"_line": "line"}), title=f"Quarantined ({report.issues.height} problems)")
+    if report.fact_issues.height:
+        shown = report.fact_issues.head(20)
+        title = f"Values withheld, rows loaded ({report.fact_issues.height})"
+        print_frame(shown.rename({"_line": "line"}), title=title)
 
 
 # --- db ------------------------------------------------------------------------------------------------
@@ -322,6 +326,9 @@ def validate(
         _warn(warning)
     if report.issues.height:
         print_frame(report.issues.rename({"_line": "line"}), title="Problems")
+    if report.fact_issues.height:
+        title = "Values that would be withheld (their rows load)"
+        print_frame(report.fact_issues.rename({"_line": "line"}), title=title)
     if report.file_problem:
         raise typer.Exit(3)
 

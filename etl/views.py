@@ -23,7 +23,8 @@ from etl.faults import fault_point
 from etl.materialized import fresh_table
 from etl.surface import build_surface, surface_relations
 from etl.warehouse import fetch_value, open_for_read, open_for_write, query_frame
-from queries import VIEWS_DIR, ViewDefinition, find_definition, load_definitions
+from queries import VIEWS_DIR, ViewDefinition, find_definition, load_definitions, sql_checksum
+from queries.attributes import ENTITIES, AttributeColumn, attribute_view_sql, stable_join_sql, view_name
 
 
 class ViewChanged(CgdwError):
@@ -38,6 +39,7 @@ class ViewsReport:
     stable: dict[str, str] = field(default_factory=dict)  # NAME -> NAME_vN it points at
     materialized: dict[str, int] = field(default_factory=dict)  # tables (re)built -> rows
     surface: list[str] = field(default_factory=list)  # relations offered to analysts (etl/surface.py)
+    left_out: list[str] = field(default_factory=list)  # attributes a stable name could not add (name taken)
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -47,6 +49,7 @@ class ViewsReport:
             f"run {self.run_id}: {len(self.stable)} views applied in {self.seconds:.2f} s; "
             f"newly released: {released}; {len(self.unchanged)} versions unchanged"
             + (f"; materialised: {built}" if built else "")
+            + (f"; not joined (name taken): {', '.join(self.left_out)}" if self.left_out else "")
         )
 
 
@@ -102,8 +105,10 @@ def apply_views(db_path: Path, command: str = "cgdw views apply", views_dir: Pat
                      "now": ledger.utc_now()},
                 )  # fmt: skip
                 report.released.append(d.ref)
+            report.released.extend(release_attribute_views(con, report.run_id))
             for name, latest in _latest_live(con).items():
-                con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM "{name}_v{latest}"')
+                stable = _stable_sql(con, definitions, name, latest, report)
+                con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {stable}')
                 report.stable[name] = f"{name}_v{latest}"
             report.surface = build_surface(con, _live_relations(con))
             for d in definitions:
@@ -121,6 +126,80 @@ def apply_views(db_path: Path, command: str = "cgdw views apply", views_dir: Pat
             ledger.finish_run(con, report.run_id, counts)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _dictionary(con: duckdb.DuckDBPyConnection, entity: str) -> list[AttributeColumn]:
+    rows = con.execute(
+        "SELECT attribute_name, data_type, label FROM attribute WHERE entity = $entity "
+        "ORDER BY attribute_name",
+        {"entity": entity},
+    ).fetchall()
+    return [AttributeColumn(name, data_type, label) for name, data_type, label in rows]
+
+
+def _generated_pending(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, str]]:
+    """For each attribute view whose dictionary columns changed since its latest version: (next version,
+    its SELECT)."""
+    pending = {}
+    for entity in ENTITIES:
+        name = view_name(entity)
+        sql = attribute_view_sql(entity, _dictionary(con, entity))
+        latest = con.execute(
+            "SELECT version, sql_sha256 FROM view_version WHERE name = $name ORDER BY version DESC LIMIT 1",
+            {"name": name},
+        ).fetchall()
+        if latest and latest[0][1] == sql_checksum(sql):
+            continue
+        pending[name] = ((latest[0][0] + 1) if latest else 1, sql)
+    return pending
+
+
+def release_attribute_views(con: duckdb.DuckDBPyConnection, run_id: int) -> list[str]:
+    """Release a new version of patient_attribute / sample_attribute when the dictionary's columns changed
+    (queries/attributes.py); its SELECT is kept in view_version.generated_sql. Returns NAME@vN released."""
+    released = []
+    for name, (version, sql) in _generated_pending(con).items():
+        con.execute(f'CREATE OR REPLACE VIEW "{name}_v{version}" AS {sql}')
+        con.execute(
+            "INSERT INTO view_version (name, version, sql_sha256, etl_run_id, applied_at, generated_sql) "
+            "VALUES ($name, $version, $sha, $run, $now, $sql)",
+            {"name": name, "version": version, "sha": sql_checksum(sql), "run": run_id,
+             "now": ledger.utc_now(), "sql": sql},
+        )  # fmt: skip
+        released.append(f"{name}@v{version}")
+    return released
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = $r "
+        "ORDER BY ordinal_position",
+        {"r": relation},
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def _stable_sql(
+    con: duckdb.DuckDBPyConnection,
+    definitions: list[ViewDefinition],
+    name: str,
+    latest: int,
+    report: ViewsReport,
+) -> str:
+    """What the stable NAME selects: its latest live version, joined with the latest patient_attribute
+    version when the file says `-- attributes: patient`."""
+    relation = f"{name}_v{latest}"
+    shipped = next((d for d in definitions if (d.name, d.version) == (name, latest)), None)
+    attributes = _latest_live(con).get(view_name("patient"))
+    if shipped is None or shipped.attributes != "patient" or attributes is None:
+        return f'SELECT * FROM "{relation}"'
+    base_columns = _columns(con, relation)
+    attribute_relation = f"{view_name('patient')}_v{attributes}"
+    attribute_columns = _columns(con, attribute_relation)
+    report.left_out.extend(
+        f"{c} (a column of {relation})" for c in attribute_columns if c != "patient_id" and c in base_columns
+    )
+    return stable_join_sql(relation, base_columns, attribute_relation, attribute_columns)
 
 
 def _materialize(con: duckdb.DuckDBPyConnection, d: ViewDefinition, run_id: int) -> int | None:
@@ -147,7 +226,7 @@ def views_outdated(db_path: Path, views_dir: Path = VIEWS_DIR) -> bool:
     if (list_views(db_path, views_dir).get_column("state") == "pending").any():
         return True
     with open_for_read(db_path) as con:
-        if not surface_relations(con):
+        if not surface_relations(con) or _generated_pending(con):
             return True
         registered = _registered(con)
         return any(
@@ -201,7 +280,8 @@ def retire_view(db_path: Path, name: str, version: int, views_dir: Path = VIEWS_
             if latest is None:
                 con.execute(f'DROP VIEW IF EXISTS "{name}"')
             else:
-                con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM "{name}_v{latest}"')
+                stable = _stable_sql(con, load_definitions(views_dir), name, latest, ViewsReport(run_id=0))
+                con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {stable}')
             con.execute(f'DROP VIEW IF EXISTS "{name}_v{version}"')
             stored = con.execute(
                 "DELETE FROM view_materialization WHERE name = $name AND version = $version "

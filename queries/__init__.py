@@ -6,6 +6,8 @@ Each file starts with a header of `--` comment lines:
     -- version: 1
     -- depends: patient, enrolment, endpoint_v1        (tables, and other views as NAME_vN)
     -- materialize: table                                (optional: also stored as a table, see below)
+    -- attributes: patient                               (optional: the stable name adds the declared
+                                                            patient attributes, queries/attributes.py)
     -- What the view is, in prose (any number of lines).
     -- columns:
     --   patient_id: warehouse patient key
@@ -31,8 +33,16 @@ from pathlib import Path
 VIEWS_DIR = Path(__file__).resolve().parent / "views"
 _FILE_NAME = re.compile(r"^v(?P<version>[1-9][0-9]*)\.sql$")
 _PINNED = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)_v(?P<version>[1-9][0-9]*)$")
-_HEADER_FIELD = re.compile(r"^--\s*(?P<key>name|version|depends|materialize|columns)\s*:\s*(?P<value>.*)$")
+_HEADER_FIELD = re.compile(
+    r"^--\s*(?P<key>name|version|depends|materialize|attributes|columns)\s*:\s*(?P<value>.*)$"
+)
 _COLUMN = re.compile(r"^--\s{2,}(?P<column>[a-z_][a-z0-9_]*)\s*:\s*(?P<description>.+)$")
+
+
+def sql_checksum(sql: str) -> str:
+    """Checksum of a SELECT with trailing blanks and a final semicolon ignored."""
+    normalized = "\n".join(line.rstrip() for line in sql.strip().rstrip(";").splitlines())
+    return hashlib.sha256(normalized.encode()).hexdigest()
 
 
 class ViewDefinitionError(ValueError):
@@ -49,6 +59,7 @@ class ViewDefinition:
     sql: str
     path: Path
     materialize: bool = False
+    attributes: str | None = None  # "patient": the stable name joins the latest patient_attribute
 
     @property
     def relation(self) -> str:
@@ -66,9 +77,7 @@ class ViewDefinition:
 
     @cached_property
     def sql_sha256(self) -> str:
-        """Checksum of the SELECT with trailing blanks and a final semicolon ignored."""
-        normalized = "\n".join(line.rstrip() for line in self.sql.strip().rstrip(";").splitlines())
-        return hashlib.sha256(normalized.encode()).hexdigest()
+        return sql_checksum(self.sql)
 
     @property
     def view_dependencies(self) -> tuple[tuple[str, int], ...]:
@@ -116,6 +125,8 @@ def parse_view_file(path: Path) -> ViewDefinition:
         raise ViewDefinitionError(f"{path}: '-- columns:' lists no column")
     if fields.get("materialize", "table") != "table":
         raise ViewDefinitionError(f"{path}: '-- materialize:' takes one value, table")
+    if fields.get("attributes", "patient") != "patient":
+        raise ViewDefinitionError(f"{path}: '-- attributes:' takes one value, patient")
     return ViewDefinition(
         name=fields["name"],
         version=int(fields["version"]),
@@ -125,6 +136,7 @@ def parse_view_file(path: Path) -> ViewDefinition:
         sql=sql,
         path=path,
         materialize="materialize" in fields,
+        attributes=fields.get("attributes"),
     )
 
 

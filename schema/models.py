@@ -69,6 +69,11 @@ CN_TYPES = ("deletion", "homozygous_deletion", "gain", "amplification", "neutral
 CN_METHODS = ("NGS", "MLPA", "aCGH", "SNP_array")
 MRD_METHODS = ("ASO-PCR", "ddPCR", "MFC", "LSC-MFC", "NGS-IGTCR")
 MRD_QUALITATIVE = ("positive", "positive_not_quantifiable", "negative", "not_done", "indeterminate")
+# Declared attributes (the data dictionary, `attribute`): what a value is and what it describes.
+ATTRIBUTE_TYPES = ("categorical", "boolean", "number", "integer", "day", "text")
+ATTRIBUTE_ENTITIES = ("patient", "sample")
+# Endpoints a source reports ready-made (cBioPortal EFS_*, DFS_*, PFS_*), beside the ones cgdw derives.
+REPORTED_ENDPOINTS = ("efs", "dfs", "pfs")
 
 
 # --- ETL audit ------------------------------------------------------------------------------------
@@ -150,6 +155,11 @@ class ViewVersion(Base):
     etl_run_id: Mapped[int] = mapped_column(sa.ForeignKey("etl_run.etl_run_id"), doc="run that released it")
     applied_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, doc="UTC time of release")
     retired_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, doc="UTC time it was retired")
+    generated_sql: Mapped[str | None] = mapped_column(
+        sa.Text,
+        doc="the SELECT of a version generated from the data dictionary (patient_attribute, "
+        "sample_attribute); NULL for a version shipped as queries/views/NAME/vN.sql",
+    )
     __table_args__ = (sa.CheckConstraint("version >= 1", name="version_positive"),)
 
 
@@ -342,7 +352,11 @@ class Enrolment(VersionedFact, Base):
     enrolment_id: Mapped[int] = surrogate_key("enrolment")
     patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patient.patient_id"))
     protocol_code: Mapped[str] = mapped_column(sa.ForeignKey("protocol.protocol_code"))
-    diagnosis: Mapped[str] = mapped_column(sa.Text, doc="T-ALL, T-LBL, B-ALL, AML, MPAL, other")
+    diagnosis: Mapped[str] = mapped_column(
+        sa.Text,
+        doc="T-ALL, T-LBL, B-ALL, AML, MPAL, other, or the source's own code when it is outside that list "
+        "(kept and flagged by the load, never rejected: the list is open)",
+    )
     diagnosis_year: Mapped[int | None] = mapped_column(
         sa.Integer, doc="year only: dates are not stored; NULL when the source gives none"
     )
@@ -353,7 +367,6 @@ class Enrolment(VersionedFact, Base):
     consent_status: Mapped[str] = mapped_column(sa.Text, doc="given | withdrawn")
     __table_args__ = (
         codes("sex", SEX),
-        codes("diagnosis", DIAGNOSES),
         codes("consent_status", CONSENT),
         sa.CheckConstraint("age_at_diagnosis_years >= 0 AND age_at_diagnosis_years < 110", name="age_range"),
         sa.CheckConstraint("diagnosis_year BETWEEN 1970 AND 2100", name="year_range"),
@@ -397,12 +410,14 @@ class TreatmentResponse(VersionedFact, Base):
     treatment_response_id: Mapped[int] = surrogate_key("treatment_response")
     patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patient.patient_id"))
     complete_remission: Mapped[bool] = mapped_column(sa.Boolean, doc="CR after induction")
-    cr_day: Mapped[int | None] = mapped_column(sa.Integer, doc="days from diagnosis to CR")
+    cr_day: Mapped[float | None] = mapped_column(
+        sa.Double, doc="days from diagnosis to CR (fractional when the source sent months)"
+    )
     prednisone_response: Mapped[str | None] = mapped_column(
         sa.Text, doc="good (< 1000 blasts/uL after the 7-day pre-phase) | poor; NULL = not evaluated"
     )
     hsct_in_cr1: Mapped[bool | None] = mapped_column(sa.Boolean, doc="allogeneic HSCT in first CR")
-    hsct_day: Mapped[int | None] = mapped_column(sa.Integer, doc="days from diagnosis to HSCT")
+    hsct_day: Mapped[float | None] = mapped_column(sa.Double, doc="days from diagnosis to HSCT")
     __table_args__ = (
         codes("prednisone_response", RESPONSE),
         sa.CheckConstraint("cr_day >= 0 AND hsct_day >= 0", name="days_not_negative"),
@@ -418,7 +433,9 @@ class OutcomeEvent(VersionedFact, Base):
     patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patient.patient_id"))
     event_type: Mapped[str] = mapped_column(sa.Text, doc="relapse | death | last_follow_up")
     event_seq: Mapped[int] = mapped_column(sa.Integer, doc="1 = first relapse, 2 = second; 1 otherwise")
-    day: Mapped[int] = mapped_column(sa.Integer, doc="days from diagnosis")
+    day: Mapped[float] = mapped_column(
+        sa.Double, doc="days from diagnosis; fractional when the source sent months (months x 30.4375)"
+    )
     cause: Mapped[str | None] = mapped_column(
         sa.Text, doc="death cause: leukemia, toxicity, infection, other"
     )
@@ -430,6 +447,77 @@ class OutcomeEvent(VersionedFact, Base):
         codes("cause", DEATH_CAUSES),
         sa.CheckConstraint("day >= 0", name="day_not_negative"),
         sa.CheckConstraint("event_seq >= 1", name="seq_positive"),
+    )
+
+
+class ReportedEndpoint(VersionedFact, Base):
+    """An endpoint as the source reports it, ready-made (cBioPortal EFS_*, DFS_*, PFS_*): its own time and
+    status, for studies that give no CR or relapse to derive it from. The endpoint view prefers it."""
+
+    __tablename__ = "reported_endpoint"
+    reported_endpoint_id: Mapped[int] = surrogate_key("reported_endpoint")
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patient.patient_id"))
+    endpoint: Mapped[str] = mapped_column(sa.Text, doc="efs | dfs | pfs")
+    day: Mapped[float] = mapped_column(sa.Double, doc="days from diagnosis to the event or censoring")
+    event: Mapped[bool] = mapped_column(sa.Boolean, doc="true = event, false = censored")
+    __table_args__ = (
+        codes("endpoint", REPORTED_ENDPOINTS),
+        sa.CheckConstraint("day >= 0", name="day_not_negative"),
+    )
+
+
+# --- Declared attributes ---------------------------------------------------------------------------
+
+
+class Attribute(Base):
+    """The data dictionary: every attribute a layout declares, or a study import keeps, beyond the canonical
+    fields. The attribute's name is its column in the generated patient_attribute / sample_attribute
+    views (docs/attributes.md)."""
+
+    __tablename__ = "attribute"
+    attribute_name: Mapped[str] = mapped_column(
+        sa.Text, primary_key=True, doc="snake_case, e.g. treatment_arm"
+    )
+    entity: Mapped[str] = mapped_column(sa.Text, doc="patient | sample: what one value describes")
+    label: Mapped[str] = mapped_column(sa.Text, doc="display name")
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    data_type: Mapped[str] = mapped_column(
+        sa.Text, doc="categorical | boolean | number | integer | day (offset from diagnosis) | text"
+    )
+    unit: Mapped[str | None] = mapped_column(sa.Text, doc="unit of a number, e.g. x10^9/L")
+    levels: Mapped[str | None] = mapped_column(
+        sa.Text, doc='categorical: JSON list of {"code", "label"} in display order'
+    )
+    time_point: Mapped[str | None] = mapped_column(sa.Text, doc="protocol time point, e.g. D29")
+    source: Mapped[str] = mapped_column(sa.Text, doc="layout or study that declared it")
+    source_column: Mapped[str] = mapped_column(sa.Text, doc="column it is read from")
+    etl_run_id: Mapped[int] = mapped_column(sa.ForeignKey("etl_run.etl_run_id"), doc="run that declared it")
+    __table_args__ = (
+        codes("entity", ATTRIBUTE_ENTITIES),
+        codes("data_type", ATTRIBUTE_TYPES),
+        sa.CheckConstraint("regexp_full_match(attribute_name, '[a-z][a-z0-9_]*')", name="snake_case"),
+    )
+
+
+class AttributeValue(VersionedFact, Base):
+    """One value of a declared attribute for a patient (sample_id NULL) or one of their samples; typed:
+    categorical codes and text in value_text, numbers, integers and days in value_number, booleans in
+    value_boolean. A missing value has no row."""
+
+    __tablename__ = "attribute_value"
+    attribute_value_id: Mapped[int] = surrogate_key("attribute_value")
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patient.patient_id"))
+    sample_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sample.sample_id"))
+    attribute_name: Mapped[str] = mapped_column(sa.ForeignKey("attribute.attribute_name"))
+    value_text: Mapped[str | None] = mapped_column(sa.Text)
+    value_number: Mapped[float | None] = mapped_column(sa.Double)
+    value_boolean: Mapped[bool | None] = mapped_column(sa.Boolean)
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(value_text IS NOT NULL)::INTEGER + (value_number IS NOT NULL)::INTEGER "
+            "+ (value_boolean IS NOT NULL)::INTEGER = 1",
+            name="one_value",
+        ),
     )
 
 

@@ -290,7 +290,7 @@ class OutcomeAnalysis:
         """Patients with a group, a time and a status; what was left out and why."""
         frame = cohort_rows.select(self.columns)
         missing_endpoint = (
-            "never in CR (not at risk of relapse; endpoint v1)"
+            "never in CR (not at risk of relapse; endpoint view)"
             if self.competing
             else f"no {self.time_column}/{self.status_column}"
         )

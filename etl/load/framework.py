@@ -42,6 +42,10 @@ class Batch:
     records: pl.DataFrame
     issues: pl.DataFrame
     parts: dict[str, pl.DataFrame] = field(default_factory=dict)  # more records keyed by `_line`
+    # Problems that withhold one fact of a line, not the line: the loader has already left that fact out
+    # of its records (a relapse without a CR, an attribute value that is not a number); the line's other
+    # facts load. Quarantined like the others, with the rule and the raw line.
+    fact_issues: pl.DataFrame = field(default_factory=empty_issues)
 
     def without_lines(self, lines: pl.Series) -> Batch:
         """The batch without the given source lines (the rejected ones), in every frame."""
@@ -51,6 +55,7 @@ class Batch:
             records=self.records.filter(keep),
             issues=self.issues.filter(keep),
             parts={name: part.filter(keep) for name, part in self.parts.items()},
+            fact_issues=self.fact_issues.filter(keep),
         )
 
 
@@ -113,6 +118,7 @@ class LoadReport:
     warnings: list[str] = field(default_factory=list)
     audit: dict[str, Any] = field(default_factory=dict)
     issues: pl.DataFrame = field(default_factory=empty_issues)
+    fact_issues: pl.DataFrame = field(default_factory=empty_issues)  # facts withheld, lines loaded
     file_problem: str | None = None  # why the whole file would be rejected (dry runs report it)
     dated: bool = False  # a kind whose exports are dated (layout-driven)
     export_date: dt.date | None = None
@@ -127,9 +133,17 @@ class LoadReport:
             f"exported {self.export_date}" if self.export_date else "export date unknown (not compared)"
         )
         return (
-            f"{self.path}: {verb} {self.rows_loaded} of {self.rows_read} rows, "
-            f"{self.rows_rejected} rejected ({self.issues.height} problems)"
-        ) + (f"; {exported}" if self.dated else "")
+            (
+                f"{self.path}: {verb} {self.rows_loaded} of {self.rows_read} rows, "
+                f"{self.rows_rejected} rejected ({self.issues.height} problems)"
+            )
+            + (
+                f"; {self.fact_issues.height} values withheld from loaded rows (quarantined)"
+                if self.fact_issues.height
+                else ""
+            )
+            + (f"; {exported}" if self.dated else "")
+        )
 
 
 def _rejected_lines(issues: pl.DataFrame) -> pl.Series:
@@ -245,7 +259,7 @@ def run_load(
             if older and force:
                 loader.warnings.append(f"loaded with --force: {older.partition(': ')[0]}")
             loader.prepare(con, path)
-            all_issues = []
+            all_issues, all_fact_issues = [], []
             for batch in loader.batches(path):
                 say("checking references")
                 issues = pl.concat([batch.issues, loader.reference_issues(con, batch)])
@@ -259,10 +273,16 @@ def run_load(
                 all_issues.append(issues)
                 if issues.height:
                     _write_rejects(con, batch, issues, ctx)
+                # A withheld fact of a rejected line is in the line's quarantine already.
+                facts = batch.fact_issues.filter(~pl.col(LINE).is_in(bad.implode()))
+                if facts.height:
+                    _write_rejects(con, batch, facts, ctx)
+                all_fact_issues.append(facts)
                 say("writing")
                 _accumulate(report.tables, loader.write(con, batch.without_lines(bad), ctx))
                 fault_point("during_insert")  # between batches of a multi-batch file (tests kill here)
             report.issues = pl.concat(all_issues) if all_issues else empty_issues()
+            report.fact_issues = pl.concat(all_fact_issues) if all_fact_issues else empty_issues()
             fault_point("after_insert")
             report.file_problem = _reject_fraction_problem(report, max_reject_fraction)
             if report.file_problem and not dry_run:
@@ -274,7 +294,12 @@ def run_load(
             ledger.finish_run(
                 con,
                 ctx.run_id,
-                {"tables": report.tables, "warnings": report.warnings, **report.audit},
+                {
+                    "tables": report.tables,
+                    "warnings": report.warnings,
+                    "values_withheld": report.fact_issues.height,
+                    **report.audit,
+                },
                 rows_read=report.rows_read,
                 rows_loaded=report.rows_loaded,
                 rows_rejected=report.rows_rejected,

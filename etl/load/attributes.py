@@ -1,0 +1,242 @@
+"""Declared attributes: a trial's own variables, beyond the canonical fields, stored typed with lineage.
+
+A source declares each attribute (`AttributeSpec`: name, entity, type, label, unit, levels...): a layout in
+its [attributes] table, the cBioPortal importer from a clinical file's 4-line header. Loading one:
+
+1. `register_attributes` puts new names in the dictionary (`attribute`) and checks that a name already
+   there means the same thing (entity, type, unit); a conflict rejects the file, naming both sources.
+2. `typed_values` turns the source's text into one typed row per present value (`attribute_value`
+   columns), and a problem row for each value it cannot read. A bad value withholds that value only
+   (a fact-level problem, `Batch.fact_issues`): the patient and their other facts still load.
+3. `merge_attribute_values` snapshot-merges the rows, scoped to the attributes the file declares, so two
+   sources giving different attributes of one patient never supersede each other.
+
+The wide views over them are generated (queries/attributes.py); the model is documented in
+docs/attributes.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from etl.errors import FileRejected
+from etl.load.readers import LINE
+from etl.load.snapshot import MergeCounts, merge_snapshot
+from etl.load.transform import ISSUE_SCHEMA, issues_where
+from schema.models import ATTRIBUTE_ENTITIES, ATTRIBUTE_TYPES
+
+SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
+# Stored value columns, by data type (one of them is set per row).
+VALUE_COLUMNS = ("value_text", "value_number", "value_boolean")
+BOOLEAN_WORDS = {"TRUE": True, "FALSE": False, "YES": True, "NO": False, "1": True, "0": False}
+STAGE = "cgdw_attribute_stage"
+
+
+def snake_case(column: str) -> str:
+    """A source column as an attribute name: TREATMENT_ARM -> treatment_arm, MRD29 -> mrd29,
+    'WBC (G/L)' -> wbc_g_l; a leading digit gets an `a_` prefix (a column name cannot start with one)."""
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", column.strip())
+    name = re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
+    if not name:
+        raise ValueError(f"column {column!r} gives no attribute name")
+    return name if name[0].isalpha() else f"a_{name}"
+
+
+@dataclass(frozen=True)
+class AttributeSpec:
+    """One declared attribute and where it is read from."""
+
+    name: str
+    source_column: str
+    data_type: str
+    label: str
+    entity: str = "patient"
+    description: str | None = None
+    unit: str | None = None
+    # Categorical: (code, label) in display order. `closed` levels refuse any other code; open ones
+    # (a study import, whose levels are the values it has) grow with new codes.
+    levels: tuple[tuple[str, str], ...] = ()
+    closed: bool = False
+    time_point: str | None = None
+    # Source code (upper-cased) -> stored code: a layout's code list for a categorical or boolean attribute.
+    mapping: dict[str, str | bool] | None = None
+    missing: tuple[str, ...] = ()  # source codes meaning "not evaluated" (stored as no value)
+
+    def __post_init__(self) -> None:
+        if not SNAKE_CASE.match(self.name):
+            raise ValueError(f"attribute {self.name!r}: a name is snake_case (a-z, 0-9, _; a letter first)")
+        if self.data_type not in ATTRIBUTE_TYPES:
+            known = ", ".join(ATTRIBUTE_TYPES)
+            raise ValueError(f"attribute {self.name}: type {self.data_type!r} is not one of {known}")
+        if self.entity not in ATTRIBUTE_ENTITIES:
+            raise ValueError(f"attribute {self.name}: entity {self.entity!r} is not patient or sample")
+
+    @property
+    def levels_json(self) -> str | None:
+        if self.data_type != "categorical":
+            return None
+        return json.dumps([{"code": code, "label": label} for code, label in self.levels])
+
+
+def register_attributes(
+    con: duckdb.DuckDBPyConnection, specs: Sequence[AttributeSpec], source: str, run_id: int, path: Path
+) -> list[str]:
+    """Add the new attributes to the dictionary (returns their names); an attribute already declared must
+    agree on entity, type and unit, else the whole file is rejected. Open levels seen for the first time
+    are appended to the dictionary's levels, in the order met."""
+    declared = {
+        row[0]: row
+        for row in con.execute(
+            "SELECT attribute_name, entity, data_type, unit, levels, source FROM attribute"
+        ).fetchall()
+    }
+    new = []
+    for spec in specs:
+        known = declared.get(spec.name)
+        if known is None:
+            con.execute(
+                """
+                INSERT INTO attribute (attribute_name, entity, label, description, data_type, unit, levels,
+                                       time_point, source, source_column, etl_run_id)
+                VALUES ($name, $entity, $label, $description, $type, $unit, $levels, $time_point, $source,
+                        $column, $run)
+                """,
+                {"name": spec.name, "entity": spec.entity, "label": spec.label,
+                 "description": spec.description, "type": spec.data_type, "unit": spec.unit,
+                 "levels": spec.levels_json, "time_point": spec.time_point, "source": source,
+                 "column": spec.source_column, "run": run_id},
+            )  # fmt: skip
+            new.append(spec.name)
+            continue
+        _, entity, data_type, unit, levels, first_source = known
+        if (entity, data_type, unit) != (spec.entity, spec.data_type, spec.unit):
+            raise FileRejected(
+                path,
+                f"attribute {spec.name} (column {spec.source_column}) is declared as {spec.entity} "
+                f"{spec.data_type}{f' in {spec.unit}' if spec.unit else ''}, but {first_source} declared it "
+                f"as {entity} {data_type}{f' in {unit}' if unit else ''}: one name means one thing in the "
+                "warehouse (give one of them another name in its layout)",
+            )
+        if spec.data_type == "categorical" and not spec.closed:
+            present = json.loads(levels or "[]")
+            codes = {level["code"] for level in present}
+            added = [{"code": c, "label": lab} for c, lab in spec.levels if c not in codes]
+            if added:
+                con.execute(
+                    "UPDATE attribute SET levels = $levels WHERE attribute_name = $name",
+                    {"levels": json.dumps(present + added), "name": spec.name},
+                )
+    return new
+
+
+def _text(frame: pl.DataFrame, column: str) -> pl.Expr:
+    if column not in frame.columns:
+        return pl.lit(None, pl.String)
+    return pl.col(column).cast(pl.String).str.strip_chars()
+
+
+def typed_values(
+    frame: pl.DataFrame,
+    specs: Sequence[AttributeSpec],
+    keys: Sequence[str],
+    number: Callable[[pl.Expr], pl.Expr] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The present values of `frame` (raw text, with `_line` and the `keys` columns) as long typed rows:
+    keys, `_line`, attribute_name, value_text, value_number, value_boolean; and one problem row per value
+    that cannot be read as its type (rule `attribute:<type>`), which is left out. `number` parses a
+    number the source's way (a layout's decimal mark); the default reads a plain decimal."""
+    parse_number = number or (lambda raw: raw.cast(pl.Float64, strict=False))
+    parts, problems = [], []
+    for spec in specs:
+        raw = _text(frame, spec.source_column)
+        present = raw.is_not_null() & (raw != "")
+        if spec.missing:
+            present = present & ~raw.str.to_uppercase().is_in([m.upper() for m in spec.missing])
+        text, number_value, flag = raw, pl.lit(None, pl.Float64), pl.lit(None, pl.Boolean)
+        bad: pl.Expr = pl.lit(False)
+        expected = ""
+        if spec.data_type in ("number", "integer", "day"):
+            text = pl.lit(None, pl.String)
+            number_value = parse_number(raw).cast(pl.Float64)
+            bad = number_value.is_null() | ~number_value.is_finite()
+            expected = "a number"
+            if spec.data_type == "integer":
+                bad = bad | (number_value != number_value.round(0))
+                expected = "a whole number"
+            if spec.data_type == "day":
+                bad = bad | (number_value < 0)
+                expected = "days from diagnosis (0 or more)"
+        elif spec.data_type == "boolean":
+            text = pl.lit(None, pl.String)
+            booleans = {k.upper(): bool(v) for k, v in (spec.mapping or BOOLEAN_WORDS).items()}
+            flag = raw.str.to_uppercase().replace_strict(booleans, default=None, return_dtype=pl.Boolean)
+            bad = flag.is_null()
+            expected = "one of " + ", ".join(spec.mapping or BOOLEAN_WORDS)
+        elif spec.data_type == "categorical" and spec.mapping is not None:
+            codes = {k.upper(): str(v) for k, v in spec.mapping.items()}
+            text = raw.str.to_uppercase().replace_strict(codes, default=None, return_dtype=pl.String)
+            bad = text.is_null()
+            expected = "one of " + ", ".join(spec.mapping)
+        elif spec.data_type == "categorical" and spec.closed:
+            levels = [code for code, _ in spec.levels]
+            bad = ~raw.is_in(levels)
+            expected = "one of " + ", ".join(levels)
+        message = f"{spec.source_column} = '{{}}': {spec.name} is {spec.data_type}, expected {expected}"
+        rule = f"attribute:{spec.data_type}"
+        problems.append(
+            issues_where(frame, present & bad, spec.source_column, raw, rule, pl.format(message, raw))
+        )
+        parts.append(
+            frame.filter(present & ~bad).select(
+                *keys,
+                LINE,
+                pl.lit(spec.name).alias("attribute_name"),
+                text.alias("value_text"),
+                number_value.alias("value_number"),
+                flag.alias("value_boolean"),
+            )
+        )
+    schema: dict[str, pl.DataType | type[pl.DataType]] = {
+        **{k: frame.schema[k] for k in keys},
+        LINE: pl.Int64,
+        "attribute_name": pl.String,
+        "value_text": pl.String,
+        "value_number": pl.Float64,
+        "value_boolean": pl.Boolean,
+    }
+    values = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+    issues = pl.concat(problems) if problems else pl.DataFrame(schema=ISSUE_SCHEMA)
+    return values, issues.cast(ISSUE_SCHEMA)  # type: ignore[arg-type]
+
+
+def merge_attribute_values(
+    con: duckdb.DuckDBPyConnection,
+    values_sql: str,
+    scope_sql: str,
+    names: Sequence[str],
+    run_id: int,
+    source_file_id: int,
+    entity: str = "patient",
+) -> MergeCounts:
+    """Snapshot-merge `values_sql` (patient_id, sample_id, attribute_name, value_text, value_number,
+    value_boolean, source_line) into attribute_value, for the patients `scope_sql` selects and the
+    attributes `names` only (another source's attributes of the same patients are left alone)."""
+    quoted = ", ".join("'" + n.replace("'", "''") + "'" for n in names) or "NULL"
+    level = "t.sample_id IS NULL" if entity == "patient" else "t.sample_id IS NOT NULL"
+    return merge_snapshot(
+        con,
+        "attribute_value",
+        ["sample_id", "attribute_name", *VALUE_COLUMNS],
+        values_sql,
+        scope_sql,
+        run_id,
+        source_file_id,
+        scope_filter=f"t.attribute_name IN ({quoted}) AND {level}",
+    )
