@@ -256,6 +256,7 @@ def _load_command(kind: SourceKind) -> Callable[..., None]:
         with _progress(quiet) as progress:
             report = load_source(_db(db), kind.name, file, progress=progress, **values)
         _print_report(report, quiet)
+        _views_hint(_db(db), quiet)
         if report.file_problem:
             raise typer.Exit(3)
 
@@ -291,6 +292,17 @@ def load_cbioportal(
         )
     for report in reports:
         _print_report(report, quiet)
+    _views_hint(_db(db), quiet)
+
+
+def _views_hint(db: Path, quiet: bool) -> None:
+    """After a load: the analysts' views (stored copies, declared attributes) wait for `cgdw views apply`."""
+    from etl.views import views_outdated
+
+    if not quiet and views_outdated(db):
+        _say(
+            f"the analysts' views are not current (new data or attributes): run `cgdw views apply --db {db}`"
+        )
 
 
 @app.command("validate")
@@ -407,6 +419,8 @@ class EndpointChoice(StrEnum):
     os = "os"
     efs = "efs"
     cir = "cir"
+    dfs = "dfs"
+    pfs = "pfs"
 
 
 CohortOption = Annotated[str, typer.Option("--cohort", help="Cohort view: one row per patient.")]

@@ -34,7 +34,7 @@ from etl.privacy import identifier_columns
 from etl.sqlguard import safe_predicate
 from etl.surface import SCHEMA, surface_relations
 from etl.warehouse import open_for_read, query_frame
-from queries import find_definition, parse_ref
+from queries import ViewDefinitionError, find_definition, parse_ref
 
 # A fixed timestamp inside the xlsx package, so that the same data gives the same bytes.
 XLSX_TIMESTAMP = dt.datetime(2000, 1, 1)
@@ -89,6 +89,41 @@ def resolve_view(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[str, int, st
     )
 
 
+def _definition_text(con: duckdb.DuckDBPyConnection, name: str, version: int) -> str:
+    """The SQL of a released version: its file, or the SELECT recorded for a generated version."""
+    generated = con.execute(
+        "SELECT generated_sql FROM view_version WHERE name = $name AND version = $version",
+        {"name": name, "version": version},
+    ).fetchall()
+    if generated and generated[0][0] is not None:
+        header = f"-- name: {name}\n-- version: {version}\n-- generated from the data dictionary\n"
+        return header + generated[0][0] + "\n"
+    return find_definition(name, version).path.read_text(encoding="utf-8")
+
+
+def _joined_attributes(
+    con: duckdb.DuckDBPyConnection, ref: str, name: str, version: int
+) -> tuple[str, str, str] | None:
+    """(patient_attribute@vN, its checksum, its SELECT) when `ref` is the stable name of a view whose
+    latest version declares `-- attributes: patient`; None otherwise (a pinned NAME@vN has its own
+    columns only)."""
+    if parse_ref(ref)[1] is not None:
+        return None
+    try:
+        if find_definition(name, version).attributes != "patient":
+            return None
+    except ViewDefinitionError:
+        return None
+    rows = con.execute(
+        "SELECT version, sql_sha256, generated_sql FROM view_version "
+        "WHERE name = 'patient_attribute' AND retired_at IS NULL ORDER BY version DESC LIMIT 1"
+    ).fetchall()
+    if not rows:
+        return None
+    latest, sha, sql = rows[0]
+    return f"patient_attribute@v{latest}", sha, sql
+
+
 def export_view(
     db_path: Path,
     ref: str,
@@ -100,6 +135,11 @@ def export_view(
     with open_for_read(db_path) as con:
         name, version, sql_sha256 = resolve_view(con, ref)
         relation = f"{name}_v{version}"
+        attributes = _joined_attributes(con, ref, name, version)
+        if attributes is not None:
+            # The stable name of a view with `-- attributes: patient`: the version and the declared
+            # attributes of the latest patient_attribute version (etl/views.py), both in the manifest.
+            relation = name
         if relation not in surface_relations(con):
             raise CgdwError(f"{relation} is not on the analysts' surface yet: run `cgdw views apply` first")
         # Read through the surface: consented patients only, whatever the view version itself does.
@@ -122,7 +162,15 @@ def export_view(
             frame = query_frame(con, sql + " ORDER BY ALL")
         except duckdb.Error as exc:  # e.g. a value the filter compares that is not of the column's type
             raise CgdwError(f"--where {where!r} failed: {str(exc).splitlines()[0]}") from None
-        dictionary = data_dictionary(frame, {c: types[c] for c in chosen}, name, version)
+        definition_text = _definition_text(con, name, version)
+        if attributes is not None:
+            definition_text += (
+                f"\n-- The stable name {name} adds the columns of {attributes[0]}, generated from the data "
+                f"dictionary:\n" + "\n".join(f"-- {line}" for line in attributes[2].splitlines()) + "\n"
+            )
+        dictionary = data_dictionary(
+            frame, {c: types[c] for c in chosen}, column_descriptions(con, name, version), f"{relation}.sql"
+        )
         provenance = query_frame(
             con,
             """
@@ -135,12 +183,12 @@ def export_view(
     data_file = out_dir / f"{relation}.{fmt.value}"
     write_data(frame, data_file, fmt)
     dictionary.write_csv(out_dir / "data_dictionary.csv")
-    definition = find_definition(name, version)
-    (out_dir / f"{relation}.sql").write_text(definition.path.read_text(encoding="utf-8"), encoding="utf-8")
+    (out_dir / f"{relation}.sql").write_text(definition_text, encoding="utf-8")
     manifest = {
         "view": name,
         "version": version,
         "sql_sha256": sql_sha256,
+        **({"attributes": attributes[0], "attributes_sql_sha256": attributes[1]} if attributes else {}),
         "where": where,
         "columns": chosen,
         "rows": frame.height,
@@ -184,8 +232,23 @@ def write_data(frame: pl.DataFrame, path: Path, fmt: ExportFormat) -> None:
             frame.write_excel(workbook, worksheet="data", autofit=False)
 
 
-def data_dictionary(frame: pl.DataFrame, types: dict[str, str], name: str, version: int) -> pl.DataFrame:
-    definition = find_definition(name, version)
+def column_descriptions(con: duckdb.DuckDBPyConnection, name: str, version: int) -> dict[str, str]:
+    """What each column is: the view file's header, and the data dictionary for declared attributes."""
+    try:
+        described = dict(find_definition(name, version).columns)
+    except ViewDefinitionError:  # a generated version: its columns are all attributes
+        described = {}
+    for attribute, label, unit, description, source in con.execute(
+        "SELECT attribute_name, label, unit, description, source FROM attribute"
+    ).fetchall():
+        text = label + (f" ({unit})" if unit else "") + (f": {description}" if description else "")
+        described.setdefault(attribute, f"{text} [declared attribute, from {source}]")
+    return described
+
+
+def data_dictionary(
+    frame: pl.DataFrame, types: dict[str, str], descriptions: dict[str, str], sql_file: str
+) -> pl.DataFrame:
     rows = []
     for column, sql_type in types.items():
         values = frame[column]
@@ -200,10 +263,10 @@ def data_dictionary(frame: pl.DataFrame, types: dict[str, str], name: str, versi
             {
                 "column": column,
                 "type": sql_type,
-                "description": definition.columns.get(column, ""),
+                "description": descriptions.get(column, ""),
                 "observed_values": allowed,
                 "missing": values.null_count(),
-                "sql": f"queries/views/{name}/v{version}.sql",
+                "sql": sql_file,
             }
         )
     return pl.DataFrame(rows)

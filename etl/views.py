@@ -40,6 +40,7 @@ class ViewsReport:
     materialized: dict[str, int] = field(default_factory=dict)  # tables (re)built -> rows
     surface: list[str] = field(default_factory=list)  # relations offered to analysts (etl/surface.py)
     left_out: list[str] = field(default_factory=list)  # attributes a stable name could not add (name taken)
+    dropped: list[str] = field(default_factory=list)  # stored copies of versions no longer materialised
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -116,8 +117,10 @@ def apply_views(db_path: Path, command: str = "cgdw views apply", views_dir: Pat
                     rows = _materialize(con, d, report.run_id)
                     if rows is not None:
                         report.materialized[d.materialized_table] = rows
+            report.dropped = _drop_unwanted_copies(con, definitions)
             fault_point("views_before_commit")
             counts = {
+                "dropped": report.dropped,
                 "released": report.released,
                 "unchanged": report.unchanged,
                 "stable": report.stable,
@@ -200,6 +203,24 @@ def _stable_sql(
         f"{c} (a column of {relation})" for c in attribute_columns if c != "patient_id" and c in base_columns
     )
     return stable_join_sql(relation, base_columns, attribute_relation, attribute_columns)
+
+
+def _drop_unwanted_copies(con: duckdb.DuckDBPyConnection, definitions: list[ViewDefinition]) -> list[str]:
+    """Drop the stored copy of a version whose file no longer asks for one (cohort_patient v1 once v2 is
+    the one analyses read): a copy nobody reads still costs every apply a rebuild."""
+    wanted = {(d.name, d.version) for d in definitions if d.materialize}
+    dropped = []
+    for name, version, table in con.execute(
+        "SELECT name, version, table_name FROM view_materialization ORDER BY name, version"
+    ).fetchall():
+        if (name, version) not in wanted:
+            con.execute(f'DROP TABLE IF EXISTS "{table}"')
+            con.execute(
+                "DELETE FROM view_materialization WHERE name = $name AND version = $version",
+                {"name": name, "version": version},
+            )
+            dropped.append(table)
+    return dropped
 
 
 def _materialize(con: duckdb.DuckDBPyConnection, d: ViewDefinition, run_id: int) -> int | None:
@@ -319,13 +340,15 @@ def list_views(db_path: Path | None = None, views_dir: Path = VIEWS_DIR) -> pl.D
         registry = query_frame(
             con,
             "SELECT name, version::BIGINT AS version, left(sql_sha256, 12) AS released_sha256, etl_run_id, "
-            "applied_at, retired_at FROM view_version",
+            "applied_at, retired_at, generated_sql IS NOT NULL AS generated FROM view_version",
         )
     joined = shipped.join(registry, on=["name", "version"], how="full", coalesce=True)
     return (
         joined.with_columns(
             pl.when(pl.col("retired_at").is_not_null())
             .then(pl.lit("retired"))
+            .when(pl.col("generated").fill_null(False))
+            .then(pl.lit("generated (data dictionary)"))
             .when(pl.col("released_sha256").is_null())
             .then(pl.lit("pending"))
             .when(pl.col("sql_sha256").is_null())

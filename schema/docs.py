@@ -14,8 +14,9 @@ GROUPS = {
     ),
     "Clinical": (
         "patient", "enrolment", "baseline", "immunophenotype", "oncogenetic_result", "treatment_response",
-        "outcome_event",
+        "outcome_event", "reported_endpoint",
     ),
+    "Declared attributes": ("attribute", "attribute_value"),
     "Genomic and MRD": (
         "sequencing_assay", "sample", "variant", "variant_annotation", "variant_call", "copy_number_segment",
         "copy_number_call", "mrd_measurement",

@@ -32,7 +32,7 @@ from typing import Any
 
 import polars as pl
 
-R_DEBIAN_PACKAGES = "r-base-core r-cran-survival r-cran-cmprsk r-cran-jsonlite"
+R_DEBIAN_PACKAGES = "r-base-core r-cran-survival r-cran-cmprsk r-cran-jsonlite r-cran-kmsurv"
 INSTALL_HINT = (
     f"R is needed as the reference implementation for these tests: install it with\n"
     f"    apt-get install --no-install-recommends {R_DEBIAN_PACKAGES}"

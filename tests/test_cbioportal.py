@@ -72,10 +72,11 @@ def scalar(db: Path, sql: str, params: list[object] | None = None) -> object:
 
 
 def test_month_factor_round_trips_every_day() -> None:
-    # days -> months (2 decimals) -> days is exact: the rounding error is <= 0.005 * 30.4375 < 0.5 day.
+    # days -> months (6 decimals) -> days is within 0.0000005 * 30.4375 < 2e-5 day; months are kept
+    # as sent (x 30.4375, never rounded to a whole day).
     assert DAYS_PER_MONTH == 30.4375
-    assert all(months_to_days(days_to_months(day)) == day for day in range(0, 40_000))
-    assert months_to_days(31.77) == 967
+    assert all(abs(months_to_days(days_to_months(day)) - day) < 2e-5 for day in range(0, 40_000))
+    assert months_to_days(31.77) == 31.77 * 30.4375
 
 
 def test_real_study_imports(db_path: Path, tmp_path: Path) -> None:
@@ -103,7 +104,7 @@ def test_real_study_imports(db_path: Path, tmp_path: Path) -> None:
     assert scalar(db_path, "SELECT count(*) FROM copy_number_segment") == len(segments)
     # The study's patient ids are never stored: the key is the HMAC of group and id.
     assert scalar(db_path, "SELECT count(*) FROM patient WHERE patient_key LIKE 'TCGA%'") == 0
-    # OS: TCGA-A1-A0SK is 1:DECEASED at 31.77 months = day 967 (x 30.4375, rounded).
+    # OS: TCGA-A1-A0SK is 1:DECEASED at 31.77 months = day 966.999375 (x 30.4375, kept as it is).
     key = patient_key(TEST_KEY.encode(), GROUP, "TCGA-A1-A0SK")
     events = sorted(
         duckdb.connect(str(db_path), read_only=True)
@@ -114,7 +115,7 @@ def test_real_study_imports(db_path: Path, tmp_path: Path) -> None:
         )
         .fetchall()
     )
-    assert events == [("death", 967), ("last_follow_up", 967)]
+    assert events == [("death", 31.77 * 30.4375), ("last_follow_up", 31.77 * 30.4375)]
     # Living: 0:LIVING -> last follow-up only; DFS recurrences without months cannot be dated.
     assert scalar(db_path, "SELECT count(*) FROM outcome_event WHERE event_type = 'death'") == 87
     assert any("without its months" in w for w in reports[0].warnings)
@@ -272,7 +273,7 @@ def test_round_trip_keeps_patients_alterations_and_endpoints(
     assert all(r.rows_rejected == 0 for r in reports)
     apply_views(db_path)
     query = """
-        SELECT c.patient_key, c.os_status, n.os_days, n.first_relapse_day,
+        SELECT c.patient_key, c.os_status, round(n.os_days, 4), round(n.first_relapse_day, 4),
                coalesce(c.ikzf1_status = 'Alt', false) AS alt, c.sex, c.age, c.complete_remission
         FROM cohort_patient AS c JOIN endpoint AS n USING (patient_id)
     """
@@ -289,7 +290,8 @@ def test_round_trip_keeps_patients_alterations_and_endpoints(
     # The new warehouse keys the exported PATIENT_ID (the old key) with the study's group.
     mapped = {patient_key(TEST_KEY.encode(), "cBioPortal:roundtrip", key): key for key in before}
     assert len(after) == len(before) == summary.patients
-    assert {mapped[key]: values for key, values in after.items()} == before  # OS, relapse day exact
+    # OS and relapse days exact to 2e-5 day (months are exported with 6 decimals)
+    assert {mapped[key]: values for key, values in after.items()} == before
     assert sum(v[3] for v in after.values()) == sum(v[3] for v in before.values()) > 0  # IKZF1 altered
     assert pass_calls is not None and calls is not None and calls[0] == pass_calls[0] == summary.mutations
 

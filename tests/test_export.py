@@ -41,16 +41,17 @@ def test_a_parquet_extract_reads_back_identical_in_polars_and_duckdb(
     warehouse: Path, parquet_extract: Path
 ) -> None:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        expected = con.sql("SELECT * FROM cohort_patient_v1 ORDER BY ALL").pl()
-    from_polars = pl.read_parquet(parquet_extract / "cohort_patient_v1.parquet")
+        expected = con.sql("SELECT * FROM cohort_patient ORDER BY ALL").pl()
+    # The stable name: the latest version with the declared attributes (docs/attributes.md).
+    from_polars = pl.read_parquet(parquet_extract / "cohort_patient.parquet")
     assert from_polars.equals(expected)
-    from_duckdb = duckdb.sql(f"SELECT * FROM '{parquet_extract / 'cohort_patient_v1.parquet'}'").pl()
+    from_duckdb = duckdb.sql(f"SELECT * FROM '{parquet_extract / 'cohort_patient.parquet'}'").pl()
     assert from_duckdb.equals(expected)
 
 
 def test_a_csv_extract_reads_back_identical_in_r(warehouse: Path, tmp_path: Path) -> None:
     export_view(warehouse, "cohort_patient", tmp_path, ExportFormat.csv)
-    csv = tmp_path / "cohort_patient_v1.csv"
+    csv = tmp_path / "cohort_patient.csv"
     result = run_r(
         f"""
         d <- read.csv({json.dumps(str(csv))}, stringsAsFactors = FALSE)
@@ -61,7 +62,7 @@ def test_a_csv_extract_reads_back_identical_in_r(warehouse: Path, tmp_path: Path
         """
     )
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        frame = con.sql("SELECT * FROM cohort_patient_v1 ORDER BY ALL").pl()
+        frame = con.sql("SELECT * FROM cohort_patient ORDER BY ALL").pl()
     assert result["columns"] == frame.columns
     assert result["patient_key"] == frame["patient_key"].to_list()
     for column, r_name in (("age", "age"), ("wbc_g_per_l", "wbc"), ("os_years", "os")):
@@ -85,8 +86,9 @@ def test_the_same_state_and_arguments_give_byte_identical_data_files(
 
 def test_the_manifest_says_what_the_extract_is_and_where_it_comes_from(parquet_extract: Path) -> None:
     manifest = json.loads((parquet_extract / "manifest.json").read_text())
-    assert (manifest["view"], manifest["version"], manifest["rows"]) == ("cohort_patient", 1, 476)
-    assert len(manifest["sql_sha256"]) == 64
+    assert (manifest["view"], manifest["version"], manifest["rows"]) == ("cohort_patient", 2, 476)
+    assert manifest["attributes"] == "patient_attribute@v1"  # the declared attributes it adds (none here)
+    assert len(manifest["sql_sha256"]) == len(manifest["attributes_sql_sha256"]) == 64
     for name, checksum in manifest["files"].items():
         assert sha(parquet_extract / name) == checksum
     kinds = {f["kind"] for f in manifest["source_files"]}
@@ -98,12 +100,14 @@ def test_the_data_dictionary_describes_every_column(parquet_extract: Path) -> No
     dictionary = pl.read_csv(parquet_extract / "data_dictionary.csv")
     assert (
         dictionary["column"].to_list()
-        == pl.read_parquet(parquet_extract / "cohort_patient_v1.parquet").columns
+        == pl.read_parquet(parquet_extract / "cohort_patient.parquet").columns
     )
     assert dictionary.filter(pl.col("description").is_null()).is_empty()
     ikzf1 = dictionary.filter(pl.col("column") == "ikzf1_status").row(0, named=True)
-    assert ikzf1["observed_values"] == "Alt | GL" and ikzf1["sql"] == "queries/views/cohort_patient/v1.sql"
-    assert (parquet_extract / "cohort_patient_v1.sql").read_text().startswith("-- name: cohort_patient")
+    assert ikzf1["observed_values"] == "Alt | GL" and ikzf1["sql"] == "cohort_patient.sql"
+    sql = (parquet_extract / "cohort_patient.sql").read_text()
+    assert sql.startswith("-- name: cohort_patient\n-- version: 2")
+    assert "adds the columns of patient_attribute@v1" in sql
 
 
 def test_where_filters_rows_and_columns_choose_columns(warehouse: Path, tmp_path: Path) -> None:

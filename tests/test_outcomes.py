@@ -220,7 +220,7 @@ def test_five_year_estimates_are_near_the_published_ones(
 
 def test_patients_never_in_cr_are_left_out_of_cir_and_said_so(cir_result: OutcomeResult) -> None:
     assert cir_result.patients == 440  # the 440 patients in CR of Table 1
-    assert cir_result.excluded["never in CR (not at risk of relapse; endpoint v1)"] == 36
+    assert cir_result.excluded["never in CR, or CR unknown (not counted in CIR; endpoint view)"] == 36
 
 
 def test_the_json_is_the_documented_one(os_result: OutcomeResult) -> None:

@@ -18,6 +18,8 @@ SHIPPED = {
     "cohort_patient", "endpoint", "gene_copy_number", "ikzf1_alteration", "mrd_result",
     "patient_gene_alteration", "variant_call_annotation",
 }  # fmt: skip
+# Generated from the data dictionary (queries/attributes.py): released by apply, not shipped as files.
+GENERATED = {"patient_attribute", "sample_attribute"}
 
 
 @pytest.fixture
@@ -28,12 +30,14 @@ def views_dir(tmp_path: Path) -> Path:
 
 def test_every_shipped_view_applies_on_an_empty_warehouse(db_path: Path) -> None:
     report = apply_views(db_path)
-    assert {ref.split("@")[0] for ref in report.released} == SHIPPED
-    assert set(report.stable) == SHIPPED
+    assert {ref.split("@")[0] for ref in report.released} == SHIPPED | GENERATED
+    assert set(report.stable) == SHIPPED | GENERATED
     for d in load_definitions():
         assert scalar(db_path, f"SELECT count(*) FROM {d.relation}") == 0
     registry = query(db_path, "SELECT name, version, etl_run_id FROM view_version ORDER BY ALL")
-    assert {(name, run) for name, _, run in registry} == {(name, report.run_id) for name in SHIPPED}
+    assert {(name, run) for name, _, run in registry} == {
+        (name, report.run_id) for name in SHIPPED | GENERATED
+    }
     assert scalar(db_path, "SELECT status FROM etl_run WHERE etl_run_id = $r", {"r": report.run_id}) == (
         "succeeded"
     )
@@ -56,7 +60,8 @@ def test_views_read_other_views_by_pinned_version_only() -> None:
 def test_applying_again_releases_nothing_new(db_path: Path) -> None:
     first = apply_views(db_path)
     second = apply_views(db_path)
-    assert second.released == [] and sorted(second.unchanged) == sorted(first.released)
+    shipped = [ref for ref in first.released if ref.split("@")[0] not in GENERATED]
+    assert second.released == [] and sorted(second.unchanged) == sorted(shipped)
     assert scalar(db_path, "SELECT count(*) FROM view_version") == len(first.released)
 
 
@@ -91,32 +96,32 @@ def test_a_new_version_becomes_the_stable_name_and_the_old_one_stays_until_retir
     db_path: Path, views_dir: Path
 ) -> None:
     apply_views(db_path, views_dir=views_dir)
-    v1 = (views_dir / "cohort_patient" / "v1.sql").read_text()
-    v2 = v1.replace("-- version: 1", "-- version: 2").replace(
+    v2 = (views_dir / "cohort_patient" / "v2.sql").read_text()
+    v3 = v2.replace("-- version: 2", "-- version: 3").replace(
         "WHERE e.consent_status = 'given'", "WHERE true"
     )
-    (views_dir / "cohort_patient" / "v2.sql").write_text(v2)
+    (views_dir / "cohort_patient" / "v3.sql").write_text(v3)
     report = apply_views(db_path, views_dir=views_dir)
-    assert report.released == ["cohort_patient@v2"]
-    assert report.stable["cohort_patient"] == "cohort_patient_v2"
+    assert report.released == ["cohort_patient@v3"]
+    assert report.stable["cohort_patient"] == "cohort_patient_v3"
     view_sql = query(
         db_path, "SELECT sql FROM duckdb_views() WHERE schema_name = 'main' AND view_name = 'cohort_patient'"
     )[0][0]
-    assert "cohort_patient_v2" in str(view_sql)
-    assert scalar(db_path, "SELECT count(*) FROM cohort_patient_v1") == 0  # still queryable
-    assert "WHERE true" in diff_views("cohort_patient", 1, 2, views_dir)
+    assert "cohort_patient_v3" in str(view_sql)
+    assert scalar(db_path, "SELECT count(*) FROM cohort_patient_v2") == 0  # still queryable
+    assert "WHERE true" in diff_views("cohort_patient", 2, 3, views_dir)
 
-    message = retire_view(db_path, "cohort_patient", 1, views_dir)
-    assert "cohort_patient now points at cohort_patient_v2" in message
-    assert not query(db_path, "SELECT 1 FROM duckdb_views() WHERE view_name = 'cohort_patient_v1'")
+    message = retire_view(db_path, "cohort_patient", 2, views_dir)
+    assert "cohort_patient now points at cohort_patient_v3" in message
+    assert not query(db_path, "SELECT 1 FROM duckdb_views() WHERE view_name = 'cohort_patient_v2'")
     assert apply_views(db_path, views_dir=views_dir).released == []  # a retired version is not recreated
-    assert not query(db_path, "SELECT 1 FROM duckdb_views() WHERE view_name = 'cohort_patient_v1'")
+    assert not query(db_path, "SELECT 1 FROM duckdb_views() WHERE view_name = 'cohort_patient_v2'")
 
 
 def test_a_version_another_live_view_reads_cannot_be_retired(db_path: Path) -> None:
     apply_views(db_path)
     with pytest.raises(
-        CgdwError, match=r"cannot retire mrd_result@v1: cohort_patient@v1, mrd_result@v2 read it"
+        CgdwError, match=r"cannot retire mrd_result@v1: cohort_patient@v1, cohort_patient@v2, mrd_result@v2 read it"
     ):
         retire_view(db_path, "mrd_result", 1)
     assert query(db_path, "SELECT 1 FROM duckdb_views() WHERE view_name = 'mrd_result_v1'")
@@ -167,12 +172,27 @@ def test_the_generated_data_dictionary_is_current() -> None:
 def test_cohort_patient_is_also_stored_as_a_table_with_the_same_rows(warehouse: Path) -> None:
     """`-- materialize: table`: apply stores the version's rows, for analyses of large cohorts."""
     stored = query(warehouse, "SELECT name, version, table_name, row_count FROM view_materialization")
-    patients = scalar(warehouse, "SELECT count(*) FROM cohort_patient_v1")
-    assert stored == [("cohort_patient", 1, "cohort_patient_v1_materialized", patients)]
+    patients = scalar(warehouse, "SELECT count(*) FROM cohort_patient_v2")
+    assert stored == [("cohort_patient", 2, "cohort_patient_v2_materialized", patients)]
     assert patients > 400
-    assert query(warehouse, "SELECT * FROM cohort_patient_v1_materialized ORDER BY ALL") == query(
-        warehouse, "SELECT * FROM cohort_patient_v1 ORDER BY ALL"
+    assert query(warehouse, "SELECT * FROM cohort_patient_v2_materialized ORDER BY ALL") == query(
+        warehouse, "SELECT * FROM cohort_patient_v2 ORDER BY ALL"
     )
+
+
+def test_a_stored_copy_no_longer_asked_for_is_dropped(warehouse: Path, tmp_path: Path) -> None:
+    """cohort_patient v1 was stored until v2 took over: its copy goes at the next apply."""
+    db = Path(shutil.copy(warehouse, tmp_path / "copy.duckdb"))
+    with duckdb.connect(str(db)) as con:  # as a warehouse applied by an older cgdw has it
+        con.execute("CREATE TABLE cohort_patient_v1_materialized AS SELECT * FROM cohort_patient_v1")
+        con.execute(
+            "INSERT INTO view_materialization SELECT 'cohort_patient', 1, 'cohort_patient_v1_materialized', "
+            "etl_run_id, built_at, row_count FROM view_materialization"
+        )
+    report = apply_views(db)
+    assert report.dropped == ["cohort_patient_v1_materialized"]
+    assert not query(db, "SELECT 1 FROM duckdb_tables() WHERE table_name = 'cohort_patient_v1_materialized'")
+    assert query(db, "SELECT name, version FROM view_materialization") == [("cohort_patient", 2)]
 
 
 def test_analyses_read_the_stored_table_only_while_no_run_changed_the_data(
@@ -185,27 +205,27 @@ def test_analyses_read_the_stored_table_only_while_no_run_changed_the_data(
     db = Path(shutil.copy(warehouse, tmp_path / "copy.duckdb"))
     patients = scalar(db, "SELECT count(*) FROM cohort_patient")
     with duckdb.connect(str(db)) as con:  # mark the stored copy, to see which one is read
-        con.execute("UPDATE cohort_patient_v1_materialized SET age = -1")
+        con.execute("UPDATE cohort_patient_v2_materialized SET age = -1")
     assert set(read_cohort(db, "cohort_patient", ["age"])["age"]) == {-1}
 
     # A run that changes data (here a consent withdrawal) makes the copy stale: the view is read at once.
     key = scalar(db, "SELECT patient_key FROM cohort_patient ORDER BY patient_id LIMIT 1")
     withdraw_consent(db, PatientRef(patient_key=key), secret=TEST_KEY.encode())
-    ages = read_cohort(db, "cohort_patient_v1", ["age"])["age"]
+    ages = read_cohort(db, "cohort_patient_v2", ["age"])["age"]
     assert ages.len() == patients - 1 and ages.min() > 0
 
     rebuilt = apply_views(db)
-    assert rebuilt.materialized == {"cohort_patient_v1_materialized": patients - 1}
-    assert "materialised: cohort_patient_v1_materialized" in rebuilt.summary()
+    assert rebuilt.materialized == {"cohort_patient_v2_materialized": patients - 1}
+    assert "materialised: cohort_patient_v2_materialized" in rebuilt.summary()
     assert read_cohort(db, "cohort_patient", ["age"])["age"].min() > 0
     assert apply_views(db).materialized == {}  # still fresh: kept as it is
 
 
 def test_retiring_a_materialised_version_drops_its_table(warehouse: Path, tmp_path: Path) -> None:
     db = Path(shutil.copy(warehouse, tmp_path / "copy.duckdb"))
-    retire_view(db, "cohort_patient", 1)
+    retire_view(db, "cohort_patient", 2)
     assert scalar(db, "SELECT count(*) FROM view_materialization") == 0
-    assert not query(db, "SELECT 1 FROM duckdb_tables() WHERE table_name = 'cohort_patient_v1_materialized'")
+    assert not query(db, "SELECT 1 FROM duckdb_tables() WHERE table_name = 'cohort_patient_v2_materialized'")
 
 
 # --- determinism: the same data gives the same rows, whatever the scan order or the number of threads -----

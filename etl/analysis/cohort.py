@@ -6,6 +6,7 @@ import math
 import re
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from etl.errors import CgdwError
@@ -19,6 +20,9 @@ ENDPOINTS: dict[str, tuple[str, str, str]] = {
     "os": ("os_years", "os_status", "overall survival"),
     "efs": ("efs_years", "efs_status", "event-free survival"),
     "cir": ("cir_years", "cir_status", "cumulative incidence of relapse"),
+    # As the source reports them (cohort_patient v2): a study's own definition, not derived by cgdw.
+    "dfs": ("dfs_years", "dfs_status", "disease-free survival (as reported)"),
+    "pfs": ("pfs_years", "pfs_status", "progression-free survival (as reported)"),
 }
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -29,6 +33,15 @@ def _identifier(name: str, what: str) -> str:
     if not _IDENTIFIER.match(name):
         raise CgdwError(f"{what} {name!r} is not a plain column or view name (a-z, 0-9, _)")
     return f'"{name}"'
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, relation: str) -> list[str]:
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = $schema "
+        "AND table_name = $relation ORDER BY ordinal_position",
+        {"schema": schema, "relation": relation},
+    ).fetchall()
+    return [name for (name,) in rows]
 
 
 def read_cohort(db_path: Path, view: str, columns: list[str]) -> pl.DataFrame:
@@ -44,18 +57,14 @@ def read_cohort(db_path: Path, view: str, columns: list[str]) -> pl.DataFrame:
                 f"{db_path} has no view {view!r} on the analysts' surface: run "
                 f"`cgdw views apply --db {db_path}` first (`cgdw views list` names the views)"
             )
-        described = con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = $schema "
-            "AND table_name = $view ORDER BY ordinal_position",
-            {"schema": SCHEMA, "view": view},
-        ).fetchall()
-        available = [name for (name,) in described]
+        available = _columns(con, SCHEMA, view)
         missing = [c for c in wanted if c not in available]
         if missing:
             raise CgdwError(f"{view} has no column {', '.join(missing)}; its columns: {', '.join(available)}")
         select = ", ".join(_identifier(c, "column") for c in wanted)
         stored = relation_to_read(con, view)
-        if stored == view:
+        # The stored copy is of the pinned version: a stable name's declared attributes are not in it.
+        if stored == view or not set(wanted) <= set(_columns(con, "main", stored)):
             return query_frame(con, f'SELECT {select} FROM {SCHEMA}."{view}"')
         # A fresh materialised copy: the same rows, a table scan instead of the joins.
         consented = f" WHERE patient_id IN ({CONSENTED})" if "patient_id" in available else ""

@@ -31,7 +31,7 @@ from etl.analysis.competing_risks import CumulativeIncidenceFitter, FineGrayFitt
 from etl.analysis.grouped_cox import MAX_PATTERNS, GroupedEfronCox, covariate_patterns
 from etl.errors import CgdwError
 
-Endpoint = Literal["os", "efs", "cir"]
+Endpoint = Literal["os", "efs", "cir", "dfs", "pfs"]
 MAX_GROUPS = 20  # a grouping column with more values is not a grouping (a key, a measurement)
 KM_CI_METHOD = "log(-log) transform of the Kaplan-Meier estimate, Greenwood variance"
 CIF_CI_METHOD = "log(-log) transform of the Aalen-Johansen estimate, cmprsk::cuminc variance"
@@ -290,7 +290,7 @@ class OutcomeAnalysis:
         """Patients with a group, a time and a status; what was left out and why."""
         frame = cohort_rows.select(self.columns)
         missing_endpoint = (
-            "never in CR (not at risk of relapse; endpoint view)"
+            "never in CR, or CR unknown (not counted in CIR; endpoint view)"
             if self.competing
             else f"no {self.time_column}/{self.status_column}"
         )
@@ -425,7 +425,12 @@ class OutcomeAnalysis:
 
     def _hazard_ratios(self, design: pl.DataFrame) -> list[HazardRatio]:
         covariates = [c for c in design.columns if c not in ("time", "status")]
-        models: list[tuple[str, list[str]]] = [("univariable", [c]) for c in covariates]
+        # The groups of --by are one variable: all their indicators in one model, each group against
+        # the reference (as R's coxph(~ factor(by)) and crr give), never one group against the others
+        # pooled. Each --adjust covariate alone is the other univariable model.
+        groups = [c for c in covariates if c.startswith(f"{self.by}=")]
+        models: list[tuple[str, list[str]]] = [("univariable", groups)] if groups else []
+        models += [("univariable", [c]) for c in covariates if c not in groups]
         if self.adjust:
             models.append(("multivariable", covariates))
         out: list[HazardRatio] = []

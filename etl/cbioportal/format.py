@@ -15,10 +15,11 @@ from pathlib import Path
 from etl.errors import FileRejected
 
 # cBioPortal times are months; the warehouse stores days. A month is a twelfth of a Julian year, so
-# days = round(months * 30.4375). Exported months have 2 decimals: the rounding error of a month value is
-# at most 0.005 * 30.4375 = 0.152 days < 0.5, so days -> months -> days gives back the same day.
+# days = months * 30.4375, kept as it comes (fractional): rounding to whole days merged distinct published
+# times and moved the statistics. Exported months have 6 decimals: days -> months -> days is exact to
+# 0.0000005 * 30.4375 < 2e-5 days.
 DAYS_PER_MONTH = 365.25 / 12
-MONTH_DECIMALS = 2
+MONTH_DECIMALS = 6
 
 # Values cBioPortal reads as "no value" in clinical files (the TCGA bracketed ones included).
 MISSING_VALUES = frozenset(
@@ -84,11 +85,21 @@ def is_missing(value: str | None) -> bool:
     return value is None or value.strip().upper() in MISSING_VALUES
 
 
-def months_to_days(months: float) -> int:
-    return round(months * DAYS_PER_MONTH)
+def months_to_days(months: float) -> float:
+    return months * DAYS_PER_MONTH
 
 
-def days_to_months(days: int) -> float:
+def survival_status(value: str, words: dict[str, bool]) -> bool | None:
+    """A survival status: "0:<any label>" censored, "1:<any label>" event (cBioPortal reads the number);
+    the older bare words of `words` too. None when it is neither."""
+    text = value.strip().upper()
+    numbered = re.match(r"^([01])\s*:", text)
+    if numbered:
+        return numbered[1] == "1"
+    return words.get(text)
+
+
+def days_to_months(days: float) -> float:
     return round(days / DAYS_PER_MONTH, MONTH_DECIMALS)
 
 

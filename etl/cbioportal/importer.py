@@ -22,7 +22,6 @@ from typing import Any, ClassVar
 import duckdb
 import pandera.polars as pa
 import polars as pl
-from pandera.api.polars.types import PolarsData
 
 from etl.cbioportal.format import (
     ASSEMBLY_OF_GENOME,
@@ -40,9 +39,17 @@ from etl.cbioportal.format import (
     months_to_days,
     read_clinical,
     read_meta,
+    survival_status,
 )
 from etl.errors import CgdwError, FileRejected
 from etl.load import linking
+from etl.load.attributes import (
+    AttributeSpec,
+    merge_attribute_values,
+    register_attributes,
+    snake_case,
+    typed_values,
+)
 from etl.load.framework import (
     DEFAULT_MAX_REJECT_FRACTION,
     Batch,
@@ -56,7 +63,7 @@ from etl.load.linking import known_samples
 from etl.load.readers import LINE
 from etl.load.records import RULE_EXPLANATIONS
 from etl.load.snapshot import merge_snapshot
-from etl.load.transform import ISSUE_SCHEMA
+from etl.load.transform import ISSUE_SCHEMA, issues_where
 from etl.load.validation import schema_issues
 from etl.privacy import identifier_columns, load_pseudonym_key
 from etl.sources.copy_number import REFERENCE_EXONS, merge_calls
@@ -76,15 +83,20 @@ SAMPLE_TYPE_CODES = {
     "RECURRENCE": "relapse", "RELAPSE": "relapse", "REMISSION": "remission", "FOLLOW-UP": "follow_up",
     "FOLLOW_UP": "follow_up", "GERMLINE": "germline", "NORMAL": "germline",
 }  # fmt: skip
-# Patient attributes the importer stores; any other attribute is reported on the run, not stored.
+# Patient columns the importer maps to canonical facts; every other column is kept as a declared attribute.
 PATIENT_ATTRIBUTES = (
-    "PATIENT_ID", "OS_STATUS", "OS_MONTHS", "DFS_STATUS", "DFS_MONTHS", "SEX", "AGE", "DIAGNOSIS",
-    "DIAGNOSIS_YEAR", "COMPLETE_REMISSION",
+    "PATIENT_ID", "OS_STATUS", "OS_MONTHS", "DFS_STATUS", "DFS_MONTHS", "EFS_STATUS", "EFS_MONTHS",
+    "PFS_STATUS", "PFS_MONTHS", "SEX", "AGE", "DIAGNOSIS", "DIAGNOSIS_YEAR", "COMPLETE_REMISSION",
 )  # fmt: skip
 SAMPLE_ATTRIBUTES_READ = ("PATIENT_ID", "SAMPLE_ID", "SAMPLE_TYPE")
 PATIENT_STAGE = "cgdw_cbio_patient_stage"
+ATTRIBUTE_STAGE = "cgdw_cbio_attribute_stage"
 CNA_STAGE = "cgdw_cbio_cna_stage"
-RULE_EXPLANATIONS.setdefault("dfs_within_os", "the DFS time cannot be after the OS time (last news)")
+for _name in ("DFS", "EFS", "PFS"):
+    RULE_EXPLANATIONS.setdefault(
+        f"{_name.lower()}_within_os",
+        f"the {_name} time cannot be after the OS time (last news): {_name} withheld",
+    )
 
 
 @dataclass(frozen=True)
@@ -213,18 +225,18 @@ class CbioPatientV1(pa.DataFrameModel):
 
     source_patient_id: str = pa.Field(unique=True)
     os_dead: bool = pa.Field(nullable=True)
-    os_day: int = pa.Field(nullable=True, ge=0)
-    dfs_relapsed: bool = pa.Field(nullable=True)
-    dfs_day: int = pa.Field(nullable=True, ge=0)
+    os_day: float = pa.Field(nullable=True, ge=0)
+    dfs_event: bool = pa.Field(nullable=True)
+    dfs_day: float = pa.Field(nullable=True, ge=0)
+    efs_event: bool = pa.Field(nullable=True)
+    efs_day: float = pa.Field(nullable=True, ge=0)
+    pfs_event: bool = pa.Field(nullable=True)
+    pfs_day: float = pa.Field(nullable=True, ge=0)
     sex: str = pa.Field(nullable=True, isin=["M", "F"])
     age_years: float = pa.Field(nullable=True, ge=0, lt=110)
-    diagnosis: str = pa.Field(isin=list(DIAGNOSES))
+    diagnosis: str
     diagnosis_year: int = pa.Field(nullable=True, ge=1970, le=2100)
     complete_remission: bool = pa.Field(nullable=True)
-
-    @pa.check("dfs_day", name="dfs_within_os")
-    def dfs_within_os(cls, data: PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select((pl.col("dfs_day") <= pl.col("os_day")).fill_null(True))
 
     class Config:
         strict = False
@@ -233,13 +245,59 @@ class CbioPatientV1(pa.DataFrameModel):
 # cBioPortal column each canonical field comes from (quarantine messages name what the user can fix).
 PATIENT_SOURCE = {
     "source_patient_id": "PATIENT_ID", "os_dead": "OS_STATUS", "os_day": "OS_MONTHS",
-    "dfs_relapsed": "DFS_STATUS", "dfs_day": "DFS_MONTHS", "sex": "SEX", "age_years": "AGE",
+    "dfs_event": "DFS_STATUS", "dfs_day": "DFS_MONTHS", "efs_event": "EFS_STATUS", "efs_day": "EFS_MONTHS",
+    "pfs_event": "PFS_STATUS", "pfs_day": "PFS_MONTHS", "sex": "SEX", "age_years": "AGE",
     "diagnosis": "DIAGNOSIS", "diagnosis_year": "DIAGNOSIS_YEAR", "complete_remission": "COMPLETE_REMISSION",
 }  # fmt: skip
+# Endpoints a study reports ready-made (PREFIX_STATUS + PREFIX_MONTHS), stored in reported_endpoint.
+REPORTED = ("dfs", "efs", "pfs")
+# A STRING column with more distinct values than this is free text, not categories.
+MAX_LEVELS = 50
+ATTRIBUTE_TYPE = {"NUMBER": "number", "BOOLEAN": "boolean"}
+
+
+def attribute_specs(
+    clinical: ClinicalFile, raw: pl.DataFrame, canonical: tuple[str, ...], entity: str
+) -> tuple[list[AttributeSpec], list[str]]:
+    """Every column that is not canonical, as a declared attribute: the name in snake_case, the display
+    name, description and datatype of the 4-line header. A STRING column is categorical (its levels are the
+    values present, sorted) unless it has more than MAX_LEVELS of them: then it is kept as text. Returns
+    the specs and what to tell the user."""
+    specs, notes = [], []
+    names: dict[str, str] = {}
+    for column in clinical.columns:
+        if column in canonical:
+            continue
+        name = snake_case(column)
+        if name in names:
+            raise FileRejected(
+                clinical.path, f"columns {names[name]} and {column} both become attribute {name}"
+            )
+        names[name] = column
+        datatype = clinical.datatype(column)
+        data_type = ATTRIBUTE_TYPE.get(datatype, "categorical")
+        levels: tuple[tuple[str, str], ...] = ()
+        if data_type == "categorical":
+            values = raw.get_column(column).drop_nulls().str.strip_chars().unique().sort().to_list()
+            if len(values) > MAX_LEVELS:
+                data_type = "text"
+                notes.append(f"{column}: {len(values)} distinct values, kept as text ({name})")
+            else:
+                levels = tuple((v, v) for v in values)
+        index = clinical.columns.index(column)
+        specs.append(
+            AttributeSpec(
+                name=name, source_column=column, data_type=data_type, entity=entity,
+                label=clinical.display_names[index] or column,
+                description=clinical.descriptions[index] or None, levels=levels,
+            )
+        )  # fmt: skip
+    return specs, notes
 
 
 class CbioPatientLoader(SourceLoader):
-    """data_clinical_patient: patients, outcome events (OS, DFS), enrolment and CR when given."""
+    """data_clinical_patient: patients, outcome events (OS, DFS), reported endpoints (DFS, EFS, PFS),
+    enrolment, CR when given, and every other column as a declared attribute."""
 
     kind = "cbioportal_patient"
 
@@ -250,12 +308,16 @@ class CbioPatientLoader(SourceLoader):
         self.secret = secret
         self.layout_name = LAYOUT
         self.trial_group = study.trial_group
+        self.attributes: list[AttributeSpec] = []
 
     def batches(self, path: Path) -> Iterator[Batch]:
         clinical = read_clinical(path)
         _check_columns(clinical, ("PATIENT_ID",))
         raw = clinical_frame(clinical)
-        issues = datatype_issues(raw, clinical)
+        self.attributes, notes = attribute_specs(clinical, raw, PATIENT_ATTRIBUTES, "patient")
+        self.warnings.extend(notes)
+        # A value an attribute cannot hold withholds that value only; a canonical column's, the line.
+        issues = [i for i in datatype_issues(raw, clinical) if i[1] in PATIENT_ATTRIBUTES]
         get = {c: raw.get_column(c).to_list() if c in raw.columns else [None] * raw.height
                for c in PATIENT_ATTRIBUTES}  # fmt: skip
         lines = raw.get_column(LINE).to_list()
@@ -273,6 +335,16 @@ class CbioPatientLoader(SourceLoader):
                     return None
                 return codes[value.upper()]
 
+            def status(column: str, words: dict[str, bool], i: int = i, line: int = line) -> bool | None:
+                value = get[column][i]
+                if value is None:
+                    return None
+                parsed = survival_status(value, words)
+                if parsed is None:
+                    message = f"{column} = {value!r}: a status is 0:<label> (censored) or 1:<label> (event)"
+                    issues.append(_issue(line, column, value, f"code:{column.lower()}", message))
+                return parsed
+
             def number(column: str, i: int = i, line: int = line) -> float | None:
                 value = get[column][i]
                 parsed = _number(value)
@@ -283,20 +355,31 @@ class CbioPatientLoader(SourceLoader):
                     )
                 return parsed
 
-            os_months, dfs_months = number("OS_MONTHS"), number("DFS_MONTHS")
+            def day(column: str) -> float | None:
+                months = number(column)
+                return None if months is None else months_to_days(months)
+
+            dfs_status = get["DFS_STATUS"][i]
             diagnosis = get["DIAGNOSIS"][i]
             year = number("DIAGNOSIS_YEAR")
             rows.append(
                 {
                     LINE: line,
                     "source_patient_id": get["PATIENT_ID"][i],
-                    "os_dead": code("OS_STATUS", OS_STATUS, "code:os_status"),
-                    "os_day": None if os_months is None else months_to_days(os_months),
-                    "dfs_relapsed": code("DFS_STATUS", DFS_STATUS, "code:dfs_status"),
-                    "dfs_day": None if dfs_months is None else months_to_days(dfs_months),
+                    "os_dead": status("OS_STATUS", OS_STATUS),
+                    "os_day": day("OS_MONTHS"),
+                    "dfs_event": status("DFS_STATUS", DFS_STATUS),
+                    "dfs_day": day("DFS_MONTHS"),
+                    # Only cBioPortal's own recurrence labels say the DFS event is a relapse (a study may
+                    # count deaths as DFS events: "1:Relapsed or died" is not a relapse).
+                    "dfs_recurrence": dfs_status is not None and DFS_STATUS.get(dfs_status.strip().upper()),
+                    "efs_event": status("EFS_STATUS", {}),
+                    "efs_day": day("EFS_MONTHS"),
+                    "pfs_event": status("PFS_STATUS", {}),
+                    "pfs_day": day("PFS_MONTHS"),
                     "sex": code("SEX", SEX_CODES, "code:sex"),
                     "age_years": number("AGE"),
-                    "diagnosis": diagnosis if diagnosis is not None else self.study.diagnosis,
+                    "diagnosis": diagnosis.strip() if diagnosis is not None else self.study.diagnosis,
                     "diagnosis_year": None if year is None or year != int(year) else int(year),
                     "complete_remission": code(
                         "COMPLETE_REMISSION", {"TRUE": True, "FALSE": False}, "code:boolean"
@@ -306,25 +389,29 @@ class CbioPatientLoader(SourceLoader):
         records = pl.DataFrame(
             rows,
             schema={LINE: pl.Int64, "source_patient_id": pl.String, "os_dead": pl.Boolean,
-                    "os_day": pl.Int64, "dfs_relapsed": pl.Boolean, "dfs_day": pl.Int64, "sex": pl.String,
+                    "os_day": pl.Float64, "dfs_event": pl.Boolean, "dfs_day": pl.Float64,
+                    "dfs_recurrence": pl.Boolean, "efs_event": pl.Boolean, "efs_day": pl.Float64,
+                    "pfs_event": pl.Boolean, "pfs_day": pl.Float64, "sex": pl.String,
                     "age_years": pl.Float64, "diagnosis": pl.String, "diagnosis_year": pl.Int64,
                     "complete_remission": pl.Boolean},
         )  # fmt: skip
         checked = schema_issues(records, raw, CbioPatientV1, lambda f: PATIENT_SOURCE.get(f, f))
         parse = pl.DataFrame(issues, schema=ISSUE_SCHEMA, orient="row")
-        # The day columns come from the month columns: report the month value as read, once.
-        self._report_columns(clinical, records)
-        yield Batch(raw=raw, records=records, issues=pl.concat([parse, checked]))
+        records, endpoint_issues = _withhold_endpoints_after_os(records, raw)
+        values, value_issues = typed_values(raw, self.attributes, ["PATIENT_ID"])
+        self._report_columns(records)
+        yield Batch(
+            raw=raw,
+            records=records,
+            issues=pl.concat([parse, checked]),
+            parts={"attributes": values},
+            fact_issues=pl.concat([endpoint_issues, value_issues]),
+        )
 
-    def _report_columns(self, clinical: ClinicalFile, records: pl.DataFrame) -> None:
-        unknown = [c for c in clinical.columns if c not in PATIENT_ATTRIBUTES]
-        if unknown:
-            self.warnings.append(
-                f"patient attributes not stored (cgdw has no place for them): {', '.join(unknown)}"
-            )
+    def _report_columns(self, records: pl.DataFrame) -> None:
         untimed = records.filter(
             (pl.col("os_dead").is_not_null() & pl.col("os_day").is_null())
-            | (pl.col("dfs_relapsed").is_not_null() & pl.col("dfs_day").is_null())
+            | (pl.col("dfs_event").is_not_null() & pl.col("dfs_day").is_null())
         ).height
         if untimed:
             self.warnings.append(
@@ -340,6 +427,16 @@ class CbioPatientLoader(SourceLoader):
             self.warnings.append(
                 f"patients {', '.join(unknown)}: in the cohort views with that value unknown (NULL)"
             )
+        other = records.filter(~pl.col("diagnosis").is_in(list(DIAGNOSES)))
+        if other.height:
+            counts = other.group_by("diagnosis").len().sort("diagnosis")
+            listed = ", ".join(f"{d} ({n})" for d, n in counts.iter_rows())
+            self.warnings.append(
+                f"diagnoses outside cgdw's list ({', '.join(DIAGNOSES)}) kept as given: {listed}"
+            )
+        if self.attributes:
+            names = ", ".join(f"{a.source_column} -> {a.name}" for a in self.attributes)
+            self.warnings.append(f"{len(self.attributes)} columns kept as attributes: {names}")
 
     def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:
         self.warnings.extend(self.study.warnings)
@@ -372,14 +469,14 @@ class CbioPatientLoader(SourceLoader):
         counts["treatment_response"] = merge_snapshot(
             con, "treatment_response",
             ["complete_remission", "cr_day", "prednisone_response", "hsct_in_cr1", "hsct_day"],
-            f"""SELECT patient_id, complete_remission, NULL::INTEGER AS cr_day,
+            f"""SELECT patient_id, complete_remission, NULL::DOUBLE AS cr_day,
                        NULL::VARCHAR AS prednisone_response, NULL::BOOLEAN AS hsct_in_cr1,
-                       NULL::INTEGER AS hsct_day, source_line
+                       NULL::DOUBLE AS hsct_day, source_line
                 FROM ({source}) WHERE complete_remission IS NOT NULL""",
             in_file, ctx.run_id, ctx.source_file_id,
         ).as_dict()  # fmt: skip
         # OS: death at OS_MONTHS when deceased; the last news is OS_MONTHS in both cases (a dead patient's
-        # last news is the death). DFS: a recurrence is the first relapse, at DFS_MONTHS.
+        # last news is the death). DFS: a recurrence (cBioPortal's label) is the first relapse, at DFS_MONTHS.
         events = f"""
             SELECT patient_id, 'death' AS event_type, 1 AS event_seq, os_day AS day, NULL AS cause,
                    NULL::BOOLEAN AS in_cr, source_line
@@ -389,14 +486,67 @@ class CbioPatientLoader(SourceLoader):
             FROM ({source}) WHERE os_dead IS NOT NULL AND os_day IS NOT NULL
             UNION ALL
             SELECT patient_id, 'relapse', 1, dfs_day, NULL, NULL, source_line
-            FROM ({source}) WHERE dfs_relapsed AND dfs_day IS NOT NULL
+            FROM ({source}) WHERE dfs_event AND dfs_recurrence AND dfs_day IS NOT NULL
         """
         counts["outcome_event"] = merge_snapshot(
             con, "outcome_event", ["event_type", "event_seq", "day", "cause", "in_cr"], events, in_file,
             ctx.run_id, ctx.source_file_id,
         ).as_dict()  # fmt: skip
+        reported = " UNION ALL ".join(
+            f"""SELECT patient_id, '{e}' AS endpoint, {e}_day AS day, {e}_event AS event, source_line
+                FROM ({source}) WHERE {e}_event IS NOT NULL AND {e}_day IS NOT NULL"""
+            for e in REPORTED
+        )
+        counts["reported_endpoint"] = merge_snapshot(
+            con, "reported_endpoint", ["endpoint", "day", "event"], reported, in_file, ctx.run_id,
+            ctx.source_file_id,
+        ).as_dict()  # fmt: skip
+        counts["attribute_value"] = self._write_attributes(con, batch, ctx, in_file)
         con.unregister(PATIENT_STAGE)
         return counts
+
+    def _write_attributes(
+        self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext, in_file: str
+    ) -> dict[str, Any]:
+        source = f"cBioPortal study {self.study.study_id}"
+        new = register_attributes(con, self.attributes, source, ctx.run_id, ctx.path)
+        values = batch.parts["attributes"].rename({"PATIENT_ID": "source_patient_id", LINE: "source_line"})
+        keyed = linking.with_patient_key(values, self.secret, pl.lit(self.study.trial_group))
+        staged = linking.stage(con, ATTRIBUTE_STAGE, keyed)
+        merged = merge_attribute_values(
+            con,
+            f"""SELECT patient_id, NULL::INTEGER AS sample_id, attribute_name, value_text, value_number,
+                       value_boolean, source_line FROM ({staged})""",
+            in_file, [a.name for a in self.attributes], ctx.run_id, ctx.source_file_id,
+        )  # fmt: skip
+        con.unregister(ATTRIBUTE_STAGE)
+        return {**merged.as_dict(), "attributes_declared": len(new)}
+
+
+def _withhold_endpoints_after_os(
+    records: pl.DataFrame, raw: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A DFS, EFS or PFS time after the OS time (the last news) is withheld, that endpoint only: the
+    patient's OS and other facts load (rule `<endpoint>_within_os`)."""
+    problems = []
+    for endpoint in REPORTED:
+        late = pl.col(f"{endpoint}_day") > pl.col("os_day")
+        column = f"{endpoint.upper()}_MONTHS"
+        rule = f"{endpoint}_within_os"
+        months = raw.select(
+            LINE, pl.col(column) if column in raw.columns else pl.lit(None, pl.String).alias(column)
+        )
+        problems.append(
+            issues_where(
+                records.join(months, on=LINE, how="left"), late.fill_null(False), column, pl.col(column),
+                rule, pl.format(f"{column} = '{{}}': {RULE_EXPLANATIONS[rule]}", pl.col(column)),
+            )
+        )  # fmt: skip
+        records = records.with_columns(
+            pl.when(late.fill_null(False)).then(None).otherwise(pl.col(c)).alias(c)
+            for c in (f"{endpoint}_day", f"{endpoint}_event")
+        )
+    return records, pl.concat(problems)
 
 
 class CbioSampleLoader(SampleManifestLoader):
@@ -416,6 +566,7 @@ class CbioSampleLoader(SampleManifestLoader):
         self.secret = secret
         self.layout_name = LAYOUT
         self.trial_group = study.trial_group
+        self.attributes: list[AttributeSpec] = []
 
     def export_date(self, path: Path) -> dt.date | None:
         return None
@@ -463,9 +614,11 @@ class CbioSampleLoader(SampleManifestLoader):
             pl.lit(None, pl.String).alias("pipeline_version"),
         )
         checked = schema_issues(records, raw, CbioSampleV1, self.source_column)
-        unknown = [c for c in clinical.columns if c not in SAMPLE_ATTRIBUTES_READ]
-        if unknown:
-            self.warnings.append(f"sample attributes not stored: {', '.join(unknown)}")
+        self.attributes, notes = attribute_specs(clinical, raw, SAMPLE_ATTRIBUTES_READ, "sample")
+        self.warnings.extend(notes)
+        if self.attributes:
+            names = ", ".join(f"{a.source_column} -> {a.name}" for a in self.attributes)
+            self.warnings.append(f"{len(self.attributes)} sample columns kept as attributes: {names}")
         if "SAMPLE_TYPE" in raw.columns:
             other = raw.filter(
                 pl.col("SAMPLE_TYPE").is_not_null()
@@ -475,7 +628,32 @@ class CbioSampleLoader(SampleManifestLoader):
                 self.warnings.append(
                     f"{other} samples have a SAMPLE_TYPE cgdw does not know: stored as diagnosis"
                 )
-        yield Batch(raw=raw, records=records, issues=pl.concat([issues, checked]))
+        values, value_issues = typed_values(raw, self.attributes, ["SAMPLE_ID"])
+        attribute_lines = issues.filter(pl.col("column").is_in([a.source_column for a in self.attributes]))
+        yield Batch(
+            raw=raw,
+            records=records,
+            issues=pl.concat([issues.join(attribute_lines, on=[LINE, "column"], how="anti"), checked]),
+            parts={"attributes": values},
+            fact_issues=value_issues,
+        )
+
+    def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:
+        counts = super().write(con, batch, ctx)
+        source = f"cBioPortal study {self.study.study_id}"
+        new = register_attributes(con, self.attributes, source, ctx.run_id, ctx.path)
+        values = batch.parts["attributes"].rename({"SAMPLE_ID": "sample_key", LINE: "source_line"})
+        con.register(ATTRIBUTE_STAGE, values.to_arrow())
+        staged = f"""SELECT s.patient_id, s.sample_id, v.attribute_name, v.value_text, v.value_number,
+                            v.value_boolean, v.source_line
+                     FROM {ATTRIBUTE_STAGE} AS v JOIN sample AS s USING (sample_key)"""
+        in_file = f"SELECT DISTINCT patient_id FROM ({staged})"
+        merged = merge_attribute_values(
+            con, staged, in_file, [a.name for a in self.attributes], ctx.run_id, ctx.source_file_id,
+            entity="sample",
+        )  # fmt: skip
+        con.unregister(ATTRIBUTE_STAGE)
+        return {**counts, "attribute_value": {**merged.as_dict(), "attributes_declared": len(new)}}
 
 
 class CbioSampleV1(pa.DataFrameModel):

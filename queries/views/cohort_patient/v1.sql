@@ -1,6 +1,5 @@
 -- name: cohort_patient
 -- version: 1
--- materialize: table
 -- depends: patient, enrolment, protocol, baseline, immunophenotype, tcr_status, oncogenetic_result, oncogenetic_marker, treatment_response, ikzf1_alteration_v1, mrd_result_v1, patient_gene_alteration_v1, endpoint_v1
 -- One row per patient with consent: every Table 1 variable of the seed letter, IKZF1 status and the
 -- endpoints, as the association (`cgdw table1`) and outcome (`cgdw outcomes`) commands read them.
