@@ -124,7 +124,10 @@ def test_views_commands(tmp_path: Path) -> None:
     missing = cgdw("views", "show", "endpoint@v9")
     assert missing.returncode == 1 and "view endpoint has no version 9; shipped: v1" in missing.stderr
     refused = cgdw("views", "retire", "mrd_result@v1", "--db", str(db))
-    assert refused.returncode == 1 and "cohort_patient@v1, cohort_patient@v2, mrd_result@v2 read it" in refused.stderr
+    assert (
+        refused.returncode == 1
+        and "cohort_patient@v1, cohort_patient@v2, mrd_result@v2 read it" in refused.stderr
+    )
 
 
 def test_every_registered_source_kind_has_a_load_command_and_a_loader() -> None:
