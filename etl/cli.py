@@ -373,13 +373,20 @@ def views_list(
 @views_app.command("show")
 def views_show(
     ref: Annotated[str, typer.Argument(help="NAME or NAME@vN (default: the latest version).")],
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db", help="Warehouse whose generated views to show (patient_attribute, sample_attribute)."
+        ),
+    ] = None,
 ) -> None:
     """Print a view version: description, dependencies, columns and SQL."""
     from etl import views
     from queries import parse_ref
 
     name, version = parse_ref(ref)
-    out.print(views.show_view(name, version), markup=False, highlight=False, soft_wrap=True)
+    shown = views.show_view(name, version, db_path=_db(db) if name in views.GENERATED_VIEWS else None)
+    out.print(shown, markup=False, highlight=False, soft_wrap=True)
 
 
 @views_app.command("diff")

@@ -363,9 +363,46 @@ def list_views(db_path: Path | None = None, views_dir: Path = VIEWS_DIR) -> pl.D
     )
 
 
-def show_view(name: str, version: int | None = None, views_dir: Path = VIEWS_DIR) -> str:
-    """The view file as shipped: header (description, dependencies, columns) and SQL."""
-    return find_definition(name, version, views_dir).path.read_text(encoding="utf-8")
+GENERATED_VIEWS = tuple(view_name(entity) for entity in ENTITIES)
+
+
+def show_view(
+    name: str, version: int | None = None, views_dir: Path = VIEWS_DIR, db_path: Path | None = None
+) -> str:
+    """The view file as shipped: header (description, dependencies, columns) and SQL; for a view generated
+    from the data dictionary, the version the warehouse released, its columns described by the dictionary."""
+    if name not in GENERATED_VIEWS or db_path is None:
+        return find_definition(name, version, views_dir).path.read_text(encoding="utf-8")
+    with open_for_read(db_path) as con:
+        rows = con.execute(
+            "SELECT version, generated_sql FROM view_version WHERE name = $name "
+            "AND ($version IS NULL OR version = $version) ORDER BY version DESC LIMIT 1",
+            {"name": name, "version": version},
+        ).fetchall()
+        if not rows:
+            raise CgdwError(
+                f"{db_path} has released no {name}{f'@v{version}' if version else ''}: run `cgdw views apply`"
+            )
+        released, sql = rows[0]
+        entity = name.removesuffix("_attribute")
+        described = con.execute(
+            "SELECT attribute_name, data_type, label, unit, source FROM attribute WHERE entity = $entity "
+            "ORDER BY attribute_name",
+            {"entity": entity},
+        ).fetchall()
+    columns = [
+        f"--   {attribute}: {label}{f' ({unit})' if unit else ''}, {data_type}, from {source}"
+        for attribute, data_type, label, unit, source in described
+        if f'AS "{attribute}"' in sql
+    ]
+    header = [
+        f"-- name: {name}",
+        f"-- version: {released}",
+        "-- generated from the data dictionary (queries/attributes.py, docs/attributes.md)",
+        "-- columns:",
+        *columns,
+    ]
+    return "\n".join(header) + "\n" + sql + "\n"
 
 
 def diff_views(name: str, old: int, new: int, views_dir: Path = VIEWS_DIR) -> str:

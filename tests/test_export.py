@@ -99,8 +99,7 @@ def test_the_manifest_says_what_the_extract_is_and_where_it_comes_from(parquet_e
 def test_the_data_dictionary_describes_every_column(parquet_extract: Path) -> None:
     dictionary = pl.read_csv(parquet_extract / "data_dictionary.csv")
     assert (
-        dictionary["column"].to_list()
-        == pl.read_parquet(parquet_extract / "cohort_patient.parquet").columns
+        dictionary["column"].to_list() == pl.read_parquet(parquet_extract / "cohort_patient.parquet").columns
     )
     assert dictionary.filter(pl.col("description").is_null()).is_empty()
     ikzf1 = dictionary.filter(pl.col("column") == "ikzf1_status").row(0, named=True)

@@ -102,8 +102,8 @@ def table_checksums(path: Path, columns: dict[str, list[str]] | None = None) -> 
             select = ", ".join(f'"{c}"' for c in names)
             rows = con.execute(f'SELECT {select} FROM "{name}" ORDER BY ALL').fetchall()
             # A whole-number double is the integer it was (migration 0010 made day columns DOUBLE).
-            values = [tuple(int(v) if isinstance(v, float) and v.is_integer() else v for v in r) for r in rows]
-            result[name] = (len(rows), hashlib.sha256(repr(values).encode()).hexdigest())
+            whole = [tuple(int(v) if isinstance(v, float) and v.is_integer() else v for v in r) for r in rows]
+            result[name] = (len(rows), hashlib.sha256(repr(whole).encode()).hexdigest())
         return result
 
 

@@ -121,7 +121,8 @@ def test_a_new_version_becomes_the_stable_name_and_the_old_one_stays_until_retir
 def test_a_version_another_live_view_reads_cannot_be_retired(db_path: Path) -> None:
     apply_views(db_path)
     with pytest.raises(
-        CgdwError, match=r"cannot retire mrd_result@v1: cohort_patient@v1, cohort_patient@v2, mrd_result@v2 read it"
+        CgdwError,
+        match=r"cannot retire mrd_result@v1: cohort_patient@v1, cohort_patient@v2, mrd_result@v2 read it",
     ):
         retire_view(db_path, "mrd_result", 1)
     assert query(db_path, "SELECT 1 FROM duckdb_views() WHERE view_name = 'mrd_result_v1'")

@@ -4,16 +4,24 @@ A value that cannot be parsed (a bad date, "abc" as a number, an unknown code) b
 canonical frame and an `Issue` row naming the line, source column, raw value and rule, so that nothing
 is silently lost: the row goes to quarantine. So does a value that could be read two ways (a number
 whose '.' may be a decimal point or a thousands separator) and a spreadsheet's error or formula.
+
+An open code list keeps a code outside its map as written (`unlisted_codes` words the warning). The
+layout's declared attributes are read here too (`attribute_values`), the layout's way; a value they cannot
+hold is an issue of that value only (the loader quarantines it as a fact-level problem).
 """
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from etl.load.layout import FieldSpec, Layout
+from etl.load.layout import DAYS_PER_MONTH, DeclaredAttribute, FieldSpec, Layout
 from etl.load.readers import LINE
+
+if TYPE_CHECKING:
+    from etl.load.attributes import AttributeSpec
 
 ISSUE_SCHEMA = {
     LINE: pl.Int64,
@@ -45,6 +53,14 @@ def issues_where(
 def finite(number: pl.Expr) -> pl.Expr:
     """The number, or NULL for NaN and infinity: they are not measurements."""
     return pl.when(number.is_finite()).then(number)
+
+
+def parse_number(raw: pl.Expr, layout: Layout, scale: float | None = None) -> pl.Expr:
+    """A number written the layout's way (see _number), times `scale` (a unit conversion) when given."""
+    number = _number(raw, layout)
+    if scale is not None:
+        number = (number * scale).round(9)  # unit conversion without float noise (74100 -> 74.1)
+    return number
 
 
 def _number(raw: pl.Expr, layout: Layout) -> pl.Expr:
@@ -87,22 +103,31 @@ def _ambiguous_message(layout: Layout) -> str:
     )
 
 
-def _parse(spec: FieldSpec, layout: Layout) -> pl.Expr:
+NUMBER_TYPES = ("decimal", "integer", "days", "months")
+
+
+def parse_field(spec: FieldSpec, layout: Layout) -> pl.Expr:
+    """The typed value of one field of the layout, over the raw frame; NULL where it cannot be read."""
     raw = pl.col(spec.column)
     if spec.type == "string":
         return raw
-    if spec.type in ("decimal", "integer"):
-        number = _number(raw, layout)
-        if spec.scale is not None:
-            number = (number * spec.scale).round(9)  # unit conversion without float noise (74100 -> 74.1)
+    if spec.type in NUMBER_TYPES:
+        number = parse_number(raw, layout, spec.scale)
         if spec.type == "integer":  # a whole number beyond Int64 is not a number the warehouse can hold
             return pl.when(number == number.round(0)).then(number).cast(pl.Int64, strict=False)
+        if spec.type == "months":  # kept fractional: rounding would merge distinct times
+            return number * DAYS_PER_MONTH
         return number
     if spec.type == "date":
         return raw.str.strptime(pl.Date, layout.date_format, strict=False, exact=True)
     assert spec.codes is not None
     lookup = spec.codes.lookup
     dtype = pl.Boolean if spec.type == "flag" else pl.String
+    if spec.codes.open:  # a code outside the map is kept as written (trimmed): unlisted_codes() flags it
+        lookup = {**{code.upper(): None for code in spec.codes.missing}, **lookup}
+        return raw.str.to_uppercase().replace_strict(
+            list(lookup), list(lookup.values()), default=raw.str.strip_chars(), return_dtype=dtype
+        )
     return raw.str.to_uppercase().replace_strict(
         list(lookup), list(lookup.values()), default=None, return_dtype=dtype
     )
@@ -131,6 +156,8 @@ def _parse_issue(frame: pl.DataFrame, spec: FieldSpec, layout: Layout, parsed: s
             )
         )
     failed = raw.is_not_null() & pl.col(parsed).is_null()
+    if spec.codes is not None and spec.codes.open:  # an open list rejects no code
+        return pl.concat(issues) if issues else empty_issues()
     if spec.type in ("code", "flag"):
         assert spec.codes is not None
         failed = failed & ~raw.str.to_uppercase().is_in([code.upper() for code in spec.codes.missing])
@@ -141,7 +168,7 @@ def _parse_issue(frame: pl.DataFrame, spec: FieldSpec, layout: Layout, parsed: s
     elif spec.type == "date":
         rule = "date"
         message = pl.format(f"'{{}}' is not a valid date in {layout.date_format_label} form", quoted(raw))
-    elif spec.type in ("decimal", "integer"):
+    elif spec.type in NUMBER_TYPES:
         ambiguous = failed & _ambiguous(raw, layout)
         issues.append(
             issues_where(
@@ -206,7 +233,7 @@ def to_canonical(raw: pl.DataFrame, layout: Layout) -> tuple[pl.DataFrame, pl.Da
     """Canonical fields (typed, NULL where missing or unparseable) and the parse issues (a spreadsheet's
     error or formula first: one issue per cell is kept, and it says more than 'not a number')."""
     specs = {**layout.fields, **layout.markers}
-    parsed = raw.with_columns(_parse(spec, layout).alias(f"__{name}") for name, spec in specs.items())
+    parsed = raw.with_columns(parse_field(spec, layout).alias(f"__{name}") for name, spec in specs.items())
     issues = pl.concat(
         [
             *(_spreadsheet_issues(parsed, spec) for spec in specs.values()),
@@ -218,4 +245,148 @@ def to_canonical(raw: pl.DataFrame, layout: Layout) -> tuple[pl.DataFrame, pl.Da
 
 
 def days_between(later: str, earlier: str) -> pl.Expr:
-    return (pl.col(later) - pl.col(earlier)).dt.total_days().cast(pl.Int64)
+    """Days from one date to another, as a float: the unit of every time in the warehouse (a time sent in
+    months is fractional)."""
+    return (pl.col(later) - pl.col(earlier)).dt.total_days().cast(pl.Float64)
+
+
+SHOWN_CODES = 10  # a warning lists this many unlisted codes, the most frequent first
+
+
+def unlisted_codes(raw: pl.DataFrame, layout: Layout) -> list[str]:
+    """Warnings for the codes that the layout's open code lists do not map: kept as written, they are
+    flagged here, with how many lines hold each, so that a data manager can map them or accept them."""
+    warnings = []
+    for name, spec in layout.fields.items():
+        if spec.codes is None or not spec.codes.open:
+            continue
+        listed = [code.upper() for code in (*spec.codes.mapping, *spec.codes.missing)]
+        values = raw.get_column(spec.column).str.strip_chars()
+        counts = (
+            values.filter(values.is_not_null() & ~values.str.to_uppercase().is_in(listed))
+            .value_counts(sort=True, name="lines")
+            .rows()
+        )
+        if not counts:
+            continue
+        shown = ", ".join(f"'{code}' ({_lines(n)})" for code, n in counts[:SHOWN_CODES])
+        more = f" and {len(counts) - SHOWN_CODES} more" if len(counts) > SHOWN_CODES else ""
+        warnings.append(
+            f"{spec.column} ({name}): codes outside the open code list {spec.codes.name} are kept as "
+            f"written: {shown}{more}"
+        )
+    return warnings
+
+
+def _lines(count: int) -> str:
+    return f"{count} line{'' if count == 1 else 's'}"
+
+
+def attribute_specs(layout: Layout) -> list[AttributeSpec]:
+    """The layout's declared attributes as the data dictionary describes them."""
+    from etl.load.attributes import AttributeSpec  # it builds on this module: imported when used
+
+    return [
+        AttributeSpec(
+            name=a.name,
+            source_column=a.column,
+            data_type=a.data_type,
+            label=a.label,
+            entity=a.entity,
+            description=a.description,
+            unit=a.unit,
+            levels=a.levels,
+            closed=a.type == "categorical",  # a layout's levels are closed
+            time_point=a.time_point,
+            mapping=_attribute_mapping(a),
+            missing=a.codes.missing if a.codes else (),
+        )
+        for a in layout.attributes.values()
+    ]
+
+
+def _attribute_mapping(attribute: DeclaredAttribute) -> dict[str, str | bool] | None:
+    """Source code -> stored code: the attribute's code list, else its levels as written (matched
+    case-insensitively, like every code); None reads a boolean's usual words (yes/no, true/false, 1/0)."""
+    if attribute.codes is not None:
+        return dict(attribute.codes.mapping)
+    if attribute.levels:
+        return {code: code for code, _ in attribute.levels}
+    return None
+
+
+def attribute_values(
+    raw: pl.DataFrame, layout: Layout, origin: pl.Expr | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The layout's declared attributes read from the raw frame: one typed row per present value (`_line`,
+    attribute_name, value_text, value_number, value_boolean), and one issue per value that cannot be read
+    as its type (a fact-level problem: the value is left out, the line loads). Numbers are read the
+    layout's way (decimal mark, thousands separator, scale); a `date` attribute becomes days from
+    `origin`, the diagnosis date (an expression over the raw frame)."""
+    from etl.load.attributes import typed_values  # it builds on this module: imported when used
+
+    parts, problems = [], []
+    for spec, attribute in zip(attribute_specs(layout), layout.attributes.values(), strict=True):
+        if attribute.type == "date":
+            assert origin is not None, "a date attribute needs the diagnosis date"
+            values, issues = _date_attribute(raw, attribute, layout, origin)
+        else:
+
+            def number(text: pl.Expr, scale: float | None = attribute.scale) -> pl.Expr:
+                return parse_number(text, layout, scale)
+
+            values, issues = typed_values(raw, [spec], [], number=number)
+        parts.append(values)
+        problems.append(issues)
+    if not parts:
+        return pl.DataFrame(schema=ATTRIBUTE_VALUE_SCHEMA), empty_issues()
+    return pl.concat(parts), pl.concat(problems)
+
+
+ATTRIBUTE_VALUE_SCHEMA = {
+    LINE: pl.Int64,
+    "attribute_name": pl.String,
+    "value_text": pl.String,
+    "value_number": pl.Float64,
+    "value_boolean": pl.Boolean,
+}
+
+
+def _date_attribute(
+    raw: pl.DataFrame, attribute: DeclaredAttribute, layout: Layout, origin: pl.Expr
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A source date as days from diagnosis (no date is stored). Without a readable diagnosis date the
+    line is quarantined already: nothing is said twice."""
+    text = pl.col(attribute.column)
+    date = text.str.strptime(pl.Date, layout.date_format, strict=False, exact=True)
+    days = (date - origin).dt.total_days()
+    unreadable = text.is_not_null() & date.is_null()
+    shown = f"{attribute.column} = '{{}}': {attribute.name}"
+    issues = pl.concat(
+        [
+            issues_where(
+                raw,
+                unreadable,
+                attribute.column,
+                text,
+                "attribute:date",
+                pl.format(f"{shown} is a date in {layout.date_format_label} form", quoted(text)),
+            ),
+            issues_where(
+                raw,
+                (days < 0).fill_null(False),
+                attribute.column,
+                text,
+                "attribute:day",
+                pl.format(f"{shown} is before the diagnosis date", quoted(text)),
+            ),
+        ]
+    )
+    values = raw.filter(days >= 0).select(
+        pl.col(LINE),
+        pl.lit(attribute.name).alias("attribute_name"),
+        pl.lit(None, pl.String).alias("value_text"),
+        days.cast(pl.Float64).alias("value_number"),
+        pl.lit(None, pl.Boolean).alias("value_boolean"),
+    )
+    return values, issues

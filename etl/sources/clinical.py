@@ -1,5 +1,10 @@
-"""Trial-record ETL: a cooperative group's patient export (layouts graall, fralle, ...) into enrolment,
-baseline, treatment_response and outcome_event, as day offsets from diagnosis (no dates are stored)."""
+"""Trial-record ETL: a cooperative group's patient export (layouts graall, fralle, hovon_aml, ...) into
+enrolment, baseline, treatment_response and outcome_event, as day offsets from diagnosis (no dates are
+stored), plus the layout's declared attributes (attribute, attribute_value) and protocols (protocol).
+
+Times come as dates (counted from the diagnosis date) or, from a source that sends no dates, as days or
+months since diagnosis. A cross-field rule about one fact (a relapse without a CR) withholds that fact
+only: the patient and their other facts load (records.clinical_fact_rules, docs/formats/README.md)."""
 
 from __future__ import annotations
 
@@ -12,18 +17,27 @@ import polars as pl
 
 from etl.errors import CgdwError
 from etl.load import linking
+from etl.load.attributes import merge_attribute_values, register_attributes
 from etl.load.framework import Batch, LoadContext
-from etl.load.layout import Layout
+from etl.load.layout import CodeList, DeclaredProtocol, Layout
 from etl.load.readers import LINE
-from etl.load.records import ClinicalRecordV1
+from etl.load.records import RULE_EXPLANATIONS, ClinicalRecordV1, FactRule, clinical_fact_rules
 from etl.load.snapshot import merge_snapshot
 from etl.load.tabular import TabularLoader
-from etl.load.transform import days_between, issues_where
+from etl.load.transform import (
+    attribute_specs,
+    attribute_values,
+    days_between,
+    issues_where,
+    parse_field,
+    quoted,
+    unlisted_codes,
+)
 from etl.warehouse import fetch_value, query_frame
+from schema.models import DIAGNOSES
 
-# Derived canonical fields and the layout field they are computed from (for messages in source terms).
-DERIVED_FROM = {
-    "diagnosis_year": "diagnosis_date",
+# Each time since diagnosis and the date field it is counted from, when the layout gives dates.
+TIME_FIELDS = {
     "cr_day": "cr_date",
     "hsct_day": "hsct_date",
     "relapse_day": "relapse_date",
@@ -31,17 +45,22 @@ DERIVED_FROM = {
     "death_day": "death_date",
     "last_contact_day": "last_contact_date",
 }
+# Derived canonical fields and the layout field they are computed from (for messages in source terms).
+DERIVED_FROM = {"diagnosis_year": "diagnosis_date", **TIME_FIELDS}
 
 STAGE = "cgdw_clinical_stage"
+ATTRIBUTE_STAGE = "cgdw_clinical_attributes"
+ATTRIBUTES = "attributes"  # the batch part holding the declared attributes' values
 WITHDRAWN = "cgdw_withdrawn_patients"
 
-# The canonical fields a clinical layout may map, with their type after parsing; the first ten are required.
+# The canonical fields a clinical layout may map, with their type after parsing.
 CANONICAL_FIELDS: dict[str, pl.DataType] = {
     "source_patient_id": pl.String(),
     "protocol_code": pl.String(),
     "sex": pl.String(),
     "age_years": pl.Float64(),
     "diagnosis_date": pl.Date(),
+    "diagnosis_year": pl.Int64(),
     "diagnosis": pl.String(),
     "complete_remission": pl.Boolean(),
     "vital_status": pl.String(),
@@ -58,17 +77,24 @@ CANONICAL_FIELDS: dict[str, pl.DataType] = {
     "second_relapse_date": pl.Date(),
     "death_date": pl.Date(),
     "death_cause": pl.String(),
+    **dict.fromkeys(TIME_FIELDS, pl.Float64()),
 }
-REQUIRED_FIELDS = tuple(CANONICAL_FIELDS)[:10]
+# The fields every clinical layout maps (sex and age may still be optional values: required = false),
+# and the last contact, as a date or a time since diagnosis: OS is measured to it.
+REQUIRED_FIELDS = (
+    "source_patient_id", "protocol_code", "sex", "age_years", "diagnosis", "complete_remission",
+    "vital_status", "consent_status",
+)  # fmt: skip
+
+
+def _time(name: str) -> pl.Expr:
+    """A time since diagnosis: as the layout gives it, else from its date and the diagnosis date."""
+    return pl.coalesce(pl.col(name), days_between(TIME_FIELDS[name], "diagnosis_date")).alias(name)
 
 
 def harmonise(fields: pl.DataFrame) -> pl.DataFrame:
     """Canonical clinical records: absolute dates become days from diagnosis, the diagnosis date a year."""
-    days = {
-        name: days_between(DERIVED_FROM[name], "diagnosis_date")
-        for name in DERIVED_FROM
-        if name != "diagnosis_year"
-    }
+    year = pl.col("diagnosis_date").dt.year().cast(pl.Int64)
     return fields.select(
         pl.col(LINE),
         "source_patient_id",
@@ -76,23 +102,71 @@ def harmonise(fields: pl.DataFrame) -> pl.DataFrame:
         "sex",
         "age_years",
         "diagnosis",
-        pl.col("diagnosis_date").dt.year().cast(pl.Int64).alias("diagnosis_year"),
+        pl.coalesce(year, pl.col("diagnosis_year")).alias("diagnosis_year"),
         "wbc_g_per_l",
         "cns_involvement",
         "mediastinal_mass",
         "prednisone_response",
         "complete_remission",
-        days["cr_day"].alias("cr_day"),
+        _time("cr_day"),
         "hsct_in_cr1",
-        days["hsct_day"].alias("hsct_day"),
-        days["relapse_day"].alias("relapse_day"),
-        days["second_relapse_day"].alias("second_relapse_day"),
+        _time("hsct_day"),
+        _time("relapse_day"),
+        _time("second_relapse_day"),
         "vital_status",
-        days["death_day"].alias("death_day"),
+        _time("death_day"),
         "death_cause",
-        days["last_contact_day"].alias("last_contact_day"),
+        _time("last_contact_day"),
         "consent_status",
     )
+
+
+def layout_problems(layout: Layout) -> list[str]:
+    """Why a layout does not fit clinical records (empty: it fits)."""
+    mapped = layout.fields
+    problems = []
+    unknown = sorted(set(mapped) - set(CANONICAL_FIELDS))
+    if unknown:
+        problems.append(f"unknown fields {', '.join(unknown)}")
+    missing = [name for name in REQUIRED_FIELDS if name not in mapped]
+    if "last_contact_date" not in mapped and "last_contact_day" not in mapped:
+        missing.append("last_contact_date (or last_contact_day)")
+    if missing:
+        problems.append(f"required fields not mapped: {', '.join(missing)}")
+    for time, date in TIME_FIELDS.items():
+        if time in mapped and date in mapped:
+            problems.append(f"{date} and {time} are one time: map one of them")
+    for name, spec in mapped.items():
+        relative = spec.type in ("days", "months")
+        if name in TIME_FIELDS and not relative:
+            problems.append(f"{name} is a time since diagnosis: type days or months, not {spec.type}")
+        if relative and name not in TIME_FIELDS:
+            problems.append(
+                f"{name}: type {spec.type} is for the times since diagnosis ({', '.join(TIME_FIELDS)})"
+            )
+    dated = [name for name in mapped if name in TIME_FIELDS.values()]
+    dated += [f"attribute {a.name}" for a in layout.attributes.values() if a.type == "date"]
+    if dated and "diagnosis_date" not in mapped:
+        problems.append(f"{', '.join(dated)} need diagnosis_date: days are counted from it")
+    if "diagnosis_date" in mapped and "diagnosis_year" in mapped:
+        problems.append("diagnosis_year is the year of diagnosis_date: map one of them")
+    diagnosis = mapped.get("diagnosis")
+    if diagnosis is not None and diagnosis.codes is not None:
+        problems += _diagnosis_problems(diagnosis.codes)
+    return problems
+
+
+def _diagnosis_problems(codes: CodeList) -> list[str]:
+    """A diagnosis code list translates to the canonical diagnoses; a source's own code is kept by an
+    open list, not mapped to a name of its own."""
+    others = sorted({str(v) for v in codes.mapping.values()} - set(DIAGNOSES))
+    if not others:
+        return []
+    return [
+        f"code list {codes.name} maps to {', '.join(others)}, not a canonical diagnosis "
+        f"({', '.join(DIAGNOSES)}): map to one of them, or leave the code out of an open list (open = true "
+        "keeps it as written)"
+    ]
 
 
 class ClinicalLoader(TabularLoader):
@@ -103,18 +177,16 @@ class ClinicalLoader(TabularLoader):
         super().__init__(layout, secret)
         if not layout.trial_group:
             raise CgdwError(f"clinical layout {layout.name!r} must name its trial_group")
-        problems = []
-        unknown = sorted(set(layout.fields) - set(CANONICAL_FIELDS))
-        if unknown:
-            problems.append(f"unknown fields {', '.join(unknown)}")
-        missing = [name for name in REQUIRED_FIELDS if name not in layout.fields]
-        if missing:
-            problems.append(f"required fields not mapped: {', '.join(missing)}")
+        problems = layout_problems(layout)
         if problems:
             raise CgdwError(f"layout {layout.name!r} does not fit clinical records: {'; '.join(problems)}")
+        self.fact_rules = clinical_fact_rules(layout.fields)
+        self.attribute_specs = attribute_specs(layout)
+        self.protocols_added = 0
 
     def source_column(self, field: str) -> str:
-        return self.layout.source_column(DERIVED_FROM.get(field, field)) or field
+        layout = self.layout
+        return layout.source_column(field) or layout.source_column(DERIVED_FROM.get(field, "")) or field
 
     def harmonise(self, fields: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
         # A layout may leave optional fields out (its source does not collect them): they are NULL.
@@ -125,15 +197,89 @@ class ClinicalLoader(TabularLoader):
         )
         return harmonise(fields)
 
+    def prepare(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        super().prepare(con, path)
+        self.protocols_added = sum(self._register_protocol(con, p) for p in self.layout.protocols)
+
+    def _register_protocol(self, con: duckdb.DuckDBPyConnection, declared: DeclaredProtocol) -> bool:
+        """Add a declared protocol the warehouse does not know (a new trial needs no migration); one it
+        knows stays as it is, seeded or registered before, and a different declaration is reported."""
+        values: dict[str, object] = {
+            "code": declared.code, "group": declared.trial_group, "population": declared.population,
+            "disease": declared.disease, "registry": declared.registry_id, "title": declared.title,
+        }  # fmt: skip
+        added = fetch_value(
+            con,
+            """
+            INSERT INTO protocol (protocol_code, trial_group, population, disease, registry_id, title)
+            SELECT $code, $group, $population, $disease, $registry, $title
+            WHERE NOT EXISTS (SELECT 1 FROM protocol WHERE protocol_code = $code)
+            """,
+            values,
+        )
+        if added:
+            return True
+        known = con.execute(
+            "SELECT trial_group, population, disease FROM protocol WHERE protocol_code = $code",
+            {"code": declared.code},
+        ).fetchone()
+        if known != (declared.trial_group, declared.population, declared.disease):
+            self.warnings.append(
+                f"protocol {declared.code} is in the warehouse as {' / '.join(map(str, known or ()))}; the "
+                f"layout declares {declared.trial_group} / {declared.population} / {declared.disease}: the "
+                "warehouse's stays"
+            )
+        return False
+
     def batches(self, path: Path) -> Iterator[Batch]:
         for batch in super().batches(path):
             # Without a diagnosis date no day offset exists: report the date, not every offset after it.
             origin = self.source_column("diagnosis_date")
             undated = batch.issues.filter(pl.col("column") == origin).get_column(LINE)
-            offsets = [self.source_column(name) for name in DERIVED_FROM if name != "diagnosis_year"]
+            offsets = [self.source_column(name) for name in TIME_FIELDS]
             cascade = pl.col(LINE).is_in(undated.implode()) & pl.col("column").is_in(offsets)
             batch.issues = batch.issues.filter(~cascade)
-            yield batch
+            self.warnings.extend(unlisted_codes(batch.raw, self.layout))
+            yield self._with_attributes(self._withhold_facts(batch))
+
+    def _withhold_facts(self, batch: Batch) -> Batch:
+        """Apply the per-fact rules in order: a line that breaks one loads without that fact, which is
+        quarantined (Batch.fact_issues) with the rule and the source value."""
+        records, issues = batch.records, [batch.fact_issues]
+        for rule in self.fact_rules:
+            broken = rule.broken.fill_null(False)
+            issues.append(self._fact_issues(records.select(LINE, broken.alias("broken")), batch.raw, rule))
+            records = records.with_columns(
+                pl.when(broken).then(None).otherwise(pl.col(name)).alias(name) for name in rule.withholds
+            )
+        batch.records, batch.fact_issues = records, pl.concat(issues)
+        return batch
+
+    def _fact_issues(self, broken: pl.DataFrame, raw: pl.DataFrame, rule: FactRule) -> pl.DataFrame:
+        # Named by the first of the rule's fields that the layout maps (a transplant without a date column
+        # is named by its flag).
+        fields = [rule.reported, *rule.withholds]
+        column = next((c for c in map(self.source_column, fields) if c in raw.columns), rule.reported)
+        value = pl.col(column) if column in raw.columns else pl.lit(None, pl.String)
+        lines = broken.join(raw.select(LINE, value.alias("value")), on=LINE, how="left")
+        shown = pl.coalesce(pl.format("'{}'", quoted(pl.col("value"))), pl.lit("empty"))
+        why = f"{RULE_EXPLANATIONS[rule.name]}; {rule.withheld}, the patient's other facts load"
+        message = pl.format(f"{column} = {{}}: {why}", shown)
+        return issues_where(lines, pl.col("broken"), column, pl.col("value"), rule.name, message)
+
+    def _with_attributes(self, batch: Batch) -> Batch:
+        """The declared attributes' values as a part of the batch; a value that cannot be read is left
+        out and quarantined (a fact-level problem), the line loads."""
+        layout = self.layout
+        origin = (
+            parse_field(layout.fields["diagnosis_date"], layout)
+            if "diagnosis_date" in layout.fields
+            else None
+        )
+        values, problems = attribute_values(batch.raw, layout, origin)
+        batch.parts[ATTRIBUTES] = values
+        batch.fact_issues = pl.concat([batch.fact_issues, problems])
+        return batch
 
     def reference_issues(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> pl.DataFrame:
         known = [code for (code,) in con.execute("SELECT protocol_code FROM protocol").fetchall()]
@@ -168,6 +314,8 @@ class ClinicalLoader(TabularLoader):
             return {name: name for name in names}
 
         counts: dict[str, Any] = {"patient": {"inserted": new_patients}}
+        if self.layout.protocols:
+            counts["protocol"] = {"inserted": self.protocols_added}
         # A withdrawal recorded in the warehouse stands until `cgdw consent restore`: an export that still
         # says 'given' must not bring the patient back. The set is read once, before the merge supersedes
         # rows, and kept as a frame so that both merge statements see the same patients.
@@ -228,7 +376,26 @@ class ClinicalLoader(TabularLoader):
             ctx.run_id,
             ctx.source_file_id,
         ).as_dict()
+        if self.attribute_specs:
+            counts["attribute_value"] = self._merge_attributes(con, batch, source, in_file, ctx)
         return counts
+
+    def _merge_attributes(
+        self, con: duckdb.DuckDBPyConnection, batch: Batch, source: str, in_file: str, ctx: LoadContext
+    ) -> dict[str, int]:
+        """Declare the layout's attributes (source = the layout) and merge their values, scoped to the
+        file's patients and to these attributes: another source's attributes of a patient stay."""
+        register_attributes(con, self.attribute_specs, self.layout.name, ctx.run_id, ctx.path)
+        con.register(ATTRIBUTE_STAGE, batch.parts[ATTRIBUTES].to_arrow())
+        values = f"""
+            SELECT s.patient_id, NULL::INTEGER AS sample_id, v.attribute_name, v.value_text, v.value_number,
+                   v.value_boolean, v.{LINE} AS source_line
+            FROM {ATTRIBUTE_STAGE} AS v JOIN ({source}) AS s ON s.source_line = v.{LINE}
+        """
+        names = [spec.name for spec in self.attribute_specs]
+        counts = merge_attribute_values(con, values, in_file, names, ctx.run_id, ctx.source_file_id)
+        con.unregister(ATTRIBUTE_STAGE)
+        return counts.as_dict()
 
     def finish(self, con: duckdb.DuckDBPyConnection, ctx: LoadContext) -> dict[str, Any]:
         in_file = f"SELECT patient_id FROM ({linking.stage_sql(STAGE)})"

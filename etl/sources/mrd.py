@@ -7,6 +7,8 @@ here: it is computed in SQL from the normalised value and the qualitative result
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -18,7 +20,7 @@ from etl.load.readers import LINE
 from etl.load.records import MrdMeasurementV1
 from etl.load.snapshot import merge_snapshot
 from etl.load.tabular import TabularLoader
-from etl.load.transform import issues_where
+from etl.load.transform import issues_where, unlisted_codes
 from etl.warehouse import query_frame
 
 STAGE = "cgdw_mrd_stage"
@@ -68,6 +70,12 @@ class MrdLoader(TabularLoader):
             raw.get_column(self.source_column("value")).alias("value_original"),
             raw.get_column(self.source_column("unit")).alias("unit_original"),
         )
+
+    def batches(self, path: Path) -> Iterator[Batch]:
+        for batch in super().batches(path):
+            # A trial group outside the list is kept (its patients must still exist): flagged, not refused.
+            self.warnings.extend(unlisted_codes(batch.raw, self.layout))
+            yield batch
 
     def _stage(self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame) -> str:
         keyed = linking.with_patient_key(records, self.secret, pl.col("trial_group"))
