@@ -294,3 +294,41 @@ def test_min_cell_hides_small_event_counts_and_what_gives_them_back(warehouse: P
     assert f'"events": {exact["Total"]}' not in text
     svg = plot_outcomes(fitted, tmp_path / "os.svg", min_cell=20).read_text()
     assert "&lt;20" in svg
+
+
+@pytest.mark.parametrize("endpoint", ["os", "cir"])
+def test_a_grouping_of_several_groups_is_one_model_as_r_factor(warehouse: Path, endpoint: str) -> None:
+    """--by tcr_group (four groups): each group against the reference in ONE model, as R's
+    coxph(~ factor) and crr(model.matrix) give; each group against the others pooled was a defect."""
+    fitted = analyse_outcomes(warehouse, endpoint, "tcr_group", horizon=HORIZON).result
+    time, status = ("os_years", "os_status") if endpoint == "os" else ("cir_years", "cir_status")
+    frame = read_cohort(warehouse, "cohort_patient", ["tcr_group", time, status]).drop_nulls()
+    reference = fitted.reference
+    result = run_r(
+        f"""
+        d$g <- relevel(factor(d$tcr_group), ref = {json.dumps(reference)})
+        x <- model.matrix(~ g, d)[, -1, drop = FALSE]
+        colnames(x) <- sub("^g", "tcr_group=", colnames(x))
+        if ({json.dumps(endpoint)} == "os") {{
+          ctl <- coxph.control(eps = 1e-14, toler.chol = 1e-15, iter.max = 100)
+          f <- coxph(Surv(d${time}, d${status}) ~ x, ties = "efron", control = ctl)
+          coef <- coef(f); se <- sqrt(diag(vcov(f)))
+        }} else {{
+          f <- crr(d${time}, d${status}, x, failcode = 1, cencode = 0, gtol = 1e-12)
+          coef <- f$coef; se <- sqrt(diag(f$var))
+        }}
+        z <- qnorm(0.975)
+        emit(lapply(setNames(seq_along(coef), colnames(x)), function(i)
+          c(exp(coef[[i]]), exp(coef[[i]] - z * se[[i]]), exp(coef[[i]] + z * se[[i]]),
+            2 * pnorm(-abs(coef[[i]] / se[[i]])))))
+        """,
+        {"d": frame},
+        packages=["survival", "cmprsk"],
+    )
+    ours = ratios(fitted, "univariable")
+    assert set(ours) == set(result) and len(ours) == 3
+    for covariate, (r_hr, r_lower, r_upper, r_p) in result.items():
+        hr, lower, upper, p = ours[covariate]
+        assert hr == pytest.approx(r_hr, rel=1e-6), covariate
+        assert (lower, upper) == pytest.approx((r_lower, r_upper), rel=1e-4), covariate
+        assert p == pytest.approx(r_p, rel=1e-4, abs=1e-12), covariate
