@@ -43,8 +43,12 @@ IDENTIFIER_COLUMNS = frozenset(
         "numero_dossier", "nss", "ssn", "insee", "social_security_number", "address", "adresse",
         "street", "rue", "phone", "telephone", "tel", "mobile", "email", "e_mail", "mail", "courriel",
         "postal_code", "zip", "zip_code", "code_postal", "cp", "secu", "nda", "gsm",
+        "other_patient_id", "nhs_no", "hosp_no", "hospital_no", "national_id", "pesel", "bsn",
+        "year_of_birth", "birth_year", "annee_naissance",
     }
 )  # fmt: skip
+# The exact names written without separators, as some exports do (DATEOFBIRTH, PATIENTNAME).
+_COMPACT_IDENTIFIER_COLUMNS = frozenset(c.replace("_", "") for c in IDENTIFIER_COLUMNS)
 # Beyond the exact names, the words that make a column an identifier wherever they stand in its name
 # (French and English spellings seen in trial and hospital exports)...
 IDENTIFIER_WORDS = frozenset(
@@ -52,7 +56,8 @@ IDENTIFIER_WORDS = frozenset(
         "prenom", "prenoms", "firstname", "lastname", "surname", "forename", "forenames", "givenname",
         "fullname", "nomprenom", "patronyme", "birthdate", "birthday", "datenaissance", "datenaiss",
         "dtnaiss", "datnaiss", "nir", "nss", "ssn", "insee", "adresse", "address", "street", "telephone",
-        "phone", "gsm", "email", "mail", "courriel", "fax", "postcode", "zipcode", "mrn",
+        "phone", "gsm", "email", "mail", "courriel", "fax", "postcode", "zipcode", "mrn", "pesel", "bsn",
+        "dateofbirth", "patientname",
     }
 )  # fmt: skip
 # ... and the pairs of words that do, e.g. "date ... naissance", "nom ... patient", "code postal".
@@ -74,7 +79,8 @@ IDENTIFIER_PAIRS = tuple(
         ("code", "postal"), ("postal", "code"), ("zip", "code"), ("post", "code"), ("e", "mail"),
         ("adresse", "mail"), ("tel", "portable"), ("tel", "domicile"), ("tel", "patient"), ("num", "tel"),
         ("numero", "tel"), ("tel", "mobile"), ("telephone", "mobile"), ("mobile", "phone"),
-        ("numero", "mobile"), ("num", "mobile"),
+        ("numero", "mobile"), ("num", "mobile"), ("nhs", "no"), ("hosp", "no"), ("hosp", "number"),
+        ("national", "id"), ("national", "number"), ("year", "birth"), ("birth", "year"),
     )
 )  # fmt: skip
 
@@ -95,7 +101,7 @@ def is_identifier_column(name: str) -> bool:
     words = set(normalised.split("_"))
     return (
         normalised in IDENTIFIER_COLUMNS
-        or normalised.replace("_", "") in IDENTIFIER_COLUMNS
+        or normalised.replace("_", "") in _COMPACT_IDENTIFIER_COLUMNS
         or bool(words & IDENTIFIER_WORDS)
         or any(pair <= words for pair in IDENTIFIER_PAIRS)
     )

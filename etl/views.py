@@ -147,13 +147,16 @@ def _generated_pending(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, s
     for entity in ENTITIES:
         name = view_name(entity)
         sql = attribute_view_sql(entity, _dictionary(con, entity))
-        latest = con.execute(
-            "SELECT version, sql_sha256 FROM view_version WHERE name = $name ORDER BY version DESC LIMIT 1",
+        versions = con.execute(
+            "SELECT version, sql_sha256, retired_at IS NOT NULL FROM view_version WHERE name = $name "
+            "ORDER BY version DESC",
             {"name": name},
         ).fetchall()
-        if latest and latest[0][1] == sql_checksum(sql):
+        live = [sha for _, sha, retired in versions if not retired]
+        if live and live[0] == sql_checksum(sql):
             continue
-        pending[name] = ((latest[0][0] + 1) if latest else 1, sql)
+        # A new number, after retired ones too: a version number is never reused.
+        pending[name] = ((versions[0][0] + 1) if versions else 1, sql)
     return pending
 
 
@@ -300,10 +303,12 @@ def retire_view(db_path: Path, name: str, version: int, views_dir: Path = VIEWS_
             latest = _latest_live(con).get(name)
             if latest is None:
                 con.execute(f'DROP VIEW IF EXISTS "{name}"')
-            else:
-                stable = _stable_sql(con, load_definitions(views_dir), name, latest, ViewsReport(run_id=0))
-                con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {stable}')
             con.execute(f'DROP VIEW IF EXISTS "{name}_v{version}"')
+            # Every stable name again: retiring a patient_attribute version moves what cohort_patient joins.
+            definitions = load_definitions(views_dir)
+            for stable_name, newest in _latest_live(con).items():
+                stable = _stable_sql(con, definitions, stable_name, newest, ViewsReport(run_id=0))
+                con.execute(f'CREATE OR REPLACE VIEW "{stable_name}" AS {stable}')
             stored = con.execute(
                 "DELETE FROM view_materialization WHERE name = $name AND version = $version "
                 "RETURNING table_name",

@@ -191,3 +191,129 @@ def test_one_name_means_one_thing(imported: Path, tmp_path: Path) -> None:
         assert con.execute(
             "SELECT data_type FROM attribute WHERE attribute_name = 'treatment_arm'"
         ).fetchone() == ("categorical",)
+
+
+# --- what a hostile tester found (each failed before its fix) -------------------------------------------
+
+
+def _changed(patients: list[list[str]]) -> list[list[str]]:
+    """A corrected export: the same patients, one value changed (a new sha256, so a new run)."""
+    return [[row[0], row[1], "2.5" if row[0] == "P3" else row[2], *row[3:]] for row in patients]
+
+
+def test_a_re_import_never_undoes_a_withdrawal_nor_brings_a_purged_patient_back(
+    imported: Path, tmp_path: Path
+) -> None:
+    from etl.consent import PatientRef, purge_withdrawn, withdraw_consent
+
+    secret = TEST_KEY.encode()
+    withdraw_consent(
+        imported, PatientRef(trial_group="cBioPortal:trial_x", source_patient_id="P1"), secret=secret
+    )
+    load_cbioportal_study(
+        imported, write_study(tmp_path / "again", patients=_changed(PATIENTS)), secret=secret
+    )
+    apply_views(imported)
+    assert scalar(imported, "SELECT count(*) FROM cohort_patient") == len(PATIENTS) - 1
+    purge_withdrawn(imported, secret=secret)
+    patients = [[row[0], row[1], "3.5" if row[0] == "P3" else row[2], *row[3:]] for row in PATIENTS]
+    reports = load_cbioportal_study(
+        imported, write_study(tmp_path / "third", patients=patients), secret=secret
+    )
+    assert any("purged patients were not loaded" in w for w in reports[0].warnings)
+    assert scalar(imported, "SELECT count(*) FROM patient") == len(PATIENTS) - 1
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("DATEOFBIRTH", "1961-04-02", "look like direct identifiers"),
+        ("NHS_NO", "943 476 5919", "look like direct identifiers"),
+        ("DATE_OF_DIAGNOSIS", "2015-03-10", "holds calendar dates"),
+        ("LAST_SEEN", "10/03/2015", "holds calendar dates"),
+        ("___", "x", "gives no attribute name"),
+        ("PATIENT-ID", "x", "a key of the warehouse"),
+    ],
+)
+def test_identifiers_dates_and_unnamable_columns_refuse_the_file(
+    db_path: Path, tmp_path: Path, column: str, value: str, message: str
+) -> None:
+    header = [*PATIENT_HEADER, (column, column, column, "STRING")]
+    write_study(tmp_path / "s", header, [[*row, value] for row in PATIENTS])
+    with pytest.raises(FileRejected, match=message):
+        load_cbioportal_study(db_path, tmp_path / "s", secret=TEST_KEY.encode())
+    assert scalar(db_path, "SELECT count(*) FROM patient") == 0
+
+
+def _study_without_cr(tmp_path: Path, db_path: Path) -> None:
+    """A published study as most are: OS, a subtype, no CR, no EFS; a BOM before its meta file; `aml`."""
+    header = [h for h in PATIENT_HEADER if h[0] in ("PATIENT_ID", "TREATMENT_ARM", "DIAGNOSIS", "OS_MONTHS",
+                                                     "OS_STATUS")]  # fmt: skip
+    keep = [0, 1, 4, 5, 6]
+    rows = [[row[i] for i in keep] for row in PATIENTS]
+    rows[0][2] = "aml"
+    rows.append(["P6", "B", "AML", "14", ""])  # months without a status: no OS, and the run says so
+    study = write_study(tmp_path / "nocr", header, rows)
+    meta = study / "meta_study.txt"
+    meta.write_bytes(b"\xef\xbb\xbf" + meta.read_bytes())
+    reports = load_cbioportal_study(db_path, study, secret=TEST_KEY.encode())
+    assert any("1 patients have OS_MONTHS without OS_STATUS" in w for w in reports[0].warnings)
+    apply_views(db_path)
+
+
+def test_without_cr_efs_and_cir_are_unknown_and_table1_says_n_a(db_path: Path, tmp_path: Path) -> None:
+    from etl.analysis.table1 import build_table1
+    from etl.errors import CgdwError
+
+    _study_without_cr(tmp_path, db_path)
+    rows = query(
+        db_path, "SELECT efs_status, cir_status, os_status IS NOT NULL, is_adult FROM cohort_patient"
+    )
+    assert {r[:2] for r in rows} == {(None, None)} and sum(r[2] for r in rows) == len(PATIENTS)
+    assert {r[3] for r in rows} == {None}  # a study of all ages: not "not adult"
+    table = build_table1(db_path, by="treatment_arm")
+    cir = next(r for r in table.rows if r.kind == "estimate" and r.id.startswith("cir"))
+    assert cir.total.estimate is None and cir.p_value is None
+    with pytest.raises(CgdwError, match="no patient of cohort_patient has a value of ikzf1_status"):
+        build_table1(db_path)
+    # The BOM did not hide type_of_cancer; `aml` is the canonical AML, not a diagnosis of its own.
+    assert query(db_path, "SELECT DISTINCT diagnosis FROM enrolment ORDER BY 1") == [("ALL",), ("AML",)]
+    assert query(db_path, "SELECT disease FROM protocol WHERE protocol_code LIKE 'cBioPortal:%'") == [
+        ("aml",)
+    ]
+
+
+def test_a_relapse_of_a_patient_never_in_cr_is_withheld(db_path: Path, tmp_path: Path) -> None:
+    header = [*PATIENT_HEADER, ("COMPLETE_REMISSION", "CR", "CR after induction", "BOOLEAN")]
+    patients = [[*row, "FALSE" if row[0] == "P1" else "TRUE"] for row in PATIENTS]
+    write_study(tmp_path / "s", header, patients)
+    reports = load_cbioportal_study(db_path, tmp_path / "s", secret=TEST_KEY.encode())
+    assert "relapse_after_cr" in reports[0].fact_issues["rule"].to_list()
+    assert scalar(db_path, "SELECT count(*) FROM outcome_event WHERE event_type = 'relapse'") == 0
+    assert scalar(db_path, "SELECT count(*) FROM outcome_event WHERE event_type = 'death'") == 3  # OS kept
+
+
+def test_a_corrected_sample_file_clears_a_value_blanked_since(imported: Path, tmp_path: Path) -> None:
+    study = write_study(tmp_path / "again")
+    samples = study / "data_clinical_sample.txt"
+    samples.write_text(samples.read_text().replace("S1\tPrimary\t22", "S1\tPrimary\t"))
+    load_cbioportal_study(imported, study, secret=TEST_KEY.encode())
+    apply_views(imported)
+    assert run_query(imported, "SELECT count(blast_percent) AS n FROM sample_attribute")["n"][0] == 1
+
+
+def test_a_generated_version_can_be_retired_and_cohort_patient_follows(
+    imported: Path, tmp_path: Path
+) -> None:
+    from etl.views import retire_view
+
+    header = [*PATIENT_HEADER, ("NPM1", "NPM1", "NPM1 mutated", "BOOLEAN")]
+    write_study(tmp_path / "study2", header, [[*row, "TRUE"] for row in PATIENTS])
+    load_cbioportal_study(imported, tmp_path / "study2", secret=TEST_KEY.encode())
+    apply_views(imported)
+    retire_view(imported, "patient_attribute", 2)
+    columns = [c for (c,) in query(imported, "SELECT column_name FROM (DESCRIBE cohort_patient)")]
+    assert "mrd29" in columns and "npm1" not in columns  # back on v1
+    # The dictionary still has npm1: the next apply releases it again, under a new number.
+    assert "patient_attribute@v3" in apply_views(imported).released
+    assert scalar(imported, "SELECT count(*) FROM cohort_patient WHERE npm1") == len(PATIENTS)

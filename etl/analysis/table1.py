@@ -239,6 +239,15 @@ def estimate_row(row: Table1Row, frame: pl.DataFrame, cohort: str, by: str, hori
     from etl.analysis.outcomes import OutcomeAnalysis
 
     analysis = OutcomeAnalysis(row.column, by, horizon=horizon, hazard_ratios=False, cohort=cohort)
+    time, status, _ = ENDPOINTS[row.column]
+    usable = frame.filter(
+        pl.col(by).is_not_null() & pl.col(time).is_not_null() & pl.col(status).is_not_null()
+    )
+    if usable.is_empty():
+        # A cohort without that endpoint (a published study with no CR: no CIR): the row says n/a.
+        groups = group_order(frame.filter(pl.col(by).is_not_null())[by])
+        empty = {group_label(v): Cell(n=0) for v in groups}
+        return RowResult(row.id, row.label, "estimate", empty, Cell(n=0), None, None)
     result = analysis.fit(frame).result
     cells = {g.group: Cell(estimate=g.estimate, lower=g.lower, upper=g.upper, n=g.n) for g in result.groups}
     overall = result.overall
@@ -263,6 +272,11 @@ def build_table1(
     columns = [by, *(r.column for r in rows if r.kind != "estimate" and r.column), *endpoint_columns]
     frame = read_cohort(db_path, cohort, columns)
     grouped = frame.filter(pl.col(by).is_not_null())
+    if grouped.is_empty():
+        raise CgdwError(
+            f"no patient of {cohort} has a value of {by} ({frame.height} patients, all NULL): choose --by "
+            'a column the cohort has (`cgdw query "DESCRIBE cohort_patient"` lists them)'
+        )
     groups = group_order(grouped[by])
     parts = {value: grouped.filter(pl.col(by) == value) for value in groups}
     results: list[RowResult] = []

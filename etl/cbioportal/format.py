@@ -107,7 +107,7 @@ def read_meta(path: Path) -> dict[str, str]:
     """`key: value` lines of a meta file (or the header block of a case list)."""
     meta: dict[str, str] = {}
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first line
     except (OSError, UnicodeDecodeError) as exc:
         raise FileRejected(path, f"unreadable meta file: {exc}") from exc
     for number, line in enumerate(text.splitlines(), start=1):
@@ -142,7 +142,7 @@ def read_clinical(path: Path) -> ClinicalFile:
     """Parse a clinical file; a file-level problem (missing `#` lines, ragged rows, bad datatype names,
     duplicated columns) raises FileRejected, as the cBioPortal importer would refuse the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first line
     except UnicodeDecodeError as exc:
         raise FileRejected(path, f"not valid UTF-8 at byte {exc.start}") from exc
     except OSError as exc:

@@ -65,7 +65,7 @@ from etl.load.records import RULE_EXPLANATIONS
 from etl.load.snapshot import merge_snapshot
 from etl.load.transform import ISSUE_SCHEMA, issues_where
 from etl.load.validation import schema_issues
-from etl.privacy import identifier_columns, load_pseudonym_key
+from etl.privacy import identifier_columns, load_pseudonym_key, patient_keys, tombstone
 from etl.sources.copy_number import REFERENCE_EXONS, merge_calls
 from etl.sources.samples import SampleManifestLoader
 from schema.models import CN_METHODS, DIAGNOSES
@@ -91,6 +91,10 @@ PATIENT_ATTRIBUTES = (
 SAMPLE_ATTRIBUTES_READ = ("PATIENT_ID", "SAMPLE_ID", "SAMPLE_TYPE")
 PATIENT_STAGE = "cgdw_cbio_patient_stage"
 ATTRIBUTE_STAGE = "cgdw_cbio_attribute_stage"
+SAMPLES_IN_FILE = "cgdw_cbio_samples_in_file"
+WITHDRAWN = (
+    "SELECT patient_id FROM enrolment WHERE superseded_by_run_id IS NULL AND consent_status = 'withdrawn'"
+)
 CNA_STAGE = "cgdw_cbio_cna_stage"
 for _name in ("DFS", "EFS", "PFS"):
     RULE_EXPLANATIONS.setdefault(
@@ -253,6 +257,10 @@ PATIENT_SOURCE = {
 REPORTED = ("dfs", "efs", "pfs")
 # A STRING column with more distinct values than this is free text, not categories.
 MAX_LEVELS = 50
+# Column names of the generated attribute views: an attribute may not take one.
+RESERVED_NAMES = frozenset({"patient_id", "sample_id", "patient_key"})
+# Calendar dates as exports write them (ISO, day/month/year, year/month/day), whole value only.
+DATE_LIKE = r"^(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})([ T].*)?$"
 ATTRIBUTE_TYPE = {"NUMBER": "number", "BOOLEAN": "boolean"}
 
 
@@ -268,7 +276,23 @@ def attribute_specs(
     for column in clinical.columns:
         if column in canonical:
             continue
-        name = snake_case(column)
+        try:
+            name = snake_case(column)
+        except ValueError:
+            raise FileRejected(
+                clinical.path, f"column {column!r} gives no attribute name (letters, digits, _): rename it"
+            ) from None
+        if name in RESERVED_NAMES:
+            raise FileRejected(
+                clinical.path, f"column {column} would be attribute {name}, a key of the warehouse: rename it"
+            )
+        dated = _date_like(raw.get_column(column))
+        if dated is not None:
+            raise FileRejected(
+                clinical.path,
+                f"column {column} holds calendar dates ({dated!r}): cgdw never stores an absolute date; send "
+                "the time since diagnosis instead (e.g. a _MONTHS or _DAYS column) or remove the column",
+            )
         if name in names:
             raise FileRejected(
                 clinical.path, f"columns {names[name]} and {column} both become attribute {name}"
@@ -295,6 +319,13 @@ def attribute_specs(
     return specs, notes
 
 
+def _date_like(values: pl.Series) -> str | None:
+    """The first value of a column that is a calendar date, if any."""
+    present = values.drop_nulls().str.strip_chars()
+    dated = present.filter(present.str.contains(DATE_LIKE))
+    return dated[0] if dated.len() else None
+
+
 class CbioPatientLoader(SourceLoader):
     """data_clinical_patient: patients, outcome events (OS, DFS), reported endpoints (DFS, EFS, PFS),
     enrolment, CR when given, and every other column as a declared attribute."""
@@ -309,6 +340,7 @@ class CbioPatientLoader(SourceLoader):
         self.layout_name = LAYOUT
         self.trial_group = study.trial_group
         self.attributes: list[AttributeSpec] = []
+        self.purged: set[str] = set()
 
     def batches(self, path: Path) -> Iterator[Batch]:
         clinical = read_clinical(path)
@@ -379,7 +411,7 @@ class CbioPatientLoader(SourceLoader):
                     "pfs_day": day("PFS_MONTHS"),
                     "sex": code("SEX", SEX_CODES, "code:sex"),
                     "age_years": number("AGE"),
-                    "diagnosis": diagnosis.strip() if diagnosis is not None else self.study.diagnosis,
+                    "diagnosis": _diagnosis(diagnosis) if diagnosis is not None else self.study.diagnosis,
                     "diagnosis_year": None if year is None or year != int(year) else int(year),
                     "complete_remission": code(
                         "COMPLETE_REMISSION", {"TRUE": True, "FALSE": False}, "code:boolean"
@@ -398,17 +430,35 @@ class CbioPatientLoader(SourceLoader):
         checked = schema_issues(records, raw, CbioPatientV1, lambda f: PATIENT_SOURCE.get(f, f))
         parse = pl.DataFrame(issues, schema=ISSUE_SCHEMA, orient="row")
         records, endpoint_issues = _withhold_endpoints_after_os(records, raw)
+        records, relapse_issues = _withhold_relapse_without_cr(records, raw)
         values, value_issues = typed_values(raw, self.attributes, ["PATIENT_ID"])
-        self._report_columns(records)
-        yield Batch(
+        self._report_columns(records, raw)
+        batch = Batch(
             raw=raw,
             records=records,
             issues=pl.concat([parse, checked]),
             parts={"attributes": values},
-            fact_issues=pl.concat([endpoint_issues, value_issues]),
+            fact_issues=pl.concat([endpoint_issues, relapse_issues, value_issues]),
         )
+        yield without_purged(batch, self.secret, self.study.trial_group, self.purged, self.warnings)
 
-    def _report_columns(self, records: pl.DataFrame) -> None:
+    def prepare(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        self.purged = purged_tombstones(con)
+
+    def _report_columns(self, records: pl.DataFrame, raw: pl.DataFrame) -> None:
+        for prefix in ("OS", *(e.upper() for e in REPORTED)):
+            status, months = f"{prefix}_STATUS", f"{prefix}_MONTHS"
+            if months not in raw.columns:
+                continue
+            timeless = raw.filter(
+                pl.col(months).is_not_null()
+                & (pl.col(status).is_null() if status in raw.columns else pl.lit(True))
+            ).height
+            if timeless:
+                self.warnings.append(
+                    f"{timeless} patients have {months} without {status}: without a status the time is "
+                    f"neither an event nor a censoring, so {prefix} is not stored for them"
+                )
         untimed = records.filter(
             (pl.col("os_dead").is_not_null() & pl.col("os_day").is_null())
             | (pl.col("dfs_event").is_not_null() & pl.col("dfs_day").is_null())
@@ -461,8 +511,13 @@ class CbioPatientLoader(SourceLoader):
             con, "enrolment",
             ["protocol_code", "diagnosis", "diagnosis_year", "sex", "age_at_diagnosis_years",
              "consent_status"],
+            # A published study gives no consent: 'given', except that a withdrawal recorded in cgdw
+            # stands until `cgdw consent restore` (a re-import never undoes it).
             f"""SELECT patient_id, '{protocol}' AS protocol_code, diagnosis, diagnosis_year, sex,
-                       age_years AS age_at_diagnosis_years, 'given' AS consent_status, source_line
+                       age_years AS age_at_diagnosis_years,
+                       CASE WHEN patient_id IN ({WITHDRAWN}) THEN 'withdrawn' ELSE 'given' END
+                           AS consent_status,
+                       source_line
                 FROM ({source})""",
             in_file, ctx.run_id, ctx.source_file_id,
         ).as_dict()  # fmt: skip
@@ -523,6 +578,49 @@ class CbioPatientLoader(SourceLoader):
         return {**merged.as_dict(), "attributes_declared": len(new)}
 
 
+def _diagnosis(value: str) -> str:
+    """A canonical diagnosis whatever its case (aml -> AML); any other code as given (the list is open)."""
+    canonical = {d.upper(): d for d in DIAGNOSES}
+    return canonical.get(value.strip().upper(), value.strip())
+
+
+def purged_tombstones(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {t for (t,) in con.execute("SELECT tombstone FROM purged_patient").fetchall()}
+
+
+def without_purged(batch: Batch, secret: bytes, group: str, purged: set[str], warnings: list[str]) -> Batch:
+    """The batch without the lines of purged patients: neither loaded nor quarantined (a quarantined row
+    keeps the source values), only counted in a warning. A re-import never brings a purged patient back."""
+    if not purged or batch.raw.is_empty():
+        return batch
+    keys = batch.raw.select(LINE, patient_keys(secret, pl.lit(group), pl.col("PATIENT_ID")).alias("key"))
+    gone = keys.filter(pl.col("key").map_elements(tombstone, return_dtype=pl.String).is_in(list(purged)))
+    if gone.is_empty():
+        return batch
+    warnings.append(
+        f"{gone.height} rows of {gone['key'].n_unique()} purged patients were not loaded: their consent "
+        "was withdrawn and their data purged (cgdw purge)"
+    )
+    return batch.without_lines(gone[LINE])
+
+
+def _withhold_relapse_without_cr(
+    records: pl.DataFrame, raw: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A DFS recurrence of a patient whose COMPLETE_REMISSION is FALSE is not a relapse (a patient never in
+    CR is refractory, not relapsed): that relapse is withheld (rule relapse_after_cr), the rest loads."""
+    failed = (~pl.col("complete_remission") & pl.col("dfs_event") & pl.col("dfs_recurrence")).fill_null(False)
+    dfs = pl.col("DFS_STATUS")
+    given = dfs if "DFS_STATUS" in raw.columns else pl.lit(None, pl.String).alias("DFS_STATUS")
+    why = f"{RULE_EXPLANATIONS['relapse_after_cr']} (COMPLETE_REMISSION is FALSE): the relapse is withheld"
+    issues = issues_where(
+        records.join(raw.select(LINE, given), on=LINE, how="left"), failed, "DFS_STATUS", dfs,
+        "relapse_after_cr", pl.format("DFS_STATUS = '{}': " + why, dfs),
+    )  # fmt: skip
+    recurrence = pl.when(failed).then(False).otherwise(pl.col("dfs_recurrence")).alias("dfs_recurrence")
+    return records.with_columns(recurrence), issues
+
+
 def _withhold_endpoints_after_os(
     records: pl.DataFrame, raw: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -579,6 +677,7 @@ class CbioSampleLoader(SampleManifestLoader):
         return self.SOURCE.get(field, field)
 
     def prepare(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        self.purged = purged_tombstones(con)
         # The study's samples were profiled by whatever the study says (gene panels are not imported): one
         # assay per study and assembly, without a gene panel, so no gene is called wild type by default.
         con.execute(
@@ -630,13 +729,14 @@ class CbioSampleLoader(SampleManifestLoader):
                 )
         values, value_issues = typed_values(raw, self.attributes, ["SAMPLE_ID"])
         attribute_lines = issues.filter(pl.col("column").is_in([a.source_column for a in self.attributes]))
-        yield Batch(
+        batch = Batch(
             raw=raw,
             records=records,
             issues=pl.concat([issues.join(attribute_lines, on=[LINE, "column"], how="anti"), checked]),
             parts={"attributes": values},
             fact_issues=value_issues,
         )
+        yield without_purged(batch, self.secret, self.study.trial_group, self.purged, self.warnings)
 
     def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:
         counts = super().write(con, batch, ctx)
@@ -644,15 +744,18 @@ class CbioSampleLoader(SampleManifestLoader):
         new = register_attributes(con, self.attributes, source, ctx.run_id, ctx.path)
         values = batch.parts["attributes"].rename({"SAMPLE_ID": "sample_key", LINE: "source_line"})
         con.register(ATTRIBUTE_STAGE, values.to_arrow())
+        con.register(SAMPLES_IN_FILE, batch.records.select("sample_key").to_arrow())
         staged = f"""SELECT s.patient_id, s.sample_id, v.attribute_name, v.value_text, v.value_number,
                             v.value_boolean, v.source_line
                      FROM {ATTRIBUTE_STAGE} AS v JOIN sample AS s USING (sample_key)"""
-        in_file = f"SELECT DISTINCT patient_id FROM ({staged})"
+        # The snapshot covers every sample of the file, also one whose values are all blank now.
+        in_file = f"SELECT DISTINCT s.patient_id FROM {SAMPLES_IN_FILE} JOIN sample AS s USING (sample_key)"
         merged = merge_attribute_values(
             con, staged, in_file, [a.name for a in self.attributes], ctx.run_id, ctx.source_file_id,
             entity="sample",
         )  # fmt: skip
         con.unregister(ATTRIBUTE_STAGE)
+        con.unregister(SAMPLES_IN_FILE)
         return {**counts, "attribute_value": {**merged.as_dict(), "attributes_declared": len(new)}}
 
 

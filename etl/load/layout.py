@@ -397,9 +397,10 @@ def _levels(
         if not isinstance(level, dict) or "code" not in level or set(level) - {"code", "label"}:
             raise problem('each level is {code = "...", label = "..."}')
         levels.append((str(level["code"]), str(level.get("label", level["code"]))))
-    seen = [code for code, _ in levels]
+    # Codes match case-insensitively (as every code of a layout): B and b would be one level.
+    seen = [code.upper() for code, _ in levels]
     if not levels or len(set(seen)) != len(seen):
-        raise problem("levels must list each code once")
+        raise problem("levels must list each code once (codes match whatever their case: B and b are one)")
     unknown = sorted({str(v) for v in codes.mapping.values()} - set(seen)) if codes else []
     if unknown:
         raise problem(f"code list {spec['codes']} maps to {', '.join(unknown)}, not among its levels")

@@ -5,7 +5,8 @@
 -- depends: patient, enrolment, protocol, baseline, immunophenotype, tcr_status, oncogenetic_result, oncogenetic_marker, treatment_response, ikzf1_alteration_v3, mrd_result_v1, patient_gene_alteration_v1, endpoint_v3
 -- Changes from v1, for cohorts loaded as published: endpoints from endpoint@v3 (OS without a CR record,
 -- reported EFS/DFS/PFS; EFS and CIR NULL when CR is unknown), the diagnosis as loaded (the list is open),
--- a protocol the warehouse does not describe no longer drops the patient, IKZF1 from ikzf1_alteration@v3
+-- a protocol the warehouse does not describe no longer drops the patient, is_adult is NULL for a protocol
+-- of all ages (not false), IKZF1 from ikzf1_alteration@v3
 -- (complete tie-break). `-- attributes: patient`: the stable name cohort_patient is this version joined
 -- with the latest patient_attribute version, one explicit column per declared patient attribute
 -- (docs/attributes.md); cohort_patient_v2 itself has the columns below only.
@@ -25,7 +26,7 @@
 --   protocol_code: treatment protocol, e.g. GRAALL-2005
 --   diagnosis: T-ALL, T-LBL, B-ALL, AML, MPAL, other, or the source's own code
 --   population: adult | pediatric, from the protocol
---   is_adult: enrolled in an adult protocol (the letter's "Adult (GRAALL) patients")
+--   is_adult: enrolled in an adult protocol (the letter's "Adult (GRAALL) patients"); NULL for all ages
 --   diagnosis_year: year of diagnosis
 --   sex: M | F
 --   is_male: sex = M
@@ -125,7 +126,7 @@ SELECT
     e.protocol_code,
     e.diagnosis,
     pr.population,
-    pr.population = 'adult' AS is_adult,
+    CASE pr.population WHEN 'adult' THEN true WHEN 'pediatric' THEN false END AS is_adult,
     e.diagnosis_year,
     e.sex,
     e.sex = 'M' AS is_male,

@@ -68,13 +68,17 @@ base AS (
 ),
 derived AS (
     SELECT *,
-        CASE WHEN NOT complete_remission THEN 0
+        -- CR unknown: no EFS is derived (a NULL would otherwise fall through to the ELSE branches)
+        CASE WHEN complete_remission IS NULL THEN NULL
+             WHEN NOT complete_remission THEN 0
              ELSE coalesce(least(first_relapse_day, death_day), end_day) END AS derived_efs_days,
-        CASE WHEN NOT complete_remission THEN 1
+        CASE WHEN complete_remission IS NULL THEN NULL
+             WHEN NOT complete_remission THEN 1
              WHEN end_day IS NULL THEN NULL
              WHEN first_relapse_day IS NOT NULL OR death_day IS NOT NULL THEN 1 ELSE 0 END
             AS derived_efs_status,
-        CASE WHEN NOT complete_remission THEN 'induction_failure'
+        CASE WHEN complete_remission IS NULL THEN NULL
+             WHEN NOT complete_remission THEN 'induction_failure'
              WHEN first_relapse_day IS NOT NULL AND first_relapse_day <= coalesce(death_day, first_relapse_day)
                  THEN 'relapse'
              WHEN death_day IS NOT NULL THEN 'death' END AS derived_efs_event
@@ -97,7 +101,7 @@ SELECT
          WHEN d.derived_efs_status IS NOT NULL THEN 'derived' END AS efs_source,
     d.complete_remission AS cir_eligible,
     CASE WHEN d.complete_remission THEN coalesce(d.first_relapse_day, d.end_day) END AS cir_days,
-    CASE WHEN NOT d.complete_remission OR d.end_day IS NULL THEN NULL
+    CASE WHEN d.complete_remission IS NULL OR NOT d.complete_remission OR d.end_day IS NULL THEN NULL
          WHEN d.first_relapse_day IS NOT NULL THEN 1
          WHEN d.death_day IS NOT NULL THEN 2
          ELSE 0 END AS cir_status,
