@@ -317,3 +317,27 @@ def test_a_generated_version_can_be_retired_and_cohort_patient_follows(
     # The dictionary still has npm1: the next apply releases it again, under a new number.
     assert "patient_attribute@v3" in apply_views(imported).released
     assert scalar(imported, "SELECT count(*) FROM cohort_patient WHERE npm1") == len(PATIENTS)
+
+
+def test_an_exported_study_carries_the_attributes_and_reported_endpoints_back(
+    imported: Path, tmp_path: Path
+) -> None:
+    from etl.cbioportal.exporter import export_cbioportal
+    from schema.database import upgrade
+
+    summary = export_cbioportal(imported, tmp_path / "out", study_id="trial_x_again")
+    assert summary.problems == []
+    again = tmp_path / "again.duckdb"
+    upgrade(again)
+    load_cbioportal_study(again, tmp_path / "out", secret=TEST_KEY.encode())
+    apply_views(again)
+    columns = "treatment_arm, mrd29, flt3_itd, efs_years, efs_status, dfs_status, os_years"
+    order = "ORDER BY treatment_arm, mrd29 NULLS LAST, os_years"
+    before = query(imported, f"SELECT {columns} FROM cohort_patient {order}")
+    after = query(again, f"SELECT {columns} FROM cohort_patient {order}")
+    assert len(after) == len(before)
+    for old, new in zip(before, after, strict=True):
+        assert old[:3] == new[:3] and old[4:6] == new[4:6]
+        assert all(abs(a - b) < 1e-6 for a, b in ((old[3], new[3]), (old[6], new[6])) if a is not None)
+    assert query(again, "SELECT label FROM attribute WHERE attribute_name = 'mrd29'") == [("MRD Day 29",)]
+    assert run_query(again, "SELECT count(blast_percent) AS n FROM sample_attribute")["n"][0] == 2

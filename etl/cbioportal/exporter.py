@@ -52,7 +52,25 @@ PATIENT_ATTRIBUTES: dict[str, tuple[str, str, str, str]] = {
     "OS_MONTHS": ("Overall Survival (Months)", "Overall survival in months since diagnosis", "NUMBER", "1"),
     "DFS_STATUS": ("Disease Free Status", "Relapse after complete remission", "STRING", "1"),
     "DFS_MONTHS": ("Disease Free (Months)", "Months from diagnosis to relapse or last news", "NUMBER", "1"),
+    "EFS_STATUS": ("Event Free Survival Status", "Event-free survival status", "STRING", "1"),
+    "EFS_MONTHS": (
+        "Event Free Survival (Months)",
+        "Months from diagnosis to the first EFS event",
+        "NUMBER",
+        "1",
+    ),
+    "PFS_STATUS": ("Progression Free Status", "Progression-free survival status, as reported", "STRING", "1"),
+    "PFS_MONTHS": (
+        "Progress Free Survival (Months)",
+        "Progression-free survival, as reported",
+        "NUMBER",
+        "1",
+    ),
 }
+# A declared attribute's type -> cBioPortal datatype (docs/attributes.md).
+DATATYPE_OF = {"number": "NUMBER", "integer": "NUMBER", "day": "NUMBER", "boolean": "BOOLEAN"}
+EVENT_STATUS = {"EFS": ("0:No Event", "1:Event"), "PFS": ("0:Censored", "1:Progressed")}
+DFS_EVENT = "1:Event"  # a reported DFS event that is not the relapse (a death, for a study that counts it)
 SAMPLE_ATTRIBUTES: dict[str, tuple[str, str, str, str]] = {
     "PATIENT_ID": ("Patient Identifier", "Pseudonymous cgdw patient key (HMAC)", "STRING", "1"),
     "SAMPLE_ID": ("Sample Identifier", "Sequencing sample id", "STRING", "1"),
@@ -175,6 +193,9 @@ class StudyData:
     cna: pl.DataFrame
     panel: pl.DataFrame
     segments: pl.DataFrame
+    # Declared attributes exported as columns: attribute name -> (column id, the 4 header fields).
+    patient_attributes: dict[str, tuple[str, tuple[str, str, str, str]]] = field(default_factory=dict)
+    sample_attributes: dict[str, tuple[str, tuple[str, str, str, str]]] = field(default_factory=dict)
 
     @property
     def genome(self) -> str:
@@ -230,13 +251,19 @@ def read_study_data(db_path: Path, study_id: str, name: str) -> StudyData:
             raise CgdwError(
                 f"{db_path}: the views are not applied ({', '.join(missing)}): run `cgdw views apply`"
             )
-        samples = _sample_rows(con)
+        declared = {
+            entity: _declared_attributes(con, entity, set(fixed))
+            for entity, fixed in (("patient", PATIENT_ATTRIBUTES), ("sample", SAMPLE_ATTRIBUTES))
+        }
+        samples = _sample_rows(con, list(declared["sample"]))
         con.register("cgdw_export_samples", samples.to_arrow())
         try:
             return StudyData(
                 study_id=study_id,
                 name=name,
-                patients=_patient_rows(con),
+                patients=_patient_rows(con, list(declared["patient"])),
+                patient_attributes=declared["patient"],
+                sample_attributes=declared["sample"],
                 samples=samples,
                 mutations=_mutation_rows(con),
                 cna=_copy_number_rows(con),
@@ -247,29 +274,66 @@ def read_study_data(db_path: Path, study_id: str, name: str) -> StudyData:
             con.unregister("cgdw_export_samples")
 
 
-def _patient_rows(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def _declared_attributes(
+    con: duckdb.DuckDBPyConnection, entity: str, taken: set[str]
+) -> dict[str, tuple[str, tuple[str, str, str, str]]]:
+    """The declared attributes of the latest generated view, as clinical columns: the name upper-cased
+    (treatment_arm -> TREATMENT_ARM, as an import reads it back), label, description, datatype. One whose
+    column id is a fixed column of the file (TRIAL_GROUP) is left out: the fixed one says it."""
+    view = f"{entity}_attribute"
+    present = {
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'main' AND table_name = $v",
+            {"v": view},
+        ).fetchall()
+    }
+    declared = {}
+    for name, label, description, data_type, unit in con.execute(
+        "SELECT attribute_name, label, description, data_type, unit FROM attribute WHERE entity = $entity "
+        "ORDER BY attribute_name",
+        {"entity": entity},
+    ).fetchall():
+        column = name.upper()
+        if name not in present or column in taken:
+            continue
+        text = (description or label) + (f" ({unit})" if unit else "")
+        declared[name] = (column, (label, text, DATATYPE_OF.get(data_type, "STRING"), "1"))
+    return declared
+
+
+def _attribute_columns(names: list[str]) -> str:
+    return "".join(f', a."{name}"' for name in names)
+
+
+def _patient_rows(con: duckdb.DuckDBPyConnection, attributes: list[str]) -> pl.DataFrame:
     return query_frame(
         con,
-        """
+        f"""
         SELECT c.patient_key, c.trial_group, c.protocol_code, e.diagnosis, c.diagnosis_year, c.sex, c.age,
-               c.complete_remission, c.ikzf1_status, n.os_status, n.os_days, n.first_relapse_day
+               c.complete_remission, c.ikzf1_status, n.os_status, n.os_days, n.first_relapse_day,
+               n.dfs_days, n.dfs_status, n.efs_days, n.efs_status, n.pfs_days, n.pfs_status
+               {_attribute_columns(attributes)}
         FROM cohort_patient AS c
         JOIN enrolment AS e ON e.patient_id = c.patient_id AND e.superseded_by_run_id IS NULL
         LEFT JOIN endpoint AS n ON n.patient_id = c.patient_id
+        LEFT JOIN patient_attribute AS a ON a.patient_id = c.patient_id
         ORDER BY c.patient_key
         """,
     )
 
 
-def _sample_rows(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def _sample_rows(con: duckdb.DuckDBPyConnection, attributes: list[str]) -> pl.DataFrame:
     # Tumour samples only: a germline (normal) sample is not a case in cBioPortal.
     return query_frame(
         con,
-        """
-        SELECT s.sample_id, s.sample_key, c.patient_key, s.sample_type, a.assembly,
-               a.gene_panel_id IS NOT NULL AS sequenced
+        f"""
+        SELECT s.sample_id, s.sample_key, c.patient_key, s.sample_type, a_s.assembly,
+               a_s.gene_panel_id IS NOT NULL AS sequenced {_attribute_columns(attributes)}
         FROM sample AS s JOIN cohort_patient AS c USING (patient_id)
-        LEFT JOIN sequencing_assay AS a USING (sequencing_assay_id)
+        LEFT JOIN sequencing_assay AS a_s USING (sequencing_assay_id)
+        LEFT JOIN sample_attribute AS a ON a.sample_id = s.sample_id
         WHERE s.sample_type <> 'germline'
         ORDER BY s.sample_key
         """,
@@ -353,11 +417,19 @@ def _write_patients(out_dir: Path, data: StudyData, summary: ExportSummary) -> N
     for p in data.patients.iter_rows(named=True):
         os_known = p["os_status"] is not None and p["os_days"] is not None
         relapsed = p["first_relapse_day"] is not None
-        # DFS only for patients who reached CR: a recurrence is the first relapse, else disease free at
-        # the OS end (death or last news).
-        in_cr = p["complete_remission"] is True
-        dfs_status = (DFS_RECURRED if relapsed else DFS_FREE) if in_cr and (relapsed or os_known) else None
-        dfs_day = (p["first_relapse_day"] if relapsed else p["os_days"]) if dfs_status else None
+        dfs_status: str | None
+        if p["dfs_days"] is not None:  # as the source reported it; a recurrence only when it is the relapse
+            recurred = relapsed and p["first_relapse_day"] == p["dfs_days"]
+            dfs_status = DFS_FREE if p["dfs_status"] == 0 else DFS_RECURRED if recurred else DFS_EVENT
+            dfs_day = p["dfs_days"]
+        else:
+            # DFS only for patients who reached CR: a recurrence is the first relapse, else disease free at
+            # the OS end (death or last news).
+            in_cr = p["complete_remission"] is True
+            dfs_status = (
+                (DFS_RECURRED if relapsed else DFS_FREE) if in_cr and (relapsed or os_known) else None
+            )
+            dfs_day = (p["first_relapse_day"] if relapsed else p["os_days"]) if dfs_status else None
         rows.append(
             [
                 p["patient_key"], p["trial_group"], p["protocol_code"], p["diagnosis"], p["diagnosis_year"],
@@ -365,18 +437,33 @@ def _write_patients(out_dir: Path, data: StudyData, summary: ExportSummary) -> N
                 p["ikzf1_status"], (OS_DECEASED if p["os_status"] == 1 else OS_LIVING) if os_known else None,
                 days_to_months(p["os_days"]) if os_known else None, dfs_status,
                 days_to_months(dfs_day) if dfs_day is not None else None,
+                *_event(p, "efs", "EFS"), *_event(p, "pfs", "PFS"),
+                *(p[name] for name in data.patient_attributes),
             ]
         )  # fmt: skip
-    _write_clinical_file(out_dir, data, "patient", PATIENT_ATTRIBUTES, rows, summary)
+    header = {**PATIENT_ATTRIBUTES, **dict(data.patient_attributes.values())}
+    _write_clinical_file(out_dir, data, "patient", header, rows, summary)
     summary.patients = len(rows)
+
+
+def _event(p: dict[str, Any], endpoint: str, prefix: str) -> tuple[str | None, float | None]:
+    """STATUS and MONTHS of an endpoint the warehouse knows (EFS reported or derived, PFS reported)."""
+    days, status = p[f"{endpoint}_days"], p[f"{endpoint}_status"]
+    if days is None or status is None:
+        return None, None
+    return EVENT_STATUS[prefix][int(status)], days_to_months(days)
 
 
 def _write_samples(out_dir: Path, data: StudyData, summary: ExportSummary) -> None:
     rows = [
-        [s["patient_key"], s["sample_key"], SAMPLE_TYPE_LABELS.get(s["sample_type"], s["sample_type"])]
+        [
+            s["patient_key"], s["sample_key"], SAMPLE_TYPE_LABELS.get(s["sample_type"], s["sample_type"]),
+            *(s[name] for name in data.sample_attributes),
+        ]
         for s in data.samples.iter_rows(named=True)
-    ]
-    _write_clinical_file(out_dir, data, "sample", SAMPLE_ATTRIBUTES, rows, summary)
+    ]  # fmt: skip
+    header = {**SAMPLE_ATTRIBUTES, **dict(data.sample_attributes.values())}
+    _write_clinical_file(out_dir, data, "sample", header, rows, summary)
     summary.samples = len(rows)
 
 
