@@ -411,6 +411,50 @@ def test_a_time_since_diagnosis_says_its_unit(tmp_path: Path, db_path: Path) -> 
         load_source(db_path, "clinical", export, layout=layout_with(tmp_path, "", unitless))
 
 
+def messages(report: LoadReport) -> dict[str, str]:
+    """The report's problems by source column: the messages a data manager reads."""
+    return dict(report.issues.select("column", "message").rows())
+
+
+def test_a_time_since_diagnosis_below_zero_is_said_so_not_a_date_before_diagnosis(
+    db_path: Path, tmp_path: Path
+) -> None:
+    """A layout that sends times (days or months) has no dates: a negative time is not 'a date before the
+    diagnosis date'. A time in months is shown as the days it became, fraction kept."""
+    in_days = {**AML_PATIENT, "DAYS_TO_CR": "-3"}
+    in_months = {**AML_SECOND, "PATNO": "H-009", "MONTHS_FOLLOW_UP": "-0.5"}
+    export = write_aml(tmp_path / "hovon.csv", in_days, in_months)
+    report = load_source(db_path, "clinical", export, layout="hovon_aml", max_reject_fraction=1.0)
+    assert report.rows_rejected == 2
+    assert messages(report) == {
+        "DAYS_TO_CR": "DAYS_TO_CR = '-3': the time since diagnosis is negative",
+        "MONTHS_FOLLOW_UP": (
+            "MONTHS_FOLLOW_UP = '-0.5' (read as last_contact_day = -15.21875): the time since diagnosis is "
+            "negative"
+        ),
+    }
+
+
+def test_a_day_read_from_a_date_is_shown_as_a_whole_number(db_path: Path, tmp_path: Path) -> None:
+    """Days are floats (a time in months is fractional); a day counted from a date is whole and the
+    message shows it so: 1756, not 1756.0. A date before diagnosis is said in terms of dates."""
+    dead_while_alive = graall_line(ALIVE, DATE_DECES="01/01/2009")  # diagnosed 12/03/2004
+    cr_before_diagnosis = graall_line(DEAD, DATE_RC="01/01/2004")  # diagnosed 01/02/2004
+    export = write_graall(tmp_path / "g.csv", dead_while_alive, cr_before_diagnosis)
+    report = load_source(db_path, "clinical", export, layout="graall", max_reject_fraction=1.0)
+    assert messages(report) == {
+        "DATE_DECES": (
+            "DATE_DECES = '01/01/2009' (read as death_day = 1756): a death date is given exactly when the "
+            "patient is dead"
+        ),
+        "DATE_DERNIERES_NOUVELLES": (
+            "DATE_DERNIERES_NOUVELLES = '01/06/2010' (read as last_contact_day = 2272): the last contact "
+            "cannot be after death"
+        ),
+        "DATE_RC": "DATE_RC = '01/01/2004' (read as cr_day = -31): the date is before the diagnosis date",
+    }
+
+
 # --- a contradiction withholds the fact it concerns, not the patient --------------------------------
 
 

@@ -1,7 +1,8 @@
 """Declared attributes: a trial's own variables, beyond the canonical fields, stored typed with lineage.
 
 A source declares each attribute (`AttributeSpec`: name, entity, type, label, unit, levels...): a layout in
-its [attributes] table, the cBioPortal importer from a clinical file's 4-line header. Loading one:
+its [attributes] table (`attribute_specs`, read the layout's way by `attribute_values`), the cBioPortal
+importer from a clinical file's 4-line header. Loading one:
 
 1. `register_attributes` puts new names in the dictionary (`attribute`) and checks that a name already
    there means the same thing (entity, type, unit); a conflict rejects the file, naming both sources.
@@ -27,9 +28,10 @@ import duckdb
 import polars as pl
 
 from etl.errors import FileRejected
+from etl.load.layout import DeclaredAttribute, Layout
 from etl.load.readers import LINE
 from etl.load.snapshot import MergeCounts, merge_snapshot
-from etl.load.transform import ISSUE_SCHEMA, issues_where
+from etl.load.transform import ISSUE_SCHEMA, empty_issues, issues_where, parse_number, quoted
 from schema.models import ATTRIBUTE_ENTITIES, ATTRIBUTE_TYPES
 
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -228,7 +230,7 @@ def merge_attribute_values(
     """Snapshot-merge `values_sql` (patient_id, sample_id, attribute_name, value_text, value_number,
     value_boolean, source_line) into attribute_value, for the patients `scope_sql` selects and the
     attributes `names` only (another source's attributes of the same patients are left alone)."""
-    quoted = ", ".join("'" + n.replace("'", "''") + "'" for n in names) or "NULL"
+    listed = ", ".join("'" + n.replace("'", "''") + "'" for n in names) or "NULL"
     level = "t.sample_id IS NULL" if entity == "patient" else "t.sample_id IS NOT NULL"
     return merge_snapshot(
         con,
@@ -238,5 +240,114 @@ def merge_attribute_values(
         scope_sql,
         run_id,
         source_file_id,
-        scope_filter=f"t.attribute_name IN ({quoted}) AND {level}",
+        scope_filter=f"t.attribute_name IN ({listed}) AND {level}",
     )
+
+
+# --- a layout's declared attributes ([attributes.NAME], etl/load/layout.py) ---------------------------------
+
+# A layout's values before they are keyed to patients: the line, then the attribute_value columns.
+ATTRIBUTE_VALUE_SCHEMA = {
+    LINE: pl.Int64,
+    "attribute_name": pl.String,
+    "value_text": pl.String,
+    "value_number": pl.Float64,
+    "value_boolean": pl.Boolean,
+}
+
+
+def attribute_specs(layout: Layout) -> list[AttributeSpec]:
+    """The layout's declared attributes as the data dictionary describes them."""
+    return [
+        AttributeSpec(
+            name=a.name,
+            source_column=a.column,
+            data_type=a.data_type,
+            label=a.label,
+            entity=a.entity,
+            description=a.description,
+            unit=a.unit,
+            levels=a.levels,
+            closed=a.type == "categorical",  # a layout's levels are closed
+            time_point=a.time_point,
+            mapping=_attribute_mapping(a),
+            missing=a.codes.missing if a.codes else (),
+        )
+        for a in layout.attributes.values()
+    ]
+
+
+def _attribute_mapping(attribute: DeclaredAttribute) -> dict[str, str | bool] | None:
+    """Source code -> stored code: the attribute's code list, else its levels as written (matched
+    case-insensitively, like every code); None reads a boolean's usual words (yes/no, true/false, 1/0)."""
+    if attribute.codes is not None:
+        return dict(attribute.codes.mapping)
+    if attribute.levels:
+        return {code: code for code, _ in attribute.levels}
+    return None
+
+
+def attribute_values(
+    raw: pl.DataFrame, layout: Layout, origin: pl.Expr | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The layout's declared attributes read from the raw frame: one typed row per present value (`_line`,
+    attribute_name, value_text, value_number, value_boolean), and one issue per value that cannot be read
+    as its type (a fact-level problem: the value is left out, the line loads). Numbers are read the
+    layout's way (decimal mark, thousands separator, scale); a `date` attribute becomes days from
+    `origin`, the diagnosis date (an expression over the raw frame)."""
+    parts, problems = [], []
+    for spec, attribute in zip(attribute_specs(layout), layout.attributes.values(), strict=True):
+        if attribute.type == "date":
+            assert origin is not None, "a date attribute needs the diagnosis date"
+            values, issues = _date_attribute(raw, attribute, layout, origin)
+        else:
+
+            def number(text: pl.Expr, scale: float | None = attribute.scale) -> pl.Expr:
+                return parse_number(text, layout, scale)
+
+            values, issues = typed_values(raw, [spec], [], number=number)
+        parts.append(values)
+        problems.append(issues)
+    if not parts:
+        return pl.DataFrame(schema=ATTRIBUTE_VALUE_SCHEMA), empty_issues()
+    return pl.concat(parts), pl.concat(problems)
+
+
+def _date_attribute(
+    raw: pl.DataFrame, attribute: DeclaredAttribute, layout: Layout, origin: pl.Expr
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A source date as days from diagnosis (no date is stored). Without a readable diagnosis date the
+    line is quarantined already: nothing is said twice."""
+    text = pl.col(attribute.column)
+    date = text.str.strptime(pl.Date, layout.date_format, strict=False, exact=True)
+    days = (date - origin).dt.total_days()
+    unreadable = text.is_not_null() & date.is_null()
+    shown = f"{attribute.column} = '{{}}': {attribute.name}"
+    issues = pl.concat(
+        [
+            issues_where(
+                raw,
+                unreadable,
+                attribute.column,
+                text,
+                "attribute:date",
+                pl.format(f"{shown} is a date in {layout.date_format_label} form", quoted(text)),
+            ),
+            issues_where(
+                raw,
+                (days < 0).fill_null(False),
+                attribute.column,
+                text,
+                "attribute:day",
+                pl.format(f"{shown} is before the diagnosis date", quoted(text)),
+            ),
+        ]
+    )
+    values = raw.filter(days >= 0).select(
+        pl.col(LINE),
+        pl.lit(attribute.name).alias("attribute_name"),
+        pl.lit(None, pl.String).alias("value_text"),
+        days.cast(pl.Float64).alias("value_number"),
+        pl.lit(None, pl.Boolean).alias("value_boolean"),
+    )
+    return values, issues

@@ -6,22 +6,17 @@ is silently lost: the row goes to quarantine. So does a value that could be read
 whose '.' may be a decimal point or a thousands separator) and a spreadsheet's error or formula.
 
 An open code list keeps a code outside its map as written (`unlisted_codes` words the warning). The
-layout's declared attributes are read here too (`attribute_values`), the layout's way; a value they cannot
-hold is an issue of that value only (the loader quarantines it as a fact-level problem).
+layout's declared attributes are read by etl/load/attributes.py, with the number parsing of this module.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 import polars as pl
 
-from etl.load.layout import DAYS_PER_MONTH, DeclaredAttribute, FieldSpec, Layout
+from etl.load.layout import DAYS_PER_MONTH, FieldSpec, Layout
 from etl.load.readers import LINE
-
-if TYPE_CHECKING:
-    from etl.load.attributes import AttributeSpec
 
 ISSUE_SCHEMA = {
     LINE: pl.Int64,
@@ -104,6 +99,7 @@ def _ambiguous_message(layout: Layout) -> str:
 
 
 NUMBER_TYPES = ("decimal", "integer", "days", "months")
+RELATIVE_TYPES = ("days", "months")  # a time since diagnosis as the source gives it, not counted from a date
 
 
 def parse_field(spec: FieldSpec, layout: Layout) -> pl.Expr:
@@ -280,113 +276,3 @@ def unlisted_codes(raw: pl.DataFrame, layout: Layout) -> list[str]:
 
 def _lines(count: int) -> str:
     return f"{count} line{'' if count == 1 else 's'}"
-
-
-def attribute_specs(layout: Layout) -> list[AttributeSpec]:
-    """The layout's declared attributes as the data dictionary describes them."""
-    from etl.load.attributes import AttributeSpec  # it builds on this module: imported when used
-
-    return [
-        AttributeSpec(
-            name=a.name,
-            source_column=a.column,
-            data_type=a.data_type,
-            label=a.label,
-            entity=a.entity,
-            description=a.description,
-            unit=a.unit,
-            levels=a.levels,
-            closed=a.type == "categorical",  # a layout's levels are closed
-            time_point=a.time_point,
-            mapping=_attribute_mapping(a),
-            missing=a.codes.missing if a.codes else (),
-        )
-        for a in layout.attributes.values()
-    ]
-
-
-def _attribute_mapping(attribute: DeclaredAttribute) -> dict[str, str | bool] | None:
-    """Source code -> stored code: the attribute's code list, else its levels as written (matched
-    case-insensitively, like every code); None reads a boolean's usual words (yes/no, true/false, 1/0)."""
-    if attribute.codes is not None:
-        return dict(attribute.codes.mapping)
-    if attribute.levels:
-        return {code: code for code, _ in attribute.levels}
-    return None
-
-
-def attribute_values(
-    raw: pl.DataFrame, layout: Layout, origin: pl.Expr | None = None
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The layout's declared attributes read from the raw frame: one typed row per present value (`_line`,
-    attribute_name, value_text, value_number, value_boolean), and one issue per value that cannot be read
-    as its type (a fact-level problem: the value is left out, the line loads). Numbers are read the
-    layout's way (decimal mark, thousands separator, scale); a `date` attribute becomes days from
-    `origin`, the diagnosis date (an expression over the raw frame)."""
-    from etl.load.attributes import typed_values  # it builds on this module: imported when used
-
-    parts, problems = [], []
-    for spec, attribute in zip(attribute_specs(layout), layout.attributes.values(), strict=True):
-        if attribute.type == "date":
-            assert origin is not None, "a date attribute needs the diagnosis date"
-            values, issues = _date_attribute(raw, attribute, layout, origin)
-        else:
-
-            def number(text: pl.Expr, scale: float | None = attribute.scale) -> pl.Expr:
-                return parse_number(text, layout, scale)
-
-            values, issues = typed_values(raw, [spec], [], number=number)
-        parts.append(values)
-        problems.append(issues)
-    if not parts:
-        return pl.DataFrame(schema=ATTRIBUTE_VALUE_SCHEMA), empty_issues()
-    return pl.concat(parts), pl.concat(problems)
-
-
-ATTRIBUTE_VALUE_SCHEMA = {
-    LINE: pl.Int64,
-    "attribute_name": pl.String,
-    "value_text": pl.String,
-    "value_number": pl.Float64,
-    "value_boolean": pl.Boolean,
-}
-
-
-def _date_attribute(
-    raw: pl.DataFrame, attribute: DeclaredAttribute, layout: Layout, origin: pl.Expr
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """A source date as days from diagnosis (no date is stored). Without a readable diagnosis date the
-    line is quarantined already: nothing is said twice."""
-    text = pl.col(attribute.column)
-    date = text.str.strptime(pl.Date, layout.date_format, strict=False, exact=True)
-    days = (date - origin).dt.total_days()
-    unreadable = text.is_not_null() & date.is_null()
-    shown = f"{attribute.column} = '{{}}': {attribute.name}"
-    issues = pl.concat(
-        [
-            issues_where(
-                raw,
-                unreadable,
-                attribute.column,
-                text,
-                "attribute:date",
-                pl.format(f"{shown} is a date in {layout.date_format_label} form", quoted(text)),
-            ),
-            issues_where(
-                raw,
-                (days < 0).fill_null(False),
-                attribute.column,
-                text,
-                "attribute:day",
-                pl.format(f"{shown} is before the diagnosis date", quoted(text)),
-            ),
-        ]
-    )
-    values = raw.filter(days >= 0).select(
-        pl.col(LINE),
-        pl.lit(attribute.name).alias("attribute_name"),
-        pl.lit(None, pl.String).alias("value_text"),
-        days.cast(pl.Float64).alias("value_number"),
-        pl.lit(None, pl.Boolean).alias("value_boolean"),
-    )
-    return values, issues

@@ -8,7 +8,6 @@ only: the patient and their other facts load (records.clinical_fact_rules, docs/
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +16,13 @@ import polars as pl
 
 from etl.errors import CgdwError
 from etl.load import linking
-from etl.load.attributes import merge_attribute_values, register_attributes
 from etl.load.framework import Batch, LoadContext
 from etl.load.layout import CodeList, DeclaredProtocol, Layout
 from etl.load.readers import LINE
 from etl.load.records import RULE_EXPLANATIONS, ClinicalRecordV1, FactRule, clinical_fact_rules
 from etl.load.snapshot import merge_snapshot
 from etl.load.tabular import TabularLoader
-from etl.load.transform import (
-    attribute_specs,
-    attribute_values,
-    days_between,
-    issues_where,
-    parse_field,
-    quoted,
-    unlisted_codes,
-)
+from etl.load.transform import RELATIVE_TYPES, days_between, issues_where, parse_field, quoted, unlisted_codes
 from etl.warehouse import fetch_value, query_frame
 from schema.models import DIAGNOSES
 
@@ -49,8 +39,6 @@ TIME_FIELDS = {
 DERIVED_FROM = {"diagnosis_year": "diagnosis_date", **TIME_FIELDS}
 
 STAGE = "cgdw_clinical_stage"
-ATTRIBUTE_STAGE = "cgdw_clinical_attributes"
-ATTRIBUTES = "attributes"  # the batch part holding the declared attributes' values
 WITHDRAWN = "cgdw_withdrawn_patients"
 
 # The canonical fields a clinical layout may map, with their type after parsing.
@@ -137,7 +125,7 @@ def layout_problems(layout: Layout) -> list[str]:
         if time in mapped and date in mapped:
             problems.append(f"{date} and {time} are one time: map one of them")
     for name, spec in mapped.items():
-        relative = spec.type in ("days", "months")
+        relative = spec.type in RELATIVE_TYPES
         if name in TIME_FIELDS and not relative:
             problems.append(f"{name} is a time since diagnosis: type days or months, not {spec.type}")
         if relative and name not in TIME_FIELDS:
@@ -181,7 +169,6 @@ class ClinicalLoader(TabularLoader):
         if problems:
             raise CgdwError(f"layout {layout.name!r} does not fit clinical records: {'; '.join(problems)}")
         self.fact_rules = clinical_fact_rules(layout.fields)
-        self.attribute_specs = attribute_specs(layout)
         self.protocols_added = 0
 
     def source_column(self, field: str) -> str:
@@ -231,16 +218,15 @@ class ClinicalLoader(TabularLoader):
             )
         return False
 
-    def batches(self, path: Path) -> Iterator[Batch]:
-        for batch in super().batches(path):
-            # Without a diagnosis date no day offset exists: report the date, not every offset after it.
-            origin = self.source_column("diagnosis_date")
-            undated = batch.issues.filter(pl.col("column") == origin).get_column(LINE)
-            offsets = [self.source_column(name) for name in TIME_FIELDS]
-            cascade = pl.col(LINE).is_in(undated.implode()) & pl.col("column").is_in(offsets)
-            batch.issues = batch.issues.filter(~cascade)
-            self.warnings.extend(unlisted_codes(batch.raw, self.layout))
-            yield self._with_attributes(self._withhold_facts(batch))
+    def checked(self, batch: Batch) -> Batch:
+        # Without a diagnosis date no day offset exists: report the date, not every offset after it.
+        origin = self.source_column("diagnosis_date")
+        undated = batch.issues.filter(pl.col("column") == origin).get_column(LINE)
+        offsets = [self.source_column(name) for name in TIME_FIELDS]
+        cascade = pl.col(LINE).is_in(undated.implode()) & pl.col("column").is_in(offsets)
+        batch.issues = batch.issues.filter(~cascade)
+        self.warnings.extend(unlisted_codes(batch.raw, self.layout))
+        return self._withhold_facts(batch)
 
     def _withhold_facts(self, batch: Batch) -> Batch:
         """Apply the per-fact rules in order: a line that breaks one loads without that fact, which is
@@ -267,19 +253,9 @@ class ClinicalLoader(TabularLoader):
         message = pl.format(f"{column} = {{}}: {why}", shown)
         return issues_where(lines, pl.col("broken"), column, pl.col("value"), rule.name, message)
 
-    def _with_attributes(self, batch: Batch) -> Batch:
-        """The declared attributes' values as a part of the batch; a value that cannot be read is left
-        out and quarantined (a fact-level problem), the line loads."""
-        layout = self.layout
-        origin = (
-            parse_field(layout.fields["diagnosis_date"], layout)
-            if "diagnosis_date" in layout.fields
-            else None
-        )
-        values, problems = attribute_values(batch.raw, layout, origin)
-        batch.parts[ATTRIBUTES] = values
-        batch.fact_issues = pl.concat([batch.fact_issues, problems])
-        return batch
+    def attribute_origin(self) -> pl.Expr | None:
+        diagnosis = self.layout.fields.get("diagnosis_date")  # required by a `date` attribute
+        return parse_field(diagnosis, self.layout) if diagnosis is not None else None
 
     def reference_issues(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> pl.DataFrame:
         known = [code for (code,) in con.execute("SELECT protocol_code FROM protocol").fetchall()]
@@ -376,26 +352,8 @@ class ClinicalLoader(TabularLoader):
             ctx.run_id,
             ctx.source_file_id,
         ).as_dict()
-        if self.attribute_specs:
-            counts["attribute_value"] = self._merge_attributes(con, batch, source, in_file, ctx)
+        counts |= self.merge_attributes(con, batch, source, in_file, ctx)
         return counts
-
-    def _merge_attributes(
-        self, con: duckdb.DuckDBPyConnection, batch: Batch, source: str, in_file: str, ctx: LoadContext
-    ) -> dict[str, int]:
-        """Declare the layout's attributes (source = the layout) and merge their values, scoped to the
-        file's patients and to these attributes: another source's attributes of a patient stay."""
-        register_attributes(con, self.attribute_specs, self.layout.name, ctx.run_id, ctx.path)
-        con.register(ATTRIBUTE_STAGE, batch.parts[ATTRIBUTES].to_arrow())
-        values = f"""
-            SELECT s.patient_id, NULL::INTEGER AS sample_id, v.attribute_name, v.value_text, v.value_number,
-                   v.value_boolean, v.{LINE} AS source_line
-            FROM {ATTRIBUTE_STAGE} AS v JOIN ({source}) AS s ON s.source_line = v.{LINE}
-        """
-        names = [spec.name for spec in self.attribute_specs]
-        counts = merge_attribute_values(con, values, in_file, names, ctx.run_id, ctx.source_file_id)
-        con.unregister(ATTRIBUTE_STAGE)
-        return counts.as_dict()
 
     def finish(self, con: duckdb.DuckDBPyConnection, ctx: LoadContext) -> dict[str, Any]:
         in_file = f"SELECT patient_id FROM ({linking.stage_sql(STAGE)})"

@@ -4,8 +4,6 @@ already exist (load the trial exports first)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -13,19 +11,16 @@ import polars as pl
 
 from etl.errors import CgdwError
 from etl.load import linking
-from etl.load.attributes import merge_attribute_values, register_attributes
 from etl.load.framework import Batch, LoadContext
 from etl.load.layout import Layout
 from etl.load.readers import LINE
 from etl.load.records import LabRecordV1
 from etl.load.snapshot import merge_snapshot
 from etl.load.tabular import TabularLoader
-from etl.load.transform import attribute_specs, attribute_values, unlisted_codes
+from etl.load.transform import unlisted_codes
 
 STAGE = "cgdw_lab_stage"
 MARKER_STAGE = "cgdw_lab_markers"
-ATTRIBUTE_STAGE = "cgdw_lab_attributes"
-ATTRIBUTES = "attributes"  # the batch part holding the declared attributes' values
 
 
 class LabLoader(TabularLoader):
@@ -40,16 +35,10 @@ class LabLoader(TabularLoader):
                 f"layout {layout.name!r}: attributes {', '.join(dated)} are dates, but a laboratory export "
                 "has no diagnosis date to count days from: send them as days (type day)"
             )
-        self.attribute_specs = attribute_specs(layout)
 
-    def batches(self, path: Path) -> Iterator[Batch]:
-        for batch in super().batches(path):
-            self.warnings.extend(unlisted_codes(batch.raw, self.layout))
-            # A value that cannot be read is left out and quarantined; the line loads.
-            values, problems = attribute_values(batch.raw, self.layout)
-            batch.parts[ATTRIBUTES] = values
-            batch.fact_issues = pl.concat([batch.fact_issues, problems])
-            yield batch
+    def checked(self, batch: Batch) -> Batch:
+        self.warnings.extend(unlisted_codes(batch.raw, self.layout))
+        return batch
 
     def _keyed(self, records: pl.DataFrame) -> pl.DataFrame:
         return linking.with_patient_key(records, self.secret, pl.col("trial_group"))
@@ -92,23 +81,5 @@ class LabLoader(TabularLoader):
             ctx.run_id,
             ctx.source_file_id,
         ).as_dict()
-        if self.attribute_specs:
-            counts["attribute_value"] = self._merge_attributes(con, batch, source, in_file, ctx)
+        counts |= self.merge_attributes(con, batch, source, in_file, ctx)
         return counts
-
-    def _merge_attributes(
-        self, con: duckdb.DuckDBPyConnection, batch: Batch, source: str, in_file: str, ctx: LoadContext
-    ) -> dict[str, int]:
-        """Declare the layout's attributes (source = the layout) and merge their values, scoped to the
-        file's patients and to these attributes: another source's attributes of a patient stay."""
-        register_attributes(con, self.attribute_specs, self.layout.name, ctx.run_id, ctx.path)
-        con.register(ATTRIBUTE_STAGE, batch.parts[ATTRIBUTES].to_arrow())
-        values = f"""
-            SELECT s.patient_id, NULL::INTEGER AS sample_id, v.attribute_name, v.value_text, v.value_number,
-                   v.value_boolean, v.{LINE} AS source_line
-            FROM {ATTRIBUTE_STAGE} AS v JOIN ({source}) AS s ON s.source_line = v.{LINE}
-        """
-        names = [spec.name for spec in self.attribute_specs]
-        counts = merge_attribute_values(con, values, in_file, names, ctx.run_id, ctx.source_file_id)
-        con.unregister(ATTRIBUTE_STAGE)
-        return counts.as_dict()
