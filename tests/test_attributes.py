@@ -341,3 +341,41 @@ def test_an_exported_study_carries_the_attributes_and_reported_endpoints_back(
         assert all(abs(a - b) < 1e-6 for a, b in ((old[3], new[3]), (old[6], new[6])) if a is not None)
     assert query(again, "SELECT label FROM attribute WHERE attribute_name = 'mrd29'") == [("MRD Day 29",)]
     assert run_query(again, "SELECT count(blast_percent) AS n FROM sample_attribute")["n"][0] == 2
+
+
+def test_a_column_crossing_the_categorical_line_becomes_text_not_a_refused_file(
+    imported: Path, tmp_path: Path
+) -> None:
+    """A STRING column is categorical up to 50 distinct values, text beyond: a corrected export that
+    crosses the line was refused whole (found by a hostile tester)."""
+    header = [*PATIENT_HEADER, ("COMMENT", "Comment", "Free text", "STRING")]
+    patients = [[*row, f"note {i}"] for i, row in enumerate(PATIENTS)]
+    extra = [[f"Q{i}", "A", "", "FALSE", "AML", "5", "0:LIVING", "5", "0:No event", "", "", f"other {i}"]
+             for i in range(60)]  # fmt: skip
+    load_cbioportal_study(imported, write_study(tmp_path / "b", header, patients), secret=TEST_KEY.encode())
+    assert query(imported, "SELECT data_type FROM attribute WHERE attribute_name = 'comment'") == [
+        ("categorical",)
+    ]
+    load_cbioportal_study(
+        imported, write_study(tmp_path / "c", header, patients + extra), secret=TEST_KEY.encode()
+    )
+    assert query(imported, "SELECT data_type, levels FROM attribute WHERE attribute_name = 'comment'") == [
+        ("text", None)
+    ]
+
+
+def test_a_column_a_newer_export_no_longer_has_is_superseded(imported: Path, tmp_path: Path) -> None:
+    header = [h for h in PATIENT_HEADER if h[0] != "MRD29"]
+    patients = [[v for i, v in enumerate(row) if i != 2] for row in PATIENTS]
+    load_cbioportal_study(imported, write_study(tmp_path / "b", header, patients), secret=TEST_KEY.encode())
+    assert scalar(imported, "SELECT count(*) FROM attribute_value WHERE attribute_name = 'mrd29' "
+                            "AND superseded_by_run_id IS NULL") == 0  # fmt: skip
+    assert scalar(imported, "SELECT count(*) FROM attribute_value WHERE attribute_name = 'mrd29'") == 3
+
+
+def test_accented_column_names_keep_their_letters() -> None:
+    from etl.load.attributes import snake_case
+
+    assert [snake_case(c) for c in ("ÉTAT", "TREATMENT_ARM", "MRD29", "TreatmentArm", "1ST_LINE")] == [
+        "etat", "treatment_arm", "mrd29", "treatment_arm", "a_1_st_line",
+    ]  # fmt: skip

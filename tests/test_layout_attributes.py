@@ -263,6 +263,10 @@ def layout_with(tmp_path: Path, extra: str, base: str = GRAALL_TOML) -> Path:
             "must map each source code to true",
         ),
         ('[attributes.risk]\ncolumn = "X"\ntype = "text"\nlable = "Risk"', "unknown keys lable"),
+        (
+            '[attributes.risk]\ncolumn = "X"\ntype = "categorical"\nlevels = [{code = "B"}, {code = "b"}]',
+            "levels must list each code once (codes match whatever their case",
+        ),
         ('[attributes.risk]\ntype = "text"', "attribute risk: column (the source column) must be given"),
         (
             '[[protocols]]\ncode = "GRAALL-2014"\npopulation = "adults"\ndisease = "ALL"',
@@ -535,3 +539,25 @@ def test_a_contradiction_about_survival_still_rejects_the_patient(db_path: Path,
     assert (report.rows_loaded, report.rows_rejected) == (1, 1)
     assert sorted(report.issues.get_column("rule")) == ["death_date_iff_dead", "no_contact_after_death"]
     assert report.fact_issues.is_empty()
+
+
+def test_a_whole_number_too_large_for_the_view_is_withheld_not_stored(db_path: Path, tmp_path: Path) -> None:
+    """An integer attribute of 1e20 broke every read of cohort_patient (BIGINT overflow): found by a hostile
+    tester. Beyond 2^53 a double no longer holds every whole number: the value is withheld."""
+    layout = (LAYOUTS / "hovon_aml.toml").read_text(encoding="utf-8")
+    path = tmp_path / "hovon_int.toml"
+    path.write_text(
+        layout.replace('column = "BM_BLASTS"\ntype = "number"', 'column = "BM_BLASTS"\ntype = "integer"')
+    )
+    assert 'type = "integer"' in path.read_text()
+    report = load_source(
+        db_path,
+        "clinical",
+        write_aml(tmp_path / "hovon.csv", {**AML_PATIENT, "BM_BLASTS": "1e20"}),
+        layout=str(path),
+    )
+    assert [(r["column"], r["rule"]) for r in report.fact_issues.iter_rows(named=True)] == [
+        ("BM_BLASTS", "attribute:integer")
+    ]
+    apply_views(db_path)
+    assert scalar(db_path, "SELECT count(*) FROM cohort_patient") == 1

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,10 @@ STAGE = "cgdw_attribute_stage"
 def snake_case(column: str) -> str:
     """A source column as an attribute name: TREATMENT_ARM -> treatment_arm, MRD29 -> mrd29,
     'WBC (G/L)' -> wbc_g_l; a leading digit gets an `a_` prefix (a column name cannot start with one)."""
-    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", column.strip())
+    ascii_name = (
+        unicodedata.normalize("NFKD", column.strip()).encode("ascii", "ignore").decode()
+    )  # ÉTAT: etat
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", ascii_name)
     name = re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
     if not name:
         raise ValueError(f"column {column!r} gives no attribute name")
@@ -118,6 +122,15 @@ def register_attributes(
             new.append(spec.name)
             continue
         _, entity, data_type, unit, levels, first_source = known
+        if not spec.closed and {data_type, spec.data_type} == {"categorical", "text"}:
+            # An import types a STRING column by its distinct values (categorical up to MAX_LEVELS, else
+            # text): one export may cross the line. Both are text values; the attribute becomes text.
+            if data_type == "categorical":
+                con.execute(
+                    "UPDATE attribute SET data_type = 'text', levels = NULL WHERE attribute_name = $name",
+                    {"name": spec.name},
+                )
+            continue
         if (entity, data_type, unit) != (spec.entity, spec.data_type, spec.unit):
             raise FileRejected(
                 path,
@@ -170,8 +183,9 @@ def typed_values(
             bad = number_value.is_null() | ~number_value.is_finite()
             expected = "a number"
             if spec.data_type == "integer":
-                bad = bad | (number_value != number_value.round(0))
-                expected = "a whole number"
+                # Beyond 2^53 a double no longer holds every whole number (nor does the view's BIGINT 1e20).
+                bad = bad | (number_value != number_value.round(0)) | (number_value.abs() > 2.0**53)
+                expected = "a whole number (at most 2^53 in size)"
             if spec.data_type == "day":
                 bad = bad | (number_value < 0)
                 expected = "days from diagnosis (0 or more)"
@@ -229,9 +243,18 @@ def merge_attribute_values(
 ) -> MergeCounts:
     """Snapshot-merge `values_sql` (patient_id, sample_id, attribute_name, value_text, value_number,
     value_boolean, source_line) into attribute_value, for the patients `scope_sql` selects and the
-    attributes `names` only (another source's attributes of the same patients are left alone)."""
+    attributes `names` or earlier files of the same source gave (another source's attributes of the same
+    patients are left alone)."""
     listed = ", ".join("'" + n.replace("'", "''") + "'" for n in names) or "NULL"
     level = "t.sample_id IS NULL" if entity == "patient" else "t.sample_id IS NOT NULL"
+    # Also what earlier files of the same source (kind, layout, trial group) gave: a column a newer export
+    # no longer has is superseded with the rest of the snapshot, not left current.
+    same_source = f"""
+        SELECT o.source_file_id FROM source_file AS o JOIN source_file AS n
+            ON o.kind = n.kind AND o.layout IS NOT DISTINCT FROM n.layout
+           AND o.trial_group IS NOT DISTINCT FROM n.trial_group
+        WHERE n.source_file_id = {int(source_file_id)}
+    """
     return merge_snapshot(
         con,
         "attribute_value",
@@ -240,7 +263,7 @@ def merge_attribute_values(
         scope_sql,
         run_id,
         source_file_id,
-        scope_filter=f"t.attribute_name IN ({listed}) AND {level}",
+        scope_filter=f"(t.attribute_name IN ({listed}) OR t.source_file_id IN ({same_source})) AND {level}",
     )
 
 

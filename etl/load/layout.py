@@ -398,10 +398,10 @@ def _levels(
             raise problem('each level is {code = "...", label = "..."}')
         levels.append((str(level["code"]), str(level.get("label", level["code"]))))
     # Codes match case-insensitively (as every code of a layout): B and b would be one level.
-    seen = [code.upper() for code, _ in levels]
-    if not levels or len(set(seen)) != len(seen):
+    folded = [code.upper() for code, _ in levels]
+    if not levels or len(set(folded)) != len(folded):
         raise problem("levels must list each code once (codes match whatever their case: B and b are one)")
-    unknown = sorted({str(v) for v in codes.mapping.values()} - set(seen)) if codes else []
+    unknown = sorted({str(v) for v in codes.mapping.values()} - {code for code, _ in levels}) if codes else []
     if unknown:
         raise problem(f"code list {spec['codes']} maps to {', '.join(unknown)}, not among its levels")
     return tuple(levels)
