@@ -379,3 +379,11 @@ def test_accented_column_names_keep_their_letters() -> None:
     assert [snake_case(c) for c in ("ÉTAT", "TREATMENT_ARM", "MRD29", "TreatmentArm", "1ST_LINE")] == [
         "etat", "treatment_arm", "mrd29", "treatment_arm", "a_1_st_line",
     ]  # fmt: skip
+
+
+def test_a_sample_named_like_its_patient_is_said(db_path: Path, tmp_path: Path) -> None:
+    study = write_study(tmp_path / "s")
+    samples = study / "data_clinical_sample.txt"
+    samples.write_text(samples.read_text().replace("P1\tS1\t", "P1\tP1\t"))
+    reports = load_cbioportal_study(db_path, study, secret=TEST_KEY.encode())
+    assert any("1 samples have a SAMPLE_ID equal to their PATIENT_ID" in w for w in reports[1].warnings)

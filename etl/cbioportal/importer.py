@@ -718,6 +718,14 @@ class CbioSampleLoader(SampleManifestLoader):
         if self.attributes:
             names = ", ".join(f"{a.source_column} -> {a.name}" for a in self.attributes)
             self.warnings.append(f"{len(self.attributes)} sample columns kept as attributes: {names}")
+        same = raw.filter(pl.col("SAMPLE_ID") == pl.col("PATIENT_ID")).height
+        if same:
+            # The sample key is stored as given (MAF and SEG files name samples by it), so here it is the
+            # study's patient id: said, not hidden (docs/cbioportal.md).
+            self.warnings.append(
+                f"{same} samples have a SAMPLE_ID equal to their PATIENT_ID: the sample key is stored as "
+                "given, so the study's patient id is stored as that sample's key"
+            )
         if "SAMPLE_TYPE" in raw.columns:
             other = raw.filter(
                 pl.col("SAMPLE_TYPE").is_not_null()
