@@ -434,6 +434,14 @@ CohortOption = Annotated[str, typer.Option("--cohort", help="Cohort view: one ro
 ByOption = Annotated[str, typer.Option("--by", help="Grouping column of the cohort view.")]
 OutOption = Annotated[Path | None, typer.Option("--out", help="Write to this file instead of the terminal.")]
 HorizonOption = Annotated[float, typer.Option(help="Years at which estimates are given.")]
+WhereOption = Annotated[
+    str | None,
+    typer.Option(
+        "--where",
+        help="Only the patients this filter over the cohort's columns selects, e.g. \"age >= 18 AND "
+        "treatment_arm = 'A'\" (checked like `cgdw export --where`).",
+    ),
+]
 MinCellOption = Annotated[
     int | None,
     typer.Option(
@@ -460,6 +468,7 @@ def _emit(text: str, out_file: Path | None, renderables: list[Any] | None = None
 def table1(
     by: ByOption = "ikzf1_status",
     cohort: CohortOption = "cohort_patient",
+    where: WhereOption = None,
     horizon: HorizonOption = 5.0,
     min_cell: MinCellOption = None,
     fmt: FormatOption = OutputFormat.table,
@@ -470,16 +479,16 @@ def table1(
     from etl.analysis.table1 import build_table1
     from etl.output import render_table1, table1_renderables
 
-    result = build_table1(_db(db), by=by, cohort=cohort, horizon=horizon, min_cell=min_cell)
+    result = build_table1(_db(db), by=by, cohort=cohort, horizon=horizon, min_cell=min_cell, where=where)
     terminal = table1_renderables(result) if fmt is OutputFormat.table else None
     _emit(render_table1(result, fmt), out_file, terminal)
 
 
 @app.command("outcomes")
 def outcomes(
-    endpoint: Annotated[EndpointChoice, typer.Option(help="os, efs, or cir (death in CR competing).")] = (
-        EndpointChoice.os
-    ),
+    endpoint: Annotated[
+        EndpointChoice, typer.Option(help="os, efs, cir (death in CR competing), or dfs / pfs as reported.")
+    ] = (EndpointChoice.os),
     by: ByOption = "ikzf1_status",
     horizon: HorizonOption = 5.0,
     adjust: Annotated[
@@ -489,6 +498,7 @@ def outcomes(
         str | None, typer.Option(help="Reference group of --by (default: the largest group).")
     ] = None,
     cohort: CohortOption = "cohort_patient",
+    where: WhereOption = None,
     plot: Annotated[
         Path | None, typer.Option(help="Also draw the curves with numbers at risk (.png or .svg).")
     ] = None,
@@ -509,6 +519,7 @@ def outcomes(
         horizon=horizon,
         adjust=tuple(name.strip() for name in adjust.split(",") if name.strip()),
         reference=reference,
+        where=where,
     )
     result = fitted.result if min_cell is None else suppress_small_counts(fitted.result, min_cell)
     terminal = outcomes_renderables(result) if fmt is OutputFormat.table else None
@@ -527,13 +538,14 @@ def plot_oncoplot(
         str | None, typer.Option(help="Comma-separated genes, in order (default: those of Figure 1C).")
     ] = None,
     cohort: CohortOption = "cohort_patient",
+    where: WhereOption = None,
     db: DbOption = None,
 ) -> None:
     """Oncoplot of the main alterations at diagnosis by group (Figure 1C of the seed letter)."""
     from etl.analysis.oncoplot import write_oncoplot
 
     chosen = [g.strip() for g in genes.split(",") if g.strip()] if genes else None
-    _say(f"wrote {write_oncoplot(_db(db), out_file, by=by, genes=chosen, cohort=cohort)}")
+    _say(f"wrote {write_oncoplot(_db(db), out_file, by=by, genes=chosen, cohort=cohort, where=where)}")
 
 
 # --- extracts and queries ---------------------------------------------------------------------------------
@@ -800,6 +812,7 @@ def purge(
 def report(
     out_file: Annotated[Path, typer.Option("--out", help="HTML file to write (self-contained, offline).")],
     by: ByOption = "ikzf1_status",
+    where: WhereOption = None,
     horizon: HorizonOption = 5.0,
     min_cell: MinCellOption = None,
     db: DbOption = None,
@@ -807,7 +820,8 @@ def report(
     """One HTML file: Table 1, OS and CIR curves, oncoplot, MRD, data quality and provenance."""
     from etl.report import write_report
 
-    _say(f"wrote {write_report(_db(db), out_file, by=by, horizon=horizon, min_cell=min_cell)}")
+    written = write_report(_db(db), out_file, by=by, horizon=horizon, min_cell=min_cell, where=where)
+    _say(f"wrote {written}")
 
 
 def main() -> None:

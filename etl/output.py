@@ -168,6 +168,7 @@ def outcomes_parts(result: OutcomeResult) -> tuple[str, str, str, list[str]]:
     t = result.test
     test = f"{t.name}: statistic {t.statistic:.3f}, df {t.df}, P = {t.p_value:.4g}"
     notes = [
+        *([f"Patients of {result.cohort} where {result.where}."] if result.where else []),
         f"CI: {result.ci_method}.",
         f"Hazard ratios: {result.model}; reference group {result.by}={result.reference}.",
         *(f"Excluded, {why}: {n}." for why, n in result.excluded.items() if n),

@@ -159,11 +159,11 @@ PATIENT_LEVEL_LEFT_OUT = (
 )
 
 
-def _table1_section(db_path: Path, by: str, horizon: float, min_cell: int | None) -> str:
+def _table1_section(db_path: Path, by: str, horizon: float, min_cell: int | None, where: str | None) -> str:
     from etl.analysis.cohort import format_p
     from etl.analysis.table1 import SHORT_TEST_NAMES, build_table1, format_cell
 
-    table = build_table1(db_path, by=by, cohort=COHORT, horizon=horizon, min_cell=min_cell)
+    table = build_table1(db_path, by=by, cohort=COHORT, horizon=horizon, min_cell=min_cell, where=where)
     sizes = {group: cell.n for group, cell in table.rows[0].groups.items()} if table.rows else {}
     head = ['<th scope="col">Characteristic</th>']
     head += [f'<th scope="col" class="cell">{_e(g)} (n={_e(sizes.get(g))})</th>' for g in table.groups]
@@ -194,13 +194,21 @@ def _table1_section(db_path: Path, by: str, horizon: float, min_cell: int | None
 
 
 def _outcome_section(
-    db_path: Path, endpoint: str, by: str, horizon: float, workdir: Path, min_cell: int | None
+    db_path: Path,
+    endpoint: str,
+    by: str,
+    horizon: float,
+    workdir: Path,
+    min_cell: int | None,
+    where: str | None,
 ) -> str:
     from etl.analysis.outcomes import analyse_outcomes, suppress_small_counts
     from etl.analysis.survival_plot import plot_outcomes
     from etl.output import outcomes_parts
 
-    fitted = analyse_outcomes(db_path, endpoint, by, cohort=COHORT, horizon=horizon, adjust=SEED_COVARIATES)
+    fitted = analyse_outcomes(
+        db_path, endpoint, by, cohort=COHORT, horizon=horizon, adjust=SEED_COVARIATES, where=where
+    )
     result = fitted.result if min_cell is None else suppress_small_counts(fitted.result, min_cell)
     header, test, ratio_title, notes = outcomes_parts(result)
     curve = "Kaplan-Meier" if endpoint != "cir" else "Aalen-Johansen cumulative incidence"
@@ -225,7 +233,7 @@ def _outcome_section(
     )
 
 
-def _oncoplot_section(db_path: Path, by: str, workdir: Path) -> str:
+def _oncoplot_section(db_path: Path, by: str, workdir: Path, where: str | None) -> str:
     from etl.analysis.oncoplot import FIGURE_1C_GENES, write_oncoplot
 
     caption = (
@@ -233,14 +241,19 @@ def _oncoplot_section(db_path: Path, by: str, workdir: Path) -> str:
         f"split by {by}; not sequenced is not wild type. Right: % altered among the sequenced, per group."
     )
     return _figure(
-        lambda out: write_oncoplot(db_path, out, by=by, cohort=COHORT), "oncoplot", caption, workdir
+        lambda out: write_oncoplot(db_path, out, by=by, cohort=COHORT, where=where),
+        "oncoplot",
+        caption,
+        workdir,
     )
 
 
-def _mrd_section(db_path: Path, workdir: Path, min_cell: int | None) -> str:
+def _mrd_section(db_path: Path, workdir: Path, min_cell: int | None, where: str | None) -> str:
+    from etl.analysis.cohort import read_cohort
     from etl.analysis.mrd_plot import mrd_summary, plot_mrd_distribution, read_mrd, suppress_mrd_summary
 
-    measurements = read_mrd(db_path)
+    chosen = read_cohort(db_path, COHORT, ["patient_id"], where=where)["patient_id"] if where else None
+    measurements = read_mrd(db_path, chosen)
     if measurements.is_empty():
         return _empty("No MRD measurement in the warehouse (`cgdw load mrd`).")
     if min_cell is not None:
@@ -338,7 +351,7 @@ def _provenance_section(db_path: Path) -> str:
     )
 
 
-def _check_by(db_path: Path, by: str) -> int | None:
+def _check_by(db_path: Path, by: str, where: str | None) -> int | None:
     """The number of patients of the cohort view, after checking that `by` is one of its columns; None
     when the view does not exist yet (the analysis sections then say to apply the views)."""
     from etl.analysis.cohort import read_cohort
@@ -355,7 +368,7 @@ def _check_by(db_path: Path, by: str) -> int | None:
         return None
     if by not in columns:
         raise CgdwError(f"{COHORT} has no column {by!r} to group by; its columns: {', '.join(columns)}")
-    return read_cohort(db_path, COHORT, ["patient_id"]).height
+    return read_cohort(db_path, COHORT, ["patient_id"], where=where).height
 
 
 def build_report(
@@ -364,6 +377,7 @@ def build_report(
     horizon: float = 5.0,
     generated_at: dt.datetime | None = None,
     min_cell: int | None = None,
+    where: str | None = None,
 ) -> str:
     """The report as HTML text (see the module docstring); `generated_at` defaults to now (UTC). With
     `min_cell`, small cells are suppressed in every table (as `table1 --min-cell` and `outcomes --min-cell`
@@ -372,7 +386,7 @@ def build_report(
     require_warehouse(db_path)
     if horizon <= 0:
         raise CgdwError(f"the horizon must be a positive number of years, got {horizon}")
-    patients = _check_by(db_path, by)
+    patients = _check_by(db_path, by, where)
     when = (generated_at or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M:%S UTC")
     with tempfile.TemporaryDirectory(prefix="cgdw-report-") as tmp:
         workdir = Path(tmp)
@@ -380,20 +394,21 @@ def build_report(
         # analysis leaves the others in the report.
         analyses: list[tuple[str, str, Callable[[], str], str]] = [
             ("table1", f"Table 1: patient characteristics by {by}",
-             lambda: _table1_section(db_path, by, horizon, min_cell), "Table 1"),
+             lambda: _table1_section(db_path, by, horizon, min_cell, where), "Table 1"),
             ("os", "Overall survival",
-             lambda: _outcome_section(db_path, "os", by, horizon, workdir, min_cell), "OS"),
+             lambda: _outcome_section(db_path, "os", by, horizon, workdir, min_cell, where), "OS"),
             ("cir", "Cumulative incidence of relapse",
-             lambda: _outcome_section(db_path, "cir", by, horizon, workdir, min_cell), "CIR"),
+             lambda: _outcome_section(db_path, "cir", by, horizon, workdir, min_cell, where), "CIR"),
             ("oncoplot", "Alterations at diagnosis (oncoplot)",
-             lambda: _empty(PATIENT_LEVEL_LEFT_OUT) if min_cell else _oncoplot_section(db_path, by, workdir),
-             "Oncoplot"),
-            ("mrd", "MRD by time point and method", lambda: _mrd_section(db_path, workdir, min_cell), "MRD"),
+             lambda: _empty(PATIENT_LEVEL_LEFT_OUT) if min_cell
+             else _oncoplot_section(db_path, by, workdir, where), "Oncoplot"),
+            ("mrd", "MRD by time point and method",
+             lambda: _mrd_section(db_path, workdir, min_cell, where), "MRD"),
         ]  # fmt: skip
         sections = [(ident, title, _guarded(render, what)) for ident, title, render, what in analyses]
     sections.append(("quality", "Data quality", _quality_section(db_path)))
     sections.append(("provenance", "Provenance", _provenance_section(db_path)))
-    return _page(db_path, by, horizon, when, patients, sections)
+    return _page(db_path, by, horizon, when, patients, sections, where)
 
 
 def _page(
@@ -403,8 +418,12 @@ def _page(
     when: str,
     patients: int | None,
     sections: Sequence[tuple[str, str, str]],
+    where: str | None = None,
 ) -> str:
-    cohort = f"{patients:,} patients in {COHORT}" if patients is not None else "cohort views not applied"
+    selected = f" where {where}" if where else ""
+    cohort = (
+        f"{patients:,} patients in {COHORT}{selected}" if patients is not None else "cohort views not applied"
+    )
     toc = "".join(f'<li><a href="#{ident}">{_e(title)}</a></li>' for ident, title, _ in sections)
     body = "".join(_section(ident, title, content) for ident, title, content in sections)
     return f"""<!DOCTYPE html>
@@ -436,10 +455,16 @@ docs/analysis.md of cgdw.</footer>
 
 
 def write_report(
-    db_path: Path, out: Path, by: str = "ikzf1_status", horizon: float = 5.0, min_cell: int | None = None
+    db_path: Path,
+    out: Path,
+    by: str = "ikzf1_status",
+    horizon: float = 5.0,
+    min_cell: int | None = None,
+    where: str | None = None,
 ) -> Path:
-    """Write the HTML report of the warehouse at `db_path` to `out` (parents created) and return `out`."""
+    """Write the HTML report of the warehouse at `db_path` to `out` (parents created) and return `out`;
+    `where` restricts every section to the patients it selects."""
     output_file(out)
-    text = build_report(db_path, by=by, horizon=horizon, min_cell=min_cell)
+    text = build_report(db_path, by=by, horizon=horizon, min_cell=min_cell, where=where)
     out.write_text(text, encoding="utf-8")
     return out

@@ -62,6 +62,12 @@ def safe_predicate(predicate: str, columns: list[str]) -> str:
     return condition.sql(dialect="duckdb", identify=True)
 
 
+def predicate_columns(predicate: str) -> set[str]:
+    """The columns a predicate (already accepted by `safe_predicate`) reads."""
+    parsed = sqlglot.parse_one(f"SELECT 1 FROM v WHERE {predicate}", read="duckdb")
+    return {node.name for node in parsed.find_all(exp.Column)}
+
+
 def _has_more_than_a_where(select: exp.Select) -> bool:
     extra = ("joins", "group", "having", "order", "limit", "offset", "qualify", "with", "windows")
     from_ = select.args.get("from") or select.args.get("from_")

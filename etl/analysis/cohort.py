@@ -11,6 +11,7 @@ import polars as pl
 
 from etl.errors import CgdwError
 from etl.materialized import relation_to_read
+from etl.sqlguard import predicate_columns, safe_predicate
 from etl.surface import CONSENTED, SCHEMA, surface_relations
 from etl.warehouse import open_for_read, query_frame
 
@@ -44,11 +45,12 @@ def _columns(con: duckdb.DuckDBPyConnection, schema: str, relation: str) -> list
     return [name for (name,) in rows]
 
 
-def read_cohort(db_path: Path, view: str, columns: list[str]) -> pl.DataFrame:
+def read_cohort(db_path: Path, view: str, columns: list[str], where: str | None = None) -> pl.DataFrame:
     """The given columns of a cohort view, one row per patient, read through the analysts' surface
     (consented patients only, etl/surface.py); unknown names are reported with the list of what exists
     (run `cgdw views apply` if the view itself is missing). Reads the view's materialised table instead
-    while it is fresh (etl/materialized.py), with the same consent filter."""
+    while it is fresh (etl/materialized.py), with the same consent filter. `where` restricts the patients:
+    a predicate over the view's columns only, checked as `cgdw export --where` is (etl/sqlguard.py)."""
     _identifier(view, "cohort view")  # refuses anything but a plain name
     wanted = list(dict.fromkeys(columns))
     with open_for_read(db_path) as con:
@@ -62,13 +64,27 @@ def read_cohort(db_path: Path, view: str, columns: list[str]) -> pl.DataFrame:
         if missing:
             raise CgdwError(f"{view} has no column {', '.join(missing)}; its columns: {', '.join(available)}")
         select = ", ".join(_identifier(c, "column") for c in wanted)
+        condition = safe_predicate(where, available) if where else None
+        read = set(wanted) | (predicate_columns(condition) if condition else set())
         stored = relation_to_read(con, view)
         # The stored copy is of the pinned version: a stable name's declared attributes are not in it.
-        if stored == view or not set(wanted) <= set(_columns(con, "main", stored)):
-            return query_frame(con, f'SELECT {select} FROM {SCHEMA}."{view}"')
+        if stored == view or not read <= set(_columns(con, "main", stored)):
+            filtered = f" WHERE {condition}" if condition else ""
+            return _filtered(con, f'SELECT {select} FROM {SCHEMA}."{view}"{filtered}', where)
         # A fresh materialised copy: the same rows, a table scan instead of the joins.
-        consented = f" WHERE patient_id IN ({CONSENTED})" if "patient_id" in available else ""
-        return query_frame(con, f'SELECT {select} FROM "{stored}"{consented}')
+        conditions = [f"patient_id IN ({CONSENTED})"] if "patient_id" in available else []
+        conditions += [f"({condition})"] if condition else []
+        filtered = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        return _filtered(con, f'SELECT {select} FROM "{stored}"{filtered}', where)
+
+
+def _filtered(con: duckdb.DuckDBPyConnection, sql: str, where: str | None) -> pl.DataFrame:
+    try:
+        return query_frame(con, sql)
+    except duckdb.Error as exc:  # e.g. a value the filter compares that is not of the column's type
+        if where is None:
+            raise
+        raise CgdwError(f"--where {where!r} failed: {str(exc).splitlines()[0]}") from None
 
 
 def group_order(values: pl.Series) -> list[object]:

@@ -31,15 +31,22 @@ _POSITIVE, _NEGATIVE, _UNKNOWN = PALETTE[1], PALETTE[0], "#9E9E9E"
 _JITTER_SEED = 20210401
 
 
-def read_mrd(db_path: Path) -> pl.DataFrame:
-    """The current MRD measurements of the `mrd_result` view (one row per measurement)."""
+def read_mrd(db_path: Path, patients: pl.Series | None = None) -> pl.DataFrame:
+    """The current MRD measurements of the `mrd_result` view (one row per measurement), of the given
+    patients only when `patients` (patient_id values) is given."""
     with open_for_read(db_path) as con:
         exists = con.execute(
             "SELECT 1 FROM information_schema.tables WHERE table_name = 'mrd_result'"
         ).fetchall()
         if not exists:
             raise CgdwError(f"{db_path} has no view mrd_result: run `cgdw views apply --db {db_path}` first")
-        return query_frame(con, f"SELECT {', '.join(MRD_COLUMNS)} FROM mrd_result")
+        if patients is None:
+            return query_frame(con, f"SELECT {', '.join(MRD_COLUMNS)} FROM mrd_result")
+        return query_frame(
+            con,
+            f"SELECT {', '.join(MRD_COLUMNS)} FROM mrd_result WHERE list_contains($ids, patient_id)",
+            {"ids": patients.to_list()},
+        )
 
 
 def _ordered_pairs(measurements: pl.DataFrame) -> list[tuple[str, str]]:

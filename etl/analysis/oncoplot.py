@@ -309,10 +309,12 @@ def write_oncoplot(
     by: str = "ikzf1_status",
     genes: list[str] | None = None,
     cohort: str = "cohort_patient",
+    where: str | None = None,
 ) -> Path:
-    """Patients x genes of `patient_gene_alteration`, split by a grouping column of the cohort view."""
+    """Patients x genes of `patient_gene_alteration`, split by a grouping column of the cohort view (of the
+    patients `where` selects)."""
     chosen = genes or FIGURE_1C_GENES
-    groups = read_cohort(db_path, cohort, ["patient_id", by]).drop_nulls(by)
+    groups = read_cohort(db_path, cohort, ["patient_id", by], where=where).drop_nulls(by)
     with open_for_read(db_path) as con:
         alterations = query_frame(
             con,

@@ -85,6 +85,8 @@ class OutcomeResult:
     patients: int
     excluded: dict[str, int]
     notes: list[str] = field(default_factory=list)
+    cohort: str = "cohort_patient"
+    where: str | None = None  # the patients the analysis is restricted to (--where)
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON (docs/analysis.md); `suppressed` only where --min-cell hid a count."""
@@ -220,6 +222,7 @@ class OutcomeAnalysis:
         reference: str | None = None,
         hazard_ratios: bool = True,
         cohort: str = "cohort_patient",
+        where: str | None = None,
     ) -> None:
         if endpoint not in ENDPOINTS:
             raise CgdwError(f"unknown endpoint {endpoint!r}: choose one of {', '.join(ENDPOINTS)}")
@@ -231,7 +234,7 @@ class OutcomeAnalysis:
         twice = sorted({name for name in adjust if list(adjust).count(name) > 1} | ({by} & set(adjust)))
         if twice:
             raise CgdwError(f"--adjust names {', '.join(twice)} twice (or the --by column): name each once")
-        self.endpoint, self.by, self.cohort = endpoint, by, cohort
+        self.endpoint, self.by, self.cohort, self.where = endpoint, by, cohort, where
         self.horizon, self.adjust, self.reference = horizon, tuple(adjust), reference
         self.with_hazard_ratios = hazard_ratios
         self.time_column, self.status_column, self.description = ENDPOINTS[endpoint]
@@ -283,6 +286,8 @@ class OutcomeAnalysis:
             model=model,
             patients=frame.height,
             excluded=excluded,
+            cohort=self.cohort,
+            where=self.where,
         )
         return self
 
@@ -447,7 +452,7 @@ class OutcomeAnalysis:
 
 def read_outcome_data(db_path: Path, analysis: OutcomeAnalysis) -> pl.DataFrame:
     """The rows of the analysis's cohort view, with the columns it needs."""
-    return read_cohort(db_path, analysis.cohort, analysis.columns)
+    return read_cohort(db_path, analysis.cohort, analysis.columns, where=analysis.where)
 
 
 def analyse_outcomes(
@@ -459,11 +464,12 @@ def analyse_outcomes(
     horizon: float = 5.0,
     adjust: tuple[str, ...] = (),
     reference: str | None = None,
+    where: str | None = None,
 ) -> OutcomeAnalysis:
-    """Read the cohort view and fit: what `cgdw outcomes` runs. The fitted analysis's `result` holds the
-    figures; `plot_outcomes` draws its curves."""
+    """Read the cohort view (the patients `where` selects) and fit: what `cgdw outcomes` runs. The fitted
+    analysis's `result` holds the figures; `plot_outcomes` draws its curves."""
     analysis = OutcomeAnalysis(
-        endpoint, by, horizon=horizon, adjust=adjust, reference=reference, cohort=cohort
+        endpoint, by, horizon=horizon, adjust=adjust, reference=reference, cohort=cohort, where=where
     )
     return analysis.fit(read_outcome_data(db_path, analysis))
 

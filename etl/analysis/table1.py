@@ -121,11 +121,13 @@ class Table1:
     excluded_no_group: int
     horizon_years: float
     notes: list[str] = field(default_factory=list)
+    where: str | None = None  # the patients the table is restricted to (--where)
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON (docs/analysis.md): one object per row, cells keyed by group label."""
         return {
             "cohort": self.cohort,
+            "where": self.where,
             "by": self.by,
             "groups": self.groups,
             "patients": self.patients,
@@ -265,16 +267,19 @@ def build_table1(
     rows: tuple[Table1Row, ...] = SEED_TABLE1_ROWS,
     horizon: float = 5.0,
     min_cell: int | None = None,
+    where: str | None = None,
 ) -> Table1:
-    """`min_cell`: small-cell suppression for tables that leave the building (see `suppress_small_cells`)."""
+    """`min_cell`: small-cell suppression for tables that leave the building (see `suppress_small_cells`);
+    `where`: the patients of the cohort the table describes (a predicate over its columns)."""
     # One read of the cohort view for every row, the outcome rows included.
     endpoint_columns = [c for r in rows if r.kind == "estimate" for c in ENDPOINTS[r.column][:2]]
     columns = [by, *(r.column for r in rows if r.kind != "estimate" and r.column), *endpoint_columns]
-    frame = read_cohort(db_path, cohort, columns)
+    frame = read_cohort(db_path, cohort, columns, where=where)
     grouped = frame.filter(pl.col(by).is_not_null())
     if grouped.is_empty():
         raise CgdwError(
-            f"no patient of {cohort} has a value of {by} ({frame.height} patients, all NULL): choose --by "
+            f"no patient of {cohort}{f' where {where}' if where else ''} has a value of {by} ({frame.height} "
+            "patients, all NULL): choose --by "
             'a column the cohort has (`cgdw query "DESCRIBE cohort_patient"` lists them)'
         )
     groups = group_order(grouped[by])
@@ -305,7 +310,8 @@ def build_table1(
         patients=grouped.height,
         excluded_no_group=frame.height - grouped.height,
         horizon_years=horizon,
-        notes=notes,
+        notes=[*([f"Patients of {cohort} where {where}."] if where else []), *notes],
+        where=where,
     )
     return table if min_cell is None else suppress_small_cells(table, min_cell)
 
