@@ -430,7 +430,13 @@ class EndpointChoice(StrEnum):
     pfs = "pfs"
 
 
-CohortOption = Annotated[str, typer.Option("--cohort", help="Cohort view: one row per patient.")]
+CohortOption = Annotated[
+    str,
+    typer.Option(
+        "--cohort",
+        help="Cohort view (one row per patient), or a named cohort definition NAME[@vN] of queries/cohorts/.",
+    ),
+]
 ByOption = Annotated[str, typer.Option("--by", help="Grouping column of the cohort view.")]
 OutOption = Annotated[Path | None, typer.Option("--out", help="Write to this file instead of the terminal.")]
 HorizonOption = Annotated[float, typer.Option(help="Years at which estimates are given.")]
@@ -469,6 +475,9 @@ def table1(
     by: ByOption = "ikzf1_status",
     cohort: CohortOption = "cohort_patient",
     where: WhereOption = None,
+    with_attrition: Annotated[
+        bool, typer.Option("--attrition", help="Also print the patients left and dropped, rule by rule.")
+    ] = False,
     horizon: HorizonOption = 5.0,
     min_cell: MinCellOption = None,
     fmt: FormatOption = OutputFormat.table,
@@ -479,7 +488,15 @@ def table1(
     from etl.analysis.table1 import build_table1
     from etl.output import render_table1, table1_renderables
 
-    result = build_table1(_db(db), by=by, cohort=cohort, horizon=horizon, min_cell=min_cell, where=where)
+    result = build_table1(
+        _db(db),
+        by=by,
+        cohort=cohort,
+        horizon=horizon,
+        min_cell=min_cell,
+        where=where,
+        with_attrition=with_attrition,
+    )
     terminal = table1_renderables(result) if fmt is OutputFormat.table else None
     _emit(render_table1(result, fmt), out_file, terminal)
 

@@ -35,6 +35,7 @@ from etl.sqlguard import safe_predicate
 from etl.surface import SCHEMA, surface_relations
 from etl.warehouse import open_for_read, query_frame
 from queries import ViewDefinitionError, find_definition, parse_ref
+from queries.cohorts import CohortDefinition, CohortDefinitionError, find_cohort
 
 # A fixed timestamp inside the xlsx package, so that the same data gives the same bytes.
 XLSX_TIMESTAMP = dt.datetime(2000, 1, 1)
@@ -124,6 +125,14 @@ def _joined_attributes(
     return f"patient_attribute@v{latest}", sha, sql
 
 
+def _cohort_definition(ref: str) -> CohortDefinition | None:
+    name, version = parse_ref(ref)
+    try:
+        return find_cohort(name, version)
+    except CohortDefinitionError as exc:
+        raise CgdwError(str(exc)) from None
+
+
 def export_view(
     db_path: Path,
     ref: str,
@@ -132,6 +141,12 @@ def export_view(
     where: str | None = None,
     columns: list[str] | None = None,
 ) -> ExportResult:
+    """An extract of a view (NAME or NAME@vN), or of a named cohort definition (queries/cohorts/): its
+    view restricted by its rules, recorded in the manifest with the rules' checksum."""
+    definition = _cohort_definition(ref)
+    if definition is not None:
+        ref = definition.view
+        where = " AND ".join(f"({part})" for part in (definition.where, where) if part) or None
     with open_for_read(db_path) as con:
         name, version, sql_sha256 = resolve_view(con, ref)
         relation = f"{name}_v{version}"
@@ -189,6 +204,7 @@ def export_view(
         "version": version,
         "sql_sha256": sql_sha256,
         **({"attributes": attributes[0], "attributes_sql_sha256": attributes[1]} if attributes else {}),
+        **({"cohort": definition.ref, "cohort_sha256": definition.sha256} if definition else {}),
         "where": where,
         "columns": chosen,
         "rows": frame.height,

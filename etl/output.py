@@ -131,12 +131,16 @@ def _json(document: dict[str, Any]) -> str:
     return json.dumps(clean(document), indent=2, ensure_ascii=False) + "\n"
 
 
+ATTRITION_TITLE = "Patients, rule by rule (attrition)"
+
+
 def table1_renderables(result: Table1) -> list[RenderableType | str]:
     """Table 1 for a terminal: the table, then the notes (tests used, denominators)."""
     frame = result.to_frame()
     sizes = {group: cell.n for group, cell in result.rows[0].groups.items()} if result.rows else {}
     title = f"Table 1 by {result.by} ({result.cohort}): " + ", ".join(f"{g} n={n}" for g, n in sizes.items())
-    return [frame_to_table(frame, title), *_table1_notes(result)]
+    flow = [frame_to_table(result.attrition, ATTRITION_TITLE)] if result.attrition is not None else []
+    return [*flow, frame_to_table(frame, title), *_table1_notes(result)]
 
 
 def _table1_notes(result: Table1) -> list[str]:
@@ -154,8 +158,16 @@ def render_table1(result: Table1, fmt: OutputFormat) -> str:
         return _flat(frame).write_csv()
     if fmt is OutputFormat.md:
         title = f"Table 1 by {result.by} ({result.cohort})"
+        flow = (
+            frame_to_markdown(result.attrition, ATTRITION_TITLE) + "\n"
+            if result.attrition is not None
+            else ""
+        )
         return (
-            frame_to_markdown(frame, title) + "\n" + "".join(f"- {note}\n" for note in _table1_notes(result))
+            flow
+            + frame_to_markdown(frame, title)
+            + "\n"
+            + "".join(f"- {note}\n" for note in _table1_notes(result))
         )
     return render_rich(table1_renderables(result))
 
@@ -168,7 +180,6 @@ def outcomes_parts(result: OutcomeResult) -> tuple[str, str, str, list[str]]:
     t = result.test
     test = f"{t.name}: statistic {t.statistic:.3f}, df {t.df}, P = {t.p_value:.4g}"
     notes = [
-        *([f"Patients of {result.cohort} where {result.where}."] if result.where else []),
         f"CI: {result.ci_method}.",
         f"Hazard ratios: {result.model}; reference group {result.by}={result.reference}.",
         *(f"Excluded, {why}: {n}." for why, n in result.excluded.items() if n),

@@ -166,7 +166,17 @@ def test_more_than_two_groups_get_chi_square_and_kruskal_wallis(warehouse: Path)
 def test_the_json_is_the_documented_one(table1: Table1) -> None:
     document = json.loads(render_table1(table1, OutputFormat.json))
     assert set(document) == {
-        *("cohort", "where", "by", "groups", "patients", "excluded_no_group", "horizon_years", "rows", "notes")
+        *(
+            "cohort",
+            "where",
+            "by",
+            "groups",
+            "patients",
+            "excluded_no_group",
+            "horizon_years",
+            "rows",
+            "notes",
+        )
     }
     for r in document["rows"]:
         assert set(r) == {"id", "label", "kind", "groups", "total", "p_value", "test"}

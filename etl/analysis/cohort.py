@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -14,6 +15,8 @@ from etl.materialized import relation_to_read
 from etl.sqlguard import predicate_columns, safe_predicate
 from etl.surface import CONSENTED, SCHEMA, surface_relations
 from etl.warehouse import open_for_read, query_frame
+from queries import parse_ref
+from queries.cohorts import CohortDefinition, CohortDefinitionError, find_cohort
 
 # The endpoints of the cohort views: (time column, status column, what is estimated). Here rather than in
 # outcomes.py, so that Table 1 can name its columns before it imports the survival libraries.
@@ -43,6 +46,68 @@ def _columns(con: duckdb.DuckDBPyConnection, schema: str, relation: str) -> list
         {"schema": schema, "relation": relation},
     ).fetchall()
     return [name for (name,) in rows]
+
+
+@dataclass(frozen=True)
+class CohortSelection:
+    """The patients an analysis reads: a cohort view, or a named cohort definition (queries/cohorts/), and
+    an extra `--where` filter."""
+
+    view: str
+    where: str | None = None  # every filter at once, the definition's rules and --where
+    definition: CohortDefinition | None = None
+    extra: str | None = None  # the --where part
+
+    @property
+    def sentence(self) -> str:
+        """The description as a note of an output."""
+        return self.description[0].upper() + self.description[1:] + "."
+
+    @property
+    def description(self) -> str:
+        """What the outputs say about the patients (None-free: the whole view when nothing filters)."""
+        named = (
+            f"cohort {self.definition.ref} (rules sha256 {self.definition.sha256[:12]}): "
+            if self.definition
+            else ""
+        )
+        return f"{named}patients of {self.view}" + (f" where {self.where}" if self.where else "")
+
+
+def select_cohort(cohort: str, where: str | None = None) -> CohortSelection:
+    """`--cohort` names a view, or a cohort definition as NAME or NAME@vN (queries/cohorts/); `--where`
+    adds a filter. A definition takes no name of a view (tests/test_cohort_selection.py checks it)."""
+    name, version = parse_ref(cohort)
+    try:
+        definition = find_cohort(name, version)
+    except CohortDefinitionError as exc:
+        raise CgdwError(str(exc)) from None
+    if definition is None:
+        return CohortSelection(view=cohort, where=where, extra=where)
+    combined = " AND ".join(f"({part})" for part in (definition.where, where) if part) or None
+    return CohortSelection(view=definition.view, where=combined, definition=definition, extra=where)
+
+
+def attrition(db_path: Path, selection: CohortSelection) -> pl.DataFrame:
+    """CONSORT-style counts: the patients of the view, then after each inclusion rule in order (a cohort
+    definition's rules, then --where): patients left and dropped."""
+    rules = [(r.label, r.where) for r in selection.definition.rules] if selection.definition else []
+    if selection.extra:
+        rules.append(("--where", selection.extra))
+    steps: list[tuple[str, str | None]] = [("All patients (consent given)", None)]
+    applied: list[str] = []
+    for label, where in rules:
+        applied.append(f"({where})")
+        steps.append((label, " AND ".join(applied)))
+    rows = []
+    before: int | None = None
+    for label, condition in steps:
+        left = read_cohort(db_path, selection.view, ["patient_id"], where=condition).height
+        rows.append({"step": label, "rule": condition and condition.split(" AND ")[-1], "patients": left,
+                     "dropped": None if before is None else before - left})  # fmt: skip
+        before = left
+    return pl.DataFrame(rows, schema={"step": pl.String, "rule": pl.String, "patients": pl.Int64,
+                                      "dropped": pl.Int64})  # fmt: skip
 
 
 def read_cohort(db_path: Path, view: str, columns: list[str], where: str | None = None) -> pl.DataFrame:

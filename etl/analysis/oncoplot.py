@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory
 
-from etl.analysis.cohort import read_cohort
+from etl.analysis.cohort import read_cohort, select_cohort
 from etl.analysis.style import PNG_DPI, figure_rc, format_for, save_figure
 from etl.errors import CgdwError
 from etl.warehouse import open_for_read, query_frame
@@ -314,7 +314,8 @@ def write_oncoplot(
     """Patients x genes of `patient_gene_alteration`, split by a grouping column of the cohort view (of the
     patients `where` selects)."""
     chosen = genes or FIGURE_1C_GENES
-    groups = read_cohort(db_path, cohort, ["patient_id", by], where=where).drop_nulls(by)
+    selection = select_cohort(cohort, where)
+    groups = read_cohort(db_path, selection.view, ["patient_id", by], where=selection.where).drop_nulls(by)
     with open_for_read(db_path) as con:
         alterations = query_frame(
             con,

@@ -26,7 +26,7 @@ import polars as pl
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test
 
-from etl.analysis.cohort import ENDPOINTS, format_p, group_label, group_order, read_cohort
+from etl.analysis.cohort import ENDPOINTS, format_p, group_label, group_order, read_cohort, select_cohort
 from etl.analysis.competing_risks import CumulativeIncidenceFitter, FineGrayFitter, gray_test
 from etl.analysis.grouped_cox import MAX_PATTERNS, GroupedEfronCox, covariate_patterns
 from etl.errors import CgdwError
@@ -235,6 +235,7 @@ class OutcomeAnalysis:
         if twice:
             raise CgdwError(f"--adjust names {', '.join(twice)} twice (or the --by column): name each once")
         self.endpoint, self.by, self.cohort, self.where = endpoint, by, cohort, where
+        self.selection = select_cohort(cohort, where)
         self.horizon, self.adjust, self.reference = horizon, tuple(adjust), reference
         self.with_hazard_ratios = hazard_ratios
         self.time_column, self.status_column, self.description = ENDPOINTS[endpoint]
@@ -286,8 +287,9 @@ class OutcomeAnalysis:
             model=model,
             patients=frame.height,
             excluded=excluded,
+            notes=[self.selection.sentence] if self.selection.where else [],
             cohort=self.cohort,
-            where=self.where,
+            where=self.selection.where,
         )
         return self
 
@@ -452,7 +454,8 @@ class OutcomeAnalysis:
 
 def read_outcome_data(db_path: Path, analysis: OutcomeAnalysis) -> pl.DataFrame:
     """The rows of the analysis's cohort view, with the columns it needs."""
-    return read_cohort(db_path, analysis.cohort, analysis.columns, where=analysis.where)
+    selection = analysis.selection
+    return read_cohort(db_path, selection.view, analysis.columns, where=selection.where)
 
 
 def analyse_outcomes(

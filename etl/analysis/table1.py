@@ -19,7 +19,15 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from etl.analysis.cohort import ENDPOINTS, format_p, group_label, group_order, read_cohort
+from etl.analysis.cohort import (
+    ENDPOINTS,
+    attrition,
+    format_p,
+    group_label,
+    group_order,
+    read_cohort,
+    select_cohort,
+)
 from etl.errors import CgdwError
 
 RowKind = Literal["count", "median", "estimate"]
@@ -122,12 +130,14 @@ class Table1:
     horizon_years: float
     notes: list[str] = field(default_factory=list)
     where: str | None = None  # the patients the table is restricted to (--where)
+    attrition: pl.DataFrame | None = None  # step, rule, patients, dropped (with --attrition)
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON (docs/analysis.md): one object per row, cells keyed by group label."""
         return {
             "cohort": self.cohort,
             "where": self.where,
+            **({"attrition": self.attrition.to_dicts()} if self.attrition is not None else {}),
             "by": self.by,
             "groups": self.groups,
             "patients": self.patients,
@@ -268,17 +278,19 @@ def build_table1(
     horizon: float = 5.0,
     min_cell: int | None = None,
     where: str | None = None,
+    with_attrition: bool = False,
 ) -> Table1:
     """`min_cell`: small-cell suppression for tables that leave the building (see `suppress_small_cells`);
     `where`: the patients of the cohort the table describes (a predicate over its columns)."""
     # One read of the cohort view for every row, the outcome rows included.
     endpoint_columns = [c for r in rows if r.kind == "estimate" for c in ENDPOINTS[r.column][:2]]
     columns = [by, *(r.column for r in rows if r.kind != "estimate" and r.column), *endpoint_columns]
-    frame = read_cohort(db_path, cohort, columns, where=where)
+    selection = select_cohort(cohort, where)
+    frame = read_cohort(db_path, selection.view, columns, where=selection.where)
     grouped = frame.filter(pl.col(by).is_not_null())
     if grouped.is_empty():
         raise CgdwError(
-            f"no patient of {cohort}{f' where {where}' if where else ''} has a value of {by} ({frame.height} "
+            f"no patient ({selection.description}) has a value of {by} ({frame.height} "
             "patients, all NULL): choose --by "
             'a column the cohort has (`cgdw query "DESCRIBE cohort_patient"` lists them)'
         )
@@ -310,8 +322,9 @@ def build_table1(
         patients=grouped.height,
         excluded_no_group=frame.height - grouped.height,
         horizon_years=horizon,
-        notes=[*([f"Patients of {cohort} where {where}."] if where else []), *notes],
-        where=where,
+        notes=[*([selection.sentence] if selection.where else []), *notes],
+        where=selection.where,
+        attrition=attrition(db_path, selection) if with_attrition else None,
     )
     return table if min_cell is None else suppress_small_cells(table, min_cell)
 
@@ -421,6 +434,14 @@ def suppress_small_cells(table: Table1, min_cell: int) -> Table1:
         "or estimate from which a small count could be worked out; P values of rows with a hidden count are "
         "not shown (computed on the exact counts); medians are shown without their ranges."
     )
+    flow = table.attrition
+    if flow is not None:
+        counts = [*flow["patients"].to_list(), *flow["dropped"].drop_nulls().to_list()]
+        if any(0 < count < min_cell for count in counts):
+            # Each step's count minus the next gives what it dropped: one small count would be derivable
+            # from the others, so the whole flow is withheld.
+            table.attrition = None
+            table.notes.append(f"Attrition withheld: a step leaves or drops fewer than {min_cell} patients.")
     return table
 
 
