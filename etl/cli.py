@@ -516,6 +516,14 @@ def outcomes(
     ] = None,
     cohort: CohortOption = "cohort_patient",
     where: WhereOption = None,
+    landmark: Annotated[
+        float | None,
+        typer.Option(
+            "--landmark",
+            help="Landmark day from diagnosis: only patients event-free and followed after it, time counted "
+            "from it (e.g. 82 for MRD after cycle 2).",
+        ),
+    ] = None,
     plot: Annotated[
         Path | None, typer.Option(help="Also draw the curves with numbers at risk (.png or .svg).")
     ] = None,
@@ -537,6 +545,7 @@ def outcomes(
         adjust=tuple(name.strip() for name in adjust.split(",") if name.strip()),
         reference=reference,
         where=where,
+        landmark_days=landmark,
     )
     result = fitted.result if min_cell is None else suppress_small_counts(fitted.result, min_cell)
     terminal = outcomes_renderables(result) if fmt is OutputFormat.table else None

@@ -173,9 +173,10 @@ def render_table1(result: Table1, fmt: OutputFormat) -> str:
 
 
 def outcomes_parts(result: OutcomeResult) -> tuple[str, str, str, list[str]]:
+    landmark = f", from the day-{result.landmark_days:g} landmark" if result.landmark_days is not None else ""
     header = (
-        f"{result.description.capitalize()} ({result.endpoint}) by {result.by}, {result.patients} patients; "
-        f"{result.horizon_years:g}-year estimates"
+        f"{result.description.capitalize()} ({result.endpoint}) by {result.by}, {result.patients} patients"
+        f"{landmark}; {result.horizon_years:g}-year estimates"
     )
     t = result.test
     test = f"{t.name}: statistic {t.statistic:.3f}, df {t.df}, P = {t.p_value:.4g}"

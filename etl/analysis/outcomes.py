@@ -31,6 +31,7 @@ from etl.analysis.competing_risks import CumulativeIncidenceFitter, FineGrayFitt
 from etl.analysis.grouped_cox import MAX_PATTERNS, GroupedEfronCox, covariate_patterns
 from etl.errors import CgdwError
 
+DAYS_PER_YEAR = 365.25  # the cohort views' years are days / 365.25
 Endpoint = Literal["os", "efs", "cir", "dfs", "pfs"]
 MAX_GROUPS = 20  # a grouping column with more values is not a grouping (a key, a measurement)
 KM_CI_METHOD = "log(-log) transform of the Kaplan-Meier estimate, Greenwood variance"
@@ -87,6 +88,7 @@ class OutcomeResult:
     notes: list[str] = field(default_factory=list)
     cohort: str = "cohort_patient"
     where: str | None = None  # the patients the analysis is restricted to (--where)
+    landmark_days: float | None = None  # times counted from this day; patients at risk after it only
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON (docs/analysis.md); `suppressed` only where --min-cell hid a count."""
@@ -223,7 +225,12 @@ class OutcomeAnalysis:
         hazard_ratios: bool = True,
         cohort: str = "cohort_patient",
         where: str | None = None,
+        landmark_days: float | None = None,
     ) -> None:
+        if landmark_days is not None and not (math.isfinite(landmark_days) and landmark_days >= 0):
+            raise CgdwError(
+                f"--landmark must be a number of days from diagnosis (0 or more), got {landmark_days}"
+            )
         if endpoint not in ENDPOINTS:
             raise CgdwError(f"unknown endpoint {endpoint!r}: choose one of {', '.join(ENDPOINTS)}")
         if not math.isfinite(horizon) or horizon <= 0:
@@ -237,6 +244,7 @@ class OutcomeAnalysis:
         self.endpoint, self.by, self.cohort, self.where = endpoint, by, cohort, where
         self.selection = select_cohort(cohort, where)
         self.horizon, self.adjust, self.reference = horizon, tuple(adjust), reference
+        self.landmark_days = landmark_days
         self.with_hazard_ratios = hazard_ratios
         self.time_column, self.status_column, self.description = ENDPOINTS[endpoint]
         self.competing = endpoint == "cir"
@@ -290,6 +298,7 @@ class OutcomeAnalysis:
             notes=[self.selection.sentence] if self.selection.where else [],
             cohort=self.cohort,
             where=self.selection.where,
+            landmark_days=self.landmark_days,
         )
         return self
 
@@ -313,9 +322,23 @@ class OutcomeAnalysis:
             & pl.col(self.time_column).is_not_null()
             & pl.col(self.status_column).is_not_null()
         ).rename({self.time_column: "time", self.status_column: "status"})
+        if self.landmark_days is not None:
+            usable, excluded[self._landmark_exclusion] = self._from_landmark(usable)
         if usable.is_empty():
             raise CgdwError(f"no patient of {self.cohort} has {self.by} and {self.endpoint} data")
         return usable, excluded
+
+    @property
+    def _landmark_exclusion(self) -> str:
+        return f"event or end of follow-up by the landmark (day {self.landmark_days:g})"
+
+    def _from_landmark(self, usable: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+        """A landmark analysis (guarantee-time bias): the patients still event-free and under follow-up
+        after the landmark day, their time counted from it (R: subset(d, time > L); time - L). An event or a
+        censoring on the landmark day itself is before the landmark: that patient is not at risk after it."""
+        landmark_years = (self.landmark_days or 0.0) / DAYS_PER_YEAR
+        kept = usable.filter(pl.col("time") > landmark_years)
+        return kept.with_columns(pl.col("time") - landmark_years), usable.height - kept.height
 
     def _groups(self, frame: pl.DataFrame) -> tuple[list[object], object]:
         levels = group_order(frame[self.by])
@@ -468,12 +491,14 @@ def analyse_outcomes(
     adjust: tuple[str, ...] = (),
     reference: str | None = None,
     where: str | None = None,
+    landmark_days: float | None = None,
 ) -> OutcomeAnalysis:
     """Read the cohort view (the patients `where` selects) and fit: what `cgdw outcomes` runs. The fitted
     analysis's `result` holds the figures; `plot_outcomes` draws its curves."""
     analysis = OutcomeAnalysis(
-        endpoint, by, horizon=horizon, adjust=adjust, reference=reference, cohort=cohort, where=where
-    )
+        endpoint, by, horizon=horizon, adjust=adjust, reference=reference, cohort=cohort, where=where,
+        landmark_days=landmark_days,
+    )  # fmt: skip
     return analysis.fit(read_outcome_data(db_path, analysis))
 
 

@@ -1,0 +1,113 @@
+"""Landmark analyses (`cgdw outcomes --landmark DAYS`): the patients event-free and under follow-up after
+the landmark, time counted from it, so that a status known only later (MRD after two cycles, a transplant)
+does not buy its patients guaranteed survival. Every figure equals R on the landmark subset
+(R: d <- subset(d, time > L); d$time <- d$time - L), to 1e-6 (estimates) / 1e-4 (CIs, P)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from etl.analysis.cohort import read_cohort
+from etl.analysis.outcomes import OutcomeResult, analyse_outcomes
+from etl.errors import CgdwError
+from tests.helpers import cgdw
+from tests.r_reference import run_r
+
+LANDMARK_DAYS = 180.0
+HORIZON = 3.0
+
+
+def landmark_frame(warehouse: Path, time: str, status: str) -> pl.DataFrame:
+    """What R gets: every patient with a group, a time and a status, before the landmark is applied."""
+    frame = read_cohort(warehouse, "cohort_patient", ["ikzf1_status", time, status, "age"])
+    return frame.drop_nulls([time, status, "ikzf1_status"]).select(
+        pl.col(time).alias("time"), pl.col(status).alias("status"), "ikzf1_status",
+        (pl.col("ikzf1_status") == "Alt").cast(pl.Int32).alias("alt"), "age",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def os_landmark(warehouse: Path) -> tuple[OutcomeResult, dict]:
+    fitted = analyse_outcomes(
+        warehouse, "os", "ikzf1_status", adjust=("age",), horizon=HORIZON, landmark_days=LANDMARK_DAYS
+    ).result
+    reference = run_r(
+        f"""
+        L <- {LANDMARK_DAYS} / 365.25
+        n0 <- nrow(d)
+        d <- subset(d, time > L); d$time <- d$time - L
+        fit <- survfit(Surv(time, status) ~ ikzf1_status, data = d, conf.type = "log-log")
+        s <- summary(fit, times = {HORIZON}, extend = TRUE)
+        lr <- survdiff(Surv(time, status) ~ ikzf1_status, data = d)
+        ctl <- coxph.control(eps = 1e-14, toler.chol = 1e-15, iter.max = 100)
+        f <- coxph(Surv(time, status) ~ alt + age, data = d, ties = "efron", control = ctl)
+        k <- summary(f)$conf.int; p <- summary(f)$coefficients[, "Pr(>|z|)"]
+        emit(list(n = nrow(d), dropped = n0 - nrow(d),
+                  strata = sub("ikzf1_status=", "", as.character(s$strata)),
+                  surv = s$surv, lower = s$lower, upper = s$upper, chisq = lr$chisq,
+                  hr = unname(k[, "exp(coef)"]), lo = unname(k[, "lower .95"]),
+                  hi = unname(k[, "upper .95"]), p = unname(p)))
+        """,
+        {"d": landmark_frame(warehouse, "os_years", "os_status")},
+        packages=["survival"],
+    )
+    return fitted, reference
+
+
+def test_landmark_km_log_rank_and_cox_equal_r_on_the_landmark_subset(
+    os_landmark: tuple[object, dict],
+) -> None:
+    result, r = os_landmark
+    assert result.patients == r["n"]
+    assert (
+        result.excluded[f"event or end of follow-up by the landmark (day {LANDMARK_DAYS:g})"] == r["dropped"]
+    )
+    estimates = {g.group: g for g in result.groups}
+    for i, group in enumerate(r["strata"]):
+        assert estimates[group].estimate == pytest.approx(r["surv"][i], rel=1e-6)
+        assert (estimates[group].lower, estimates[group].upper) == pytest.approx(
+            (r["lower"][i], r["upper"][i]), rel=1e-4
+        )
+    assert result.test.statistic == pytest.approx(r["chisq"], rel=1e-6)
+    multi = [h for h in result.hazard_ratios if h.model == "multivariable"]
+    assert [h.hr for h in multi] == pytest.approx(r["hr"], rel=1e-6)
+    assert [h.lower for h in multi] == pytest.approx(r["lo"], rel=1e-4)
+    assert [h.upper for h in multi] == pytest.approx(r["hi"], rel=1e-4)
+    assert [h.p_value for h in multi] == pytest.approx(r["p"], rel=1e-4)
+
+
+def test_landmark_cumulative_incidence_and_fine_gray_equal_cmprsk(warehouse: Path) -> None:
+    result = analyse_outcomes(
+        warehouse, "cir", "ikzf1_status", horizon=HORIZON, landmark_days=LANDMARK_DAYS
+    ).result
+    r = run_r(
+        f"""
+        L <- {LANDMARK_DAYS} / 365.25
+        d <- subset(d, time > L); d$time <- d$time - L
+        ci <- cuminc(d$time, d$status, d$ikzf1_status, cencode = 0)
+        tp <- timepoints(ci, {HORIZON})
+        x <- as.matrix(d[, "alt", drop = FALSE])
+        f <- crr(d$time, d$status, x, failcode = 1, cencode = 0, gtol = 1e-12)
+        emit(list(n = nrow(d), est = as.list(tp$est[, 1]), gray = ci$Tests["1", "stat"],
+                  hr = exp(f$coef[[1]])))
+        """,
+        {"d": landmark_frame(warehouse, "cir_years", "cir_status")},
+        packages=["cmprsk"],
+    )
+    assert result.patients == r["n"]
+    for group in result.groups:
+        assert group.estimate == pytest.approx(r["est"][f"{group.group} 1"], rel=1e-6)
+    assert result.test.statistic == pytest.approx(r["gray"], rel=1e-6)
+    assert result.hazard_ratios[0].hr == pytest.approx(r["hr"], rel=1e-6)
+
+
+def test_the_command_says_the_landmark_and_refuses_a_negative_one(warehouse: Path) -> None:
+    shown = cgdw("outcomes", "--landmark", "180", "--db", str(warehouse))
+    assert shown.returncode == 0, shown.stderr
+    assert "from the day-180 landmark" in shown.stdout
+    assert "Excluded, event or end of follow-up by the landmark (day 180)" in shown.stdout
+    with pytest.raises(CgdwError, match="--landmark must be a number of days"):
+        analyse_outcomes(warehouse, "os", "ikzf1_status", landmark_days=-1)
