@@ -524,6 +524,14 @@ def outcomes(
             "from it (e.g. 82 for MRD after cycle 2).",
         ),
     ] = None,
+    time_dependent: Annotated[
+        str | None,
+        typer.Option(
+            "--time-dependent",
+            help="A column of the cohort giving the time (years from diagnosis) a covariate switches on, "
+            "e.g. hsct_years: in the Cox models as a time-dependent covariate (counting-process form).",
+        ),
+    ] = None,
     plot: Annotated[
         Path | None, typer.Option(help="Also draw the curves with numbers at risk (.png or .svg).")
     ] = None,
@@ -546,6 +554,7 @@ def outcomes(
         reference=reference,
         where=where,
         landmark_days=landmark,
+        time_dependent=time_dependent,
     )
     result = fitted.result if min_cell is None else suppress_small_counts(fitted.result, min_cell)
     terminal = outcomes_renderables(result) if fmt is OutputFormat.table else None

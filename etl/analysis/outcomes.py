@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import polars as pl
-from lifelines import CoxPHFitter, KaplanMeierFitter
+from lifelines import CoxPHFitter, CoxTimeVaryingFitter, KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test
 
 from etl.analysis.cohort import ENDPOINTS, format_p, group_label, group_order, read_cohort, select_cohort
@@ -226,7 +228,12 @@ class OutcomeAnalysis:
         cohort: str = "cohort_patient",
         where: str | None = None,
         landmark_days: float | None = None,
+        time_dependent: str | None = None,
     ) -> None:
+        if time_dependent is not None and endpoint == "cir":
+            raise CgdwError(
+                "--time-dependent applies to the Cox models of os, efs, dfs and pfs, not to Fine-Gray (cir)"
+            )
         if landmark_days is not None and not (math.isfinite(landmark_days) and landmark_days >= 0):
             raise CgdwError(
                 f"--landmark must be a number of days from diagnosis (0 or more), got {landmark_days}"
@@ -245,6 +252,7 @@ class OutcomeAnalysis:
         self.selection = select_cohort(cohort, where)
         self.horizon, self.adjust, self.reference = horizon, tuple(adjust), reference
         self.landmark_days = landmark_days
+        self.time_dependent = time_dependent
         self.with_hazard_ratios = hazard_ratios
         self.time_column, self.status_column, self.description = ENDPOINTS[endpoint]
         self.competing = endpoint == "cir"
@@ -255,7 +263,13 @@ class OutcomeAnalysis:
     @property
     def columns(self) -> list[str]:
         """The cohort view's columns `fit` needs."""
-        return list(dict.fromkeys([self.by, self.time_column, self.status_column, *self.adjust]))
+        switch = [self.time_dependent] if self.time_dependent else []
+        return list(dict.fromkeys([self.by, self.time_column, self.status_column, *self.adjust, *switch]))
+
+    @property
+    def _switch(self) -> str:
+        """The name of the time-dependent covariate in the models: COLUMN(t)."""
+        return f"{self.time_dependent}(t)"
 
     @property
     def result(self) -> OutcomeResult:
@@ -338,7 +352,10 @@ class OutcomeAnalysis:
         censoring on the landmark day itself is before the landmark: that patient is not at risk after it."""
         landmark_years = (self.landmark_days or 0.0) / DAYS_PER_YEAR
         kept = usable.filter(pl.col("time") > landmark_years)
-        return kept.with_columns(pl.col("time") - landmark_years), usable.height - kept.height
+        shifted = [pl.col("time") - landmark_years]
+        if self.time_dependent:  # a switch before the landmark is on from the start of the new time
+            shifted.append(pl.col(self.time_dependent) - landmark_years)
+        return kept.with_columns(shifted), usable.height - kept.height
 
     def _groups(self, frame: pl.DataFrame) -> tuple[list[object], object]:
         levels = group_order(frame[self.by])
@@ -451,6 +468,16 @@ class OutcomeAnalysis:
                     f"{self.cohort}.{name} is {dtype}"
                 )
             covariates.append(pl.col(name).cast(pl.Float64))
+        if self.time_dependent:
+            dtype = frame.schema[self.time_dependent]
+            if not dtype.is_numeric():
+                raise CgdwError(
+                    f"--time-dependent {self.time_dependent}: a time from diagnosis in years, "
+                    f"{self.cohort}.{self.time_dependent} is {dtype}"
+                )
+            # The switch time; never (NULL) is +inf, so that the complete-case rule keeps the patient.
+            switch = pl.col(self.time_dependent).cast(pl.Float64).fill_null(math.inf)
+            covariates.append(switch.alias(self._switch))
         return frame.select("time", "status", *indicators, *covariates)
 
     def _hazard_ratios(self, design: pl.DataFrame) -> list[HazardRatio]:
@@ -461,14 +488,17 @@ class OutcomeAnalysis:
         groups = [c for c in covariates if c.startswith(f"{self.by}=")]
         models: list[tuple[str, list[str]]] = [("univariable", groups)] if groups else []
         models += [("univariable", [c]) for c in covariates if c not in groups]
-        if self.adjust:
+        if self.adjust or self.time_dependent:
             models.append(("multivariable", covariates))
         out: list[HazardRatio] = []
         for model, names in models:
             data = design.select("time", "status", *names).drop_nulls()
             if data.height == 0 or min(data[name].n_unique() for name in names) < 2:
                 continue  # a constant covariate has no hazard ratio
+            fit: Callable[[pl.DataFrame, list[str]], list[tuple[str, float, float, float, float]]]
             fit = _fine_gray if self.competing else _cox
+            if self.time_dependent and self._switch in names:
+                fit = partial(_time_dependent_cox, switch=self._switch)
             for covariate, hr, lower, upper, p in fit(data, names):
                 events = int((data["status"] == 1).sum())
                 out.append(HazardRatio(model, covariate, hr, lower, upper, p, data.height, events))
@@ -492,12 +522,13 @@ def analyse_outcomes(
     reference: str | None = None,
     where: str | None = None,
     landmark_days: float | None = None,
+    time_dependent: str | None = None,
 ) -> OutcomeAnalysis:
     """Read the cohort view (the patients `where` selects) and fit: what `cgdw outcomes` runs. The fitted
     analysis's `result` holds the figures; `plot_outcomes` draws its curves."""
     analysis = OutcomeAnalysis(
         endpoint, by, horizon=horizon, adjust=adjust, reference=reference, cohort=cohort, where=where,
-        landmark_days=landmark_days,
+        landmark_days=landmark_days, time_dependent=time_dependent,
     )  # fmt: skip
     return analysis.fit(read_outcome_data(db_path, analysis))
 
@@ -525,6 +556,40 @@ def _cox(data: pl.DataFrame, names: list[str]) -> list[tuple[str, float, float, 
             fit_options={"precision": 1e-12, "r_precision": 0},
             # lifelines' own choice misses large cohorts with many tied days (3x slower at 100,000)
             batch_mode=True if frame["time"].nunique() < len(frame) / 2 else None,
+        )
+    return _summary_rows(fitter.summary, names)
+
+
+def counting_process(data: pl.DataFrame, switch: str) -> pl.DataFrame:
+    """One row per patient and interval, (start, stop]: before and after the time the covariate `switch`
+    turns on (as R survival's tmerge(..., tdc(switch)) splits them). A switch at or after the end of
+    follow-up never happens; one at or before time 0 is on from the start. The event is on the last row."""
+    on = pl.col(switch)
+    before = data.filter(on > 0).select(
+        pl.lit(0.0).alias("start"), pl.min_horizontal(on, pl.col("time")).alias("stop"),
+        pl.when(on < pl.col("time")).then(0).otherwise(pl.col("status")).alias("status"),
+        pl.exclude("time", "status", switch), pl.lit(0.0).alias(switch),
+    )  # fmt: skip
+    after = data.filter(on < pl.col("time")).select(
+        pl.max_horizontal(on, pl.lit(0.0)).alias("start"), pl.col("time").alias("stop"), pl.col("status"),
+        pl.exclude("time", "status", switch), pl.lit(1.0).alias(switch),
+    )  # fmt: skip
+    return pl.concat([before, after])
+
+
+def _time_dependent_cox(
+    data: pl.DataFrame, names: list[str], switch: str
+) -> list[tuple[str, float, float, float, float]]:
+    """Cox with a covariate that switches on at a time (Efron ties, as R coxph on tmerge's intervals)."""
+    intervals = counting_process(data, switch).to_pandas()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lifelines' convergence chatter; failures still raise
+        fitter = CoxTimeVaryingFitter().fit(
+            intervals,
+            event_col="status",
+            start_col="start",
+            stop_col="stop",
+            fit_options={"precision": 1e-12, "r_precision": 0},
         )
     return _summary_rows(fitter.summary, names)
 

@@ -59,6 +59,7 @@
 --   prednisone_good: good prednisone response; NULL if not evaluated
 --   mrd1_positive: MRD1 at or above the method threshold (1e-4 by IG/TCR PCR); NULL if not evaluable
 --   hsct_in_cr1: allogeneic HSCT in first CR; NULL for patients never in CR (denominator = CR)
+--   hsct_years: time from diagnosis to the HSCT in first CR, years; NULL without one (a time-dependent covariate)
 --   ikzf1_status: Alt | GL; NULL if IKZF1 was not looked at
 --   ikzf1_alt: ikzf1_status = Alt
 --   ikzf1_alteration_type: mutation | deletion | both
@@ -159,6 +160,7 @@ SELECT
     CASE t.prednisone_response WHEN 'good' THEN true WHEN 'poor' THEN false END AS prednisone_good,
     r.mrd1_positive,
     CASE WHEN t.complete_remission THEN t.hsct_in_cr1 END AS hsct_in_cr1,
+    CASE WHEN t.complete_remission AND t.hsct_in_cr1 THEN t.hsct_day / 365.25 END AS hsct_years,
     CASE WHEN x.is_altered THEN 'Alt' WHEN c.ikzf1_sequenced THEN 'GL' END AS ikzf1_status,
     CASE WHEN x.is_altered THEN true WHEN c.ikzf1_sequenced THEN false END AS ikzf1_alt,
     x.alteration_type AS ikzf1_alteration_type,
