@@ -478,18 +478,28 @@ def table1(
     with_attrition: Annotated[
         bool, typer.Option("--attrition", help="Also print the patients left and dropped, rule by rule.")
     ] = False,
+    spec: Annotated[
+        str | None,
+        typer.Option(
+            "--spec",
+            help="Table 1 spec: a packaged name (seed_tall: the seed letter's) or a TOML file "
+            "(docs/analysis.md). Default: every column of the cohort.",
+        ),
+    ] = None,
     horizon: HorizonOption = 5.0,
     min_cell: MinCellOption = None,
     fmt: FormatOption = OutputFormat.table,
     out_file: OutOption = None,
     db: DbOption = None,
 ) -> None:
-    """Table 1 of the seed letter by a grouping column: n/denominator (%), median (range), P per row."""
-    from etl.analysis.table1 import build_table1
+    """Table 1 by a grouping column: n/denominator (%), median (range), P per row; rows from --spec."""
+    from etl.analysis.table1 import build_table1, table1_rows
     from etl.output import render_table1, table1_renderables
 
+    rows = table1_rows(_db(db), cohort, spec, by=by)
     result = build_table1(
         _db(db),
+        rows=rows,
         by=by,
         cohort=cohort,
         horizon=horizon,

@@ -90,7 +90,7 @@ def test_the_analyses_run_from_the_command_line(warehouse: Path, tmp_path: Path)
     """Read-only commands on the loaded synthetic cohort: Table 1 as JSON, outcomes with a plot, oncoplot."""
     import json
 
-    table = cgdw("table1", "--db", str(warehouse), "--format", "json")
+    table = cgdw("table1", "--spec", "seed_tall", "--db", str(warehouse), "--format", "json")
     assert table.returncode == 0, table.stderr
     rows = {row["id"]: row for row in json.loads(table.stdout)["rows"]}
     assert rows["ras"]["groups"]["Alt"] == {"n": 8, "denom": 26}

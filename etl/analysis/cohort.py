@@ -110,6 +110,13 @@ def attrition(db_path: Path, selection: CohortSelection) -> pl.DataFrame:
                                       "dropped": pl.Int64})  # fmt: skip
 
 
+def cohort_columns(db_path: Path, view: str) -> list[str]:
+    """The columns of a cohort view on the analysts' surface (empty when it is not there)."""
+    _identifier(view, "cohort view")
+    with open_for_read(db_path) as con:
+        return _columns(con, SCHEMA, view)
+
+
 def read_cohort(db_path: Path, view: str, columns: list[str], where: str | None = None) -> pl.DataFrame:
     """The given columns of a cohort view, one row per patient, read through the analysts' surface
     (consented patients only, etl/surface.py); unknown names are reported with the list of what exists

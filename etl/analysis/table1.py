@@ -10,10 +10,11 @@ carry the log-rank (OS, EFS) or Gray's (CIR) test.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -22,69 +23,32 @@ from scipy import stats
 from etl.analysis.cohort import (
     ENDPOINTS,
     attrition,
+    cohort_columns,
     format_p,
     group_label,
     group_order,
     read_cohort,
     select_cohort,
 )
+from etl.analysis.table1_spec import RowKind, Table1Row, default_rows, load_spec
 from etl.errors import CgdwError
 
-RowKind = Literal["count", "median", "estimate"]
-
-
-@dataclass(frozen=True)
-class Table1Row:
-    id: str  # the `row` id of shared/reference/table1_published.tsv
-    label: str
-    kind: RowKind
-    column: str  # boolean column for counts, numeric for medians, endpoint name for estimates
-
-
-SEED_TABLE1_ROWS: tuple[Table1Row, ...] = (
-    Table1Row("total", "Total", "count", ""),
-    Table1Row("adult", "Adult (GRAALL) patients", "count", "is_adult"),
-    Table1Row("male", "Male sex", "count", "is_male"),
-    Table1Row("age", "Age, median (range), y", "median", "age"),
-    Table1Row("wbc", "Median WBC (range), x10^9/L", "median", "wbc_g_per_l"),
-    Table1Row("cns", "CNS involvement", "count", "cns_involvement"),
-    Table1Row("etp", "ETP classification", "count", "etp_status"),
-    Table1Row("tcr_immature", "Immature (IM0/delta/gamma)", "count", "tcr_immature"),
-    Table1Row("tcr_cortical", "Cortical (IMB, pre-alpha-beta)", "count", "tcr_cortical"),
-    Table1Row("tcr_mature_ab", "Mature TCR alpha-beta", "count", "tcr_mature_ab"),
-    Table1Row("tcr_mature_gd", "Mature TCR gamma-delta", "count", "tcr_mature_gd"),
-    Table1Row("onc_tlx1", "TLX1", "count", "onc_tlx1"),
-    Table1Row("onc_tlx3", "TLX3", "count", "onc_tlx3"),
-    Table1Row("onc_sil_tal1", "SIL-TAL1", "count", "onc_sil_tal1"),
-    Table1Row("onc_calm_af10", "CALM-AF10", "count", "onc_calm_af10"),
-    Table1Row("onc_none", "None of above", "count", "onc_none"),
-    Table1Row("hoxa", "HOXA positive", "count", "hoxa"),
-    Table1Row("classifier_high", "High-risk N/F-R/P classifier", "count", "classifier_high"),
-    Table1Row("notch1_fbxw7", "NOTCH1/FBXW7 mutated", "count", "notch1_fbxw7_mutated"),
-    Table1Row("ras", "K/N-RAS mutated", "count", "ras_mutated"),
-    Table1Row("pten", "PTEN altered", "count", "pten_altered"),
-    Table1Row("cr", "Complete remission", "count", "complete_remission"),
-    Table1Row("pred_good", "Prednisone response (good)", "count", "prednisone_good"),
-    Table1Row("mrd1_pos", "MRD1 >= 1e-4", "count", "mrd1_positive"),
-    Table1Row("hsct", "HSCT", "count", "hsct_in_cr1"),
-    Table1Row("cir5", "5 y cumulative incidence of relapse", "estimate", "cir"),
-    Table1Row("os5", "5 y overall survival", "estimate", "os"),
-    # Named in the letter's text rather than in its Table 1.
-    Table1Row("ezh2", "EZH2 mutated", "count", "ezh2_mutated"),
-    Table1Row("asxl1", "ASXL1 mutated", "count", "asxl1_mutated"),
-    Table1Row("etv6", "ETV6 mutated", "count", "etv6_mutated"),
-    Table1Row("dnmt3a", "DNMT3A mutated", "count", "dnmt3a_mutated"),
-)
+# The seed letter's Table 1 (etl/analysis/specs/seed_tall.toml): what `cgdw table1 --spec seed_tall` prints.
+SEED_TABLE1_ROWS: tuple[Table1Row, ...] = load_spec("seed_tall").rows
 
 FISHER = "Fisher's exact test, two-sided"
 CHI_SQUARE = "Pearson's chi-square test"
 WILCOXON = "Wilcoxon rank-sum test (normal approximation, continuity correction)"
 KRUSKAL = "Kruskal-Wallis test"
+WELCH = "Welch two-sample t-test"
+ANOVA = "one-way analysis of variance"
 SHORT_TEST_NAMES = {
     FISHER: "Fisher",
     CHI_SQUARE: "chi-square",
     WILCOXON: "Wilcoxon",
     KRUSKAL: "Kruskal-Wallis",
+    WELCH: "t-test",
+    ANOVA: "ANOVA",
 }
 
 
@@ -95,6 +59,8 @@ class Cell:
     n: int | None = None
     denom: int | None = None
     median: float | None = None
+    mean: float | None = None
+    sd: float | None = None
     min: float | None = None
     max: float | None = None
     estimate: float | None = None
@@ -184,6 +150,16 @@ def format_cell(kind: RowKind, cell: Cell) -> str:
         if cell.median is None:
             return "n/a"
         return f"{cell.median:g}" if cell.min is None else f"{cell.median:g} ({cell.min:g}-{cell.max:g})"
+    if kind == "mean":
+        return (
+            "n/a"
+            if cell.mean is None
+            else f"{cell.mean:.1f} ({cell.sd:.1f})"
+            if cell.sd is not None
+            else f"{cell.mean:.1f}"
+        )
+    if kind in ("section", "categorical"):
+        return ""
     if cell.estimate is None:
         return "n/a"
     return f"{100 * cell.estimate:.0f}% ({100 * (cell.lower or 0):.0f}-{100 * (cell.upper or 0):.0f})"
@@ -195,23 +171,96 @@ def count_row(row: Table1Row, parts: dict[object, pl.DataFrame]) -> RowResult:
     table = []
     for value, part in parts.items():
         column = part[row.column]
+        if row.denominator == "all":
+            column = column.fill_null(False)
         n, denom = int(column.sum() or 0), int(column.count())
         cells[group_label(value)] = Cell(n=n, denom=denom)
         table.append([n, denom - n])
     total = Cell(n=sum(c.n or 0 for c in cells.values()), denom=sum(c.denom or 0 for c in cells.values()))
-    p, test = count_test(np.array(table))
+    p, test = count_test(np.array(table), row.test)
     return RowResult(row.id, row.label, "count", cells, total, p, test)
 
 
-def count_test(table: np.ndarray) -> tuple[float | None, str | None]:
-    """Fisher's exact test for a 2x2 table, Pearson's chi-square for more groups; None when a margin is
-    empty (nothing to test)."""
+def count_test(table: np.ndarray, chosen: str | None = None) -> tuple[float | None, str | None]:
+    """Fisher's exact test for a 2x2 table, Pearson's chi-square for more groups or levels (or the test a
+    spec chose); None when a margin is empty (nothing to test)."""
     table = table[table.sum(axis=1) > 0]
+    table = table[:, table.sum(axis=0) > 0] if table.ndim == 2 and table.shape[1] > 2 else table
     if len(table) < 2 or (table.sum(axis=0) == 0).any():
         return None, None
-    if len(table) == 2:
+    if chosen not in (None, "fisher", "chi-square"):
+        raise CgdwError(f"test {chosen!r} is not one for counts: fisher or chi-square")
+    if table.shape == (2, 2) and chosen != "chi-square":
         return float(stats.fisher_exact(table, alternative="two-sided").pvalue), FISHER
+    if chosen == "fisher":
+        raise CgdwError("Fisher's exact test is offered for 2 groups x 2 values only: use chi-square")
     return float(stats.chi2_contingency(table, correction=False).pvalue), CHI_SQUARE
+
+
+def categorical_rows(row: Table1Row, parts: dict[object, pl.DataFrame]) -> list[RowResult]:
+    """A heading with the test over the groups x levels table, then one count row per level (n/evaluated)."""
+    values = {value: _levels_of(row, part[row.column]) for value, part in parts.items()}
+    present = pl.concat(list(values.values())).drop_nulls() if values else pl.Series([], dtype=pl.String)
+    levels = _bin_labels(row.bins) if row.bins else sorted(present.unique().to_list(), key=str)
+    table = np.array([[int((v == level).sum()) for level in levels] for v in values.values()])
+    p, test = count_test(table, row.test) if len(levels) > 1 else (None, None)
+    heading = RowResult(
+        row.id, row.label, "categorical", {group_label(g): Cell() for g in parts}, Cell(), p, test
+    )
+    results = [heading]
+    for level in levels:
+        cells = {}
+        for group, v in values.items():
+            evaluated = v.drop_nulls()
+            cells[group_label(group)] = Cell(n=int((evaluated == level).sum()), denom=evaluated.len())
+        total = Cell(n=sum(c.n or 0 for c in cells.values()), denom=sum(c.denom or 0 for c in cells.values()))
+        results.append(RowResult(f"{row.id}={level}", f"  {level}", "count", cells, total, None, None))
+    return results
+
+
+def _levels_of(row: Table1Row, column: pl.Series) -> pl.Series:
+    """A column's values as level labels: as they are, or binned when the row has bins."""
+    if not row.bins:
+        return column.cast(pl.String)
+    labels = _bin_labels(row.bins)
+    numbers = column.cast(pl.Float64)
+    index = pl.Series(np.searchsorted(np.array(row.bins), numbers.fill_null(np.nan).to_numpy(), side="right"))
+    binned = pl.Series([labels[i] for i in index.to_list()], dtype=pl.String)
+    return pl.select(pl.when(numbers.is_null()).then(None).otherwise(binned)).to_series()
+
+
+def _bin_labels(bins: tuple[float, ...]) -> list[str]:
+    edges = list(bins)
+    return [
+        f"< {edges[0]:g}",
+        *(f"{a:g} to < {b:g}" for a, b in itertools.pairwise(edges)),
+        f">= {edges[-1]:g}",
+    ]
+
+
+def mean_row(row: Table1Row, parts: dict[object, pl.DataFrame]) -> RowResult:
+    """Mean (SD); Welch's t-test for two groups, one-way ANOVA for more."""
+    samples, cells = [], {}
+    for value, part in parts.items():
+        values = part[row.column].drop_nulls().to_numpy().astype(float)
+        samples.append(values)
+        cells[group_label(value)] = _mean_cell(values)
+    total = _mean_cell(np.concatenate(samples) if samples else np.array([]))
+    usable = [sample for sample in samples if len(sample) > 1]
+    if row.test not in (None, "t-test", "anova"):
+        raise CgdwError(f"test {row.test!r} is not one for means: t-test or anova")
+    if len(usable) < 2:
+        return RowResult(row.id, row.label, "mean", cells, total, None, None)
+    if len(usable) == 2:
+        return RowResult(row.id, row.label, "mean", cells, total,
+                         float(stats.ttest_ind(*usable, equal_var=False).pvalue), WELCH)  # fmt: skip
+    return RowResult(row.id, row.label, "mean", cells, total, float(stats.f_oneway(*usable).pvalue), ANOVA)
+
+
+def _mean_cell(values: np.ndarray) -> Cell:
+    if not len(values):
+        return Cell()
+    return Cell(mean=float(values.mean()), sd=float(values.std(ddof=1)) if len(values) > 1 else None)
 
 
 def median_row(row: Table1Row, parts: dict[object, pl.DataFrame]) -> RowResult:
@@ -222,10 +271,12 @@ def median_row(row: Table1Row, parts: dict[object, pl.DataFrame]) -> RowResult:
         cells[group_label(value)] = median_cell(values)
     total = median_cell(np.concatenate(samples) if samples else np.array([]))
     usable = [s for s in samples if len(s)]
+    if row.test not in (None, "wilcoxon", "kruskal"):
+        raise CgdwError(f"test {row.test!r} is not one for medians: wilcoxon or kruskal")
     p: float | None
     if len(usable) < 2:
         p, test = None, None
-    elif len(usable) == 2:
+    elif len(usable) == 2 and row.test != "kruskal":
         result = stats.mannwhitneyu(
             *usable, alternative="two-sided", method="asymptotic", use_continuity=True
         )
@@ -270,6 +321,19 @@ def estimate_row(row: Table1Row, frame: pl.DataFrame, cohort: str, by: str, hori
     )
 
 
+def table1_rows(
+    db_path: Path, cohort: str = "cohort_patient", spec: str | Path | None = None, by: str | None = None
+) -> tuple[Table1Row, ...]:
+    """The rows of a spec (a packaged name or a path), else a Table 1 of every column of the cohort but
+    the grouping one."""
+    if spec is not None:
+        return load_spec(spec).rows
+    view = select_cohort(cohort).view
+    frame = read_cohort(db_path, view, [c for c in cohort_columns(db_path, view) if c != by])
+    levels = {c: frame[c].n_unique() for c in frame.columns if frame.schema[c] == pl.String}
+    return default_rows(dict(frame.schema), levels)
+
+
 def build_table1(
     db_path: Path,
     by: str = "ikzf1_status",
@@ -284,7 +348,8 @@ def build_table1(
     `where`: the patients of the cohort the table describes (a predicate over its columns)."""
     # One read of the cohort view for every row, the outcome rows included.
     endpoint_columns = [c for r in rows if r.kind == "estimate" for c in ENDPOINTS[r.column][:2]]
-    columns = [by, *(r.column for r in rows if r.kind != "estimate" and r.column), *endpoint_columns]
+    read = [r.column for r in rows if r.kind not in ("estimate", "section") and r.column]
+    columns = [by, *read, *endpoint_columns]
     selection = select_cohort(cohort, where)
     frame = read_cohort(db_path, selection.view, columns, where=selection.where)
     grouped = frame.filter(pl.col(by).is_not_null())
@@ -304,6 +369,13 @@ def build_table1(
             results.append(count_row(row, parts))
         elif row.kind == "median":
             results.append(median_row(row, parts))
+        elif row.kind == "mean":
+            results.append(mean_row(row, parts))
+        elif row.kind == "categorical":
+            results.extend(categorical_rows(row, parts))
+        elif row.kind == "section":
+            results.append(RowResult(row.id, row.label, "section", {group_label(g): Cell() for g in groups},
+                                     Cell(), None, None))  # fmt: skip
         else:
             results.append(estimate_row(row, frame, cohort, by, horizon))
     notes = [
@@ -418,6 +490,11 @@ def suppress_small_cells(table: Table1, min_cell: int) -> Table1:
     for i, row in enumerate(rows):
         if any((i, c) in hidden or (i, c) in hidden_denominators for c in columns):
             row.p_value = None
+    for heading in (row for row in table.rows if row.kind == "categorical"):
+        # The test of a categorical variable is over its levels' counts: hidden if one of them is.
+        levels = [row for row in table.rows if row.id.startswith(f"{heading.id}=")]
+        if any(c.suppressed or c.denom_suppressed for r in levels for c in [*r.groups.values(), r.total]):
+            heading.p_value = None
     for row in table.rows:
         if row.kind == "median":
             for median in [*row.groups.values(), row.total]:
