@@ -274,7 +274,7 @@ def test_without_cr_efs_and_cir_are_unknown_and_table1_says_n_a(db_path: Path, t
     table = build_table1(db_path, by="treatment_arm")
     cir = next(r for r in table.rows if r.kind == "estimate" and r.id.startswith("cir"))
     assert cir.total.estimate is None and cir.p_value is None
-    with pytest.raises(CgdwError, match="no patient of cohort_patient has a value of ikzf1_status"):
+    with pytest.raises(CgdwError, match="patients of cohort_patient: none has a value of ikzf1_status"):
         build_table1(db_path)
     # The BOM did not hide type_of_cancer; `aml` is the canonical AML, not a diagnosis of its own.
     assert query(db_path, "SELECT DISTINCT diagnosis FROM enrolment ORDER BY 1") == [("ALL",), ("AML",)]

@@ -355,7 +355,7 @@ def build_table1(
     grouped = frame.filter(pl.col(by).is_not_null())
     if grouped.is_empty():
         raise CgdwError(
-            f"no patient ({selection.description}) has a value of {by} ({frame.height} "
+            f"{selection.description}: none has a value of {by} ({frame.height} "
             "patients, all NULL): choose --by "
             'a column the cohort has (`cgdw query "DESCRIBE cohort_patient"` lists them)'
         )
