@@ -25,6 +25,7 @@ from etl.surface import build_surface, surface_relations
 from etl.warehouse import fetch_value, open_for_read, open_for_write, query_frame
 from queries import VIEWS_DIR, ViewDefinition, find_definition, load_definitions, sql_checksum
 from queries.attributes import ENTITIES, AttributeColumn, attribute_view_sql, stable_join_sql, view_name
+from queries.cohorts import COHORTS_DIR, CohortDefinition, load_cohorts
 
 
 class ViewChanged(CgdwError):
@@ -41,6 +42,7 @@ class ViewsReport:
     surface: list[str] = field(default_factory=list)  # relations offered to analysts (etl/surface.py)
     left_out: list[str] = field(default_factory=list)  # attributes a stable name could not add (name taken)
     dropped: list[str] = field(default_factory=list)  # stored copies of versions no longer materialised
+    cohorts: list[str] = field(default_factory=list)  # cohort definitions released (NAME@vN)
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -51,6 +53,7 @@ class ViewsReport:
             f"newly released: {released}; {len(self.unchanged)} versions unchanged"
             + (f"; materialised: {built}" if built else "")
             + (f"; not joined (name taken): {', '.join(self.left_out)}" if self.left_out else "")
+            + (f"; cohort definitions released: {', '.join(self.cohorts)}" if self.cohorts else "")
         )
 
 
@@ -83,12 +86,19 @@ def check_released(
         )
 
 
-def apply_views(db_path: Path, command: str = "cgdw views apply", views_dir: Path = VIEWS_DIR) -> ViewsReport:
+def apply_views(
+    db_path: Path,
+    command: str = "cgdw views apply",
+    views_dir: Path = VIEWS_DIR,
+    cohorts_dir: Path = COHORTS_DIR,
+) -> ViewsReport:
     started = time.monotonic()
     definitions = load_definitions(views_dir)
+    cohorts = load_cohorts(cohorts_dir)
     with open_for_write(db_path) as con:
         registered = _registered(con)
         check_released(definitions, registered)
+        check_released_cohorts(con, cohorts)
         with ledger.transaction(con):
             report = ViewsReport(run_id=ledger.start_run(con, ledger.VIEWS_APPLY, command))
             fault_point("views_after_register")
@@ -107,6 +117,7 @@ def apply_views(db_path: Path, command: str = "cgdw views apply", views_dir: Pat
                 )  # fmt: skip
                 report.released.append(d.ref)
             report.released.extend(release_attribute_views(con, report.run_id))
+            report.cohorts = release_cohorts(con, cohorts, report.run_id)
             for name, latest in _latest_live(con).items():
                 stable = _stable_sql(con, definitions, name, latest, report)
                 con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {stable}')
@@ -120,6 +131,7 @@ def apply_views(db_path: Path, command: str = "cgdw views apply", views_dir: Pat
             report.dropped = _drop_unwanted_copies(con, definitions)
             fault_point("views_before_commit")
             counts = {
+                "cohorts": report.cohorts,
                 "dropped": report.dropped,
                 "released": report.released,
                 "unchanged": report.unchanged,
@@ -129,6 +141,39 @@ def apply_views(db_path: Path, command: str = "cgdw views apply", views_dir: Pat
             ledger.finish_run(con, report.run_id, counts)
     report.seconds = time.monotonic() - started
     return report
+
+
+def check_released_cohorts(con: duckdb.DuckDBPyConnection, cohorts: list[CohortDefinition]) -> None:
+    """A released cohort definition is immutable, as a released view version is: name every changed file."""
+    released = {
+        (name, version): sha
+        for name, version, sha in con.execute(
+            "SELECT name, version, rules_sha256 FROM cohort_release"
+        ).fetchall()
+    }
+    changed = [c for c in cohorts if released.get((c.name, c.version), c.sha256) != c.sha256]
+    if changed:
+        raise ViewChanged(
+            "released cohort definitions are immutable, nothing applied: "
+            + "; ".join(f"{c.path}: {c.ref} was released with other rules" for c in changed)
+            + ". Put the change in a new version (the next vN.toml) and apply again."
+        )
+
+
+def release_cohorts(
+    con: duckdb.DuckDBPyConnection, cohorts: list[CohortDefinition], run_id: int
+) -> list[str]:
+    """Record the cohort definitions not released yet; returns NAME@vN of each."""
+    released = {(n, v) for n, v in con.execute("SELECT name, version FROM cohort_release").fetchall()}
+    new = [c for c in cohorts if (c.name, c.version) not in released]
+    for cohort in new:
+        con.execute(
+            "INSERT INTO cohort_release (name, version, rules_sha256, etl_run_id, released_at) "
+            "VALUES ($name, $version, $sha, $run, $now)",
+            {"name": cohort.name, "version": cohort.version, "sha": cohort.sha256, "run": run_id,
+             "now": ledger.utc_now()},
+        )  # fmt: skip
+    return [c.ref for c in new]
 
 
 def _dictionary(con: duckdb.DuckDBPyConnection, entity: str) -> list[AttributeColumn]:

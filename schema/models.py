@@ -57,7 +57,7 @@ TCR_GROUPS = ("immature", "cortical", "mature_ab", "mature_gd")
 # surface (etl/surface.py): the quarantine keeps raw source rows, file names can carry patient numbers.
 AUDIT_TABLES = (
     "etl_run", "source_file", "rejected_record", "view_version", "view_materialization", "purged_patient",
-    "key_fingerprint",
+    "key_fingerprint", "cohort_release",
 )  # fmt: skip
 RUN_STATUS = ("running", "succeeded", "failed")
 # What a run did (etl/ledger.py); only views_apply changes no data.
@@ -160,6 +160,20 @@ class ViewVersion(Base):
         doc="the SELECT of a version generated from the data dictionary (patient_attribute, "
         "sample_attribute); NULL for a version shipped as queries/views/NAME/vN.sql",
     )
+    __table_args__ = (sa.CheckConstraint("version >= 1", name="version_positive"),)
+
+
+class CohortRelease(Base):
+    """The released versions of the named cohort definitions (queries/cohorts/NAME/vN.toml): like a view
+    version, a released one is immutable: `cgdw views apply` refuses a file whose rules no longer give the
+    released checksum (a change of rules is a new version)."""
+
+    __tablename__ = "cohort_release"
+    name: Mapped[str] = mapped_column(sa.Text, primary_key=True, doc="cohort name, e.g. adults_in_cr")
+    version: Mapped[int] = mapped_column(sa.Integer, primary_key=True, doc="N of NAME@vN")
+    rules_sha256: Mapped[str] = mapped_column(sa.String(64), doc="hex SHA-256 of the view and the rules")
+    etl_run_id: Mapped[int] = mapped_column(sa.ForeignKey("etl_run.etl_run_id"), doc="run that released it")
+    released_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, doc="UTC time of release")
     __table_args__ = (sa.CheckConstraint("version >= 1", name="version_positive"),)
 
 

@@ -306,3 +306,29 @@ def test_ikzf1_alteration_v3_shows_the_vep_annotation_of_a_tied_mutation(
     assert scalar(warehouse, "SELECT count(*) FROM ikzf1_alteration_v3") == scalar(
         warehouse, "SELECT count(*) FROM ikzf1_alteration_v2"
     )
+
+
+# --- named cohort definitions are released like views ------------------------------------------------------
+
+
+def test_cohort_definitions_are_released_once_and_immutable(db_path: Path, tmp_path: Path) -> None:
+    cohorts = Path(shutil.copytree(VIEWS_DIR.parent / "cohorts", tmp_path / "cohorts"))
+    first = apply_views(db_path, cohorts_dir=cohorts)
+    assert (
+        "adults_in_cr@v1" in first.cohorts
+        and "cohort definitions released: adults_in_cr@v1" in first.summary()
+    )
+    assert apply_views(db_path, cohorts_dir=cohorts).cohorts == []
+    definition = cohorts / "adults_in_cr" / "v1.toml"
+    definition.write_text(definition.read_text().replace("age >= 18", "age >= 16"))
+    before = fingerprint(db_path)
+    with pytest.raises(
+        ViewChanged, match=r"adults_in_cr/v1.toml: adults_in_cr@v1 was released with other rules"
+    ):
+        apply_views(db_path, cohorts_dir=cohorts)
+    assert fingerprint(db_path) == before
+    # Prose is not the rules: a better label is no new version.
+    definition.write_text(
+        definition.read_text().replace("age >= 16", "age >= 18").replace("18 years", "Eighteen")
+    )
+    apply_views(db_path, cohorts_dir=cohorts)
