@@ -857,6 +857,7 @@ def purge(
 def report(
     out_file: Annotated[Path, typer.Option("--out", help="HTML file to write (self-contained, offline).")],
     by: ByOption = "ikzf1_status",
+    cohort: CohortOption = "cohort_patient",
     where: WhereOption = None,
     horizon: HorizonOption = 5.0,
     min_cell: MinCellOption = None,
@@ -865,7 +866,9 @@ def report(
     """One HTML file: Table 1, OS and CIR curves, oncoplot, MRD, data quality and provenance."""
     from etl.report import write_report
 
-    written = write_report(_db(db), out_file, by=by, horizon=horizon, min_cell=min_cell, where=where)
+    written = write_report(
+        _db(db), out_file, by=by, horizon=horizon, min_cell=min_cell, where=where, cohort=cohort
+    )
     _say(f"wrote {written}")
 
 

@@ -159,11 +159,22 @@ PATIENT_LEVEL_LEFT_OUT = (
 )
 
 
-def _table1_section(db_path: Path, by: str, horizon: float, min_cell: int | None, where: str | None) -> str:
+def _table1_section(
+    db_path: Path, by: str, horizon: float, min_cell: int | None, where: str | None, cohort: str = COHORT
+) -> str:
     from etl.analysis.cohort import format_p
     from etl.analysis.table1 import SHORT_TEST_NAMES, build_table1, format_cell
 
-    table = build_table1(db_path, by=by, cohort=COHORT, horizon=horizon, min_cell=min_cell, where=where)
+    filtered = where is not None or cohort != COHORT
+    table = build_table1(
+        db_path,
+        by=by,
+        cohort=cohort,
+        horizon=horizon,
+        min_cell=min_cell,
+        where=where,
+        with_attrition=filtered,
+    )
     sizes = {group: cell.n for group, cell in table.rows[0].groups.items()} if table.rows else {}
     head = ['<th scope="col">Characteristic</th>']
     head += [f'<th scope="col" class="cell">{_e(g)} (n={_e(sizes.get(g))})</th>' for g in table.groups]
@@ -183,11 +194,14 @@ def _table1_section(db_path: Path, by: str, horizon: float, min_cell: int | None
         )
         cells.append(f"<td>{_e(SHORT_TEST_NAMES.get(row.test or '', row.test))}</td>")
         rows.append(f'<tr data-row="{_e(row.id)}">{"".join(cells)}</tr>')
+    flow = ""
+    if table.attrition is not None:
+        flow = frame_html(table.attrition, "Patients, rule by rule (attrition)", table_id="attrition")
     notes = [*table.notes]
     if table.excluded_no_group:
         notes.append(f"{table.excluded_no_group} patients without {by} are not in the table.")
-    caption = f"Patient characteristics by {by} ({COHORT}, {table.patients} patients)"
-    return (
+    caption = f"Patient characteristics by {by} ({cohort}, {table.patients} patients)"
+    return flow + (
         f'<div class="scroll"><table id="table1"><caption>{_e(caption)}</caption>'
         f"<thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>{_notes(notes)}"
     )
@@ -201,13 +215,14 @@ def _outcome_section(
     workdir: Path,
     min_cell: int | None,
     where: str | None,
+    cohort: str = COHORT,
 ) -> str:
     from etl.analysis.outcomes import analyse_outcomes, suppress_small_counts
     from etl.analysis.survival_plot import plot_outcomes
     from etl.output import outcomes_parts
 
     fitted = analyse_outcomes(
-        db_path, endpoint, by, cohort=COHORT, horizon=horizon, adjust=SEED_COVARIATES, where=where
+        db_path, endpoint, by, cohort=cohort, horizon=horizon, adjust=SEED_COVARIATES, where=where
     )
     result = fitted.result if min_cell is None else suppress_small_counts(fitted.result, min_cell)
     header, test, ratio_title, notes = outcomes_parts(result)
@@ -233,7 +248,7 @@ def _outcome_section(
     )
 
 
-def _oncoplot_section(db_path: Path, by: str, workdir: Path, where: str | None) -> str:
+def _oncoplot_section(db_path: Path, by: str, workdir: Path, where: str | None, cohort: str = COHORT) -> str:
     from etl.analysis.oncoplot import FIGURE_1C_GENES, write_oncoplot
 
     caption = (
@@ -241,18 +256,25 @@ def _oncoplot_section(db_path: Path, by: str, workdir: Path, where: str | None) 
         f"split by {by}; not sequenced is not wild type. Right: % altered among the sequenced, per group."
     )
     return _figure(
-        lambda out: write_oncoplot(db_path, out, by=by, cohort=COHORT, where=where),
+        lambda out: write_oncoplot(db_path, out, by=by, cohort=cohort, where=where),
         "oncoplot",
         caption,
         workdir,
     )
 
 
-def _mrd_section(db_path: Path, workdir: Path, min_cell: int | None, where: str | None) -> str:
-    from etl.analysis.cohort import read_cohort
+def _mrd_section(
+    db_path: Path, workdir: Path, min_cell: int | None, where: str | None, cohort: str = COHORT
+) -> str:
+    from etl.analysis.cohort import read_cohort, select_cohort
     from etl.analysis.mrd_plot import mrd_summary, plot_mrd_distribution, read_mrd, suppress_mrd_summary
 
-    chosen = read_cohort(db_path, COHORT, ["patient_id"], where=where)["patient_id"] if where else None
+    selection = select_cohort(cohort, where)
+    chosen = (
+        read_cohort(db_path, selection.view, ["patient_id"], where=selection.where)["patient_id"]
+        if selection.where
+        else None
+    )
     measurements = read_mrd(db_path, chosen)
     if measurements.is_empty():
         return _empty("No MRD measurement in the warehouse (`cgdw load mrd`).")
@@ -351,24 +373,28 @@ def _provenance_section(db_path: Path) -> str:
     )
 
 
-def _check_by(db_path: Path, by: str, where: str | None) -> int | None:
-    """The number of patients of the cohort view, after checking that `by` is one of its columns; None
-    when the view does not exist yet (the analysis sections then say to apply the views)."""
-    from etl.analysis.cohort import read_cohort
+def _check_by(db_path: Path, by: str, where: str | None, cohort: str = COHORT) -> int | None:
+    """The number of patients of the cohort (a view or a named definition, and --where), after checking
+    that `by` is one of its columns; None when the view does not exist yet (the analysis sections then say
+    to apply the views)."""
+    from etl.analysis.cohort import read_cohort, select_cohort
 
+    selection = select_cohort(cohort, where)
     with open_for_read(db_path) as con:
         columns = [
             name
             for (name,) in con.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = $view",
-                {"view": COHORT},
+                {"view": selection.view},
             ).fetchall()
         ]
     if not columns:
         return None
     if by not in columns:
-        raise CgdwError(f"{COHORT} has no column {by!r} to group by; its columns: {', '.join(columns)}")
-    return read_cohort(db_path, COHORT, ["patient_id"], where=where).height
+        raise CgdwError(
+            f"{selection.view} has no column {by!r} to group by; its columns: {', '.join(columns)}"
+        )
+    return read_cohort(db_path, selection.view, ["patient_id"], where=selection.where).height
 
 
 def build_report(
@@ -378,6 +404,7 @@ def build_report(
     generated_at: dt.datetime | None = None,
     min_cell: int | None = None,
     where: str | None = None,
+    cohort: str = COHORT,
 ) -> str:
     """The report as HTML text (see the module docstring); `generated_at` defaults to now (UTC). With
     `min_cell`, small cells are suppressed in every table (as `table1 --min-cell` and `outcomes --min-cell`
@@ -386,7 +413,7 @@ def build_report(
     require_warehouse(db_path)
     if horizon <= 0:
         raise CgdwError(f"the horizon must be a positive number of years, got {horizon}")
-    patients = _check_by(db_path, by, where)
+    patients = _check_by(db_path, by, where, cohort)
     when = (generated_at or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M:%S UTC")
     with tempfile.TemporaryDirectory(prefix="cgdw-report-") as tmp:
         workdir = Path(tmp)
@@ -394,21 +421,21 @@ def build_report(
         # analysis leaves the others in the report.
         analyses: list[tuple[str, str, Callable[[], str], str]] = [
             ("table1", f"Table 1: patient characteristics by {by}",
-             lambda: _table1_section(db_path, by, horizon, min_cell, where), "Table 1"),
+             lambda: _table1_section(db_path, by, horizon, min_cell, where, cohort), "Table 1"),
             ("os", "Overall survival",
-             lambda: _outcome_section(db_path, "os", by, horizon, workdir, min_cell, where), "OS"),
+             lambda: _outcome_section(db_path, "os", by, horizon, workdir, min_cell, where, cohort), "OS"),
             ("cir", "Cumulative incidence of relapse",
-             lambda: _outcome_section(db_path, "cir", by, horizon, workdir, min_cell, where), "CIR"),
+             lambda: _outcome_section(db_path, "cir", by, horizon, workdir, min_cell, where, cohort), "CIR"),
             ("oncoplot", "Alterations at diagnosis (oncoplot)",
              lambda: _empty(PATIENT_LEVEL_LEFT_OUT) if min_cell
-             else _oncoplot_section(db_path, by, workdir, where), "Oncoplot"),
+             else _oncoplot_section(db_path, by, workdir, where, cohort), "Oncoplot"),
             ("mrd", "MRD by time point and method",
-             lambda: _mrd_section(db_path, workdir, min_cell, where), "MRD"),
+             lambda: _mrd_section(db_path, workdir, min_cell, where, cohort), "MRD"),
         ]  # fmt: skip
         sections = [(ident, title, _guarded(render, what)) for ident, title, render, what in analyses]
     sections.append(("quality", "Data quality", _quality_section(db_path)))
     sections.append(("provenance", "Provenance", _provenance_section(db_path)))
-    return _page(db_path, by, horizon, when, patients, sections, where)
+    return _page(db_path, by, horizon, when, patients, sections, where, cohort)
 
 
 def _page(
@@ -419,10 +446,13 @@ def _page(
     patients: int | None,
     sections: Sequence[tuple[str, str, str]],
     where: str | None = None,
+    cohort_ref: str = COHORT,
 ) -> str:
     selected = f" where {where}" if where else ""
     cohort = (
-        f"{patients:,} patients in {COHORT}{selected}" if patients is not None else "cohort views not applied"
+        f"{patients:,} patients in {cohort_ref}{selected}"
+        if patients is not None
+        else "cohort views not applied"
     )
     toc = "".join(f'<li><a href="#{ident}">{_e(title)}</a></li>' for ident, title, _ in sections)
     body = "".join(_section(ident, title, content) for ident, title, content in sections)
@@ -461,10 +491,11 @@ def write_report(
     horizon: float = 5.0,
     min_cell: int | None = None,
     where: str | None = None,
+    cohort: str = COHORT,
 ) -> Path:
     """Write the HTML report of the warehouse at `db_path` to `out` (parents created) and return `out`;
-    `where` restricts every section to the patients it selects."""
+    `cohort` (a view or a named cohort definition) and `where` restrict every section to their patients."""
     output_file(out)
-    text = build_report(db_path, by=by, horizon=horizon, min_cell=min_cell, where=where)
+    text = build_report(db_path, by=by, horizon=horizon, min_cell=min_cell, where=where, cohort=cohort)
     out.write_text(text, encoding="utf-8")
     return out

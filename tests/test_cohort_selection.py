@@ -180,3 +180,11 @@ def test_an_extract_of_a_named_cohort_records_it_in_the_manifest(warehouse: Path
     assert result.rows == scalar(
         warehouse, "SELECT count(*) FROM cohort_patient WHERE age >= 18 AND complete_remission AND sex = 'F'"
     )
+
+
+def test_the_report_of_a_named_cohort_shows_its_attrition(warehouse: Path) -> None:
+    html = build_report(warehouse, cohort="adults_in_cr")
+    in_cr = scalar(warehouse, "SELECT count(*) FROM cohort_patient WHERE age >= 18 AND complete_remission")
+    assert f"{in_cr:,} patients in adults_in_cr" in html
+    assert 'id="attrition"' in html and "Complete remission after induction" in html
+    assert 'id="attrition"' not in build_report(warehouse)  # the whole cohort: no flow to show
