@@ -65,7 +65,7 @@ from etl.load.records import RULE_EXPLANATIONS
 from etl.load.snapshot import merge_snapshot
 from etl.load.transform import ISSUE_SCHEMA, issues_where
 from etl.load.validation import schema_issues
-from etl.privacy import identifier_columns, load_pseudonym_key, patient_keys, tombstone
+from etl.privacy import identifier_columns, load_pseudonym_key
 from etl.sources.copy_number import REFERENCE_EXONS, merge_calls
 from etl.sources.samples import SampleManifestLoader
 from schema.models import CN_METHODS, DIAGNOSES
@@ -440,7 +440,10 @@ class CbioPatientLoader(SourceLoader):
             parts={"attributes": values},
             fact_issues=pl.concat([endpoint_issues, relapse_issues, value_issues]),
         )
-        yield without_purged(batch, self.secret, self.study.trial_group, self.purged, self.warnings)
+        yield linking.without_purged_patients(
+            batch, batch.raw, pl.lit(self.study.trial_group), pl.col("PATIENT_ID"), self.secret, self.purged,
+            self.warnings,
+        )  # fmt: skip
 
     def prepare(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         self.purged = purged_tombstones(con)
@@ -588,22 +591,6 @@ def purged_tombstones(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {t for (t,) in con.execute("SELECT tombstone FROM purged_patient").fetchall()}
 
 
-def without_purged(batch: Batch, secret: bytes, group: str, purged: set[str], warnings: list[str]) -> Batch:
-    """The batch without the lines of purged patients: neither loaded nor quarantined (a quarantined row
-    keeps the source values), only counted in a warning. A re-import never brings a purged patient back."""
-    if not purged or batch.raw.is_empty():
-        return batch
-    keys = batch.raw.select(LINE, patient_keys(secret, pl.lit(group), pl.col("PATIENT_ID")).alias("key"))
-    gone = keys.filter(pl.col("key").map_elements(tombstone, return_dtype=pl.String).is_in(list(purged)))
-    if gone.is_empty():
-        return batch
-    warnings.append(
-        f"{gone.height} rows of {gone['key'].n_unique()} purged patients were not loaded: their consent "
-        "was withdrawn and their data purged (cgdw purge)"
-    )
-    return batch.without_lines(gone[LINE])
-
-
 def _withhold_relapse_without_cr(
     records: pl.DataFrame, raw: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -744,7 +731,10 @@ class CbioSampleLoader(SampleManifestLoader):
             parts={"attributes": values},
             fact_issues=value_issues,
         )
-        yield without_purged(batch, self.secret, self.study.trial_group, self.purged, self.warnings)
+        yield linking.without_purged_patients(
+            batch, batch.raw, pl.lit(self.study.trial_group), pl.col("PATIENT_ID"), self.secret, self.purged,
+            self.warnings,
+        )  # fmt: skip
 
     def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:
         counts = super().write(con, batch, ctx)

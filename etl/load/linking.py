@@ -1,5 +1,5 @@
-"""Linking source records to patients (through their pseudonymous key) and to samples (by sample id),
-shared by every loader."""
+"""Linking source records to patients (through their pseudonymous key) and to samples (by sample id), and
+leaving out the rows of purged patients: shared by every loader."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import duckdb
 import polars as pl
 
 from etl.load.framework import Batch, LoadContext
+from etl.load.readers import LINE
 from etl.load.transform import issues_where
-from etl.privacy import patient_keys
+from etl.privacy import patient_keys, tombstone
 from etl.warehouse import fetch_value, query_frame
 
 
@@ -120,3 +121,23 @@ def unknown_sample_issues(records: pl.DataFrame, column: str) -> pl.DataFrame:
         "known_sample",
         pl.format("no sample {} in the warehouse: load the sample manifest first", pl.col("sample_key")),
     )
+
+
+def without_purged_patients(
+    batch: Batch, rows: pl.DataFrame, trial_group: pl.Expr, source_patient_id: pl.Expr, secret: bytes,
+    purged: set[str], warnings: list[str],
+) -> Batch:  # fmt: skip
+    """The batch without the lines of purged patients (`rows`: a frame of the batch with `_line` and what
+    the two expressions read): neither loaded nor quarantined (a quarantined row keeps the source values),
+    only counted in a warning. A later export or a re-import never brings a purged patient back."""
+    if not purged or rows.is_empty():
+        return batch
+    keys = rows.select(LINE, patient_keys(secret, trial_group, source_patient_id).alias("key"))
+    gone = keys.filter(pl.col("key").map_elements(tombstone, return_dtype=pl.String).is_in(list(purged)))
+    if gone.is_empty():
+        return batch
+    warnings.append(
+        f"{gone.height} rows of {gone['key'].n_unique()} purged patients were not loaded: their consent "
+        "was withdrawn and their data purged (cgdw purge)"
+    )
+    return batch.without_lines(gone[LINE])

@@ -17,11 +17,11 @@ from etl.errors import CgdwError
 from etl.load.attributes import attribute_specs, attribute_values, merge_attribute_values, register_attributes
 from etl.load.framework import Batch, LoadContext, SourceLoader
 from etl.load.layout import Layout
+from etl.load.linking import without_purged_patients
 from etl.load.readers import LINE, read_source
 from etl.load.snapshot import export_date_in_name
 from etl.load.transform import RELATIVE_TYPES, to_canonical
 from etl.load.validation import schema_issues
-from etl.privacy import patient_keys, tombstone
 
 ATTRIBUTES = "attributes"  # the batch part holding the declared attributes' values (Batch.parts)
 
@@ -112,22 +112,10 @@ class TabularLoader(SourceLoader):
         return {"attribute_value": counts.as_dict()}
 
     def _without_purged_patients(self, batch: Batch) -> Batch:
-        """Drop the rows of purged patients: neither loaded nor quarantined (a quarantined row keeps the
-        source values), only counted in a warning."""
         records = batch.records
         if "source_patient_id" not in records.columns:
             return batch  # rows that name samples, not patients (copy-number calls)
         group = pl.col("trial_group") if "trial_group" in records.columns else pl.lit(self.trial_group)
-        keys = records.select(
-            LINE, patient_keys(self.secret, group, pl.col("source_patient_id")).alias("key")
+        return without_purged_patients(
+            batch, records, group, pl.col("source_patient_id"), self.secret, self.purged, self.warnings
         )
-        purged = keys.filter(
-            pl.col("key").map_elements(tombstone, return_dtype=pl.String).is_in(list(self.purged))
-        )
-        if purged.is_empty():
-            return batch
-        self.warnings.append(
-            f"{purged.height} rows of {purged['key'].n_unique()} purged patients were not loaded: their "
-            "consent was withdrawn and their data purged (cgdw purge)"
-        )
-        return batch.without_lines(purged[LINE])
