@@ -28,7 +28,7 @@ import polars as pl
 from etl import __version__
 from etl.errors import CgdwError
 from etl.output import output_file
-from etl.warehouse import open_for_read, query_frame, require_warehouse
+from etl.warehouse import open_for_read, query_frame, relation_columns, require_warehouse
 
 # The covariates of the seed letter's multivariable models (as in the README's `cgdw outcomes` example).
 SEED_COVARIATES = ("age", "log_wbc", "prednisone_good", "classifier_high")
@@ -381,13 +381,7 @@ def _check_by(db_path: Path, by: str, where: str | None, cohort: str = COHORT) -
 
     selection = select_cohort(cohort, where)
     with open_for_read(db_path) as con:
-        columns = [
-            name
-            for (name,) in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = $view",
-                {"view": selection.view},
-            ).fetchall()
-        ]
+        columns = relation_columns(con, selection.view)
     if not columns:
         return None
     if by not in columns:

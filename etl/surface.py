@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import duckdb
 
+from etl.warehouse import relation_columns
 from schema.models import AUDIT_TABLES, Base
 
 SCHEMA = "analyst"
@@ -48,14 +49,7 @@ def build_surface(con: duckdb.DuckDBPyConnection, views: list[str]) -> list[str]
     tables = [t.name for t in Base.metadata.sorted_tables if t.name not in AUDIT_TABLES]
     offered = []
     for relation in sorted([*tables, *views]):
-        columns = {
-            name
-            for (name,) in con.execute(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = 'main' AND table_name = $relation",
-                {"relation": relation},
-            ).fetchall()
-        }
+        columns = set(relation_columns(con, relation))
         if not columns:
             continue  # a view retired meanwhile
         con.execute(f'CREATE VIEW {SCHEMA}."{relation}" AS {_restricted(relation, columns)}')

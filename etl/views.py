@@ -22,7 +22,7 @@ from etl.errors import CgdwError
 from etl.faults import fault_point
 from etl.materialized import fresh_table
 from etl.surface import build_surface, surface_relations
-from etl.warehouse import fetch_value, open_for_read, open_for_write, query_frame
+from etl.warehouse import fetch_value, open_for_read, open_for_write, query_frame, relation_columns
 from queries import VIEWS_DIR, ViewDefinition, find_definition, load_definitions, sql_checksum
 from queries.attributes import ENTITIES, AttributeColumn, attribute_view_sql, stable_join_sql, view_name
 from queries.cohorts import COHORTS_DIR, CohortDefinition, load_cohorts
@@ -221,15 +221,6 @@ def release_attribute_views(con: duckdb.DuckDBPyConnection, run_id: int) -> list
     return released
 
 
-def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
-    rows = con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = $r "
-        "ORDER BY ordinal_position",
-        {"r": relation},
-    ).fetchall()
-    return [name for (name,) in rows]
-
-
 def _stable_sql(
     con: duckdb.DuckDBPyConnection,
     definitions: list[ViewDefinition],
@@ -244,9 +235,9 @@ def _stable_sql(
     attributes = _latest_live(con).get(view_name("patient"))
     if shipped is None or shipped.attributes != "patient" or attributes is None:
         return f'SELECT * FROM "{relation}"'
-    base_columns = _columns(con, relation)
+    base_columns = relation_columns(con, relation)
     attribute_relation = f"{view_name('patient')}_v{attributes}"
-    attribute_columns = _columns(con, attribute_relation)
+    attribute_columns = relation_columns(con, attribute_relation)
     report.left_out.extend(
         f"{c} (a column of {relation})" for c in attribute_columns if c != "patient_id" and c in base_columns
     )

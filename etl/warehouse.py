@@ -184,6 +184,16 @@ def read_only_connection(db_path: Path, external_access: bool = True) -> Iterato
         con.close()
 
 
+def relation_columns(con: duckdb.DuckDBPyConnection, relation: str, schema: str = "main") -> list[str]:
+    """The columns of a table or view, in order (empty when it does not exist)."""
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = $schema "
+        "AND table_name = $relation ORDER BY ordinal_position",
+        {"schema": schema, "relation": relation},
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
 def fetch_value(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None) -> Any:
     """The first column of the first row (None if no row), reading the whole result: a DuckDB 2.0
     connection refuses any other work (even `register`) while a result is left unfinished."""

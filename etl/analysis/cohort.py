@@ -14,7 +14,7 @@ from etl.errors import CgdwError
 from etl.materialized import relation_to_read
 from etl.sqlguard import predicate_columns, safe_predicate
 from etl.surface import CONSENTED, SCHEMA, surface_relations
-from etl.warehouse import open_for_read, query_frame
+from etl.warehouse import open_for_read, query_frame, relation_columns
 from queries import parse_ref
 from queries.cohorts import CohortDefinition, CohortDefinitionError, find_cohort
 
@@ -37,15 +37,6 @@ def _identifier(name: str, what: str) -> str:
     if not _IDENTIFIER.match(name):
         raise CgdwError(f"{what} {name!r} is not a plain column or view name (a-z, 0-9, _)")
     return f'"{name}"'
-
-
-def _columns(con: duckdb.DuckDBPyConnection, schema: str, relation: str) -> list[str]:
-    rows = con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = $schema "
-        "AND table_name = $relation ORDER BY ordinal_position",
-        {"schema": schema, "relation": relation},
-    ).fetchall()
-    return [name for (name,) in rows]
 
 
 @dataclass(frozen=True)
@@ -114,7 +105,7 @@ def cohort_columns(db_path: Path, view: str) -> list[str]:
     """The columns of a cohort view on the analysts' surface (empty when it is not there)."""
     _identifier(view, "cohort view")
     with open_for_read(db_path) as con:
-        return _columns(con, SCHEMA, view)
+        return relation_columns(con, view, SCHEMA)
 
 
 def read_cohort(db_path: Path, view: str, columns: list[str], where: str | None = None) -> pl.DataFrame:
@@ -131,7 +122,7 @@ def read_cohort(db_path: Path, view: str, columns: list[str], where: str | None 
                 f"{db_path} has no view {view!r} on the analysts' surface: run "
                 f"`cgdw views apply --db {db_path}` first (`cgdw views list` names the views)"
             )
-        available = _columns(con, SCHEMA, view)
+        available = relation_columns(con, view, SCHEMA)
         missing = [c for c in wanted if c not in available]
         if missing:
             raise CgdwError(f"{view} has no column {', '.join(missing)}; its columns: {', '.join(available)}")
@@ -140,7 +131,7 @@ def read_cohort(db_path: Path, view: str, columns: list[str], where: str | None 
         read = set(wanted) | (predicate_columns(condition) if condition else set())
         stored = relation_to_read(con, view)
         # The stored copy is of the pinned version: a stable name's declared attributes are not in it.
-        if stored == view or not read <= set(_columns(con, "main", stored)):
+        if stored == view or not read <= set(relation_columns(con, stored)):
             filtered = f" WHERE {condition}" if condition else ""
             return _filtered(con, f'SELECT {select} FROM {SCHEMA}."{view}"{filtered}', where)
         # A fresh materialised copy: the same rows, a table scan instead of the joins.

@@ -33,7 +33,7 @@ from etl.cbioportal.format import (
 )
 from etl.errors import CgdwError
 from etl.output import output_directory
-from etl.warehouse import open_for_read, query_frame
+from etl.warehouse import open_for_read, query_frame, relation_columns
 
 NA = "NA"
 
@@ -281,14 +281,7 @@ def _declared_attributes(
     (treatment_arm -> TREATMENT_ARM, as an import reads it back), label, description, datatype. One whose
     column id is a fixed column of the file (TRIAL_GROUP) is left out: the fixed one says it."""
     view = f"{entity}_attribute"
-    present = {
-        name
-        for (name,) in con.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = 'main' AND table_name = $v",
-            {"v": view},
-        ).fetchall()
-    }
+    present = set(relation_columns(con, view))
     declared = {}
     for name, label, description, data_type, unit in con.execute(
         "SELECT attribute_name, label, description, data_type, unit FROM attribute WHERE entity = $entity "
