@@ -437,6 +437,15 @@ CohortOption = Annotated[
         help="Cohort view (one row per patient), or a named cohort definition NAME[@vN] of queries/cohorts/.",
     ),
 ]
+MrdThresholdOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mrd-threshold",
+        help="Decide MRD positivity at another threshold for this analysis: METHOD=VALUE, a fraction or a "
+        "percentage (MFC=0.01%, ASO-PCR=1e-5; 0 = any detectable level); repeatable. Default: table "
+        "mrd_threshold (docs/mrd.md).",
+    ),
+]
 ByOption = Annotated[str, typer.Option("--by", help="Grouping column of the cohort view.")]
 OutOption = Annotated[Path | None, typer.Option("--out", help="Write to this file instead of the terminal.")]
 HorizonOption = Annotated[float, typer.Option(help="Years at which estimates are given.")]
@@ -478,6 +487,7 @@ def table1(
     with_attrition: Annotated[
         bool, typer.Option("--attrition", help="Also print the patients left and dropped, rule by rule.")
     ] = False,
+    mrd_threshold: MrdThresholdOption = None,
     spec: Annotated[
         str | None,
         typer.Option(
@@ -506,6 +516,7 @@ def table1(
         min_cell=min_cell,
         where=where,
         with_attrition=with_attrition,
+        mrd_thresholds=mrd_threshold,
     )
     terminal = table1_renderables(result) if fmt is OutputFormat.table else None
     _emit(render_table1(result, fmt), out_file, terminal)
@@ -527,13 +538,15 @@ def outcomes(
     cohort: CohortOption = "cohort_patient",
     where: WhereOption = None,
     landmark: Annotated[
-        float | None,
+        str | None,
         typer.Option(
             "--landmark",
-            help="Landmark day from diagnosis: only patients event-free and followed after it, time counted "
-            "from it (e.g. 82 for MRD after cycle 2).",
+            help="Landmark: a day from diagnosis (e.g. 82), or a column of days giving each patient's own "
+            "landmark (e.g. mrd_c2_mfc_day, the MRD assessment after cycle 2). Only patients event-free and "
+            "followed after it; time counted from it.",
         ),
     ] = None,
+    mrd_threshold: MrdThresholdOption = None,
     time_dependent: Annotated[
         str | None,
         typer.Option(
@@ -551,7 +564,7 @@ def outcomes(
     db: DbOption = None,
 ) -> None:
     """Kaplan-Meier / cumulative incidence at the horizon, log-rank / Gray's test, Cox / Fine-Gray HRs."""
-    from etl.analysis.outcomes import analyse_outcomes, suppress_small_counts
+    from etl.analysis.outcomes import analyse_outcomes, landmark_arguments, suppress_small_counts
     from etl.output import outcomes_renderables, render_outcomes
 
     fitted = analyse_outcomes(
@@ -563,8 +576,9 @@ def outcomes(
         adjust=tuple(name.strip() for name in adjust.split(",") if name.strip()),
         reference=reference,
         where=where,
-        landmark_days=landmark,
         time_dependent=time_dependent,
+        mrd_thresholds=mrd_threshold,
+        **landmark_arguments(landmark),
     )
     result = fitted.result if min_cell is None else suppress_small_counts(fitted.result, min_cell)
     terminal = outcomes_renderables(result) if fmt is OutputFormat.table else None

@@ -36,6 +36,7 @@ from etl.surface import SCHEMA, surface_relations
 from etl.warehouse import open_for_read, query_frame
 from queries import ViewDefinitionError, find_definition, parse_ref
 from queries.cohorts import CohortDefinition, CohortDefinitionError, find_cohort
+from queries.mrd import mrd_pairs
 
 # A fixed timestamp inside the xlsx package, so that the same data gives the same bytes.
 XLSX_TIMESTAMP = dt.datetime(2000, 1, 1)
@@ -102,27 +103,33 @@ def _definition_text(con: duckdb.DuckDBPyConnection, name: str, version: int) ->
     return find_definition(name, version).path.read_text(encoding="utf-8")
 
 
-def _joined_attributes(
+# The manifest key of each generated view a stable name joins.
+JOINED_KEYS = {"patient_attribute": "attributes", "patient_mrd": "mrd"}
+
+
+def _joined_views(
     con: duckdb.DuckDBPyConnection, ref: str, name: str, version: int
-) -> tuple[str, str, str] | None:
-    """(patient_attribute@vN, its checksum, its SELECT) when `ref` is the stable name of a view whose
-    latest version declares `-- attributes: patient`; None otherwise (a pinned NAME@vN has its own
-    columns only)."""
+) -> list[tuple[str, str, str, str]]:
+    """(manifest key, VIEW@vN, its checksum, its SELECT) of each generated view that `ref` joins when it is
+    the stable name of a view whose latest version says `-- attributes: ...`; none for a pinned NAME@vN,
+    which has its own columns only."""
     if parse_ref(ref)[1] is not None:
-        return None
+        return []
     try:
-        if find_definition(name, version).attributes != "patient":
-            return None
+        joins = find_definition(name, version).joins
     except ViewDefinitionError:
-        return None
-    rows = con.execute(
-        "SELECT version, sql_sha256, generated_sql FROM view_version "
-        "WHERE name = 'patient_attribute' AND retired_at IS NULL ORDER BY version DESC LIMIT 1"
-    ).fetchall()
-    if not rows:
-        return None
-    latest, sha, sql = rows[0]
-    return f"patient_attribute@v{latest}", sha, sql
+        return []
+    found = []
+    for view in joins:
+        rows = con.execute(
+            "SELECT version, sql_sha256, generated_sql FROM view_version "
+            "WHERE name = $name AND retired_at IS NULL ORDER BY version DESC LIMIT 1",
+            {"name": view},
+        ).fetchall()
+        if rows:
+            latest, sha, sql = rows[0]
+            found.append((JOINED_KEYS[view], f"{view}@v{latest}", sha, sql))
+    return found
 
 
 def _cohort_definition(ref: str) -> CohortDefinition | None:
@@ -150,10 +157,10 @@ def export_view(
     with open_for_read(db_path) as con:
         name, version, sql_sha256 = resolve_view(con, ref)
         relation = f"{name}_v{version}"
-        attributes = _joined_attributes(con, ref, name, version)
-        if attributes is not None:
-            # The stable name of a view with `-- attributes: patient`: the version and the declared
-            # attributes of the latest patient_attribute version (etl/views.py), both in the manifest.
+        joined = _joined_views(con, ref, name, version)
+        if joined:
+            # The stable name of a view with `-- attributes: ...`: the version and the latest version of
+            # each generated view it joins (etl/views.py), all in the manifest.
             relation = name
         if relation not in surface_relations(con):
             raise CgdwError(f"{relation} is not on the analysts' surface yet: run `cgdw views apply` first")
@@ -178,10 +185,11 @@ def export_view(
         except duckdb.Error as exc:  # e.g. a value the filter compares that is not of the column's type
             raise CgdwError(f"--where {where!r} failed: {str(exc).splitlines()[0]}") from None
         definition_text = _definition_text(con, name, version)
-        if attributes is not None:
+        for _, view_ref, _, generated_sql in joined:
             definition_text += (
-                f"\n-- The stable name {name} adds the columns of {attributes[0]}, generated from the data "
-                f"dictionary:\n" + "\n".join(f"-- {line}" for line in attributes[2].splitlines()) + "\n"
+                f"\n-- The stable name {name} adds the columns of {view_ref}, a generated view:\n"
+                + "\n".join(f"-- {line}" for line in generated_sql.splitlines())
+                + "\n"
             )
         dictionary = data_dictionary(
             frame, {c: types[c] for c in chosen}, column_descriptions(con, name, version), f"{relation}.sql"
@@ -203,7 +211,8 @@ def export_view(
         "view": name,
         "version": version,
         "sql_sha256": sql_sha256,
-        **({"attributes": attributes[0], "attributes_sql_sha256": attributes[1]} if attributes else {}),
+        **{key: view_ref for key, view_ref, _, _ in joined},
+        **{f"{key}_sql_sha256": sha for key, _, sha, _ in joined},
         **({"cohort": definition.ref, "cohort_sha256": definition.sha256} if definition else {}),
         "where": where,
         "columns": chosen,
@@ -249,7 +258,8 @@ def write_data(frame: pl.DataFrame, path: Path, fmt: ExportFormat) -> None:
 
 
 def column_descriptions(con: duckdb.DuckDBPyConnection, name: str, version: int) -> dict[str, str]:
-    """What each column is: the view file's header, and the data dictionary for declared attributes."""
+    """What each column is: the view file's header, the data dictionary for declared attributes, and the
+    naming of the MRD status columns (queries/mrd.py)."""
     try:
         described = dict(find_definition(name, version).columns)
     except ViewDefinitionError:  # a generated version: its columns are all attributes
@@ -259,6 +269,9 @@ def column_descriptions(con: duckdb.DuckDBPyConnection, name: str, version: int)
     ).fetchall():
         text = label + (f" ({unit})" if unit else "") + (f": {description}" if description else "")
         described.setdefault(attribute, f"{text} [declared attribute, from {source}]")
+    for pair in mrd_pairs(con):
+        for column, text in pair.column_descriptions().items():
+            described.setdefault(column, f"{text} [generated, patient_mrd]")
     return described
 
 

@@ -174,6 +174,8 @@ def render_table1(result: Table1, fmt: OutputFormat) -> str:
 
 def outcomes_parts(result: OutcomeResult) -> tuple[str, str, str, list[str]]:
     landmark = f", from the day-{result.landmark_days:g} landmark" if result.landmark_days is not None else ""
+    if result.landmark_column is not None:
+        landmark = f", from each patient's landmark day {result.landmark_column}"
     header = (
         f"{result.description.capitalize()} ({result.endpoint}) by {result.by}, {result.patients} patients"
         f"{landmark}; {result.horizon_years:g}-year estimates"

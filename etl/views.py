@@ -26,6 +26,9 @@ from etl.warehouse import fetch_value, open_for_read, open_for_write, query_fram
 from queries import VIEWS_DIR, ViewDefinition, find_definition, load_definitions, sql_checksum
 from queries.attributes import ENTITIES, AttributeColumn, attribute_view_sql, stable_join_sql, view_name
 from queries.cohorts import COHORTS_DIR, CohortDefinition, load_cohorts
+from queries.mrd import SOURCE as MRD_SOURCE
+from queries.mrd import VIEW_NAME as MRD_VIEW
+from queries.mrd import MrdNamingError, mrd_pairs, patient_mrd_sql
 
 
 class ViewChanged(CgdwError):
@@ -116,7 +119,7 @@ def apply_views(
                      "now": ledger.utc_now()},
                 )  # fmt: skip
                 report.released.append(d.ref)
-            report.released.extend(release_attribute_views(con, report.run_id))
+            report.released.extend(release_generated_views(con, report.run_id))
             report.cohorts = release_cohorts(con, cohorts, report.run_id)
             for name, latest in _latest_live(con).items():
                 stable = _stable_sql(con, definitions, name, latest, report)
@@ -185,13 +188,23 @@ def _dictionary(con: duckdb.DuckDBPyConnection, entity: str) -> list[AttributeCo
     return [AttributeColumn(name, data_type, label) for name, data_type, label in rows]
 
 
+def _generated_sql(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The SELECT each generated view would have now: patient_attribute and sample_attribute from the data
+    dictionary, patient_mrd from the MRD pairs present (once mrd_result v3 is there to read)."""
+    sqls = {view_name(entity): attribute_view_sql(entity, _dictionary(con, entity)) for entity in ENTITIES}
+    if relation_columns(con, MRD_SOURCE):  # mrd_result v3 applied
+        try:
+            sqls[MRD_VIEW] = patient_mrd_sql(mrd_pairs(con))
+        except MrdNamingError as exc:
+            raise CgdwError(f"cannot name the MRD columns, nothing applied: {exc}") from None
+    return sqls
+
+
 def _generated_pending(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, str]]:
-    """For each attribute view whose dictionary columns changed since its latest version: (next version,
-    its SELECT)."""
+    """For each generated view whose columns changed since its latest version: (next version, its
+    SELECT)."""
     pending = {}
-    for entity in ENTITIES:
-        name = view_name(entity)
-        sql = attribute_view_sql(entity, _dictionary(con, entity))
+    for name, sql in _generated_sql(con).items():
         versions = con.execute(
             "SELECT version, sql_sha256, retired_at IS NOT NULL FROM view_version WHERE name = $name "
             "ORDER BY version DESC",
@@ -205,9 +218,10 @@ def _generated_pending(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, s
     return pending
 
 
-def release_attribute_views(con: duckdb.DuckDBPyConnection, run_id: int) -> list[str]:
+def release_generated_views(con: duckdb.DuckDBPyConnection, run_id: int) -> list[str]:
     """Release a new version of patient_attribute / sample_attribute when the dictionary's columns changed
-    (queries/attributes.py); its SELECT is kept in view_version.generated_sql. Returns NAME@vN released."""
+    (queries/attributes.py), of patient_mrd when the MRD pairs did (queries/mrd.py); its SELECT is kept in
+    view_version.generated_sql. Returns NAME@vN released."""
     released = []
     for name, (version, sql) in _generated_pending(con).items():
         con.execute(f'CREATE OR REPLACE VIEW "{name}_v{version}" AS {sql}')
@@ -228,20 +242,21 @@ def _stable_sql(
     latest: int,
     report: ViewsReport,
 ) -> str:
-    """What the stable NAME selects: its latest live version, joined with the latest patient_attribute
-    version when the file says `-- attributes: patient`."""
+    """What the stable NAME selects: its latest live version, joined with the latest version of each
+    generated view its file names (`-- attributes: patient, mrd`)."""
     relation = f"{name}_v{latest}"
     shipped = next((d for d in definitions if (d.name, d.version) == (name, latest)), None)
-    attributes = _latest_live(con).get(view_name("patient"))
-    if shipped is None or shipped.attributes != "patient" or attributes is None:
+    live = _latest_live(con)
+    joined = [f"{view}_v{live[view]}" for view in (shipped.joins if shipped else ()) if view in live]
+    if not joined:
         return f'SELECT * FROM "{relation}"'
     base_columns = relation_columns(con, relation)
-    attribute_relation = f"{view_name('patient')}_v{attributes}"
-    attribute_columns = relation_columns(con, attribute_relation)
-    report.left_out.extend(
-        f"{c} (a column of {relation})" for c in attribute_columns if c != "patient_id" and c in base_columns
-    )
-    return stable_join_sql(relation, base_columns, attribute_relation, attribute_columns)
+    joins = [(view, relation_columns(con, view)) for view in joined]
+    taken = set(base_columns) - {"patient_id"}
+    for _, columns in joins:
+        report.left_out.extend(f"{c} (a column of {relation})" for c in columns if c in taken)
+        taken.update(c for c in columns if c != "patient_id")
+    return stable_join_sql(relation, base_columns, joins)
 
 
 def _drop_unwanted_copies(con: duckdb.DuckDBPyConnection, definitions: list[ViewDefinition]) -> list[str]:
@@ -404,7 +419,7 @@ def list_views(db_path: Path | None = None, views_dir: Path = VIEWS_DIR) -> pl.D
     )
 
 
-GENERATED_VIEWS = tuple(view_name(entity) for entity in ENTITIES)
+GENERATED_VIEWS = (*(view_name(entity) for entity in ENTITIES), MRD_VIEW)
 
 
 def show_view(
@@ -425,24 +440,23 @@ def show_view(
                 f"{db_path} has released no {name}{f'@v{version}' if version else ''}: run `cgdw views apply`"
             )
         released, sql = rows[0]
-        entity = name.removesuffix("_attribute")
-        described = con.execute(
-            "SELECT attribute_name, data_type, label, unit, source FROM attribute WHERE entity = $entity "
-            "ORDER BY attribute_name",
-            {"entity": entity},
-        ).fetchall()
-    columns = [
-        f"--   {attribute}: {label}{f' ({unit})' if unit else ''}, {data_type}, from {source}"
-        for attribute, data_type, label, unit, source in described
-        if f'AS "{attribute}"' in sql
-    ]
-    header = [
-        f"-- name: {name}",
-        f"-- version: {released}",
-        "-- generated from the data dictionary (queries/attributes.py, docs/attributes.md)",
-        "-- columns:",
-        *columns,
-    ]
+        if name == MRD_VIEW:
+            described = {
+                column: text for pair in mrd_pairs(con) for column, text in pair.column_descriptions().items()
+            }
+            source = "generated from the MRD results (queries/mrd.py, docs/mrd.md)"
+        else:
+            described = {
+                attribute: f"{label}{f' ({unit})' if unit else ''}, {data_type}, from {origin}"
+                for attribute, data_type, label, unit, origin in con.execute(
+                    "SELECT attribute_name, data_type, label, unit, source FROM attribute "
+                    "WHERE entity = $entity ORDER BY attribute_name",
+                    {"entity": name.removesuffix("_attribute")},
+                ).fetchall()
+            }
+            source = "generated from the data dictionary (queries/attributes.py, docs/attributes.md)"
+    columns = [f"--   {c}: {text}" for c, text in sorted(described.items()) if f'AS "{c}"' in sql]
+    header = [f"-- name: {name}", f"-- version: {released}", f"-- {source}", "-- columns:", *columns]
     return "\n".join(header) + "\n" + sql + "\n"
 
 

@@ -6,8 +6,10 @@ Each file starts with a header of `--` comment lines:
     -- version: 1
     -- depends: patient, enrolment, endpoint_v1        (tables, and other views as NAME_vN)
     -- materialize: table                                (optional: also stored as a table, see below)
-    -- attributes: patient                               (optional: the stable name adds the declared
-                                                            patient attributes, queries/attributes.py)
+    -- attributes: patient, mrd                          (optional: the stable name adds the columns of
+                                                            generated views: patient = the declared patient
+                                                            attributes, queries/attributes.py; mrd = the MRD
+                                                            status per time point and method, queries/mrd.py)
     -- What the view is, in prose (any number of lines).
     -- columns:
     --   patient_id: warehouse patient key
@@ -36,6 +38,8 @@ _PINNED = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)_v(?P<version>[1-9][0-9]*)$")
 _HEADER_FIELD = re.compile(
     r"^--\s*(?P<key>name|version|depends|materialize|attributes|columns)\s*:\s*(?P<value>.*)$"
 )
+# `-- attributes:` values -> the generated view the stable name joins.
+JOINABLE = {"patient": "patient_attribute", "mrd": "patient_mrd"}
 _COLUMN = re.compile(r"^--\s{2,}(?P<column>[a-z_][a-z0-9_]*)\s*:\s*(?P<description>.+)$")
 
 
@@ -59,7 +63,8 @@ class ViewDefinition:
     sql: str
     path: Path
     materialize: bool = False
-    attributes: str | None = None  # "patient": the stable name joins the latest patient_attribute
+    # Generated views whose latest version the stable name joins (`-- attributes: patient, mrd`).
+    joins: tuple[str, ...] = ()
 
     @property
     def relation(self) -> str:
@@ -125,8 +130,12 @@ def parse_view_file(path: Path) -> ViewDefinition:
         raise ViewDefinitionError(f"{path}: '-- columns:' lists no column")
     if fields.get("materialize", "table") != "table":
         raise ViewDefinitionError(f"{path}: '-- materialize:' takes one value, table")
-    if fields.get("attributes", "patient") != "patient":
-        raise ViewDefinitionError(f"{path}: '-- attributes:' takes one value, patient")
+    joined = [part.strip() for part in fields.get("attributes", "").split(",") if part.strip()]
+    unknown = [part for part in joined if part not in JOINABLE]
+    if unknown:
+        raise ViewDefinitionError(
+            f"{path}: '-- attributes:' takes {' and/or '.join(JOINABLE)}, not {', '.join(unknown)}"
+        )
     return ViewDefinition(
         name=fields["name"],
         version=int(fields["version"]),
@@ -136,7 +145,7 @@ def parse_view_file(path: Path) -> ViewDefinition:
         sql=sql,
         path=path,
         materialize="materialize" in fields,
-        attributes=fields.get("attributes"),
+        joins=tuple(JOINABLE[part] for part in joined),
     )
 
 

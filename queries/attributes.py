@@ -7,7 +7,8 @@ these two views are generated: one explicit, typed column per attribute of the d
 `SELECT *`. `cgdw views apply` releases a new version (patient_attribute_vN) whenever the dictionary's
 columns change, and records its SELECT in `view_version.generated_sql`: a released version never changes,
 like a shipped one. A file view whose header says `-- attributes: patient` (cohort_patient) has its stable
-name joined with the latest patient_attribute version, column by column (`stable_join_sql`).
+name joined with the latest patient_attribute version, column by column (`stable_join_sql`); `mrd` adds
+the generated MRD view the same way (queries/mrd.py).
 
 When two current rows give the same attribute for one patient (two sources), the value of the latest run
 wins (then the latest row): a deterministic rule, documented in docs/attributes.md.
@@ -74,9 +75,16 @@ def attribute_view_sql(entity: str, attributes: list[AttributeColumn]) -> str:
     )
 
 
-def stable_join_sql(base: str, base_columns: list[str], attributes: str, attribute_columns: list[str]) -> str:
-    """The stable name of a view with `-- attributes: patient`: the pinned version's columns, then every
-    attribute column whose name the version does not already use (the caller reports those left out)."""
-    kept = [c for c in attribute_columns if c != "patient_id" and c not in base_columns]
-    selects = [*(f'b."{c}"' for c in base_columns), *(f'a."{c}"' for c in kept)]
-    return f'SELECT {", ".join(selects)} FROM "{base}" AS b LEFT JOIN "{attributes}" AS a USING (patient_id)'
+def stable_join_sql(base: str, base_columns: list[str], joins: list[tuple[str, list[str]]]) -> str:
+    """The stable name of a view with `-- attributes: ...`: the pinned version's columns, then the columns
+    of each generated view (relation, its columns) whose name is not taken yet (the caller reports those
+    left out)."""
+    taken = set(base_columns)
+    selects = [f'b."{c}"' for c in base_columns]
+    sources = [f'"{base}" AS b']
+    for i, (relation, columns) in enumerate(joins):
+        kept = [c for c in columns if c != "patient_id" and c not in taken]
+        taken.update(kept)
+        selects += [f'j{i}."{c}"' for c in kept]
+        sources.append(f'LEFT JOIN "{relation}" AS j{i} USING (patient_id)')
+    return f"SELECT {', '.join(selects)} FROM {' '.join(sources)}"

@@ -10,7 +10,7 @@ GROUPS = {
     "ETL audit": AUDIT_TABLES,
     "Reference": (
         "protocol", "gene", "transcript", "exon", "gene_panel", "gene_panel_gene", "tcr_status",
-        "oncogenetic_marker",
+        "oncogenetic_marker", "mrd_threshold",
     ),
     "Clinical": (
         "patient", "enrolment", "baseline", "immunophenotype", "oncogenetic_result", "treatment_response",

@@ -242,6 +242,31 @@ class Protocol(Base):
     __table_args__ = (codes("population", ("adult", "pediatric", "all")),)
 
 
+class MrdThreshold(Base):
+    """The positivity threshold of an MRD method (reference data, seeded by the migrations, each row with
+    its published source). A row for one time point overrides the method's row for every time point
+    ('*'), where a protocol sets its own. `mrd_result` (v3) and the generated `patient_mrd` view read it;
+    an analysis can override it (`--mrd-threshold METHOD=VALUE`, docs/mrd.md)."""
+
+    __tablename__ = "mrd_threshold"
+    method: Mapped[str] = mapped_column(
+        sa.Text, primary_key=True, doc="ASO-PCR | ddPCR | MFC | LSC-MFC | NGS-IGTCR"
+    )
+    time_point: Mapped[str] = mapped_column(
+        sa.Text, primary_key=True, server_default="*", doc="protocol time point, or * for every time point"
+    )
+    threshold: Mapped[float] = mapped_column(sa.Double, doc="as a fraction of cells")
+    positive_at: Mapped[str] = mapped_column(
+        sa.Text, doc=">= (at or above the threshold is positive) or > (above it: 0 means any detectable)"
+    )
+    source: Mapped[str] = mapped_column(sa.Text, doc="where the threshold is published")
+    __table_args__ = (
+        codes("method", MRD_METHODS),
+        codes("positive_at", (">=", ">")),
+        sa.CheckConstraint("threshold >= 0 AND threshold <= 1", name="fraction_range"),
+    )
+
+
 class Gene(Base):
     __tablename__ = "gene"
     gene_id: Mapped[int] = surrogate_key("gene")

@@ -86,9 +86,11 @@ def test_the_same_state_and_arguments_give_byte_identical_data_files(
 
 def test_the_manifest_says_what_the_extract_is_and_where_it_comes_from(parquet_extract: Path) -> None:
     manifest = json.loads((parquet_extract / "manifest.json").read_text())
-    assert (manifest["view"], manifest["version"], manifest["rows"]) == ("cohort_patient", 2, 476)
+    assert (manifest["view"], manifest["version"], manifest["rows"]) == ("cohort_patient", 3, 476)
     assert manifest["attributes"] == "patient_attribute@v1"  # the declared attributes it adds (none here)
+    assert manifest["mrd"] == "patient_mrd@v1"  # and the MRD status per time point and method
     assert len(manifest["sql_sha256"]) == len(manifest["attributes_sql_sha256"]) == 64
+    assert len(manifest["mrd_sql_sha256"]) == 64
     for name, checksum in manifest["files"].items():
         assert sha(parquet_extract / name) == checksum
     kinds = {f["kind"] for f in manifest["source_files"]}
@@ -105,8 +107,11 @@ def test_the_data_dictionary_describes_every_column(parquet_extract: Path) -> No
     ikzf1 = dictionary.filter(pl.col("column") == "ikzf1_status").row(0, named=True)
     assert ikzf1["observed_values"] == "Alt | GL" and ikzf1["sql"] == "cohort_patient.sql"
     sql = (parquet_extract / "cohort_patient.sql").read_text()
-    assert sql.startswith("-- name: cohort_patient\n-- version: 2")
+    assert sql.startswith("-- name: cohort_patient\n-- version: 3")
     assert "adds the columns of patient_attribute@v1" in sql
+    assert "adds the columns of patient_mrd@v1" in sql
+    mrd1 = dictionary.filter(pl.col("column") == "mrd1_pcr_positive").row(0, named=True)
+    assert mrd1["description"].startswith("MRD at MRD1 by ASO-PCR: positive at the threshold")
 
 
 def test_where_filters_rows_and_columns_choose_columns(warehouse: Path, tmp_path: Path) -> None:

@@ -114,6 +114,64 @@ def test_the_command_says_the_landmark_and_refuses_a_negative_one(warehouse: Pat
         analyse_outcomes(warehouse, "os", "ikzf1_status", landmark_days=-1)
 
 
+# --- a landmark at each patient's own MRD assessment (`--landmark mrd1_pcr_day`) --------------------------
+
+
+def test_a_landmark_at_each_patients_mrd_assessment_equals_r_on_that_subset(warehouse: Path) -> None:
+    """Outcome by MRD status counted from the day MRD was assessed (R: the patients assessed and event-free
+    after their own assessment day L_i, time - L_i), as the AML letter counts from MRD after cycle 2."""
+    result = analyse_outcomes(
+        warehouse, "os", "mrd1_pcr_positive", horizon=HORIZON, landmark_column="mrd1_pcr_day"
+    ).result
+    frame = read_cohort(
+        warehouse, "cohort_patient", ["mrd1_pcr_positive", "mrd1_pcr_day", "os_years", "os_status"]
+    )
+    data = frame.drop_nulls(["mrd1_pcr_positive", "os_years", "os_status"]).select(
+        pl.col("os_years").alias("time"), pl.col("os_status").alias("status"),
+        pl.col("mrd1_pcr_positive").cast(pl.Int32).alias("positive"), pl.col("mrd1_pcr_day").alias("lm"),
+    )  # fmt: skip
+    r = run_r(
+        f"""
+        n0 <- nrow(d)
+        d <- subset(d, !is.na(lm)); n1 <- nrow(d)
+        d <- subset(d, time > lm / 365.25); d$time <- (round(d$time * 365.25, 6) - d$lm) / 365.25
+        fit <- survfit(Surv(time, status) ~ positive, data = d, conf.type = "log-log")
+        s <- summary(fit, times = {HORIZON}, extend = TRUE)
+        ctl <- coxph.control(eps = 1e-14, toler.chol = 1e-15, iter.max = 100)
+        f <- coxph(Surv(time, status) ~ positive, data = d, ties = "efron", control = ctl)
+        emit(list(unassessed = n0 - n1, dropped = n1 - nrow(d), n = nrow(d),
+                  strata = sub("positive=", "", as.character(s$strata)), surv = s$surv,
+                  lower = s$lower, upper = s$upper, hr = unname(exp(coef(f))),
+                  p = unname(summary(f)$coefficients[, "Pr(>|z|)"])))
+        """,
+        {"d": data},
+        packages=["survival"],
+    )
+    assert result.landmark_column == "mrd1_pcr_day"
+    assert result.patients == r["n"] and r["unassessed"] > 0
+    assert result.excluded["no mrd1_pcr_day (no landmark)"] == r["unassessed"]
+    assert result.excluded["event or end of follow-up by the landmark (mrd1_pcr_day)"] == r["dropped"]
+    estimates = {g.group: g for g in result.groups}
+    for i, stratum in enumerate(r["strata"]):
+        group = estimates["yes" if stratum == "1" else "no"]
+        assert group.estimate == pytest.approx(r["surv"][i], rel=1e-6)
+        assert (group.lower, group.upper) == pytest.approx((r["lower"][i], r["upper"][i]), rel=1e-4)
+    assert result.hazard_ratios[0].hr == pytest.approx(r["hr"], rel=1e-6)
+    assert result.hazard_ratios[0].p_value == pytest.approx(r["p"], rel=1e-4)
+
+
+def test_the_command_takes_a_landmark_column_and_refuses_one_that_is_not_days(warehouse: Path) -> None:
+    shown = cgdw(
+        "outcomes", "--by", "mrd1_pcr_positive", "--landmark", "mrd1_pcr_day", "--db", str(warehouse)
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "from each patient's landmark day mrd1_pcr_day" in " ".join(shown.stdout.split())
+    with pytest.raises(CgdwError, match="a landmark column holds days from diagnosis"):
+        analyse_outcomes(warehouse, "os", "ikzf1_status", landmark_column="sex")
+    with pytest.raises(CgdwError, match="not both"):
+        analyse_outcomes(warehouse, "os", "ikzf1_status", landmark_days=82, landmark_column="mrd1_pcr_day")
+
+
 # --- time-dependent covariates (`--time-dependent COLUMN`) -----------------------------------------------
 
 

@@ -19,7 +19,7 @@ SHIPPED = {
     "patient_gene_alteration", "variant_call_annotation",
 }  # fmt: skip
 # Generated from the data dictionary (queries/attributes.py): released by apply, not shipped as files.
-GENERATED = {"patient_attribute", "sample_attribute"}
+GENERATED = {"patient_attribute", "sample_attribute", "patient_mrd"}
 
 
 @pytest.fixture
@@ -96,26 +96,26 @@ def test_a_new_version_becomes_the_stable_name_and_the_old_one_stays_until_retir
     db_path: Path, views_dir: Path
 ) -> None:
     apply_views(db_path, views_dir=views_dir)
-    v2 = (views_dir / "cohort_patient" / "v2.sql").read_text()
-    v3 = v2.replace("-- version: 2", "-- version: 3").replace(
+    v3 = (views_dir / "cohort_patient" / "v3.sql").read_text()
+    v4 = v3.replace("-- version: 3", "-- version: 4").replace(
         "WHERE e.consent_status = 'given'", "WHERE true"
     )
-    (views_dir / "cohort_patient" / "v3.sql").write_text(v3)
+    (views_dir / "cohort_patient" / "v4.sql").write_text(v4)
     report = apply_views(db_path, views_dir=views_dir)
-    assert report.released == ["cohort_patient@v3"]
-    assert report.stable["cohort_patient"] == "cohort_patient_v3"
+    assert report.released == ["cohort_patient@v4"]
+    assert report.stable["cohort_patient"] == "cohort_patient_v4"
     view_sql = query(
         db_path, "SELECT sql FROM duckdb_views() WHERE schema_name = 'main' AND view_name = 'cohort_patient'"
     )[0][0]
-    assert "cohort_patient_v3" in str(view_sql)
-    assert scalar(db_path, "SELECT count(*) FROM cohort_patient_v2") == 0  # still queryable
-    assert "WHERE true" in diff_views("cohort_patient", 2, 3, views_dir)
+    assert "cohort_patient_v4" in str(view_sql)
+    assert scalar(db_path, "SELECT count(*) FROM cohort_patient_v3") == 0  # still queryable
+    assert "WHERE true" in diff_views("cohort_patient", 3, 4, views_dir)
 
-    message = retire_view(db_path, "cohort_patient", 2, views_dir)
-    assert "cohort_patient now points at cohort_patient_v3" in message
-    assert not query(db_path, "SELECT 1 FROM duckdb_views() WHERE view_name = 'cohort_patient_v2'")
+    message = retire_view(db_path, "cohort_patient", 3, views_dir)
+    assert "cohort_patient now points at cohort_patient_v4" in message
+    assert not query(db_path, "SELECT 1 FROM duckdb_views() WHERE view_name = 'cohort_patient_v3'")
     assert apply_views(db_path, views_dir=views_dir).released == []  # a retired version is not recreated
-    assert not query(db_path, "SELECT 1 FROM duckdb_views() WHERE view_name = 'cohort_patient_v2'")
+    assert not query(db_path, "SELECT 1 FROM duckdb_views() WHERE view_name = 'cohort_patient_v3'")
 
 
 def test_a_version_another_live_view_reads_cannot_be_retired(db_path: Path) -> None:
@@ -173,16 +173,16 @@ def test_the_generated_data_dictionary_is_current() -> None:
 def test_cohort_patient_is_also_stored_as_a_table_with_the_same_rows(warehouse: Path) -> None:
     """`-- materialize: table`: apply stores the version's rows, for analyses of large cohorts."""
     stored = query(warehouse, "SELECT name, version, table_name, row_count FROM view_materialization")
-    patients = scalar(warehouse, "SELECT count(*) FROM cohort_patient_v2")
-    assert stored == [("cohort_patient", 2, "cohort_patient_v2_materialized", patients)]
+    patients = scalar(warehouse, "SELECT count(*) FROM cohort_patient_v3")
+    assert stored == [("cohort_patient", 3, "cohort_patient_v3_materialized", patients)]
     assert patients > 400
-    assert query(warehouse, "SELECT * FROM cohort_patient_v2_materialized ORDER BY ALL") == query(
-        warehouse, "SELECT * FROM cohort_patient_v2 ORDER BY ALL"
+    assert query(warehouse, "SELECT * FROM cohort_patient_v3_materialized ORDER BY ALL") == query(
+        warehouse, "SELECT * FROM cohort_patient_v3 ORDER BY ALL"
     )
 
 
 def test_a_stored_copy_no_longer_asked_for_is_dropped(warehouse: Path, tmp_path: Path) -> None:
-    """cohort_patient v1 was stored until v2 took over: its copy goes at the next apply."""
+    """cohort_patient v1 was stored until v2 took over (and v2 until v3): its copy goes at the next apply."""
     db = Path(shutil.copy(warehouse, tmp_path / "copy.duckdb"))
     with duckdb.connect(str(db)) as con:  # as a warehouse applied by an older cgdw has it
         con.execute("CREATE TABLE cohort_patient_v1_materialized AS SELECT * FROM cohort_patient_v1")
@@ -193,7 +193,7 @@ def test_a_stored_copy_no_longer_asked_for_is_dropped(warehouse: Path, tmp_path:
     report = apply_views(db)
     assert report.dropped == ["cohort_patient_v1_materialized"]
     assert not query(db, "SELECT 1 FROM duckdb_tables() WHERE table_name = 'cohort_patient_v1_materialized'")
-    assert query(db, "SELECT name, version FROM view_materialization") == [("cohort_patient", 2)]
+    assert query(db, "SELECT name, version FROM view_materialization") == [("cohort_patient", 3)]
 
 
 def test_analyses_read_the_stored_table_only_while_no_run_changed_the_data(
@@ -206,27 +206,27 @@ def test_analyses_read_the_stored_table_only_while_no_run_changed_the_data(
     db = Path(shutil.copy(warehouse, tmp_path / "copy.duckdb"))
     patients = scalar(db, "SELECT count(*) FROM cohort_patient")
     with duckdb.connect(str(db)) as con:  # mark the stored copy, to see which one is read
-        con.execute("UPDATE cohort_patient_v2_materialized SET age = -1")
+        con.execute("UPDATE cohort_patient_v3_materialized SET age = -1")
     assert set(read_cohort(db, "cohort_patient", ["age"])["age"]) == {-1}
 
     # A run that changes data (here a consent withdrawal) makes the copy stale: the view is read at once.
     key = scalar(db, "SELECT patient_key FROM cohort_patient ORDER BY patient_id LIMIT 1")
     withdraw_consent(db, PatientRef(patient_key=key), secret=TEST_KEY.encode())
-    ages = read_cohort(db, "cohort_patient_v2", ["age"])["age"]
+    ages = read_cohort(db, "cohort_patient_v3", ["age"])["age"]
     assert ages.len() == patients - 1 and ages.min() > 0
 
     rebuilt = apply_views(db)
-    assert rebuilt.materialized == {"cohort_patient_v2_materialized": patients - 1}
-    assert "materialised: cohort_patient_v2_materialized" in rebuilt.summary()
+    assert rebuilt.materialized == {"cohort_patient_v3_materialized": patients - 1}
+    assert "materialised: cohort_patient_v3_materialized" in rebuilt.summary()
     assert read_cohort(db, "cohort_patient", ["age"])["age"].min() > 0
     assert apply_views(db).materialized == {}  # still fresh: kept as it is
 
 
 def test_retiring_a_materialised_version_drops_its_table(warehouse: Path, tmp_path: Path) -> None:
     db = Path(shutil.copy(warehouse, tmp_path / "copy.duckdb"))
-    retire_view(db, "cohort_patient", 2)
+    retire_view(db, "cohort_patient", 3)
     assert scalar(db, "SELECT count(*) FROM view_materialization") == 0
-    assert not query(db, "SELECT 1 FROM duckdb_tables() WHERE table_name = 'cohort_patient_v2_materialized'")
+    assert not query(db, "SELECT 1 FROM duckdb_tables() WHERE table_name = 'cohort_patient_v3_materialized'")
 
 
 # --- determinism: the same data gives the same rows, whatever the scan order or the number of threads -----

@@ -15,8 +15,18 @@ from etl.materialized import relation_to_read
 from etl.sqlguard import predicate_columns, safe_predicate
 from etl.surface import CONSENTED, SCHEMA, surface_relations
 from etl.warehouse import open_for_read, query_frame, relation_columns
-from queries import parse_ref
+from queries import find_definition, parse_ref
 from queries.cohorts import CohortDefinition, CohortDefinitionError, find_cohort
+from queries.mrd import (
+    SOURCE as MRD_SOURCE,
+)
+from queries.mrd import (
+    MrdNamingError,
+    ThresholdRow,
+    mrd_pairs,
+    parse_threshold_override,
+    rethresholded_sql,
+)
 
 # The endpoints of the cohort views: (time column, status column, what is estimated). Here rather than in
 # outcomes.py, so that Table 1 can name its columns before it imports the survival libraries.
@@ -48,6 +58,8 @@ class CohortSelection:
     where: str | None = None  # every filter at once, the definition's rules and --where
     definition: CohortDefinition | None = None
     extra: str | None = None  # the --where part
+    # --mrd-threshold METHOD=VALUE: MRD positivity decided again at these thresholds (fractions)
+    mrd_thresholds: tuple[tuple[str, float], ...] = ()
 
     @property
     def sentence(self) -> str:
@@ -62,21 +74,44 @@ class CohortSelection:
             if self.definition
             else ""
         )
-        return f"{named}patients of {self.view}" + (f" where {self.where}" if self.where else "")
+        thresholds = "; ".join(
+            f"{method} MRD positive {'above 0' if value == 0 else f'at >= {value:g}'}"
+            for method, value in self.mrd_thresholds
+        )
+        return (
+            f"{named}patients of {self.view}"
+            + (f" where {self.where}" if self.where else "")
+            + (f" (--mrd-threshold: {thresholds})" if thresholds else "")
+        )
 
 
-def select_cohort(cohort: str, where: str | None = None) -> CohortSelection:
+def select_cohort(
+    cohort: str, where: str | None = None, mrd_thresholds: list[str] | None = None
+) -> CohortSelection:
     """`--cohort` names a view, or a cohort definition as NAME or NAME@vN (queries/cohorts/); `--where`
-    adds a filter. A definition takes no name of a view (tests/test_cohort_selection.py checks it)."""
+    adds a filter; `--mrd-threshold METHOD=VALUE` (repeatable) decides MRD positivity at another threshold
+    (queries/mrd.py). A definition takes no name of a view (tests/test_cohort_selection.py checks it)."""
+    thresholds: dict[str, float] = {}
+    for text in mrd_thresholds or []:
+        try:
+            method, value = parse_threshold_override(text)
+        except ValueError as exc:
+            raise CgdwError(str(exc)) from None
+        if method in thresholds:
+            raise CgdwError(f"--mrd-threshold gives {method} twice")
+        thresholds[method] = value
     name, version = parse_ref(cohort)
     try:
         definition = find_cohort(name, version)
     except CohortDefinitionError as exc:
         raise CgdwError(str(exc)) from None
+    overrides = tuple(sorted(thresholds.items()))
     if definition is None:
-        return CohortSelection(view=cohort, where=where, extra=where)
+        return CohortSelection(view=cohort, where=where, extra=where, mrd_thresholds=overrides)
     combined = " AND ".join(f"({part})" for part in (definition.where, where) if part) or None
-    return CohortSelection(view=definition.view, where=combined, definition=definition, extra=where)
+    return CohortSelection(
+        view=definition.view, where=combined, definition=definition, extra=where, mrd_thresholds=overrides
+    )
 
 
 def attrition(db_path: Path, selection: CohortSelection) -> pl.DataFrame:
@@ -93,7 +128,9 @@ def attrition(db_path: Path, selection: CohortSelection) -> pl.DataFrame:
     rows = []
     before: int | None = None
     for label, condition in steps:
-        left = read_cohort(db_path, selection.view, ["patient_id"], where=condition).height
+        left = read_cohort(
+            db_path, selection.view, ["patient_id"], where=condition, mrd_thresholds=selection.mrd_thresholds
+        ).height
         rows.append({"step": label, "rule": condition and condition.split(" AND ")[-1], "patients": left,
                      "dropped": None if before is None else before - left})  # fmt: skip
         before = left
@@ -108,12 +145,20 @@ def cohort_columns(db_path: Path, view: str) -> list[str]:
         return relation_columns(con, view, SCHEMA)
 
 
-def read_cohort(db_path: Path, view: str, columns: list[str], where: str | None = None) -> pl.DataFrame:
+def read_cohort(
+    db_path: Path,
+    view: str,
+    columns: list[str],
+    where: str | None = None,
+    mrd_thresholds: tuple[tuple[str, float], ...] = (),
+) -> pl.DataFrame:
     """The given columns of a cohort view, one row per patient, read through the analysts' surface
     (consented patients only, etl/surface.py); unknown names are reported with the list of what exists
     (run `cgdw views apply` if the view itself is missing). Reads the view's materialised table instead
     while it is fresh (etl/materialized.py), with the same consent filter. `where` restricts the patients:
-    a predicate over the view's columns only, checked as `cgdw export --where` is (etl/sqlguard.py)."""
+    a predicate over the view's columns only, checked as `cgdw export --where` is (etl/sqlguard.py).
+    `mrd_thresholds` ((method, fraction), ...) decides the MRD positivity columns again at those
+    thresholds, before the filter (queries/mrd.py)."""
     _identifier(view, "cohort view")  # refuses anything but a plain name
     wanted = list(dict.fromkeys(columns))
     with open_for_read(db_path) as con:
@@ -129,6 +174,10 @@ def read_cohort(db_path: Path, view: str, columns: list[str], where: str | None 
         select = ", ".join(_identifier(c, "column") for c in wanted)
         condition = safe_predicate(where, available) if where else None
         read = set(wanted) | (predicate_columns(condition) if condition else set())
+        if mrd_thresholds:
+            relation = _rethresholded(con, view, available, dict(mrd_thresholds))
+            filtered = f" WHERE {condition}" if condition else ""
+            return _filtered(con, f"SELECT {select} FROM {relation}{filtered}", where)
         stored = relation_to_read(con, view)
         # The stored copy is of the pinned version: a stable name's declared attributes are not in it.
         if stored == view or not read <= set(relation_columns(con, stored)):
@@ -139,6 +188,33 @@ def read_cohort(db_path: Path, view: str, columns: list[str], where: str | None 
         conditions += [f"({condition})"] if condition else []
         filtered = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         return _filtered(con, f'SELECT {select} FROM "{stored}"{filtered}', where)
+
+
+def _rethresholded(
+    con: duckdb.DuckDBPyConnection, view: str, available: list[str], overrides: dict[str, float]
+) -> str:
+    """The cohort view with its MRD positivity decided at the overridden thresholds (a subquery)."""
+    pairs = mrd_pairs(con)
+    present = {p.method for p in pairs}
+    absent = [m for m in overrides if m not in present]
+    if absent:
+        raise CgdwError(
+            f"--mrd-threshold {', '.join(absent)}: the warehouse holds no MRD result by that method "
+            f"(methods present: {', '.join(sorted(present)) or 'none'})"
+        )
+    rows = [
+        ThresholdRow(*row)
+        for row in con.execute(
+            "SELECT method, time_point, threshold, positive_at, source FROM mrd_threshold"
+        ).fetchall()
+    ]
+    name, version = MRD_SOURCE.rsplit("_v", 1)
+    try:
+        return rethresholded_sql(
+            f'{SCHEMA}."{view}"', available, pairs, rows, overrides, find_definition(name, int(version)).sql
+        )
+    except MrdNamingError as exc:
+        raise CgdwError(str(exc)) from None
 
 
 def _filtered(con: duckdb.DuckDBPyConnection, sql: str, where: str | None) -> pl.DataFrame:

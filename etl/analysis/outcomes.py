@@ -91,6 +91,7 @@ class OutcomeResult:
     cohort: str = "cohort_patient"
     where: str | None = None  # the patients the analysis is restricted to (--where)
     landmark_days: float | None = None  # times counted from this day; patients at risk after it only
+    landmark_column: str | None = None  # or from each patient's own day in this column (an assessment)
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON (docs/analysis.md); `suppressed` only where --min-cell hid a count."""
@@ -229,6 +230,8 @@ class OutcomeAnalysis:
         where: str | None = None,
         landmark_days: float | None = None,
         time_dependent: str | None = None,
+        landmark_column: str | None = None,
+        mrd_thresholds: list[str] | None = None,
     ) -> None:
         if time_dependent is not None and endpoint == "cir":
             raise CgdwError(
@@ -238,6 +241,8 @@ class OutcomeAnalysis:
             raise CgdwError(
                 f"--landmark must be a number of days from diagnosis (0 or more), got {landmark_days}"
             )
+        if landmark_days is not None and landmark_column is not None:
+            raise CgdwError("a landmark is a day or a column of days, not both")
         if endpoint not in ENDPOINTS:
             raise CgdwError(f"unknown endpoint {endpoint!r}: choose one of {', '.join(ENDPOINTS)}")
         if not math.isfinite(horizon) or horizon <= 0:
@@ -249,9 +254,9 @@ class OutcomeAnalysis:
         if twice:
             raise CgdwError(f"--adjust names {', '.join(twice)} twice (or the --by column): name each once")
         self.endpoint, self.by, self.cohort, self.where = endpoint, by, cohort, where
-        self.selection = select_cohort(cohort, where)
+        self.selection = select_cohort(cohort, where, mrd_thresholds)
         self.horizon, self.adjust, self.reference = horizon, tuple(adjust), reference
-        self.landmark_days = landmark_days
+        self.landmark_days, self.landmark_column = landmark_days, landmark_column
         self.time_dependent = time_dependent
         self.with_hazard_ratios = hazard_ratios
         self.time_column, self.status_column, self.description = ENDPOINTS[endpoint]
@@ -264,7 +269,10 @@ class OutcomeAnalysis:
     def columns(self) -> list[str]:
         """The cohort view's columns `fit` needs."""
         switch = [self.time_dependent] if self.time_dependent else []
-        return list(dict.fromkeys([self.by, self.time_column, self.status_column, *self.adjust, *switch]))
+        landmark = [self.landmark_column] if self.landmark_column else []
+        return list(
+            dict.fromkeys([self.by, self.time_column, self.status_column, *self.adjust, *switch, *landmark])
+        )
 
     @property
     def _switch(self) -> str:
@@ -309,10 +317,11 @@ class OutcomeAnalysis:
             model=model,
             patients=frame.height,
             excluded=excluded,
-            notes=[self.selection.sentence] if self.selection.where else [],
+            notes=[self.selection.sentence] if self.selection.where or self.selection.mrd_thresholds else [],
             cohort=self.cohort,
             where=self.selection.where,
             landmark_days=self.landmark_days,
+            landmark_column=self.landmark_column,
         )
         return self
 
@@ -336,7 +345,11 @@ class OutcomeAnalysis:
             & pl.col(self.time_column).is_not_null()
             & pl.col(self.status_column).is_not_null()
         ).rename({self.time_column: "time", self.status_column: "status"})
-        if self.landmark_days is not None:
+        if self.landmark_column is not None:
+            no_landmark = usable.filter(pl.col(self.landmark_column).is_null()).height
+            excluded[f"no {self.landmark_column} (no landmark)"] = no_landmark
+            usable = usable.filter(pl.col(self.landmark_column).is_not_null())
+        if self.landmark_days is not None or self.landmark_column is not None:
             usable, excluded[self._landmark_exclusion] = self._from_landmark(usable)
         if usable.is_empty():
             raise CgdwError(f"no patient of {self.cohort} has {self.by} and {self.endpoint} data")
@@ -344,15 +357,31 @@ class OutcomeAnalysis:
 
     @property
     def _landmark_exclusion(self) -> str:
+        if self.landmark_column is not None:
+            return f"event or end of follow-up by the landmark ({self.landmark_column})"
         return f"event or end of follow-up by the landmark (day {self.landmark_days:g})"
 
     def _from_landmark(self, usable: pl.DataFrame) -> tuple[pl.DataFrame, int]:
         """A landmark analysis (guarantee-time bias): the patients still event-free and under follow-up
         after the landmark day, their time counted from it (R: subset(d, time > L); time - L). An event or a
-        censoring on the landmark day itself is before the landmark: that patient is not at risk after it."""
-        landmark_years = (self.landmark_days or 0.0) / DAYS_PER_YEAR
+        censoring on the landmark day itself is before the landmark: that patient is not at risk after it.
+        With a landmark column, L is each patient's own day (of an MRD assessment, say)."""
+        if self.landmark_column is not None:
+            dtype = usable.schema[self.landmark_column]
+            if not dtype.is_numeric():
+                raise CgdwError(
+                    f"--landmark {self.landmark_column}: a landmark column holds days from diagnosis, "
+                    f"{self.cohort}.{self.landmark_column} is {dtype}"
+                )
+            landmark_days = pl.col(self.landmark_column).cast(pl.Float64)
+        else:
+            landmark_days = pl.lit(self.landmark_days or 0.0)
+        landmark_years = landmark_days / DAYS_PER_YEAR
         kept = usable.filter(pl.col("time") > landmark_years)
-        shifted = [pl.col("time") - landmark_years]
+        # The shift is made in days (whole, or fractional from months: exact to 1e-6), so that two patients
+        # with as many days after their own landmarks tie exactly, as they would in a table of days.
+        days = (pl.col("time") * DAYS_PER_YEAR).round(6)
+        shifted = [(days - landmark_days) / DAYS_PER_YEAR]
         if self.time_dependent:  # a switch before the landmark is on from the start of the new time
             shifted.append(pl.col(self.time_dependent) - landmark_years)
         return kept.with_columns(shifted), usable.height - kept.height
@@ -505,10 +534,23 @@ class OutcomeAnalysis:
         return out
 
 
+def landmark_arguments(text: str | None) -> dict[str, Any]:
+    """`--landmark 82` (a day from diagnosis) or `--landmark mrd_c2_mfc_day` (a column of days: each
+    patient's own landmark) as the keyword arguments of `analyse_outcomes`."""
+    if text is None:
+        return {}
+    try:
+        return {"landmark_days": float(text)}
+    except ValueError:
+        return {"landmark_column": text.strip()}
+
+
 def read_outcome_data(db_path: Path, analysis: OutcomeAnalysis) -> pl.DataFrame:
     """The rows of the analysis's cohort view, with the columns it needs."""
-    selection = analysis.selection
-    return read_cohort(db_path, selection.view, analysis.columns, where=selection.where)
+    chosen = analysis.selection
+    return read_cohort(
+        db_path, chosen.view, analysis.columns, where=chosen.where, mrd_thresholds=chosen.mrd_thresholds
+    )
 
 
 def analyse_outcomes(
@@ -523,12 +565,15 @@ def analyse_outcomes(
     where: str | None = None,
     landmark_days: float | None = None,
     time_dependent: str | None = None,
+    landmark_column: str | None = None,
+    mrd_thresholds: list[str] | None = None,
 ) -> OutcomeAnalysis:
     """Read the cohort view (the patients `where` selects) and fit: what `cgdw outcomes` runs. The fitted
     analysis's `result` holds the figures; `plot_outcomes` draws its curves."""
     analysis = OutcomeAnalysis(
         endpoint, by, horizon=horizon, adjust=adjust, reference=reference, cohort=cohort, where=where,
-        landmark_days=landmark_days, time_dependent=time_dependent,
+        landmark_days=landmark_days, time_dependent=time_dependent, landmark_column=landmark_column,
+        mrd_thresholds=mrd_thresholds,
     )  # fmt: skip
     return analysis.fit(read_outcome_data(db_path, analysis))
 

@@ -343,15 +343,19 @@ def build_table1(
     min_cell: int | None = None,
     where: str | None = None,
     with_attrition: bool = False,
+    mrd_thresholds: list[str] | None = None,
 ) -> Table1:
     """`min_cell`: small-cell suppression for tables that leave the building (see `suppress_small_cells`);
-    `where`: the patients of the cohort the table describes (a predicate over its columns)."""
+    `where`: the patients of the cohort the table describes (a predicate over its columns);
+    `mrd_thresholds`: METHOD=VALUE texts deciding MRD positivity at another threshold (queries/mrd.py)."""
     # One read of the cohort view for every row, the outcome rows included.
     endpoint_columns = [c for r in rows if r.kind == "estimate" for c in ENDPOINTS[r.column][:2]]
     read = [r.column for r in rows if r.kind not in ("estimate", "section") and r.column]
     columns = [by, *read, *endpoint_columns]
-    selection = select_cohort(cohort, where)
-    frame = read_cohort(db_path, selection.view, columns, where=selection.where)
+    selection = select_cohort(cohort, where, mrd_thresholds)
+    frame = read_cohort(
+        db_path, selection.view, columns, where=selection.where, mrd_thresholds=selection.mrd_thresholds
+    )
     grouped = frame.filter(pl.col(by).is_not_null())
     if grouped.is_empty():
         raise CgdwError(
@@ -394,7 +398,7 @@ def build_table1(
         patients=grouped.height,
         excluded_no_group=frame.height - grouped.height,
         horizon_years=horizon,
-        notes=[*([selection.sentence] if selection.where else []), *notes],
+        notes=[*([selection.sentence] if selection.where or selection.mrd_thresholds else []), *notes],
         where=selection.where,
         attrition=attrition(db_path, selection) if with_attrition else None,
     )

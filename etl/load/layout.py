@@ -307,7 +307,7 @@ Problem = Callable[[str], ValueError]  # a message -> the error naming the attri
 def reserved_attribute_names() -> frozenset[str]:
     """Names an attribute may not take: the columns of every shipped version of the views that the
     declared attributes join (cohort_patient), else the attribute would be left out of it."""
-    views = [d for d in load_definitions() if d.attributes == "patient"]
+    views = [d for d in load_definitions() if "patient_attribute" in d.joins]
     return frozenset(column for d in views for column in d.columns)
 
 

@@ -1,8 +1,9 @@
 -- name: cohort_patient
 -- version: 2
--- materialize: table
 -- attributes: patient
 -- depends: patient, enrolment, protocol, baseline, immunophenotype, tcr_status, oncogenetic_result, oncogenetic_marker, treatment_response, ikzf1_alteration_v3, mrd_result_v1, patient_gene_alteration_v1, endpoint_v3
+-- Superseded by v3 (MRD thresholds from reference data, MRD status per time point and method), which
+-- analyses read and which is stored as a table; this version stays as released.
 -- Changes from v1, for cohorts loaded as published: endpoints from endpoint@v3 (OS without a CR record,
 -- reported EFS/DFS/PFS; EFS and CIR NULL when CR is unknown), the diagnosis as loaded (the list is open),
 -- a protocol the warehouse does not describe no longer drops the patient, is_adult is NULL for a protocol

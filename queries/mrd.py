@@ -1,0 +1,206 @@
+"""MRD status per (time point, method): the generated view `patient_mrd`, and thresholds an analysis sets.
+
+`mrd_result` v3 decides the positivity of each measurement at the threshold of table `mrd_threshold`
+(reference data, one row per method, or per method and time point where a protocol sets its own). Which
+(time point, method) pairs exist depends on the data (MRD1 by ASO-PCR in GRAALL, C2 by MFC and LSC-MFC in
+HOVON 102, ...), so the wide per-patient view is generated like `patient_attribute`: `cgdw views apply`
+releases a new `patient_mrd` version when the pairs present change, and the stable `cohort_patient`
+(v3, `-- attributes: patient, mrd`) joins it. Per pair three columns, named from the time point and the
+method (docs/mrd.md):
+
+    mrd_c2_mfc_positive   positive at the threshold; NULL when not evaluable (not done, indeterminate, or
+                          below a quantitative range that starts above the threshold)
+    mrd_c2_mfc_day        day of the assessment (days from diagnosis; the earliest if several targets)
+    mrd_c2_mfc_value      highest level measured, as a fraction of cells
+
+A time point that already starts with "mrd" is not prefixed again: MRD1 by ASO-PCR gives mrd1_pcr_*.
+With several targets (IG/TCR rearrangements) at one assessment, the patient is positive when any
+evaluable target is, negative when every evaluable target is negative.
+
+An analysis may set another threshold for a method (`--mrd-threshold MFC=0.01%`): the same SQL of
+mrd_result v3 runs with a `mrd_threshold` CTE holding the changed rows (`threshold_cte`), so the rule that
+decides positivity is written once, in queries/views/mrd_result/v3.sql.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import duckdb
+
+# The short name of each method in column names.
+METHOD_NAMES = {"ASO-PCR": "pcr", "ddPCR": "ddpcr", "MFC": "mfc", "LSC-MFC": "lsc", "NGS-IGTCR": "ngs"}
+VIEW_NAME = "patient_mrd"
+SOURCE = "mrd_result_v3"  # the pinned version the generated view reads
+# (suffix, aggregate of mrd_result, SQL type, what the column says)
+STATUS_COLUMNS = (
+    ("positive", "bool_or(is_positive)", "BOOLEAN",
+     "positive at the threshold of table mrd_threshold; NULL if not evaluable"),
+    ("day", "min(day)", "INTEGER", "day of the assessment, days from diagnosis"),
+    ("value", "max(value_fraction)", "DOUBLE", "highest level measured, as a fraction of cells"),
+)  # fmt: skip
+_NOT_NAME = re.compile(r"[^a-z0-9]+")
+
+
+class MrdNamingError(ValueError):
+    """Two (time point, method) pairs that would give one column name, or an unknown method."""
+
+
+def column_prefix(time_point: str, method: str) -> str:
+    """mrd_<time point>_<method>, e.g. ('C2', 'MFC') -> mrd_c2_mfc, ('MRD1', 'ASO-PCR') -> mrd1_pcr."""
+    if method not in METHOD_NAMES:
+        raise MrdNamingError(f"MRD method {method!r} is not one of {', '.join(METHOD_NAMES)}")
+    point = _NOT_NAME.sub("_", time_point.lower()).strip("_")
+    if not point:
+        raise MrdNamingError(f"MRD time point {time_point!r} gives no column name")
+    stem = point if point.startswith("mrd") else f"mrd_{point}"
+    return f"{stem}_{METHOD_NAMES[method]}"
+
+
+@dataclass(frozen=True)
+class MrdPair:
+    time_point: str
+    method: str
+
+    @property
+    def prefix(self) -> str:
+        return column_prefix(self.time_point, self.method)
+
+    def column_descriptions(self) -> dict[str, str]:
+        """Each column of the pair, with what it says."""
+        what = f"MRD at {self.time_point} by {self.method}"
+        return {f"{self.prefix}_{suffix}": f"{what}: {text}" for suffix, _, _, text in STATUS_COLUMNS}
+
+
+def mrd_pairs(con: duckdb.DuckDBPyConnection) -> list[MrdPair]:
+    """The (time point, method) pairs of the current MRD results of consented patients (none before
+    mrd_result v3 is applied)."""
+    applied = con.execute(
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = 'main' AND table_name = $name",
+        {"name": SOURCE},
+    ).fetchall()
+    if not applied:
+        return []
+    rows = con.execute(f'SELECT DISTINCT time_point, method FROM "{SOURCE}"').fetchall()
+    return [MrdPair(time_point, method) for time_point, method in rows]
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def checked_pairs(pairs: list[MrdPair]) -> list[MrdPair]:
+    """The pairs in column order; two pairs that give one name (C2 and c2) are refused, naming both."""
+    by_prefix: dict[str, MrdPair] = {}
+    for pair in sorted(set(pairs), key=lambda p: (p.prefix, p.time_point, p.method)):
+        taken = by_prefix.setdefault(pair.prefix, pair)
+        if taken != pair:
+            raise MrdNamingError(
+                f"MRD time points {taken.time_point!r} ({taken.method}) and {pair.time_point!r} "
+                f"({pair.method}) both give the columns {pair.prefix}_*: load one spelling of the time point"
+            )
+    return list(by_prefix.values())
+
+
+def patient_mrd_sql(pairs: list[MrdPair], source: str = SOURCE) -> str:
+    """The SELECT of the wide MRD view: one row per patient with an MRD result, three columns per pair."""
+    selects = ["    patient_id"]
+    for pair in checked_pairs(pairs):
+        where = f"time_point = {_literal(pair.time_point)} AND method = {_literal(pair.method)}"
+        selects += [
+            f'    CAST({aggregate} FILTER ({where}) AS {sql_type}) AS "{pair.prefix}_{suffix}"'
+            for suffix, aggregate, sql_type, _ in STATUS_COLUMNS
+        ]
+    body = ",\n".join(selects)
+    return f"SELECT\n{body}\nFROM {source}\nGROUP BY patient_id"
+
+
+@dataclass(frozen=True)
+class ThresholdRow:
+    method: str
+    time_point: str  # "*": every time point without a row of its own
+    threshold: float  # a fraction of cells
+    positive_at: str  # ">=" or ">"
+    source: str
+
+
+def parse_threshold_override(text: str) -> tuple[str, float]:
+    """METHOD=VALUE, the value a fraction (1e-4) or a percentage (0.01%): (method, fraction)."""
+    method, sep, value = text.partition("=")
+    method, value = method.strip(), value.strip()
+    if not sep or method not in METHOD_NAMES:
+        raise ValueError(
+            f"--mrd-threshold {text!r}: expected METHOD=VALUE with METHOD one of {', '.join(METHOD_NAMES)} "
+            "and VALUE a fraction (1e-4) or a percentage (0.01%)"
+        )
+    percent = value.endswith("%")
+    try:
+        number = float(value.removesuffix("%"))
+    except ValueError:
+        raise ValueError(f"--mrd-threshold {text!r}: {value!r} is not a number") from None
+    fraction = number / 100 if percent else number
+    if not (math.isfinite(fraction) and 0 <= fraction <= 1):
+        raise ValueError(f"--mrd-threshold {text!r}: a threshold is a fraction of cells, 0 to 1 (0% to 100%)")
+    return method, fraction
+
+
+def overridden(rows: list[ThresholdRow], overrides: dict[str, float]) -> list[ThresholdRow]:
+    """The threshold table with each overridden method at one threshold for every time point: positive at
+    or above it, or, for 0, at any detectable level (a quantified 0 is not positive)."""
+    kept = [r for r in rows if r.method not in overrides]
+    given = [
+        ThresholdRow(method, "*", value, ">" if value == 0 else ">=", f"--mrd-threshold {method}={value:g}")
+        for method, value in sorted(overrides.items())
+    ]
+    return kept + given
+
+
+def threshold_cte(rows: list[ThresholdRow]) -> str:
+    """`WITH mrd_threshold AS (...)` holding the rows: put before mrd_result v3's SELECT, it stands in for
+    the table."""
+    values = ",\n    ".join(
+        f"({_literal(r.method)}, {_literal(r.time_point)}, CAST({r.threshold!r} AS DOUBLE), "
+        f"{_literal(r.positive_at)}, {_literal(r.source)})"
+        for r in rows
+    )
+    return (
+        "WITH mrd_threshold (method, time_point, threshold, positive_at, source) AS (\n"
+        f"    VALUES\n    {values}\n)\n"
+    )
+
+
+# Columns of cohort_patient that summarise one time point over every method (the seed letter's MRD1).
+TIME_POINT_SUMMARIES = {"mrd1_positive": "MRD1"}
+
+
+def rethresholded_sql(
+    cohort: str,
+    cohort_columns: list[str],
+    pairs: list[MrdPair],
+    rows: list[ThresholdRow],
+    overrides: dict[str, float],
+    mrd_result_sql: str,
+) -> str:
+    """A subquery with the rows of `cohort` whose MRD positivity columns are decided again at the
+    overridden thresholds: the pairs of the overridden methods, and the time-point summaries
+    (mrd1_positive) of the time points they have. The SELECT of mrd_result v3 runs under a CTE that stands
+    in for table mrd_threshold, so positivity follows the one rule of that view."""
+    changed = [p for p in checked_pairs(pairs) if p.method in overrides]
+    replaced = {f"{p.prefix}_positive": (p.time_point, p.method) for p in changed}
+    points = {p.time_point for p in changed}
+    summaries = {c: tp for c, tp in TIME_POINT_SUMMARIES.items() if tp in points and c in cohort_columns}
+    replaced = {c: v for c, v in replaced.items() if c in cohort_columns}
+    if not replaced and not summaries:
+        return cohort
+    results = f"({threshold_cte(overridden(rows, overrides))}{mrd_result_sql}) AS r"
+    selects = [
+        f'bool_or(is_positive) FILTER (time_point = {_literal(tp)} AND method = {_literal(m)}) AS "{c}"'
+        for c, (tp, m) in replaced.items()
+    ] + [f'bool_or(is_positive) FILTER (time_point = {_literal(tp)}) AS "{c}"' for c, tp in summaries.items()]
+    statuses = f"(SELECT patient_id, {', '.join(selects)} FROM {results} GROUP BY patient_id) AS o"
+    replacing = ", ".join(f'o."{c}" AS "{c}"' for c in [*replaced, *summaries])
+    return (
+        f"(SELECT c.* REPLACE ({replacing}) FROM {cohort} AS c LEFT JOIN {statuses} USING (patient_id)) AS c"
+    )

@@ -1,0 +1,193 @@
+"""MRD at any time point and by any method: thresholds are reference data (table mrd_threshold, each with its
+published source), the cohort view has a positivity, a day and a level for every (time point, method)
+present (mrd_c2_mfc_positive, ...), and an analysis may decide positivity at another threshold
+(`--mrd-threshold METHOD=VALUE`) through the same rule. Real DuckDB files, real migrations, real loaders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from etl.analysis.cohort import read_cohort
+from etl.analysis.outcomes import analyse_outcomes
+from etl.errors import CgdwError
+from etl.load.layout import load_layout
+from etl.privacy import patient_key
+from etl.sources.registry import load_source
+from etl.views import apply_views
+from queries.mrd import METHOD_NAMES, MrdNamingError, MrdPair, column_prefix, patient_mrd_sql
+from schema.models import MRD_METHODS
+from tests.helpers import TEST_KEY, cgdw, query
+
+MRD_HEADER = (
+    "trial_group", "patient_id", "sample_id", "time_point", "days_from_diagnosis", "method", "target",
+    "value", "unit", "limit_of_detection", "quantitative_range_low", "qualitative_result",
+)  # fmt: skip
+# Five patients of the packaged AML layout (etl/sources/layouts/hovon_aml.toml) in CR; two died.
+AML_PATIENT = {
+    "STUDY": "HO132", "SEX": "F", "AGE": "54.5", "YEAR_DX": "2015", "DIAGNOSIS": "AML", "WBC": "12.5",
+    "CR1": "Y", "DAYS_TO_CR": "31", "ALLO_CR1": "N", "DAYS_TO_ALLO": "", "MONTHS_TO_RELAPSE": "",
+    "STATUS": "ALIVE", "MONTHS_TO_DEATH": "", "MONTHS_FOLLOW_UP": "36", "CONSENT": "Y", "ELN2017": "INT",
+    "FLT3_ITD": "NEG", "NPM1": "NEG", "ARM": "A", "BM_BLASTS": "40",
+}  # fmt: skip
+PATNOS = [f"H-00{i}" for i in range(1, 6)]
+
+
+def write_aml(path: Path) -> Path:
+    columns = load_layout("hovon_aml").source_columns
+    dead = {"STATUS": "DEAD", "MONTHS_TO_DEATH": "20", "MONTHS_FOLLOW_UP": "20"}
+    patients = [{**AML_PATIENT, "PATNO": p, **(dead if p in ("H-001", "H-003") else {})} for p in PATNOS]
+    rows = [",".join(columns), *(",".join(p[c] for c in columns) for p in patients)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def mrd_row(
+    patient: str, time_point: str, day: str, method: str, value: str, qualitative: str, low: str = "0.01"
+):
+    """One MRD result in percent of white cells (limit of detection 0.001%)."""
+    return ["HOVON-SAKK", patient, "", time_point, day, method, "", value, "%", "0.001", low, qualitative]
+
+
+# What each patient shows after cycle 2 (C2) by flow cytometry (MFC, positive at >= 0.1%) and by LSC flow
+# (LSC-MFC, any detectable CD34+CD38- leukemic stem cell is positive), and one result after cycle 1.
+RESULTS = [
+    mrd_row("H-001", "C2", "82", "MFC", "0.15", "positive"),  # above 0.1%: positive
+    mrd_row("H-001", "C2", "82", "LSC-MFC", "0.0004", "positive"),  # any LSC: positive
+    mrd_row("H-002", "C2", "79", "MFC", "0.05", "positive"),  # detected, below 0.1%: negative
+    mrd_row("H-002", "C2", "79", "LSC-MFC", "", "negative"),
+    mrd_row("H-003", "C2", "90", "MFC", "", "positive not quantifiable"),  # below a range starting at 0.01%
+    mrd_row("H-003", "C2", "90", "LSC-MFC", "", "positive not quantifiable"),  # detected: positive
+    mrd_row("H-004", "C2", "101", "MFC", "", "not done"),  # unknown, never negative
+    mrd_row("H-004", "C2", "101", "LSC-MFC", "0", "negative"),  # a quantified 0 is not above 0
+    mrd_row("H-005", "C2", "84", "MFC", "0.1", "positive"),  # at the threshold: positive
+    mrd_row("H-005", "C1", "35", "MFC", "2.5", "positive"),
+]
+
+
+def write_mrd(path: Path, rows: list[list[str]]) -> Path:
+    path.write_text("\n".join("\t".join(r) for r in [list(MRD_HEADER), *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def aml_warehouse(db_path: Path, tmp_path: Path) -> Path:
+    load_source(db_path, "clinical", write_aml(tmp_path / "hovon.csv"), layout="hovon_aml")
+    report = load_source(db_path, "mrd", write_mrd(tmp_path / "mrd.tsv", RESULTS))
+    assert (report.rows_loaded, report.rows_rejected) == (len(RESULTS), 0)
+    apply_views(db_path)
+    return db_path
+
+
+def statuses(
+    db: Path, columns: str, mrd_thresholds: tuple[tuple[str, float], ...] = ()
+) -> dict[str, tuple[object, ...]]:
+    """The given cohort columns of each patient, by source patient number (through its pseudonymous key)."""
+    names = [c.strip() for c in columns.split(",")]
+    frame = read_cohort(db, "cohort_patient", ["patient_key", *names], mrd_thresholds=mrd_thresholds)
+    by_key = {row[0]: row[1:] for row in frame.iter_rows()}
+    return {patno: by_key[patient_key(TEST_KEY.encode(), "HOVON-SAKK", patno)] for patno in PATNOS}
+
+
+# --- the thresholds are reference data -------------------------------------------------------------------
+
+
+def test_each_method_has_its_threshold_with_its_published_source(db_path: Path) -> None:
+    rows = {
+        m: (t, at, src) for m, tp, t, at, src in query(db_path, "SELECT * FROM mrd_threshold") if tp == "*"
+    }
+    assert set(rows) == set(MRD_METHODS) == set(METHOD_NAMES)
+    assert rows["ASO-PCR"][:2] == (1e-4, ">=")
+    assert rows["MFC"][:2] == (1e-3, ">=") and "Schuurhuis" in rows["MFC"][2]
+    # LSC flow has its own rule (no longer the MFC 0.1% of mrd_result v1): any detectable LSC.
+    assert rows["LSC-MFC"][:2] == (0.0, ">") and "Zeijlemaker" in rows["LSC-MFC"][2]
+
+
+# --- every (time point, method) is a column of the cohort view -------------------------------------------
+
+
+def test_the_cohort_view_has_the_status_day_and_level_of_every_time_point_and_method(
+    aml_warehouse: Path,
+) -> None:
+    columns = [c for (c,) in query(aml_warehouse, "SELECT column_name FROM (DESCRIBE cohort_patient)")]
+    assert [c for c in columns if c.startswith("mrd_")] == [
+        "mrd_c1_mfc_positive", "mrd_c1_mfc_day", "mrd_c1_mfc_value",
+        "mrd_c2_lsc_positive", "mrd_c2_lsc_day", "mrd_c2_lsc_value",
+        "mrd_c2_mfc_positive", "mrd_c2_mfc_day", "mrd_c2_mfc_value",
+    ]  # fmt: skip
+    got = statuses(
+        aml_warehouse, "mrd_c2_mfc_positive, mrd_c2_lsc_positive, mrd_c2_mfc_day, mrd_c1_mfc_positive"
+    )
+    assert got == {
+        "H-001": (True, True, 82, None),
+        "H-002": (False, False, 79, None),
+        "H-003": (False, True, 90, None),
+        "H-004": (None, False, 101, None),
+        "H-005": (True, None, 84, True),
+    }
+    levels = statuses(aml_warehouse, "mrd_c2_mfc_value")
+    assert levels["H-001"][0] == pytest.approx(0.0015) and levels["H-004"] == (None,)
+
+
+def test_a_new_time_point_releases_a_new_version_of_the_generated_view(
+    aml_warehouse: Path, tmp_path: Path
+) -> None:
+    assert apply_views(aml_warehouse).released == []  # nothing new: nothing released
+    later = [mrd_row("H-001", "C3", "170", "MFC", "0.02", "positive")]
+    load_source(aml_warehouse, "mrd", write_mrd(tmp_path / "mrd_c3.tsv", RESULTS + later))
+    assert apply_views(aml_warehouse).released == ["patient_mrd@v2"]
+    assert statuses(aml_warehouse, "mrd_c3_mfc_positive, mrd_c3_mfc_day")["H-001"] == (False, 170)
+    shown = cgdw("views", "show", "patient_mrd", "--db", str(aml_warehouse))
+    assert shown.returncode == 0, shown.stderr
+    assert "--   mrd_c3_mfc_positive: MRD at C3 by MFC: positive at the threshold" in shown.stdout
+
+
+def test_column_names_come_from_the_time_point_and_the_method() -> None:
+    assert column_prefix("C2", "MFC") == "mrd_c2_mfc"
+    assert column_prefix("C2", "LSC-MFC") == "mrd_c2_lsc"
+    assert column_prefix("MRD1", "ASO-PCR") == "mrd1_pcr"  # not mrd_mrd1_pcr
+    assert column_prefix("Day 33", "NGS-IGTCR") == "mrd_day_33_ngs"
+    with pytest.raises(
+        MrdNamingError, match=r"'C2' \(MFC\) and 'c2' \(MFC\) both give the columns mrd_c2_mfc_"
+    ):
+        patient_mrd_sql([MrdPair("C2", "MFC"), MrdPair("c2", "MFC")])
+    with pytest.raises(MrdNamingError, match="not one of"):
+        column_prefix("C2", "FISH")
+
+
+# --- another threshold for one analysis -------------------------------------------------------------------
+
+
+def test_an_analysis_can_decide_positivity_at_another_threshold(aml_warehouse: Path) -> None:
+    columns = "mrd_c2_mfc_positive, mrd_c2_lsc_positive"
+    at_0_01_percent = statuses(aml_warehouse, columns, mrd_thresholds=(("MFC", 1e-4),))
+    assert at_0_01_percent == {
+        "H-001": (True, True),
+        "H-002": (True, False),  # 0.05% is positive at 0.01%
+        "H-003": (False, True),  # below a range that starts at 0.01%: still negative
+        "H-004": (None, False),
+        "H-005": (True, None),
+    }
+    # LSC at 0.001%: the detected-but-unquantified result can no longer be told, the 0.0004% is negative.
+    lsc = statuses(aml_warehouse, columns, mrd_thresholds=(("LSC-MFC", 1e-5),))
+    assert [v[1] for v in lsc.values()] == [False, False, None, False, None]
+
+
+def test_the_default_thresholds_given_again_change_nothing(aml_warehouse: Path) -> None:
+    """The override runs mrd_result v3's own SELECT: one rule, whatever the threshold."""
+    columns = "mrd_c2_mfc_positive, mrd_c2_lsc_positive, mrd_c1_mfc_positive"
+    same = (("LSC-MFC", 0.0), ("MFC", 1e-3))
+    assert statuses(aml_warehouse, columns, mrd_thresholds=same) == statuses(aml_warehouse, columns)
+
+
+def test_the_override_is_said_in_the_output_and_refused_when_it_cannot_apply(aml_warehouse: Path) -> None:
+    fitted = analyse_outcomes(aml_warehouse, "os", "mrd_c2_mfc_positive", mrd_thresholds=["MFC=0.01%"])
+    assert {g.group: g.n for g in fitted.result.groups} == {"yes": 3, "no": 1}
+    assert "(--mrd-threshold: MFC MRD positive at >= 0.0001)" in fitted.result.notes[0]
+    with pytest.raises(CgdwError, match="no MRD result by that method"):
+        analyse_outcomes(aml_warehouse, "os", "mrd_c2_mfc_positive", mrd_thresholds=["ASO-PCR=1e-4"])
+    shown = cgdw(
+        "table1", "--by", "mrd_c2_mfc_positive", "--mrd-threshold", "MFC=two", "--db", str(aml_warehouse)
+    )
+    assert shown.returncode != 0 and "--mrd-threshold 'MFC=two': 'two' is not a number" in shown.stderr
