@@ -702,17 +702,42 @@ def rejects(
 # --- synthetic data and demo ------------------------------------------------------------------------------
 
 
+class StudyChoice(StrEnum):
+    tall = "tall"
+    aml = "aml"
+
+
+StudyOption = Annotated[
+    StudyChoice,
+    typer.Option(
+        "--study",
+        help="tall: the seed letter's T-ALL cohort (GRAALL/FRALLE, 476 patients); aml: the second letter's "
+        "HOVON-SAKK 102 cohort (800 patients, MFC- and LSC-MRD after cycle 2).",
+    ),
+]
+
+
 @app.command("synth")
 def synth(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the source files to.")],
+    study: StudyOption = StudyChoice.tall,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 1,
-    patients: Annotated[int, typer.Option(help="Cohort size (476 = the seed letter's cohort).")] = 476,
-    dirty: Annotated[bool, typer.Option("--dirty", help="Add documented data problems.")] = False,
+    patients: Annotated[
+        int | None, typer.Option(help="Cohort size (default: the letter's, 476 for tall, 800 for aml).")
+    ] = None,
+    dirty: Annotated[bool, typer.Option("--dirty", help="Add documented data problems (tall).")] = False,
 ) -> None:
-    """Write a SYNTHETIC cohort calibrated to the seed letter, as raw source files in each group's layout."""
-    from etl.synth import write_synthetic_cohort
+    """Write a SYNTHETIC cohort calibrated to a letter, as raw source files in each group's layout."""
+    if study is StudyChoice.aml:
+        if dirty:
+            raise CgdwError("--dirty is offered for the T-ALL cohort (--study tall) only")
+        from etl.synth.aml import write_synthetic_aml_cohort
 
-    result = write_synthetic_cohort(out_dir, seed=seed, patients=patients, dirty=dirty)
+        result = write_synthetic_aml_cohort(out_dir, seed=seed, patients=patients or 800)
+    else:
+        from etl.synth import write_synthetic_cohort
+
+        result = write_synthetic_cohort(out_dir, seed=seed, patients=patients or 476, dirty=dirty)
     _say(f"wrote a SYNTHETIC cohort of {result.n_patients} patients to {out_dir}:")
     for name, path in result.files.items():
         _say(f"  {name:15} {path}")
@@ -721,17 +746,20 @@ def synth(
 @app.command("demo")
 def demo(
     db: DbOption = None,
+    study: StudyOption = StudyChoice.tall,
     workdir: Annotated[
         Path | None, typer.Option(help="Where the synthetic source files go. Default: beside the database.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the synthetic cohort.")] = 1,
     quiet: QuietOption = False,
 ) -> None:
-    """Build a demo warehouse from SYNTHETIC data: synth, migrate, load everything, print a summary."""
+    """Build a demo warehouse from SYNTHETIC data: synth, migrate, load, print the letter's analyses."""
     from etl import demo as demo_module
 
     with _progress(quiet) as progress:
-        summary = demo_module.run_demo(_db(db), workdir=workdir, seed=seed, progress=progress)
+        summary = demo_module.run_demo(
+            _db(db), workdir=workdir, seed=seed, progress=progress, study=study.value
+        )
     if not quiet:
         demo_module.print_summary(summary, out)
 

@@ -57,7 +57,8 @@ map = { "Y" = "given", "W" = "withdrawn" }
 
 
 def test_the_packaged_layouts_load_and_their_docs_are_current() -> None:
-    assert available_layouts() == ["cnv", "fralle", "graall", "hovon_aml", "lab", "mrd", "samples"]
+    packaged = ["cnv", "fralle", "graall", "hovon102", "hovon_aml", "lab", "mrd", "samples"]
+    assert available_layouts() == packaged
     for name in available_layouts():
         assert (REPO / "docs" / "formats" / f"{name}.md").read_text() == render(load_layout(name)), (
             "run: python -m etl.load.layout_docs docs/formats"
@@ -104,6 +105,6 @@ def test_a_layout_may_not_map_an_identifier_column(tmp_path: Path) -> None:
 
 def test_an_unknown_layout_name_lists_the_known_ones() -> None:
     with pytest.raises(
-        CgdwError, match="known layouts are cnv, fralle, graall, hovon_aml, lab, mrd, samples"
+        CgdwError, match="known layouts are cnv, fralle, graall, hovon102, hovon_aml, lab, mrd, samples"
     ):
         load_layout("gralal")

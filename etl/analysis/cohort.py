@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -136,6 +137,28 @@ def attrition(db_path: Path, selection: CohortSelection) -> pl.DataFrame:
         before = left
     return pl.DataFrame(rows, schema={"step": pl.String, "rule": pl.String, "patients": pl.Int64,
                                       "dropped": pl.Int64})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DeclaredAttribute:
+    """What the data dictionary (table attribute) says of a patient attribute: its label and, for a
+    categorical one, its levels (code, label) in display order."""
+
+    label: str
+    levels: tuple[tuple[str, str], ...] = ()
+
+
+def declared_attributes(db_path: Path) -> dict[str, DeclaredAttribute]:
+    """The declared patient attributes by name (docs/attributes.md)."""
+    with open_for_read(db_path) as con:
+        rows = con.execute(
+            "SELECT attribute_name, label, levels FROM attribute WHERE entity = 'patient'"
+        ).fetchall()
+    declared = {}
+    for name, label, levels in rows:
+        codes = tuple((str(v["code"]), str(v.get("label") or v["code"])) for v in json.loads(levels or "[]"))
+        declared[name] = DeclaredAttribute(label or name, codes)
+    return declared
 
 
 def cohort_columns(db_path: Path, view: str) -> list[str]:

@@ -22,8 +22,10 @@ from scipy import stats
 
 from etl.analysis.cohort import (
     ENDPOINTS,
+    DeclaredAttribute,
     attrition,
     cohort_columns,
+    declared_attributes,
     format_p,
     group_label,
     group_order,
@@ -197,11 +199,20 @@ def count_test(table: np.ndarray, chosen: str | None = None) -> tuple[float | No
     return float(stats.chi2_contingency(table, correction=False).pvalue), CHI_SQUARE
 
 
-def categorical_rows(row: Table1Row, parts: dict[object, pl.DataFrame]) -> list[RowResult]:
-    """A heading with the test over the groups x levels table, then one count row per level (n/evaluated)."""
+def categorical_rows(
+    row: Table1Row, parts: dict[object, pl.DataFrame], declared: tuple[tuple[str, str], ...] = ()
+) -> list[RowResult]:
+    """A heading with the test over the groups x levels table, then one count row per level (n/evaluated).
+    `declared`: the levels (code, label) the data dictionary gives the column, in their order; a value
+    outside them follows, sorted."""
     values = {value: _levels_of(row, part[row.column]) for value, part in parts.items()}
     present = pl.concat(list(values.values())).drop_nulls() if values else pl.Series([], dtype=pl.String)
-    levels = _bin_labels(row.bins) if row.bins else sorted(present.unique().to_list(), key=str)
+    found = sorted(present.unique().to_list(), key=str)
+    labels = dict(declared) if not row.bins else {}
+    if row.bins:
+        levels = _bin_labels(row.bins)
+    else:
+        levels = [code for code in labels if code in found] + [v for v in found if v not in labels]
     table = np.array([[int((v == level).sum()) for level in levels] for v in values.values()])
     p, test = count_test(table, row.test) if len(levels) > 1 else (None, None)
     heading = RowResult(
@@ -214,7 +225,8 @@ def categorical_rows(row: Table1Row, parts: dict[object, pl.DataFrame]) -> list[
             evaluated = v.drop_nulls()
             cells[group_label(group)] = Cell(n=int((evaluated == level).sum()), denom=evaluated.len())
         total = Cell(n=sum(c.n or 0 for c in cells.values()), denom=sum(c.denom or 0 for c in cells.values()))
-        results.append(RowResult(f"{row.id}={level}", f"  {level}", "count", cells, total, None, None))
+        shown = labels.get(level, level)
+        results.append(RowResult(f"{row.id}={level}", f"  {shown}", "count", cells, total, None, None))
     return results
 
 
@@ -331,7 +343,8 @@ def table1_rows(
     view = select_cohort(cohort).view
     frame = read_cohort(db_path, view, [c for c in cohort_columns(db_path, view) if c != by])
     levels = {c: frame[c].n_unique() for c in frame.columns if frame.schema[c] == pl.String}
-    return default_rows(dict(frame.schema), levels)
+    labels = {name: a.label for name, a in declared_attributes(db_path).items()}
+    return default_rows(dict(frame.schema), levels, labels)
 
 
 def build_table1(
@@ -365,6 +378,7 @@ def build_table1(
         )
     groups = group_order(grouped[by])
     parts = {value: grouped.filter(pl.col(by) == value) for value in groups}
+    declared = declared_attributes(db_path) if any(r.kind == "categorical" for r in rows) else {}
     results: list[RowResult] = []
     for row in rows:
         if row.id == "total":
@@ -376,7 +390,8 @@ def build_table1(
         elif row.kind == "mean":
             results.append(mean_row(row, parts))
         elif row.kind == "categorical":
-            results.extend(categorical_rows(row, parts))
+            levels = declared.get(row.column, DeclaredAttribute("")).levels
+            results.extend(categorical_rows(row, parts, levels))
         elif row.kind == "section":
             results.append(RowResult(row.id, row.label, "section", {group_label(g): Cell() for g in groups},
                                      Cell(), None, None))  # fmt: skip

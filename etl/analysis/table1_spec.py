@@ -150,21 +150,26 @@ def _row(entry: dict[str, Any], number: int, path: Path) -> Table1Row:
     )  # fmt: skip
 
 
-def default_rows(schema: dict[str, pl.DataType], levels: dict[str, int]) -> tuple[Table1Row, ...]:
+def default_rows(
+    schema: dict[str, pl.DataType], levels: dict[str, int], labels: dict[str, str] | None = None
+) -> tuple[Table1Row, ...]:
     """A Table 1 of every column of the cohort (tableone's default): true/false columns as counts, text
     with at most MAX_DEFAULT_LEVELS values as categorical, numbers as median (range), then the estimates
-    of the endpoints the cohort has. `levels`: distinct values per text column."""
+    of the endpoints the cohort has. `levels`: distinct values per text column; `labels`: a row label per
+    column (the declared attributes' labels), else the column's name."""
+    labels = labels or {}
     endpoint_columns = {c for time, status, _ in ENDPOINTS.values() for c in (time, status)}
     rows = [Table1Row("total", "Total", "count", "")]
     for column, dtype in schema.items():
         if column in NOT_CHARACTERISTICS or column in endpoint_columns or column.endswith("_years"):
             continue
+        label = labels.get(column, column)
         if dtype == pl.Boolean:
-            rows.append(Table1Row(column, column, "count", column))
+            rows.append(Table1Row(column, label, "count", column))
         elif dtype.is_numeric():
-            rows.append(Table1Row(column, column, "median", column))
+            rows.append(Table1Row(column, label, "median", column))
         elif dtype == pl.String and 1 < levels.get(column, 0) <= MAX_DEFAULT_LEVELS:
-            rows.append(Table1Row(column, column, "categorical", column))
+            rows.append(Table1Row(column, label, "categorical", column))
     for endpoint, (time, status, description) in ENDPOINTS.items():
         if time in schema and status in schema:
             rows.append(Table1Row(f"{endpoint}5", description, "estimate", endpoint))
