@@ -5,8 +5,8 @@
 
 Builds the cohort once (synth + every load, as `cgdw demo` does) in DIR, or reuses the warehouse a
 previous run left there, then times `cgdw views apply`, `cgdw table1` (the seed spec, with `--where`,
-and every column), `cgdw outcomes` (OS, CIR, OS from a landmark, and OS adjusted as in the seed letter)
-and `cgdw plot oncoplot`.
+and every column), `cgdw outcomes` (OS, CIR, OS from a landmark day and from each patient's MRD1 day, and
+OS adjusted as in the seed letter) and `cgdw plot oncoplot`.
 Targets (issues 4 and 14): table1, table1 --where, outcomes OS and outcomes --landmark under 3 s, views
 apply under 10 s.
 """
@@ -44,6 +44,9 @@ COMMANDS: list[tuple[str, list[str], float | None]] = [
     ("outcomes --endpoint cir", ["outcomes", "--endpoint", "cir", *to_json("cir")], None),
     ("outcomes --endpoint os --landmark 180 (issue 14)",
      ["outcomes", "--endpoint", "os", "--landmark", "180", *to_json("os_l")], 3.0),
+    ("outcomes --by mrd1_pcr_positive --landmark mrd1_pcr_day (each patient's MRD1 day)",
+     ["outcomes", "--endpoint", "os", "--by", "mrd1_pcr_positive", "--landmark", "mrd1_pcr_day",
+      *to_json("os_lm")], None),
     ("outcomes --endpoint os --adjust (4 covariates)",
      ["outcomes", "--endpoint", "os", *ADJUST, *to_json("os_a")], None),
     ("outcomes --endpoint cir --adjust (4 covariates)",
