@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import duckdb
 
-from queries import parse_ref
+from etl.warehouse import relation_columns
+from queries import ViewDefinitionError, find_definition, parse_ref
+from queries.attributes import stable_join_sql
 
 _FRESH = """
     SELECT m.table_name FROM view_materialization AS m
@@ -30,15 +32,40 @@ def fresh_table(con: duckdb.DuckDBPyConnection, name: str, version: int) -> str 
     return rows[0][0] if rows else None
 
 
+def _latest_live(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
+    latest = con.execute(
+        "SELECT max(version) FROM view_version WHERE name = $name AND retired_at IS NULL", {"name": name}
+    ).fetchall()
+    return None if not latest or latest[0][0] is None else int(latest[0][0])
+
+
 def relation_to_read(con: duckdb.DuckDBPyConnection, view: str) -> str:
     """What to scan for `view` (a stable NAME or a pinned NAME_vN): its fresh materialised table, else the
     view itself. A stable name is resolved through the registry to its latest live version."""
     name, version = parse_ref(view)
+    version = _latest_live(con, name) if version is None else version
     if version is None:
-        latest = con.execute(
-            "SELECT max(version) FROM view_version WHERE name = $name AND retired_at IS NULL", {"name": name}
-        ).fetchall()
-        if not latest or latest[0][0] is None:
-            return view
-        version = int(latest[0][0])
+        return view
     return fresh_table(con, name, version) or view
+
+
+def stored_with_joins(con: duckdb.DuckDBPyConnection, view: str) -> str | None:
+    """For a stable NAME whose latest version is stored (fresh) and whose file joins generated views
+    (`-- attributes: patient, mrd`): the SELECT of the stored copy joined with their latest live versions,
+    the rows the stable view gives, without recomputing the version. None otherwise."""
+    name, version = parse_ref(view)
+    latest = _latest_live(con, name) if version is None else None
+    table = fresh_table(con, name, latest) if latest is not None else None
+    if latest is None or table is None:
+        return None
+    try:
+        generated = find_definition(name, latest).joins
+    except ViewDefinitionError:
+        return None
+    joins = []
+    for joined in generated:
+        joined_version = _latest_live(con, joined)
+        if joined_version is not None:
+            relation = f"{joined}_v{joined_version}"
+            joins.append((relation, relation_columns(con, relation)))
+    return stable_join_sql(table, relation_columns(con, table), joins) if joins else None

@@ -222,6 +222,22 @@ def test_analyses_read_the_stored_table_only_while_no_run_changed_the_data(
     assert apply_views(db).materialized == {}  # still fresh: kept as it is
 
 
+def test_generated_columns_are_read_joined_to_the_stored_table(warehouse: Path, tmp_path: Path) -> None:
+    """An analysis of an MRD column (or a declared attribute) reads the stored copy joined with the
+    generated views, the rows of the stable view, instead of recomputing cohort_patient_v3."""
+    from etl.analysis.cohort import read_cohort
+
+    db = Path(shutil.copy(warehouse, tmp_path / "copy.duckdb"))
+    columns = ["patient_id", "mrd1_pcr_positive", "mrd1_pcr_day", "mrd2_pcr_value"]
+    expected = read_cohort(db, "cohort_patient", columns).sort("patient_id")
+    assert expected.rows() == query(db, f"SELECT {', '.join(columns)} FROM cohort_patient ORDER BY 1")
+    with duckdb.connect(str(db)) as con:  # mark the stored copy, to see which one is read
+        con.execute("UPDATE cohort_patient_v3_materialized SET age = -1")
+    read = read_cohort(db, "cohort_patient", ["age", *columns], where="mrd1_pcr_positive").sort("patient_id")
+    assert set(read["age"]) == {-1}
+    assert read.drop("age").rows() == [row for row in expected.rows() if row[1]]
+
+
 def test_retiring_a_materialised_version_drops_its_table(warehouse: Path, tmp_path: Path) -> None:
     db = Path(shutil.copy(warehouse, tmp_path / "copy.duckdb"))
     retire_view(db, "cohort_patient", 3)

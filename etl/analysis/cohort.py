@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 
 from etl.errors import CgdwError
-from etl.materialized import relation_to_read
+from etl.materialized import relation_to_read, stored_with_joins
 from etl.sqlguard import predicate_columns, safe_predicate
 from etl.surface import CONSENTED, SCHEMA, surface_relations
 from etl.warehouse import open_for_read, query_frame, relation_columns
@@ -202,15 +202,22 @@ def read_cohort(
             filtered = f" WHERE {condition}" if condition else ""
             return _filtered(con, f"SELECT {select} FROM {relation}{filtered}", where)
         stored = relation_to_read(con, view)
-        # The stored copy is of the pinned version: a stable name's declared attributes are not in it.
-        if stored == view or not read <= set(relation_columns(con, stored)):
+        # The stored copy is of the pinned version: a stable name's generated columns (declared attributes,
+        # MRD status) are not in it, but joined to it they give the stable view's rows.
+        source = None
+        if stored != view and read <= set(relation_columns(con, stored)):
+            source = f'"{stored}"'
+        elif stored != view:
+            joined = stored_with_joins(con, view)
+            source = f"({joined}) AS stored" if joined is not None else None
+        if source is None:
             filtered = f" WHERE {condition}" if condition else ""
             return _filtered(con, f'SELECT {select} FROM {SCHEMA}."{view}"{filtered}', where)
         # A fresh materialised copy: the same rows, a table scan instead of the joins.
         conditions = [f"patient_id IN ({CONSENTED})"] if "patient_id" in available else []
         conditions += [f"({condition})"] if condition else []
         filtered = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        return _filtered(con, f'SELECT {select} FROM "{stored}"{filtered}', where)
+        return _filtered(con, f"SELECT {select} FROM {source}{filtered}", where)
 
 
 def _rethresholded(
