@@ -54,18 +54,15 @@ from scipy.special import ndtr, ndtri
 from etl.load.layout import CodeList, load_layout
 from etl.synth import SynthResult
 from etl.synth.mrd import DOWN, NEAREST, UP, format_level
+from etl.synth.sampling import BoolArray, FloatArray, IntArray
+from etl.synth.writers import README_FILE, TRUTH_FILE
 
 __all__ = ["write_synthetic_aml_cohort"]
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 LAYOUT = "hovon102"
 CLINICAL_FILE = "hovon102_export.csv"
 MRD_FILE = "hovon102_mrd.tsv"
-TRUTH_FILE = "truth.parquet"
-README_FILE = "README.txt"
 TRIAL_GROUP = "HOVON-SAKK"
 STUDY = "HO102"
 PROTOCOL = "HOVON-102"
