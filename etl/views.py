@@ -252,10 +252,11 @@ def _stable_sql(
         return f'SELECT * FROM "{relation}"'
     base_columns = relation_columns(con, relation)
     joins = [(view, relation_columns(con, view)) for view in joined]
-    taken = set(base_columns) - {"patient_id"}
-    for _, columns in joins:
-        report.left_out.extend(f"{c} (a column of {relation})" for c in columns if c in taken)
-        taken.update(c for c in columns if c != "patient_id")
+    taken = dict.fromkeys(base_columns, relation)
+    for view, columns in joins:
+        kept_out = [c for c in columns if c in taken and c != "patient_id"]
+        report.left_out.extend(f"{c} of {view} (a column of {taken[c]})" for c in kept_out)
+        taken.update((c, view) for c in columns if c not in taken)
     return stable_join_sql(relation, base_columns, joins)
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 import duckdb
 
@@ -34,29 +35,65 @@ import duckdb
 METHOD_NAMES = {"ASO-PCR": "pcr", "ddPCR": "ddpcr", "MFC": "mfc", "LSC-MFC": "lsc", "NGS-IGTCR": "ngs"}
 VIEW_NAME = "patient_mrd"
 SOURCE = "mrd_result_v3"  # the pinned version the generated view reads
-# (suffix, aggregate of mrd_result, SQL type, what the column says)
+# (suffix, SQL type, what the column says)
 STATUS_COLUMNS = (
-    ("positive", "bool_or(is_positive)", "BOOLEAN",
-     "positive at the threshold of table mrd_threshold; NULL if not evaluable"),
-    ("day", "min(day)", "INTEGER", "day of the assessment, days from diagnosis"),
-    ("value", "max(value_fraction)", "DOUBLE", "highest level measured, as a fraction of cells"),
+    ("positive", "BOOLEAN", "positive at the threshold of table mrd_threshold (any target); negative when "
+     "every target is; NULL if a target could not be evaluated and none is positive"),
+    ("day", "INTEGER", "day of the assessment (its evaluable results), days from diagnosis"),
+    ("value", "DOUBLE", "highest level of its evaluable results, as a fraction of cells"),
 )  # fmt: skip
+
+
+def status_sql(where: str) -> str:
+    """Positivity of one assessment over its rows (targets) of mrd_result: positive when any is, negative
+    only when every one was evaluable and negative, else NULL (a target not done is not a negative)."""
+    return (
+        f"CASE WHEN bool_or(is_positive) FILTER ({where}) THEN true "
+        f"WHEN count(*) FILTER ({where}) = count(is_positive) FILTER ({where}) "
+        f"AND count(*) FILTER ({where}) > 0 THEN false END"
+    )
+
+
+def _aggregate(suffix: str, where: str) -> str:
+    evaluable = f"{where} AND is_positive IS NOT NULL"
+    if suffix == "positive":
+        return status_sql(where)
+    return f"{'min(day)' if suffix == 'day' else 'max(value_fraction)'} FILTER ({evaluable})"
+
+
 _NOT_NAME = re.compile(r"[^a-z0-9]+")
+_NUMBER = re.compile(r"^[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?$")
 
 
 class MrdNamingError(ValueError):
     """Two (time point, method) pairs that would give one column name, or an unknown method."""
 
 
+_STATUS_COLUMN = re.compile(
+    rf"^mrd[a-z0-9_]*_({'|'.join(METHOD_NAMES.values())})_({'|'.join(s for s, _, _ in STATUS_COLUMNS)})$"
+)
+
+
+def is_status_column(name: str) -> bool:
+    """Whether `name` has the form of a generated MRD column (mrd_c2_mfc_positive): a declared attribute
+    may not take it, or one name would mean two things."""
+    return bool(_STATUS_COLUMN.match(name))
+
+
+def time_point_stem(time_point: str) -> str:
+    """The start of a time point's column names: 'C2' -> mrd_c2, 'MRD1' -> mrd1, 'Day 33' -> mrd_day_33.
+    Two spellings with one stem (C2, c2) would share columns: the MRD loader quarantines the second."""
+    point = _NOT_NAME.sub("_", time_point.lower()).strip("_")
+    if not point:
+        raise MrdNamingError(f"MRD time point {time_point!r} gives no column name (it needs a-z or 0-9)")
+    return point if point.startswith("mrd") else f"mrd_{point}"
+
+
 def column_prefix(time_point: str, method: str) -> str:
     """mrd_<time point>_<method>, e.g. ('C2', 'MFC') -> mrd_c2_mfc, ('MRD1', 'ASO-PCR') -> mrd1_pcr."""
     if method not in METHOD_NAMES:
         raise MrdNamingError(f"MRD method {method!r} is not one of {', '.join(METHOD_NAMES)}")
-    point = _NOT_NAME.sub("_", time_point.lower()).strip("_")
-    if not point:
-        raise MrdNamingError(f"MRD time point {time_point!r} gives no column name")
-    stem = point if point.startswith("mrd") else f"mrd_{point}"
-    return f"{stem}_{METHOD_NAMES[method]}"
+    return f"{time_point_stem(time_point)}_{METHOD_NAMES[method]}"
 
 
 @dataclass(frozen=True)
@@ -71,7 +108,7 @@ class MrdPair:
     def column_descriptions(self) -> dict[str, str]:
         """Each column of the pair, with what it says."""
         what = f"MRD at {self.time_point} by {self.method}"
-        return {f"{self.prefix}_{suffix}": f"{what}: {text}" for suffix, _, _, text in STATUS_COLUMNS}
+        return {f"{self.prefix}_{suffix}": f"{what}: {text}" for suffix, _, text in STATUS_COLUMNS}
 
 
 def mrd_pairs(con: duckdb.DuckDBPyConnection) -> list[MrdPair]:
@@ -110,8 +147,8 @@ def patient_mrd_sql(pairs: list[MrdPair], source: str = SOURCE) -> str:
     for pair in checked_pairs(pairs):
         where = f"time_point = {_literal(pair.time_point)} AND method = {_literal(pair.method)}"
         selects += [
-            f'    CAST({aggregate} FILTER ({where}) AS {sql_type}) AS "{pair.prefix}_{suffix}"'
-            for suffix, aggregate, sql_type, _ in STATUS_COLUMNS
+            f'    CAST({_aggregate(suffix, where)} AS {sql_type}) AS "{pair.prefix}_{suffix}"'
+            for suffix, sql_type, _ in STATUS_COLUMNS
         ]
     body = ",\n".join(selects)
     return f"SELECT\n{body}\nFROM {source}\nGROUP BY patient_id"
@@ -136,11 +173,11 @@ def parse_threshold_override(text: str) -> tuple[str, float]:
             "and VALUE a fraction (1e-4) or a percentage (0.01%)"
         )
     percent = value.endswith("%")
-    try:
-        number = float(value.removesuffix("%"))
-    except ValueError:
-        raise ValueError(f"--mrd-threshold {text!r}: {value!r} is not a number") from None
-    fraction = number / 100 if percent else number
+    if not _NUMBER.match(value.removesuffix("%")):
+        raise ValueError(f"--mrd-threshold {text!r}: {value!r} is not a number")
+    # In decimal: 0.07% is then exactly the double of 0.0007, as the loader stores a level sent in percent.
+    exact = Decimal(value.removesuffix("%")) / (100 if percent else 1)
+    fraction = float(exact)
     if not (math.isfinite(fraction) and 0 <= fraction <= 1):
         raise ValueError(f"--mrd-threshold {text!r}: a threshold is a fraction of cells, 0 to 1 (0% to 100%)")
     return method, fraction
@@ -189,16 +226,22 @@ def rethresholded_sql(
     in for table mrd_threshold, so positivity follows the one rule of that view."""
     changed = [p for p in checked_pairs(pairs) if p.method in overrides]
     replaced = {f"{p.prefix}_positive": (p.time_point, p.method) for p in changed}
-    points = {p.time_point for p in changed}
-    summaries = {c: tp for c, tp in TIME_POINT_SUMMARIES.items() if tp in points and c in cohort_columns}
     replaced = {c: v for c, v in replaced.items() if c in cohort_columns}
+    points = {p.time_point.lower() for p in changed}
+    summaries = {c: tp for c, tp in TIME_POINT_SUMMARIES.items() if tp.lower() in points}
+    summaries = {c: tp for c, tp in summaries.items() if c in cohort_columns}
     if not replaced and not summaries:
-        return cohort
+        raise MrdNamingError(
+            f"--mrd-threshold {', '.join(sorted(overrides))}: {cohort} has no MRD status column of that "
+            "method (mrd_<time point>_<method>_positive): the threshold would change nothing"
+        )
     results = f"({threshold_cte(overridden(rows, overrides))}{mrd_result_sql}) AS r"
     selects = [
-        f'bool_or(is_positive) FILTER (time_point = {_literal(tp)} AND method = {_literal(m)}) AS "{c}"'
+        f'{status_sql(f"time_point = {_literal(tp)} AND method = {_literal(m)}")} AS "{c}"'
         for c, (tp, m) in replaced.items()
-    ] + [f'bool_or(is_positive) FILTER (time_point = {_literal(tp)}) AS "{c}"' for c, tp in summaries.items()]
+    ]
+    for c, tp in summaries.items():
+        selects.append(f'{status_sql(f"lower(time_point) = {_literal(tp.lower())}")} AS "{c}"')
     statuses = f"(SELECT patient_id, {', '.join(selects)} FROM {results} GROUP BY patient_id) AS o"
     replacing = ", ".join(f'o."{c}" AS "{c}"' for c in [*replaced, *summaries])
     return (

@@ -16,9 +16,16 @@ from etl.load.layout import load_layout
 from etl.privacy import patient_key
 from etl.sources.registry import load_source
 from etl.views import apply_views
-from queries.mrd import METHOD_NAMES, MrdNamingError, MrdPair, column_prefix, patient_mrd_sql
+from queries.mrd import (
+    METHOD_NAMES,
+    MrdNamingError,
+    MrdPair,
+    column_prefix,
+    parse_threshold_override,
+    patient_mrd_sql,
+)
 from schema.models import MRD_METHODS
-from tests.helpers import TEST_KEY, cgdw, query
+from tests.helpers import REPO, TEST_KEY, cgdw, query
 
 MRD_HEADER = (
     "trial_group", "patient_id", "sample_id", "time_point", "days_from_diagnosis", "method", "target",
@@ -45,9 +52,10 @@ def write_aml(path: Path) -> Path:
 
 def mrd_row(
     patient: str, time_point: str, day: str, method: str, value: str, qualitative: str, low: str = "0.01"
-):
-    """One MRD result in percent of white cells (limit of detection 0.001%)."""
-    return ["HOVON-SAKK", patient, "", time_point, day, method, "", value, "%", "0.001", low, qualitative]
+) -> list[str]:
+    """One MRD result in percent of white cells (limit of detection 0.001% by MFC, 0.0001% for LSC)."""
+    lod = "0.0001" if method == "LSC-MFC" else "0.001"
+    return ["HOVON-SAKK", patient, "", time_point, day, method, "", value, "%", lod, low, qualitative]
 
 
 # What each patient shows after cycle 2 (C2) by flow cytometry (MFC, positive at >= 0.1%) and by LSC flow
@@ -123,7 +131,7 @@ def test_the_cohort_view_has_the_status_day_and_level_of_every_time_point_and_me
         "H-001": (True, True, 82, None),
         "H-002": (False, False, 79, None),
         "H-003": (False, True, 90, None),
-        "H-004": (None, False, 101, None),
+        "H-004": (None, False, None, None),  # the day of an assessment not done is no day
         "H-005": (True, None, 84, True),
     }
     levels = statuses(aml_warehouse, "mrd_c2_mfc_value")
@@ -191,3 +199,105 @@ def test_the_override_is_said_in_the_output_and_refused_when_it_cannot_apply(aml
         "table1", "--by", "mrd_c2_mfc_positive", "--mrd-threshold", "MFC=two", "--db", str(aml_warehouse)
     )
     assert shown.returncode != 0 and "--mrd-threshold 'MFC=two': 'two' is not a number" in shown.stderr
+
+
+# --- what the loader does with MRD results (hostile review, issue 14) ---------------------------------------
+
+
+def positives(db: Path, time_point: str) -> list[tuple[object, ...]]:
+    return query(
+        db,
+        "SELECT m.unit_original, r.value_fraction, r.is_positive FROM mrd_result AS r "
+        "JOIN mrd_measurement AS m USING (patient_id, time_point, method, target) "
+        "WHERE r.time_point = $tp AND m.superseded_by_run_id IS NULL ORDER BY ALL",
+        {"tp": time_point},
+    )
+
+
+def test_a_level_at_the_threshold_is_positive_whatever_its_unit(aml_warehouse: Path, tmp_path: Path) -> None:
+    """100 per million, 0.01%, -4 log10 and 1e-4 are one level: 1e-4 exactly, positive at 1e-4 (before,
+    100 / 1e6 gave 9.999999999999999e-05: negative)."""
+    row = ["HOVON-SAKK", "H-001", "", "M1", "60", "ASO-PCR"]
+    rows = [
+        [*row, "TRG1", "100", "per_million", "1", "10", "positive"],
+        [*row, "TRG2", "0.01", "%", "0.0001", "0.001", "positive"],
+        [*row, "TRG3", "-4", "log10", "-6", "-5", "positive"],
+        [*row, "TRG4", "1e-4", "fraction", "1e-6", "1e-5", "positive"],
+    ]
+    load_source(aml_warehouse, "mrd", write_mrd(tmp_path / "units.tsv", RESULTS + rows))
+    apply_views(aml_warehouse)
+    found = {(fraction, positive) for _, fraction, positive in positives(aml_warehouse, "M1")}
+    assert found == {(1e-4, True)}
+    assert parse_threshold_override("MFC=0.07%") == ("MFC", 0.0007)  # the threshold is read the same way
+
+
+def test_a_file_of_one_time_point_leaves_the_others_as_they_are(aml_warehouse: Path, tmp_path: Path) -> None:
+    """Labs send MRD one assessment at a time: the snapshot is per patient, time point and method."""
+    before = statuses(aml_warehouse, "mrd_c2_mfc_positive, mrd_c2_lsc_positive")
+    c3 = [mrd_row("H-001", "C3", "170", "MFC", "0.2", "positive")]
+    report = load_source(aml_warehouse, "mrd", write_mrd(tmp_path / "c3.tsv", c3))
+    assert report.tables["mrd_measurement"]["superseded"] == 0
+    apply_views(aml_warehouse)
+    assert statuses(aml_warehouse, "mrd_c2_mfc_positive, mrd_c2_lsc_positive") == before
+    # A corrected C2 MFC file supersedes the C2 MFC results it changes, and only those.
+    corrected = [r for r in RESULTS if r[3] == "C2" and r[5] == "MFC" and r[1] != "H-002"]
+    corrected.append(mrd_row("H-002", "C2", "79", "MFC", "0.3", "positive"))
+    report = load_source(aml_warehouse, "mrd", write_mrd(tmp_path / "c2.tsv", corrected))
+    assert report.tables["mrd_measurement"]["superseded"] == 1
+    apply_views(aml_warehouse)
+    assert statuses(aml_warehouse, "mrd_c2_mfc_positive, mrd_c2_lsc_positive")["H-002"] == (True, False)
+
+
+def test_an_assessment_with_a_target_not_evaluable_is_not_called_negative(
+    aml_warehouse: Path, tmp_path: Path
+) -> None:
+    def pcr(patient: str, target: str, value: str, low: str, result: str) -> list[str]:
+        levels = [value, "fraction", "1e-5", low]
+        return ["HOVON-SAKK", patient, "", "MRD1", "35", "ASO-PCR", target, *levels, result]
+
+    rows = [
+        pcr("H-003", "TRG1", "", "1e-4", "negative"), pcr("H-003", "TRG2", "", "1e-4", "not done"),
+        pcr("H-004", "TRG1", "", "1e-4", "negative"), pcr("H-004", "TRG2", "", "5e-4", "PNQ"),
+        pcr("H-005", "TRG1", "2e-4", "1e-4", ""), pcr("H-005", "TRG2", "", "1e-4", "not done"),
+    ]  # fmt: skip
+    load_source(aml_warehouse, "mrd", write_mrd(tmp_path / "targets.tsv", RESULTS + rows))
+    apply_views(aml_warehouse)
+    got = statuses(aml_warehouse, "mrd1_pcr_positive, mrd1_positive")
+    assert got["H-003"] == (None, None)  # one target negative, one not done
+    assert got["H-004"] == (None, None)  # a target detected below a range that starts above 1e-4
+    assert got["H-005"] == (True, True)  # a positive target is enough
+
+
+def test_results_that_contradict_their_value_or_misname_a_time_point_are_quarantined(
+    aml_warehouse: Path, tmp_path: Path
+) -> None:
+    rows = [
+        mrd_row("H-001", "C1", "30", "MFC", "0.2", "negative"),  # negative, yet 0.2% >= its detection limit
+        mrd_row("H-002", "C1", "30", "MFC", "0", "positive"),  # positive at 0
+        mrd_row("H-003", "c2", "80", "MFC", "0.2", "positive"),  # C2 is written C2 in the warehouse
+        mrd_row("H-004", "***", "80", "MFC", "0.2", "positive"),  # gives no column name
+    ]
+    bad = write_mrd(tmp_path / "bad.tsv", RESULTS + rows)
+    report = load_source(aml_warehouse, "mrd", bad, max_reject_fraction=0.5)
+    rejected = query(
+        aml_warehouse,
+        "SELECT line, column_name, value, rule, message FROM rejected_record WHERE etl_run_id = $run "
+        "ORDER BY line",
+        {"run": report.run_id},
+    )
+    assert [(line, rule) for line, _, _, rule, _ in rejected] == [
+        (12, "result_agrees_with_value"), (13, "result_agrees_with_value"), (14, "time_point_name"),
+        (15, "time_point_name"),
+    ]  # fmt: skip
+    assert rejected[2][4] == (
+        "time point 'c2' is also written 'C2' in the warehouse: both would name the columns mrd_c2_*; "
+        "load one spelling"
+    )
+
+
+def test_a_declared_attribute_may_not_take_the_name_of_an_mrd_column(tmp_path: Path) -> None:
+    layout = (REPO / "etl" / "sources" / "layouts" / "hovon_aml.toml").read_text(encoding="utf-8")
+    path = tmp_path / "aml_mrd.toml"
+    path.write_text(layout.replace("[attributes.bm_blasts_pct]", "[attributes.mrd_c2_mfc_positive]"))
+    with pytest.raises(CgdwError, match="attribute mrd_c2_mfc_positive: names of the form mrd_<time point>"):
+        load_layout(path)

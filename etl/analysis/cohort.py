@@ -243,7 +243,7 @@ def _rethresholded(
         return rethresholded_sql(
             f'{SCHEMA}."{view}"', available, pairs, rows, overrides, find_definition(name, int(version)).sql
         )
-    except MrdNamingError as exc:
+    except MrdNamingError as exc:  # two spellings of a time point, or nothing the threshold would change
         raise CgdwError(str(exc)) from None
 
 

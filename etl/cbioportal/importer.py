@@ -68,6 +68,7 @@ from etl.load.validation import schema_issues
 from etl.privacy import identifier_columns, load_pseudonym_key
 from etl.sources.copy_number import REFERENCE_EXONS, merge_calls
 from etl.sources.samples import SampleManifestLoader
+from queries.mrd import is_status_column
 from schema.models import CN_METHODS, DIAGNOSES
 
 LAYOUT = "cbioportal"
@@ -285,6 +286,12 @@ def attribute_specs(
         if name in RESERVED_NAMES:
             raise FileRejected(
                 clinical.path, f"column {column} would be attribute {name}, a key of the warehouse: rename it"
+            )
+        if is_status_column(name):
+            raise FileRejected(
+                clinical.path,
+                f"column {column} would be attribute {name}, the name of an MRD status column computed from "
+                "MRD results (docs/mrd.md): rename it",
             )
         dated = _date_like(raw.get_column(column))
         if dated is not None:

@@ -33,6 +33,7 @@ from typing import Any, Literal
 from etl.errors import CgdwError
 from etl.privacy import identifier_columns
 from queries import load_definitions
+from queries.mrd import is_status_column
 
 # The packaged layouts sit with the source kinds they describe.
 LAYOUT_DIR = Path(__file__).resolve().parents[1] / "sources" / "layouts"
@@ -320,6 +321,11 @@ def _attribute(name: str, spec: dict[str, Any], code_lists: dict[str, CodeList])
     if name in reserved_attribute_names():
         raise problem(
             "cohort_patient already has a column of that name (a canonical field): choose another name"
+        )
+    if is_status_column(name):
+        raise problem(
+            "names of the form mrd_<time point>_<method>_positive|day|value are the MRD status columns "
+            "computed from the MRD results (docs/mrd.md): choose another name"
         )
     unknown = sorted(set(spec) - ATTRIBUTE_KEYS)
     if unknown:

@@ -236,6 +236,15 @@ class MrdMeasurementV1(pa.DataFrameModel):
     def value_or_result(cls, data: PolarsData) -> pl.LazyFrame:
         return _rule(data, pl.col("value").is_not_null() | pl.col("qualitative_result").is_not_null())
 
+    @pa.check("qualitative_result", name="result_agrees_with_value")
+    def result_agrees_with_value(cls, data: PolarsData) -> pl.LazyFrame:
+        """ "negative" with a level at or above the limit of detection, or "positive" (quantifiable or not)
+        with a level of 0, contradict themselves: neither is guessed right."""
+        result, level, lod = pl.col("qualitative_result"), pl.col("value_fraction"), pl.col("lod_fraction")
+        negative_detected = (result == "negative") & (level >= lod)
+        positive_absent = result.is_in(["positive", "positive_not_quantifiable"]) & (level == 0)
+        return _rule(data, ~(negative_detected.fill_null(False) | positive_absent.fill_null(False)))
+
     @pa.check("time_point", name="one_row_per_measurement")
     def one_row_per_measurement(cls, data: PolarsData) -> pl.LazyFrame:
         key = pl.struct("trial_group", "source_patient_id", "time_point", "method", "target")

@@ -22,6 +22,7 @@ from etl.load.snapshot import merge_snapshot
 from etl.load.tabular import TabularLoader
 from etl.load.transform import issues_where, unlisted_codes
 from etl.warehouse import query_frame
+from queries.mrd import MrdNamingError, time_point_stem
 
 STAGE = "cgdw_mrd_stage"
 COLUMNS = [
@@ -36,9 +37,23 @@ SELECT_COLUMNS = (
 )
 
 
+SIGNIFICANT_DIGITS = 12
+
+
+def decimal_rounded(x: pl.Expr) -> pl.Expr:
+    """x to 12 significant digits, as the double nearest that decimal: an integer divided by an exact power
+    of ten. 0.01% and 100 per million then give exactly the double of 1e-4 (0.01 / 100 and 100 * 1e-6 are
+    not), so a level sent at the threshold is at the threshold whatever its unit. Levels below 1e-11 (whose
+    power of ten is not exact) or above 1e11 are kept as computed."""
+    digits = (SIGNIFICANT_DIGITS - 1) - x.abs().log10().floor()
+    scale = pl.lit(10.0).pow(digits)
+    exact = (x != 0) & (digits >= 0) & (digits <= 22)
+    return pl.when(exact).then((x * scale).round(0) / scale).otherwise(x)
+
+
 def to_fraction(value: pl.Expr, unit: pl.Expr) -> pl.Expr:
     """A level in `unit` as a fraction of cells (1e-4 = 0.01% = -4 log10 = 100 per million)."""
-    return (
+    return decimal_rounded(
         pl.when(unit == "fraction")
         .then(value)
         .when(unit == "percent")
@@ -100,6 +115,7 @@ class MrdLoader(TabularLoader):
         )
         return pl.concat(
             [
+                self._time_point_issues(con, records),
                 linking.missing_patient_issues(
                     staged, pl.col("patient_id").is_null(), self.source_column("source_patient_id")
                 ),
@@ -116,9 +132,56 @@ class MrdLoader(TabularLoader):
             ]
         )
 
+    def _time_point_issues(self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame) -> pl.DataFrame:
+        """A time point names columns of cohort_patient (mrd_c2_mfc_positive, queries/mrd.py): one that gives
+        no name, or a second spelling of one (c2 beside C2, here or in the warehouse), is quarantined:
+        which spelling is right is not guessed."""
+        current = [
+            tp for (tp,) in con.execute(
+                "SELECT DISTINCT time_point FROM mrd_measurement WHERE superseded_by_run_id IS NULL"
+            ).fetchall()
+        ]  # fmt: skip
+        sent = records.get_column("time_point").drop_nulls().unique().to_list()
+        stems: dict[str, str | None] = {}
+        for time_point in {*current, *sent}:
+            try:
+                stems[time_point] = time_point_stem(time_point)
+            except MrdNamingError:
+                stems[time_point] = None
+        spellings: dict[str, set[str]] = {}
+        for time_point in {*current, *sent}:
+            if stems[time_point] is not None:
+                spellings.setdefault(str(stems[time_point]), set()).add(time_point)
+        problems = {}
+        for time_point in sent:
+            stem = stems[time_point]
+            others = sorted(spellings.get(str(stem), set()) - {time_point})
+            if stem is None:
+                problems[time_point] = f"time point {time_point!r} gives no column name (it needs a-z or 0-9)"
+            elif time_point in current or not others:
+                continue  # the warehouse's spelling, or the only one
+            else:
+                where = "in the warehouse" if set(others) & set(current) else "in this file"
+                problems[time_point] = (
+                    f"time point {time_point!r} is also written {', '.join(map(repr, others))} {where}: both "
+                    f"would name the columns {stem}_*; load one spelling"
+                )
+        column = self.source_column("time_point")
+        return issues_where(
+            records,
+            pl.col("time_point").is_in(list(problems)),
+            column,
+            pl.col("time_point"),
+            "time_point_name",
+            pl.col("time_point").replace_strict(problems, default=None, return_dtype=pl.String),
+        )
+
     def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:
         records = batch.records
         source = self._stage(con, records.rename({LINE: "source_line"}))
+        # A snapshot per patient, time point and method: labs send MRD one assessment at a time, so a file
+        # of C3 results leaves the patient's C2 results as they are; a corrected C2 file by MFC supersedes
+        # the C2 MFC targets it no longer holds.
         counts = merge_snapshot(
             con,
             "mrd_measurement",
@@ -127,5 +190,9 @@ class MrdLoader(TabularLoader):
             f"SELECT patient_id FROM ({source})",
             ctx.run_id,
             ctx.source_file_id,
+            scope_filter=(
+                f"EXISTS (SELECT 1 FROM ({source}) AS k WHERE k.patient_id = t.patient_id "
+                "AND k.time_point = t.time_point AND k.method = t.method)"
+            ),
         )
         return {"mrd_measurement": counts.as_dict()}

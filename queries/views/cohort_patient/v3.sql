@@ -1,11 +1,12 @@
 -- name: cohort_patient
 -- version: 3
 -- materialize: table
--- attributes: patient, mrd
+-- attributes: mrd, patient
 -- depends: patient, enrolment, protocol, baseline, immunophenotype, tcr_status, oncogenetic_result, oncogenetic_marker, treatment_response, ikzf1_alteration_v3, mrd_result_v3, patient_gene_alteration_v1, endpoint_v3
 -- Changes from v2: mrd1_positive from mrd_result@v3 (thresholds from the reference table mrd_threshold;
--- the same 1e-4 for IG/TCR PCR, so the same values), and the stable name cohort_patient adds the MRD status
--- of every (time point, method) present (`-- attributes: patient, mrd`): mrd_<time point>_<method>_positive,
+-- the same 1e-4 for IG/TCR PCR), the time point matched in any case (MRD1, mrd1), and negative only when
+-- every target of the assessment was evaluable and negative (v2: when any evaluable one was); and the stable name cohort_patient adds the MRD status
+-- of every (time point, method) present (`-- attributes: mrd, patient`: the MRD columns first): mrd_<time point>_<method>_positive,
 -- _day and _value from the generated view patient_mrd (queries/mrd.py, docs/mrd.md), e.g. mrd_c2_mfc_positive
 -- after cycle 2 by flow cytometry, mrd1_pcr_positive for MRD1 by ASO-PCR, besides the declared patient
 -- attributes (docs/attributes.md). cohort_patient_v3 itself has the columns below only.
@@ -56,7 +57,7 @@
 --   dnmt3a_mutated: DNMT3A mutated
 --   complete_remission: CR after induction
 --   prednisone_good: good prednisone response; NULL if not evaluated
---   mrd1_positive: MRD1 positive at the threshold of its method (1e-4 by IG/TCR PCR), any method; NULL if not evaluable
+--   mrd1_positive: MRD1 positive at the threshold of its method (1e-4 by IG/TCR PCR), any method and target; negative when every target is; else NULL
 --   hsct_in_cr1: allogeneic HSCT in first CR; NULL for patients never in CR (denominator = CR)
 --   hsct_years: time from diagnosis to the HSCT in first CR, years; NULL without one (a time-dependent covariate)
 --   ikzf1_status: Alt | GL; NULL if IKZF1 was not looked at
@@ -114,9 +115,12 @@ classified AS (
     FROM genes
 ),
 mrd1 AS (
-    SELECT patient_id, bool_or(is_positive) AS mrd1_positive
+    -- positive when a target is; negative only when every target was evaluable and negative
+    SELECT patient_id,
+        CASE WHEN bool_or(is_positive) THEN true WHEN count(*) = count(is_positive) THEN false END
+            AS mrd1_positive
     FROM mrd_result_v3
-    WHERE time_point = 'MRD1'
+    WHERE lower(time_point) = 'mrd1'
     GROUP BY patient_id
 )
 SELECT

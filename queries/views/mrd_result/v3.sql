@@ -7,8 +7,8 @@
 -- every time point ('*'). Changed from v2: LSC flow (LSC-MFC) has its own threshold, any detectable
 -- CD34+CD38- leukemic stem cell (threshold 0, positive above it), no longer the MFC 0.1%; a detected result
 -- without a value ("positive", "positive not quantifiable") is positive under such a threshold.
--- Otherwise as v1: a value at (or, for '>', above) the threshold is positive; a quantified value below it,
--- or "negative", is negative; "positive not quantifiable" (below the quantitative range) is negative when
+-- Otherwise as v1: a value at (or, for '>', above) the threshold is positive; a quantified value below it
+-- or below the limit of detection, or "negative", is negative; "positive not quantifiable" (below the quantitative range) is negative when
 -- that range starts at or below the threshold, else unknown; "not done" and "indeterminate" are unknown
 -- (NULL), never negative. `--mrd-threshold` runs this same SELECT with other thresholds (queries/mrd.py).
 -- columns:
@@ -38,6 +38,8 @@ SELECT
     m.positive_at,
     CASE
         WHEN m.qualitative_result IN ('not_done', 'indeterminate') THEN NULL
+        -- a level below the limit of detection was not detected (matters where any detectable level counts)
+        WHEN m.value_fraction < m.limit_of_detection THEN false
         WHEN m.value_fraction IS NOT NULL AND m.positive_at = '>' THEN m.value_fraction > m.threshold
         WHEN m.value_fraction IS NOT NULL THEN m.value_fraction >= m.threshold
         WHEN m.qualitative_result = 'negative' THEN false
