@@ -723,21 +723,22 @@ def synth(
     study: StudyOption = StudyChoice.tall,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 1,
     patients: Annotated[
-        int | None, typer.Option(help="Cohort size (default: the letter's, 476 for tall, 800 for aml).")
+        int | None, typer.Option(min=1, help="Cohort size (default: the letter's: 476 tall, 800 aml).")
     ] = None,
     dirty: Annotated[bool, typer.Option("--dirty", help="Add documented data problems (tall).")] = False,
 ) -> None:
     """Write a SYNTHETIC cohort calibrated to a letter, as raw source files in each group's layout."""
+    sized: dict[str, Any] = {} if patients is None else {"patients": patients}  # else the letter's size
     if study is StudyChoice.aml:
         if dirty:
             raise CgdwError("--dirty is offered for the T-ALL cohort (--study tall) only")
         from etl.synth.aml import write_synthetic_aml_cohort
 
-        result = write_synthetic_aml_cohort(out_dir, seed=seed, patients=patients or 800)
+        result = write_synthetic_aml_cohort(out_dir, seed=seed, **sized)
     else:
         from etl.synth import write_synthetic_cohort
 
-        result = write_synthetic_cohort(out_dir, seed=seed, patients=patients or 476, dirty=dirty)
+        result = write_synthetic_cohort(out_dir, seed=seed, dirty=dirty, **sized)
     _say(f"wrote a SYNTHETIC cohort of {result.n_patients} patients to {out_dir}:")
     for name, path in result.files.items():
         _say(f"  {name:15} {path}")

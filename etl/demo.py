@@ -89,14 +89,15 @@ def run_demo(
     default_dir = "cgdw-demo-data" if study == "tall" else "cgdw-demo-aml-data"
     workdir = workdir or db_path.resolve().parent / default_dir
     say(f"writing synthetic source files to {workdir}")
+    sized: dict[str, Any] = {} if patients is None else {"patients": patients}  # else the letter's size
     if study == "aml":
         from etl.synth.aml import write_synthetic_aml_cohort
 
-        cohort = write_synthetic_aml_cohort(workdir, seed=seed, patients=patients or 800)
+        cohort = write_synthetic_aml_cohort(workdir, seed=seed, **sized)
     else:
         from etl.synth import write_synthetic_cohort
 
-        cohort = write_synthetic_cohort(workdir, seed=seed, patients=patients or 476)
+        cohort = write_synthetic_cohort(workdir, seed=seed, **sized)
     say("migrating the schema")
     database.upgrade(db_path)
     summary = DemoSummary(db_path=db_path, workdir=workdir, study=study)

@@ -33,10 +33,10 @@ from etl.output import output_directory
 from etl.privacy import identifier_columns
 from etl.sqlguard import safe_predicate
 from etl.surface import SCHEMA, surface_relations
-from etl.warehouse import open_for_read, query_frame
+from etl.warehouse import fetch_value, open_for_read, query_frame
 from queries import ViewDefinitionError, find_definition, parse_ref
 from queries.cohorts import CohortDefinition, CohortDefinitionError, find_cohort
-from queries.mrd import mrd_pairs
+from queries.mrd import pairs_in_sql
 
 # A fixed timestamp inside the xlsx package, so that the same data gives the same bytes.
 XLSX_TIMESTAMP = dt.datetime(2000, 1, 1)
@@ -194,6 +194,11 @@ def export_view(
         dictionary = data_dictionary(
             frame, {c: types[c] for c in chosen}, column_descriptions(con, name, version), f"{relation}.sql"
         )
+        # Reference data the released SQL reads: a threshold changed by a migration changes the rows.
+        thresholds = query_frame(
+            con, "SELECT method, time_point, threshold, positive_at FROM mrd_threshold ORDER BY ALL"
+        ).to_dicts()
+        revision = fetch_value(con, "SELECT version_num FROM alembic_version")
         provenance = query_frame(
             con,
             """
@@ -215,6 +220,8 @@ def export_view(
         **{f"{key}_sql_sha256": sha for key, _, sha, _ in joined},
         **({"cohort": definition.ref, "cohort_sha256": definition.sha256} if definition else {}),
         "where": where,
+        "schema_revision": revision,
+        "mrd_thresholds": thresholds,
         "columns": chosen,
         "rows": frame.height,
         "files": {
@@ -269,7 +276,8 @@ def column_descriptions(con: duckdb.DuckDBPyConnection, name: str, version: int)
     ).fetchall():
         text = label + (f" ({unit})" if unit else "") + (f": {description}" if description else "")
         described.setdefault(attribute, f"{text} [declared attribute, from {source}]")
-    for pair in mrd_pairs(con):
+    released = con.execute("SELECT generated_sql FROM view_version WHERE name = 'patient_mrd'").fetchall()
+    for pair in {pair for (sql,) in released for pair in pairs_in_sql(sql or "")}:
         for column, text in pair.column_descriptions().items():
             described.setdefault(column, f"{text} [generated, patient_mrd]")
     return described

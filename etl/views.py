@@ -28,7 +28,7 @@ from queries.attributes import ENTITIES, AttributeColumn, attribute_view_sql, st
 from queries.cohorts import COHORTS_DIR, CohortDefinition, load_cohorts
 from queries.mrd import SOURCE as MRD_SOURCE
 from queries.mrd import VIEW_NAME as MRD_VIEW
-from queries.mrd import MrdNamingError, mrd_pairs, patient_mrd_sql
+from queries.mrd import MrdNamingError, mrd_pairs, pairs_in_sql, patient_mrd_sql
 
 
 class ViewChanged(CgdwError):
@@ -442,9 +442,8 @@ def show_view(
             )
         released, sql = rows[0]
         if name == MRD_VIEW:
-            described = {
-                column: text for pair in mrd_pairs(con) for column, text in pair.column_descriptions().items()
-            }
+            pairs = pairs_in_sql(sql)  # the released version's columns, whatever the data holds now
+            described = {c: text for pair in pairs for c, text in pair.column_descriptions().items()}
             source = "generated from the MRD results (queries/mrd.py, docs/mrd.md)"
         else:
             described = {

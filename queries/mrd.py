@@ -124,6 +124,15 @@ def mrd_pairs(con: duckdb.DuckDBPyConnection) -> list[MrdPair]:
     return [MrdPair(time_point, method) for time_point, method in rows]
 
 
+_PAIR_FILTER = re.compile(r"time_point = '((?:[^']|'')*)' AND method = '([^']*)'")
+
+
+def pairs_in_sql(sql: str) -> list[MrdPair]:
+    """The pairs a released patient_mrd SELECT has columns for (its columns, whatever the data holds now)."""
+    found = {MrdPair(tp.replace("''", "'"), method) for tp, method in _PAIR_FILTER.findall(sql)}
+    return sorted(found, key=lambda p: (p.prefix, p.time_point, p.method))
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 

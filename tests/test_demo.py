@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from etl.analysis.cohort import read_cohort
+from etl.analysis.outcomes import analyse_outcomes
 from etl.analysis.table1_spec import load_spec
 from etl.demo import AML_PATIENTS, DemoSummary, run_demo
 from tests.helpers import cgdw
@@ -104,3 +105,10 @@ def test_both_demos_run_from_the_command_line(tmp_path: Path) -> None:
     assert tall.returncode == 0, tall.stderr
     # The seed letter's groups (shared/reference/table1_published.tsv: 26 IKZF1-altered, 450 germline).
     assert "Table 1 by ikzf1_status (cohort_patient): Alt n=26, GL n=450" in " ".join(tall.stdout.split())
+
+
+def test_a_fixed_landmark_says_how_many_were_assessed_after_it(aml_demo: DemoSummary) -> None:
+    db = aml_demo.db_path
+    fitted = analyse_outcomes(db, "os", "mrd_c2_mfc_positive", landmark_days=82, where=AML_PATIENTS)
+    late = [note for note in fitted.result.notes if "assessed after the landmark (day 82)" in note]
+    assert late and late[0].split(" of ")[0].isdigit() and int(late[0].split(" of ")[0]) > 0

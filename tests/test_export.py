@@ -22,6 +22,7 @@ from etl.export import ExportFormat, export_view
 from etl.query import run_query
 from etl.sqlguard import UnsafeSql
 from etl.views import apply_views
+from schema.database import HEAD_REVISION
 from tests.helpers import fingerprint, scalar
 from tests.r_reference import run_r
 
@@ -91,6 +92,10 @@ def test_the_manifest_says_what_the_extract_is_and_where_it_comes_from(parquet_e
     assert manifest["mrd"] == "patient_mrd@v1"  # and the MRD status per time point and method
     assert len(manifest["sql_sha256"]) == len(manifest["attributes_sql_sha256"]) == 64
     assert len(manifest["mrd_sql_sha256"]) == 64
+    # The reference data the SQL reads, and the schema revision it belongs to.
+    mfc = {"method": "MFC", "time_point": "*", "threshold": 1e-3, "positive_at": ">="}
+    assert mfc in manifest["mrd_thresholds"]
+    assert manifest["schema_revision"] == HEAD_REVISION
     for name, checksum in manifest["files"].items():
         assert sha(parquet_extract / name) == checksum
     kinds = {f["kind"] for f in manifest["source_files"]}

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from etl.analysis.cohort import read_cohort
-from etl.analysis.outcomes import OutcomeResult, analyse_outcomes
+from etl.analysis.outcomes import OutcomeResult, analyse_outcomes, suppress_small_counts
 from etl.errors import CgdwError
 from tests.helpers import cgdw
 from tests.r_reference import run_r
@@ -160,6 +160,15 @@ def test_a_landmark_at_each_patients_mrd_assessment_equals_r_on_that_subset(ware
     assert result.hazard_ratios[0].p_value == pytest.approx(r["p"], rel=1e-4)
 
 
+def test_small_exclusion_counts_are_withheld_under_min_cell(warehouse: Path) -> None:
+    result = analyse_outcomes(warehouse, "os", "mrd1_pcr_positive", landmark_column="mrd1_pcr_day").result
+    small = {reason: n for reason, n in result.excluded.items() if 0 < n < 50}
+    assert small  # e.g. the patients without an MRD1 day
+    suppressed = suppress_small_counts(result, 50)
+    assert not set(small) & set(suppressed.excluded)
+    assert any("Exclusion counts below 50 withheld" in note for note in suppressed.notes)
+
+
 def test_the_command_takes_a_landmark_column_and_refuses_one_that_is_not_days(warehouse: Path) -> None:
     shown = cgdw(
         "outcomes", "--by", "mrd1_pcr_positive", "--landmark", "mrd1_pcr_day", "--db", str(warehouse)
@@ -170,6 +179,50 @@ def test_the_command_takes_a_landmark_column_and_refuses_one_that_is_not_days(wa
         analyse_outcomes(warehouse, "os", "ikzf1_status", landmark_column="sex")
     with pytest.raises(CgdwError, match="not both"):
         analyse_outcomes(warehouse, "os", "ikzf1_status", landmark_days=82, landmark_column="mrd1_pcr_day")
+    with pytest.raises(CgdwError, match=r"holds days from diagnosis .*, not years"):
+        analyse_outcomes(warehouse, "os", "ikzf1_status", landmark_column="hsct_years")
+    with pytest.raises(CgdwError, match="the endpoint or the grouping"):
+        analyse_outcomes(warehouse, "efs", "ikzf1_status", landmark_column="efs_status")
+    with pytest.raises(CgdwError, match="patients have a negative value"):
+        analyse_outcomes(warehouse, "os", "ikzf1_status", landmark_column="log_wbc")
+    with pytest.raises(CgdwError, match=r"in years from diagnosis .*, not days"):
+        analyse_outcomes(warehouse, "os", "ikzf1_status", time_dependent="mrd1_pcr_day")
+
+
+def test_a_landmark_with_a_time_dependent_covariate_equals_tmerge_on_the_landmark_subset(
+    warehouse: Path,
+) -> None:
+    """Event and switch times are both shifted in days, so a transplant on another patient's event day
+    stays tied with it, as in a table of days."""
+    result = analyse_outcomes(
+        warehouse, "os", "ikzf1_status", landmark_days=LANDMARK_DAYS, time_dependent="hsct_years"
+    ).result
+    frame = read_cohort(warehouse, "cohort_patient", ["ikzf1_status", "os_years", "os_status", "hsct_years"])
+    data = frame.drop_nulls(["os_years", "os_status", "ikzf1_status"]).select(
+        pl.col("os_years").alias("time"), pl.col("os_status").alias("status"),
+        (pl.col("ikzf1_status") == "Alt").cast(pl.Int32).alias("alt"), pl.col("hsct_years").alias("h"),
+    )  # fmt: skip
+    r = run_r(
+        f"""
+        L <- {LANDMARK_DAYS}
+        d <- subset(d, time > L / 365.25)
+        d$time <- (round(d$time * 365.25, 6) - L) / 365.25
+        d$h <- (round(d$h * 365.25, 6) - L) / 365.25
+        d$h[!is.na(d$h) & d$h <= 0] <- 0
+        d$id <- seq_len(nrow(d))
+        b <- tmerge(d[, c("id", "alt", "time")], d, id = id, death = event(time, status))
+        td <- tmerge(b, d, id = id, hsct = tdc(h))
+        ctl <- coxph.control(eps = 1e-14, toler.chol = 1e-15, iter.max = 100)
+        f <- coxph(Surv(tstart, tstop, death) ~ alt + hsct, data = td, ties = "efron", control = ctl)
+        emit(list(hr = unname(exp(coef(f))), p = unname(summary(f)$coefficients[, "Pr(>|z|)"])))
+        """,
+        {"d": data},
+        packages=["survival"],
+    )
+    multi = [h for h in result.hazard_ratios if h.model == "multivariable"]
+    assert [h.covariate for h in multi] == ["ikzf1_status=Alt", "hsct_years(t)"]
+    assert [h.hr for h in multi] == pytest.approx(r["hr"], rel=1e-6)
+    assert [h.p_value for h in multi] == pytest.approx(r["p"], rel=1e-4)
 
 
 # --- time-dependent covariates (`--time-dependent COLUMN`) -----------------------------------------------

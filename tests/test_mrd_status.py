@@ -11,6 +11,8 @@ import pytest
 
 from etl.analysis.cohort import read_cohort
 from etl.analysis.outcomes import analyse_outcomes
+from etl.analysis.table1 import build_table1
+from etl.analysis.table1_spec import load_spec
 from etl.errors import CgdwError
 from etl.load.layout import load_layout
 from etl.privacy import patient_key
@@ -149,6 +151,9 @@ def test_a_new_time_point_releases_a_new_version_of_the_generated_view(
     shown = cgdw("views", "show", "patient_mrd", "--db", str(aml_warehouse))
     assert shown.returncode == 0, shown.stderr
     assert "--   mrd_c3_mfc_positive: MRD at C3 by MFC: positive at the threshold" in shown.stdout
+    # An older version lists its own columns, not those the data has now.
+    older = cgdw("views", "show", "patient_mrd@v1", "--db", str(aml_warehouse))
+    assert "mrd_c2_lsc_positive" in older.stdout and "mrd_c3_mfc_positive" not in older.stdout
 
 
 def test_column_names_come_from_the_time_point_and_the_method() -> None:
@@ -193,6 +198,7 @@ def test_the_override_is_said_in_the_output_and_refused_when_it_cannot_apply(aml
     fitted = analyse_outcomes(aml_warehouse, "os", "mrd_c2_mfc_positive", mrd_thresholds=["MFC=0.01%"])
     assert {g.group: g.n for g in fitted.result.groups} == {"yes": 3, "no": 1}
     assert "(--mrd-threshold: MFC MRD positive at >= 0.0001)" in fitted.result.notes[0]
+    assert fitted.result.to_json()["mrd_thresholds"] == {"MFC": 1e-4}  # in the JSON, not only in prose
     with pytest.raises(CgdwError, match="no MRD result by that method"):
         analyse_outcomes(aml_warehouse, "os", "mrd_c2_mfc_positive", mrd_thresholds=["ASO-PCR=1e-4"])
     shown = cgdw(
@@ -301,3 +307,34 @@ def test_a_declared_attribute_may_not_take_the_name_of_an_mrd_column(tmp_path: P
     path.write_text(layout.replace("[attributes.bm_blasts_pct]", "[attributes.mrd_c2_mfc_positive]"))
     with pytest.raises(CgdwError, match="attribute mrd_c2_mfc_positive: names of the form mrd_<time point>"):
         load_layout(path)
+
+
+def test_a_spec_row_of_an_mrd_time_point_without_results_shows_nobody_evaluated(
+    aml_warehouse: Path, tmp_path: Path
+) -> None:
+    spec = tmp_path / "c3.toml"
+    spec.write_text(
+        'name = "c3"\ndescription = "MRD"\n'
+        '[[rows]]\nid = "c2"\nlabel = "MFC-MRD after C2"\nkind = "count"\ncolumn = "mrd_c2_mfc_positive"\n'
+        '[[rows]]\nid = "c3"\nlabel = "MFC-MRD after C3"\nkind = "count"\ncolumn = "mrd_c3_mfc_positive"\n'
+    )
+    table = build_table1(aml_warehouse, by="treatment_arm", rows=load_spec(spec).rows)
+    c3 = next(r for r in table.rows if r.id == "c3")
+    assert c3.total.n == 0 and c3.total.denom == 0
+    assert "No MRD result gives mrd_c3_mfc_positive: nobody evaluated." in table.notes
+    spec.write_text(spec.read_text().replace("mrd_c3_mfc_positive", "mrd_c3_mfc_positve"))
+    with pytest.raises(CgdwError, match="has no column mrd_c3_mfc_positve"):  # a typo is still an error
+        build_table1(aml_warehouse, by="treatment_arm", rows=load_spec(spec).rows)
+
+
+def test_a_model_that_cannot_be_fitted_leaves_the_estimates_and_says_why(aml_warehouse: Path) -> None:
+    """Both deaths are LSC-positive: the Cox model has no finite maximum. The Kaplan-Meier estimates stand
+    and the output says the model was not estimable (the command used to stop on the Cox fit)."""
+    result = analyse_outcomes(aml_warehouse, "os", "mrd_c2_lsc_positive").result
+    assert result.hazard_ratios == []
+    assert [(g.group, g.events) for g in result.groups] == [("yes", 2), ("no", 0)]
+    assert any("not estimable" in note for note in result.notes), result.notes
+    assert not any(
+        "not estimable" in note
+        for note in analyse_outcomes(aml_warehouse, "os", "treatment_arm").result.notes
+    )

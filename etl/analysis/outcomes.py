@@ -26,12 +26,14 @@ import numpy as np
 import pandas as pd
 import polars as pl
 from lifelines import CoxPHFitter, CoxTimeVaryingFitter, KaplanMeierFitter
+from lifelines.exceptions import ConvergenceError
 from lifelines.statistics import multivariate_logrank_test
 
 from etl.analysis.cohort import ENDPOINTS, format_p, group_label, group_order, read_cohort, select_cohort
 from etl.analysis.competing_risks import CumulativeIncidenceFitter, FineGrayFitter, gray_test
 from etl.analysis.grouped_cox import MAX_PATTERNS, GroupedEfronCox, covariate_patterns
 from etl.errors import CgdwError
+from queries.mrd import is_status_column
 
 DAYS_PER_YEAR = 365.25  # the cohort views' years are days / 365.25
 Endpoint = Literal["os", "efs", "cir", "dfs", "pfs"]
@@ -92,6 +94,7 @@ class OutcomeResult:
     where: str | None = None  # the patients the analysis is restricted to (--where)
     landmark_days: float | None = None  # times counted from this day; patients at risk after it only
     landmark_column: str | None = None  # or from each patient's own day in this column (an assessment)
+    mrd_thresholds: dict[str, float] = field(default_factory=dict)  # --mrd-threshold: method -> fraction
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON (docs/analysis.md); `suppressed` only where --min-cell hid a count."""
@@ -165,6 +168,15 @@ def suppress_small_counts(result: OutcomeResult, min_cell: int) -> OutcomeResult
         others = [c for c in (result.groups if hidden[0] is result.overall else [result.overall]) if c.events]
         if others:
             min(others, key=lambda c: c.events or 0).suppressed = "x"
+    # An exclusion count below min_cell is withheld too (the patients of a landmark or a filter step).
+    small_exclusions = [reason for reason, count in result.excluded.items() if 0 < count < min_cell]
+    for reason in small_exclusions:
+        del result.excluded[reason]
+    if small_exclusions:
+        result.notes.append(
+            f"Exclusion counts below {min_cell} withheld ({'; '.join(small_exclusions)}): the patients "
+            "analysed are still counted."
+        )
     if any(cell.suppressed for cell in cells):
         for cell in cells:
             if cell.suppressed:
@@ -243,6 +255,16 @@ class OutcomeAnalysis:
             )
         if landmark_days is not None and landmark_column is not None:
             raise CgdwError("a landmark is a day or a column of days, not both")
+        if landmark_column is not None and (not landmark_column or landmark_column.endswith("_years")):
+            raise CgdwError(
+                f"--landmark {landmark_column!r}: a landmark column holds days from diagnosis (e.g. "
+                "mrd_c2_mfc_day), not years"
+            )
+        if time_dependent is not None and time_dependent.endswith("_day"):
+            raise CgdwError(
+                f"--time-dependent {time_dependent}: the switch time is in years from diagnosis (e.g. "
+                "hsct_years), not days"
+            )
         if endpoint not in ENDPOINTS:
             raise CgdwError(f"unknown endpoint {endpoint!r}: choose one of {', '.join(ENDPOINTS)}")
         if not math.isfinite(horizon) or horizon <= 0:
@@ -250,6 +272,8 @@ class OutcomeAnalysis:
         time_column, status_column, _ = ENDPOINTS[endpoint]
         if by in (time_column, status_column):
             raise CgdwError(f"--by {by} is the {endpoint} endpoint itself: group by a patient characteristic")
+        if landmark_column in (time_column, status_column, by):
+            raise CgdwError(f"--landmark {landmark_column} is the endpoint or the grouping, not a day column")
         twice = sorted({name for name in adjust if list(adjust).count(name) > 1} | ({by} & set(adjust)))
         if twice:
             raise CgdwError(f"--adjust names {', '.join(twice)} twice (or the --by column): name each once")
@@ -263,6 +287,7 @@ class OutcomeAnalysis:
         self.competing = endpoint == "cir"
         self._result: OutcomeResult | None = None
         self.data = pl.DataFrame()  # the patients used: group, time, status, covariates
+        self.model_notes: list[str] = []  # models that could not be fitted, and why
         self.curves: list[GroupCurve] = []
 
     @property
@@ -270,9 +295,17 @@ class OutcomeAnalysis:
         """The cohort view's columns `fit` needs."""
         switch = [self.time_dependent] if self.time_dependent else []
         landmark = [self.landmark_column] if self.landmark_column else []
+        landmark += [self._assessment_day] if self._assessment_day else []
         return list(
             dict.fromkeys([self.by, self.time_column, self.status_column, *self.adjust, *switch, *landmark])
         )
+
+    @property
+    def _assessment_day(self) -> str | None:
+        """The day column of an MRD status grouped by under a fixed landmark (to tell late assessments)."""
+        if self.landmark_days is None or not (is_status_column(self.by) and self.by.endswith("_positive")):
+            return None
+        return self.by.removesuffix("_positive") + "_day"
 
     @property
     def _switch(self) -> str:
@@ -289,6 +322,7 @@ class OutcomeAnalysis:
 
     def fit(self, cohort_rows: pl.DataFrame) -> OutcomeAnalysis:
         """Fit on rows of the cohort view (one per patient); returns the fitted analysis."""
+        self.model_notes = []
         frame, excluded = self._usable(cohort_rows)
         levels, reference = self._groups(frame)
         estimate = self._cif_at if self.competing else self._km_at
@@ -317,11 +351,16 @@ class OutcomeAnalysis:
             model=model,
             patients=frame.height,
             excluded=excluded,
-            notes=[self.selection.sentence] if self.selection.where or self.selection.mrd_thresholds else [],
+            notes=[
+                *([self.selection.sentence] if self.selection.where or self.selection.mrd_thresholds else []),
+                *self._late_assessments(frame),
+                *self.model_notes,
+            ],
             cohort=self.cohort,
             where=self.selection.where,
             landmark_days=self.landmark_days,
             landmark_column=self.landmark_column,
+            mrd_thresholds=dict(self.selection.mrd_thresholds),
         )
         return self
 
@@ -373,6 +412,12 @@ class OutcomeAnalysis:
                     f"--landmark {self.landmark_column}: a landmark column holds days from diagnosis, "
                     f"{self.cohort}.{self.landmark_column} is {dtype}"
                 )
+            negative = usable.filter(pl.col(self.landmark_column) < 0).height
+            if negative:
+                raise CgdwError(
+                    f"--landmark {self.landmark_column}: {negative} patients have a negative value; a "
+                    "landmark is a day from diagnosis (0 or more)"
+                )
             landmark_days = pl.col(self.landmark_column).cast(pl.Float64)
         else:
             landmark_days = pl.lit(self.landmark_days or 0.0)
@@ -383,8 +428,23 @@ class OutcomeAnalysis:
         days = (pl.col("time") * DAYS_PER_YEAR).round(6)
         shifted = [(days - landmark_days) / DAYS_PER_YEAR]
         if self.time_dependent:  # a switch before the landmark is on from the start of the new time
-            shifted.append(pl.col(self.time_dependent) - landmark_years)
+            switch_days = (pl.col(self.time_dependent) * DAYS_PER_YEAR).round(6)
+            shifted.append(((switch_days - landmark_days) / DAYS_PER_YEAR).alias(self.time_dependent))
         return kept.with_columns(shifted), usable.height - kept.height
+
+    def _late_assessments(self, frame: pl.DataFrame) -> list[str]:
+        """Under a fixed landmark, a group known only after it uses the future: say how often."""
+        day = self._assessment_day
+        if day is None or day not in frame.columns:
+            return []
+        late = frame.filter(pl.col(day) > self.landmark_days).height
+        if not late:
+            return []
+        return [
+            f"{late} of {frame.height} patients had {self.by} assessed after the landmark (day "
+            f"{self.landmark_days:g}): their group was not known at it; --landmark {day} counts time from "
+            "each patient's assessment."
+        ]
 
     def _groups(self, frame: pl.DataFrame) -> tuple[list[object], object]:
         levels = group_order(frame[self.by])
@@ -528,7 +588,15 @@ class OutcomeAnalysis:
             fit = _fine_gray if self.competing else _cox
             if self.time_dependent and self._switch in names:
                 fit = partial(_time_dependent_cox, switch=self._switch)
-            for covariate, hr, lower, upper, p in fit(data, names):
+            try:
+                fitted = fit(data, names)
+            except (ArithmeticError, np.linalg.LinAlgError, ConvergenceError, RuntimeError) as exc:
+                # Few patients or events (a small landmark subset, a group with no event): the estimates
+                # stand, the model does not.
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                self.model_notes.append(f"{model} model of {', '.join(names)}: not estimable ({reason}).")
+                continue
+            for covariate, hr, lower, upper, p in fitted:
                 events = int((data["status"] == 1).sum())
                 out.append(HazardRatio(model, covariate, hr, lower, upper, p, data.height, events))
         return out

@@ -401,12 +401,20 @@ def plot_outcomes(analysis: OutcomeAnalysis, out: Path, *, min_cell: int | None 
     if hr is not None:
         kind = "SHR" if analysis.competing else "HR"
         annotation += f"\n{kind} {hr.covariate}: {hr.hr:.2f} ({hr.lower:.2f}-{hr.upper:.2f})"
+    # A landmark analysis counts time from the landmark: the axis says so (not years from diagnosis).
+    if result.landmark_column is not None:
+        xlabel = f"Years from each patient's {result.landmark_column}"
+    elif result.landmark_days is not None:
+        xlabel = f"Years from the landmark (day {result.landmark_days:g})"
+    else:
+        xlabel = "Years from diagnosis"
     return plot_curves(
         curves,
         AtRiskTable(times=ticks, counts=counts, min_cell=min_cell),
         out,
         title=f"{analysis.description.capitalize()} by {analysis.by}",
         ylabel=analysis.description.capitalize(),
+        xlabel=xlabel,
         horizon=analysis.horizon,
         annotation=annotation,
     )

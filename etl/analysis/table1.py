@@ -34,6 +34,7 @@ from etl.analysis.cohort import (
 )
 from etl.analysis.table1_spec import RowKind, Table1Row, default_rows, load_spec
 from etl.errors import CgdwError
+from queries.mrd import is_status_column
 
 # The seed letter's Table 1 (etl/analysis/specs/seed_tall.toml): what `cgdw table1 --spec seed_tall` prints.
 SEED_TABLE1_ROWS: tuple[Table1Row, ...] = load_spec("seed_tall").rows
@@ -99,12 +100,14 @@ class Table1:
     notes: list[str] = field(default_factory=list)
     where: str | None = None  # the patients the table is restricted to (--where)
     attrition: pl.DataFrame | None = None  # step, rule, patients, dropped (with --attrition)
+    mrd_thresholds: dict[str, float] = field(default_factory=dict)  # --mrd-threshold: method -> fraction
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON (docs/analysis.md): one object per row, cells keyed by group label."""
         return {
             "cohort": self.cohort,
             "where": self.where,
+            **({"mrd_thresholds": self.mrd_thresholds} if self.mrd_thresholds else {}),
             **({"attrition": self.attrition.to_dicts()} if self.attrition is not None else {}),
             "by": self.by,
             "groups": self.groups,
@@ -364,10 +367,17 @@ def build_table1(
     # One read of the cohort view for every row, the outcome rows included.
     endpoint_columns = [c for r in rows if r.kind == "estimate" for c in ENDPOINTS[r.column][:2]]
     read = [r.column for r in rows if r.kind not in ("estimate", "section") and r.column]
-    columns = [by, *read, *endpoint_columns]
     selection = select_cohort(cohort, where, mrd_thresholds)
+    # An MRD column of a time point and method the warehouse holds no result of (yet) is not a typo of
+    # the spec: its row shows nobody evaluated, and a note says so.
+    present = set(cohort_columns(db_path, selection.view))
+    unassessed = sorted({c for c in read if c not in present and is_status_column(c) and c != by})
+    columns = [c for c in [by, *read, *endpoint_columns] if c not in unassessed]
     frame = read_cohort(
         db_path, selection.view, columns, where=selection.where, mrd_thresholds=selection.mrd_thresholds
+    )
+    frame = frame.with_columns(
+        pl.lit(None, dtype=pl.Boolean if c.endswith("_positive") else pl.Float64).alias(c) for c in unassessed
     )
     grouped = frame.filter(pl.col(by).is_not_null())
     if grouped.is_empty():
@@ -413,9 +423,14 @@ def build_table1(
         patients=grouped.height,
         excluded_no_group=frame.height - grouped.height,
         horizon_years=horizon,
-        notes=[*([selection.sentence] if selection.where or selection.mrd_thresholds else []), *notes],
+        notes=[
+            *([selection.sentence] if selection.where or selection.mrd_thresholds else []),
+            *([f"No MRD result gives {', '.join(unassessed)}: nobody evaluated."] if unassessed else []),
+            *notes,
+        ],
         where=selection.where,
         attrition=attrition(db_path, selection) if with_attrition else None,
+        mrd_thresholds=dict(selection.mrd_thresholds),
     )
     return table if min_cell is None else suppress_small_cells(table, min_cell)
 
