@@ -39,6 +39,9 @@ RULE_EXPLANATIONS = {
     "one_row_per_measurement": "the same patient, time point, method and target appear on more than one line",
     "unit_with_value": "a value, limit of detection or quantitative range needs its unit",
     "value_or_result": "a result needs a value or a qualitative result",
+    "result_agrees_with_value": (
+        "'negative' with a level at or above the limit of detection, or 'positive' with a level of 0"
+    ),
     "fraction_range": "the value, normalised to a fraction, must lie between 0 and 1",
     "exon_order": "the first exon cannot come after the last",
     "range_order": "the start cannot come after the end",
