@@ -59,13 +59,18 @@ def stored_with_joins(con: duckdb.DuckDBPyConnection, view: str) -> str | None:
     if latest is None or table is None:
         return None
     try:
-        generated = find_definition(name, latest).joins
+        joins = generated_joins(con, find_definition(name, latest).joins)
     except ViewDefinitionError:
         return None
-    joins = []
-    for joined in generated:
-        joined_version = _latest_live(con, joined)
-        if joined_version is not None:
-            relation = f"{joined}_v{joined_version}"
-            joins.append((relation, relation_columns(con, relation)))
     return stable_join_sql(table, relation_columns(con, table), joins) if joins else None
+
+
+def generated_joins(con: duckdb.DuckDBPyConnection, views: tuple[str, ...]) -> list[tuple[str, list[str]]]:
+    """(NAME_vN, its columns) of the latest live version of each generated view a stable name joins."""
+    joins = []
+    for view in views:
+        version = _latest_live(con, view)
+        if version is not None:
+            relation = f"{view}_v{version}"
+            joins.append((relation, relation_columns(con, relation)))
+    return joins

@@ -20,7 +20,7 @@ import polars as pl
 from etl import ledger
 from etl.errors import CgdwError
 from etl.faults import fault_point
-from etl.materialized import fresh_table
+from etl.materialized import fresh_table, generated_joins
 from etl.surface import build_surface, surface_relations
 from etl.warehouse import fetch_value, open_for_read, open_for_write, query_frame, relation_columns
 from queries import VIEWS_DIR, ViewDefinition, find_definition, load_definitions, sql_checksum
@@ -246,12 +246,10 @@ def _stable_sql(
     generated view its file names (`-- attributes: patient, mrd`)."""
     relation = f"{name}_v{latest}"
     shipped = next((d for d in definitions if (d.name, d.version) == (name, latest)), None)
-    live = _latest_live(con)
-    joined = [f"{view}_v{live[view]}" for view in (shipped.joins if shipped else ()) if view in live]
-    if not joined:
+    joins = generated_joins(con, shipped.joins if shipped else ())
+    if not joins:
         return f'SELECT * FROM "{relation}"'
     base_columns = relation_columns(con, relation)
-    joins = [(view, relation_columns(con, view)) for view in joined]
     taken = dict.fromkeys(base_columns, relation)
     for view, columns in joins:
         kept_out = [c for c in columns if c in taken and c != "patient_id"]

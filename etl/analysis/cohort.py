@@ -18,16 +18,8 @@ from etl.surface import CONSENTED, SCHEMA, surface_relations
 from etl.warehouse import open_for_read, query_frame, relation_columns
 from queries import find_definition, parse_ref
 from queries.cohorts import CohortDefinition, CohortDefinitionError, find_cohort
-from queries.mrd import (
-    SOURCE as MRD_SOURCE,
-)
-from queries.mrd import (
-    MrdNamingError,
-    ThresholdRow,
-    mrd_pairs,
-    parse_threshold_override,
-    rethresholded_sql,
-)
+from queries.mrd import SOURCE as MRD_SOURCE
+from queries.mrd import MrdNamingError, ThresholdRow, mrd_pairs, parse_threshold_override, rethresholded_sql
 
 # The endpoints of the cohort views: (time column, status column, what is estimated). Here rather than in
 # outcomes.py, so that Table 1 can name its columns before it imports the survival libraries.
