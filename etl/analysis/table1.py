@@ -370,8 +370,9 @@ def build_table1(
     selection = select_cohort(cohort, where, mrd_thresholds)
     # An MRD column of a time point and method the warehouse holds no result of (yet) is not a typo of
     # the spec: its row shows nobody evaluated, and a note says so.
-    present = set(cohort_columns(db_path, selection.view))
-    unassessed = sorted({c for c in read if c not in present and is_status_column(c) and c != by})
+    mrd_columns = {c for c in read if is_status_column(c) and c != by}
+    present = set(cohort_columns(db_path, selection.view)) if mrd_columns else set()  # (opens the file)
+    unassessed = sorted(mrd_columns - present)
     columns = [c for c in [by, *read, *endpoint_columns] if c not in unassessed]
     frame = read_cohort(
         db_path, selection.view, columns, where=selection.where, mrd_thresholds=selection.mrd_thresholds
