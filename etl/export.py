@@ -36,7 +36,7 @@ from etl.surface import SCHEMA, surface_relations
 from etl.warehouse import fetch_value, open_for_read, query_frame
 from queries import ViewDefinitionError, find_definition, parse_ref
 from queries.cohorts import CohortDefinition, CohortDefinitionError, find_cohort
-from queries.mrd import pairs_in_sql
+from queries.mrd import pairs_in_sql, reads_thresholds
 
 # A fixed timestamp inside the xlsx package, so that the same data gives the same bytes.
 XLSX_TIMESTAMP = dt.datetime(2000, 1, 1)
@@ -195,9 +195,13 @@ def export_view(
             frame, {c: types[c] for c in chosen}, column_descriptions(con, name, version), f"{relation}.sql"
         )
         # Reference data the released SQL reads: a threshold changed by a migration changes the rows.
-        thresholds = query_frame(
-            con, "SELECT method, time_point, threshold, positive_at FROM mrd_threshold ORDER BY ALL"
-        ).to_dicts()
+        thresholds = (
+            query_frame(
+                con, "SELECT method, time_point, threshold, positive_at FROM mrd_threshold ORDER BY ALL"
+            ).to_dicts()
+            if reads_thresholds(name, version)
+            else None
+        )
         revision = fetch_value(con, "SELECT version_num FROM alembic_version")
         provenance = query_frame(
             con,
@@ -221,7 +225,7 @@ def export_view(
         **({"cohort": definition.ref, "cohort_sha256": definition.sha256} if definition else {}),
         "where": where,
         "schema_revision": revision,
-        "mrd_thresholds": thresholds,
+        **({"mrd_thresholds": thresholds} if thresholds is not None else {}),
         "columns": chosen,
         "rows": frame.height,
         "files": {

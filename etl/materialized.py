@@ -32,7 +32,8 @@ def fresh_table(con: duckdb.DuckDBPyConnection, name: str, version: int) -> str 
     return rows[0][0] if rows else None
 
 
-def _latest_live(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
+def latest_live_version(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
+    """The newest version of NAME not retired (what the stable NAME selects), None if none."""
     latest = con.execute(
         "SELECT max(version) FROM view_version WHERE name = $name AND retired_at IS NULL", {"name": name}
     ).fetchall()
@@ -43,7 +44,7 @@ def relation_to_read(con: duckdb.DuckDBPyConnection, view: str) -> str:
     """What to scan for `view` (a stable NAME or a pinned NAME_vN): its fresh materialised table, else the
     view itself. A stable name is resolved through the registry to its latest live version."""
     name, version = parse_ref(view)
-    version = _latest_live(con, name) if version is None else version
+    version = latest_live_version(con, name) if version is None else version
     if version is None:
         return view
     return fresh_table(con, name, version) or view
@@ -54,7 +55,7 @@ def stored_with_joins(con: duckdb.DuckDBPyConnection, view: str) -> str | None:
     (`-- attributes: patient, mrd`): the SELECT of the stored copy joined with their latest live versions,
     the rows the stable view gives, without recomputing the version. None otherwise."""
     name, version = parse_ref(view)
-    latest = _latest_live(con, name) if version is None else None
+    latest = latest_live_version(con, name) if version is None else None
     table = fresh_table(con, name, latest) if latest is not None else None
     if latest is None or table is None:
         return None
@@ -69,7 +70,7 @@ def generated_joins(con: duckdb.DuckDBPyConnection, views: tuple[str, ...]) -> l
     """(NAME_vN, its columns) of the latest live version of each generated view a stable name joins."""
     joins = []
     for view in views:
-        version = _latest_live(con, view)
+        version = latest_live_version(con, view)
         if version is not None:
             relation = f"{view}_v{version}"
             joins.append((relation, relation_columns(con, relation)))

@@ -31,6 +31,8 @@ from decimal import Decimal
 
 import duckdb
 
+from queries import load_definitions
+
 # The short name of each method in column names.
 METHOD_NAMES = {"ASO-PCR": "pcr", "ddPCR": "ddpcr", "MFC": "mfc", "LSC-MFC": "lsc", "NGS-IGTCR": "ngs"}
 VIEW_NAME = "patient_mrd"
@@ -72,6 +74,22 @@ class MrdNamingError(ValueError):
 _STATUS_COLUMN = re.compile(
     rf"^mrd[a-z0-9_]*_({'|'.join(METHOD_NAMES.values())})_({'|'.join(s for s, _, _ in STATUS_COLUMNS)})$"
 )
+
+
+def reads_thresholds(name: str, version: int) -> bool:
+    """Whether NAME@vN decides MRD positivity from table mrd_threshold, itself or through the views it
+    reads or joins (mrd_result v3, patient_mrd, cohort_patient v3); v1 and v2 fixed theirs in SQL."""
+    definitions = {(d.name, d.version): d for d in load_definitions()}
+
+    def reads(key: tuple[str, int]) -> bool:
+        if key[0] == VIEW_NAME:
+            return True
+        d = definitions.get(key)
+        if d is None:
+            return False
+        return "mrd_threshold" in d.depends or VIEW_NAME in d.joins or any(map(reads, d.view_dependencies))
+
+    return reads((name, version))
 
 
 def is_status_column(name: str) -> bool:
@@ -185,8 +203,13 @@ def parse_threshold_override(text: str) -> tuple[str, float]:
     if not _NUMBER.match(value.removesuffix("%")):
         raise ValueError(f"--mrd-threshold {text!r}: {value!r} is not a number")
     # In decimal: 0.07% is then exactly the double of 0.0007, as the loader stores a level sent in percent.
-    exact = Decimal(value.removesuffix("%")) / (100 if percent else 1)
+    try:
+        exact = Decimal(value.removesuffix("%")) / (100 if percent else 1)
+    except ArithmeticError:  # an exponent beyond what a decimal holds
+        exact = Decimal(2)
     fraction = float(exact)
+    if exact and not fraction:
+        raise ValueError(f"--mrd-threshold {text!r}: {value} is below any level a laboratory measures")
     if not (math.isfinite(fraction) and 0 <= fraction <= 1):
         raise ValueError(f"--mrd-threshold {text!r}: a threshold is a fraction of cells, 0 to 1 (0% to 100%)")
     return method, fraction
@@ -234,25 +257,27 @@ def rethresholded_sql(
     (mrd1_positive) of the time points they have. The SELECT of mrd_result v3 runs under a CTE that stands
     in for table mrd_threshold, so positivity follows the one rule of that view."""
     changed = [p for p in checked_pairs(pairs) if p.method in overrides]
-    replaced = {f"{p.prefix}_positive": (p.time_point, p.method) for p in changed}
-    replaced = {c: v for c, v in replaced.items() if c in cohort_columns}
+    # _day and _value too: which results are evaluable can change with the threshold (a PNQ result).
+    selects: dict[str, str] = {}
+    for pair in changed:
+        where = f"time_point = {_literal(pair.time_point)} AND method = {_literal(pair.method)}"
+        for suffix, sql_type, _ in STATUS_COLUMNS:
+            column = f"{pair.prefix}_{suffix}"
+            if column in cohort_columns:
+                selects[column] = f"CAST({_aggregate(suffix, where)} AS {sql_type})"
     points = {p.time_point.lower() for p in changed}
-    summaries = {c: tp for c, tp in TIME_POINT_SUMMARIES.items() if tp.lower() in points}
-    summaries = {c: tp for c, tp in summaries.items() if c in cohort_columns}
-    if not replaced and not summaries:
+    for column, time_point in TIME_POINT_SUMMARIES.items():
+        if time_point.lower() in points and column in cohort_columns:
+            selects[column] = status_sql(f"lower(time_point) = {_literal(time_point.lower())}")
+    if not selects:
         raise MrdNamingError(
             f"--mrd-threshold {', '.join(sorted(overrides))}: {cohort} has no MRD status column of that "
             "method (mrd_<time point>_<method>_positive): the threshold would change nothing"
         )
     results = f"({threshold_cte(overridden(rows, overrides))}{mrd_result_sql}) AS r"
-    selects = [
-        f'{status_sql(f"time_point = {_literal(tp)} AND method = {_literal(m)}")} AS "{c}"'
-        for c, (tp, m) in replaced.items()
-    ]
-    for c, tp in summaries.items():
-        selects.append(f'{status_sql(f"lower(time_point) = {_literal(tp.lower())}")} AS "{c}"')
-    statuses = f"(SELECT patient_id, {', '.join(selects)} FROM {results} GROUP BY patient_id) AS o"
-    replacing = ", ".join(f'o."{c}" AS "{c}"' for c in [*replaced, *summaries])
+    columns = ", ".join(f'{sql} AS "{column}"' for column, sql in selects.items())
+    statuses = f"(SELECT patient_id, {columns} FROM {results} GROUP BY patient_id) AS o"
+    replacing = ", ".join(f'o."{c}" AS "{c}"' for c in selects)
     return (
         f"(SELECT c.* REPLACE ({replacing}) FROM {cohort} AS c LEFT JOIN {statuses} USING (patient_id)) AS c"
     )

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from etl.analysis.cohort import read_cohort
-from etl.analysis.outcomes import analyse_outcomes
+from etl.analysis.outcomes import analyse_outcomes, suppress_small_counts
 from etl.analysis.table1_spec import load_spec
 from etl.demo import AML_PATIENTS, DemoSummary, run_demo
 from tests.helpers import cgdw
@@ -112,3 +112,14 @@ def test_a_fixed_landmark_says_how_many_were_assessed_after_it(aml_demo: DemoSum
     fitted = analyse_outcomes(db, "os", "mrd_c2_mfc_positive", landmark_days=82, where=AML_PATIENTS)
     late = [note for note in fitted.result.notes if "assessed after the landmark (day 82)" in note]
     assert late and late[0].split(" of ")[0].isdigit() and int(late[0].split(" of ")[0]) > 0
+
+
+def test_a_small_count_of_late_assessments_is_withheld_under_min_cell(aml_demo: DemoSummary) -> None:
+    db = aml_demo.db_path
+    fitted = analyse_outcomes(db, "os", "mrd_c2_mfc_positive", landmark_days=137, where=AML_PATIENTS)
+    late = next(note for note in fitted.result.notes if "assessed after the landmark" in note)
+    count = int(late.split(" of ")[0])
+    assert 0 < count < 10
+    suppressed = suppress_small_counts(fitted.result, 10)
+    assert any(note.startswith("fewer than 10 of ") for note in suppressed.notes)
+    assert not any(note.startswith(f"{count} of ") for note in suppressed.notes)

@@ -119,6 +119,15 @@ def test_the_data_dictionary_describes_every_column(parquet_extract: Path) -> No
     assert mrd1["description"].startswith("MRD at MRD1 by ASO-PCR: positive at the threshold")
 
 
+def test_only_views_that_read_the_threshold_table_record_it(warehouse: Path, tmp_path: Path) -> None:
+    """mrd_result v1 fixed its thresholds in its SQL: its manifest states none from table mrd_threshold."""
+    old = export_view(warehouse, "mrd_result@v1", tmp_path / "v1", ExportFormat.csv).manifest
+    new = export_view(warehouse, "mrd_result@v3", tmp_path / "v3", ExportFormat.csv).manifest
+    assert "mrd_thresholds" not in old and "mrd_thresholds" in new
+    endpoint = export_view(warehouse, "endpoint", tmp_path / "e", ExportFormat.csv).manifest
+    assert "mrd_thresholds" not in endpoint
+
+
 def test_where_filters_rows_and_columns_choose_columns(warehouse: Path, tmp_path: Path) -> None:
     result = export_view(
         warehouse, "cohort_patient", tmp_path, ExportFormat.csv,

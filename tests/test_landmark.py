@@ -181,10 +181,12 @@ def test_the_command_takes_a_landmark_column_and_refuses_one_that_is_not_days(wa
         analyse_outcomes(warehouse, "os", "ikzf1_status", landmark_days=82, landmark_column="mrd1_pcr_day")
     with pytest.raises(CgdwError, match=r"holds days from diagnosis .*, not years"):
         analyse_outcomes(warehouse, "os", "ikzf1_status", landmark_column="hsct_years")
-    with pytest.raises(CgdwError, match="the endpoint or the grouping"):
+    with pytest.raises(CgdwError, match="says so in its name"):
         analyse_outcomes(warehouse, "efs", "ikzf1_status", landmark_column="efs_status")
-    with pytest.raises(CgdwError, match="patients have a negative value"):
-        analyse_outcomes(warehouse, "os", "ikzf1_status", landmark_column="log_wbc")
+    with pytest.raises(CgdwError, match="says so in its name"):  # a level, not a day
+        analyse_outcomes(warehouse, "os", "ikzf1_status", landmark_column="mrd1_pcr_value")
+    with pytest.raises(CgdwError, match="os_years is the os endpoint itself"):
+        analyse_outcomes(warehouse, "os", "ikzf1_status", adjust=("os_years",))
     with pytest.raises(CgdwError, match=r"in years from diagnosis .*, not days"):
         analyse_outcomes(warehouse, "os", "ikzf1_status", time_dependent="mrd1_pcr_day")
 

@@ -338,3 +338,59 @@ def test_a_model_that_cannot_be_fitted_leaves_the_estimates_and_says_why(aml_war
         "not estimable" in note
         for note in analyse_outcomes(aml_warehouse, "os", "treatment_arm").result.notes
     )
+
+
+def test_a_quarantined_line_holds_back_the_assessment_it_would_have_corrected(
+    aml_warehouse: Path, tmp_path: Path
+) -> None:
+    def pcr(target: str, value: str, unit: str, result: str) -> list[str]:
+        return ["HOVON-SAKK", "H-002", "", "MRD1", "35", "ASO-PCR", target, value, unit, "", "", result]
+
+    first = [pcr("TRG1", "2e-4", "fraction", "positive"), pcr("TRD2", "", "", "negative")]
+    load_source(aml_warehouse, "mrd", write_mrd(tmp_path / "m1.tsv", RESULTS + first))
+    corrected = [pcr("TRG1", "2e-4", "ppm", "positive"), pcr("TRD2", "", "", "negative")]  # unknown unit
+    report = load_source(
+        aml_warehouse, "mrd", write_mrd(tmp_path / "m1b.tsv", RESULTS + corrected), max_reject_fraction=0.5
+    )
+    assert report.rows_rejected == 1
+    assert report.tables["mrd_measurement"]["superseded"] == 0
+    assert report.tables["mrd_measurement"]["held_back"] == 1
+    apply_views(aml_warehouse)
+    assert statuses(aml_warehouse, "mrd1_pcr_positive, mrd1_positive")["H-002"] == (True, True)
+
+
+def test_second_review_an_override_redecides_day_and_value_and_refuses_older_views(
+    aml_warehouse: Path, tmp_path: Path
+) -> None:
+    """A result below a quantitative range of 0.5% is unknown at 0.1% (no day: not evaluable) and negative
+    at 1%: under --mrd-threshold MFC=1% it has its day, so a landmark at the assessment keeps it."""
+    c5 = [mrd_row("H-001", "C5", "150", "MFC", "", "positive not quantifiable", low="0.5")]
+    load_source(aml_warehouse, "mrd", write_mrd(tmp_path / "c5.tsv", c5))
+    apply_views(aml_warehouse)
+    columns = "mrd_c5_mfc_positive, mrd_c5_mfc_day"
+    assert statuses(aml_warehouse, columns)["H-001"] == (None, None)
+    assert statuses(aml_warehouse, columns, mrd_thresholds=(("MFC", 0.01),))["H-001"] == (False, 150)
+    with pytest.raises(CgdwError, match="cohort_patient_v2 fixes its thresholds in its own SQL"):
+        read_cohort(aml_warehouse, "cohort_patient_v2", ["mrd1_positive"], mrd_thresholds=(("MFC", 0.01),))
+
+
+def test_second_review_contradictions_without_a_detection_limit_are_quarantined(
+    aml_warehouse: Path, tmp_path: Path
+) -> None:
+    def mfc(patient: str, value: str, lod: str, result: str) -> list[str]:
+        return ["HOVON-SAKK", patient, "", "C4", "120", "MFC", "", value, "%", lod, "", result]
+
+    rows = [mfc("H-001", "0.5", "", "negative"), mfc("H-002", "0.0005", "0.001", "positive"),
+            mfc("H-003", "0.5", "", "positive")]  # fmt: skip
+    report = load_source(
+        aml_warehouse, "mrd", write_mrd(tmp_path / "c4.tsv", RESULTS + rows), max_reject_fraction=0.5
+    )
+    rules = query(
+        aml_warehouse, "SELECT line, rule FROM rejected_record WHERE etl_run_id = $r", {"r": report.run_id}
+    )
+    assert sorted(rules) == [(12, "result_agrees_with_value"), (13, "result_agrees_with_value")]
+
+
+def test_second_review_a_covariate_with_one_value_is_said_not_estimable(aml_warehouse: Path) -> None:
+    result = analyse_outcomes(aml_warehouse, "os", "mrd_c2_mfc_positive", adjust=("bm_blasts_pct",)).result
+    assert any("bm_blasts_pct has one value" in note for note in result.notes), result.notes

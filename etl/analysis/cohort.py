@@ -12,14 +12,21 @@ import duckdb
 import polars as pl
 
 from etl.errors import CgdwError
-from etl.materialized import relation_to_read, stored_with_joins
+from etl.materialized import latest_live_version, relation_to_read, stored_with_joins
 from etl.sqlguard import predicate_columns, safe_predicate
 from etl.surface import CONSENTED, SCHEMA, surface_relations
 from etl.warehouse import open_for_read, query_frame, relation_columns
 from queries import find_definition, parse_ref
 from queries.cohorts import CohortDefinition, CohortDefinitionError, find_cohort
 from queries.mrd import SOURCE as MRD_SOURCE
-from queries.mrd import MrdNamingError, ThresholdRow, mrd_pairs, parse_threshold_override, rethresholded_sql
+from queries.mrd import (
+    MrdNamingError,
+    ThresholdRow,
+    mrd_pairs,
+    parse_threshold_override,
+    reads_thresholds,
+    rethresholded_sql,
+)
 
 # The endpoints of the cohort views: (time column, status column, what is estimated). Here rather than in
 # outcomes.py, so that Table 1 can name its columns before it imports the survival libraries.
@@ -216,6 +223,13 @@ def _rethresholded(
     con: duckdb.DuckDBPyConnection, view: str, available: list[str], overrides: dict[str, float]
 ) -> str:
     """The cohort view with its MRD positivity decided at the overridden thresholds (a subquery)."""
+    name, pinned = parse_ref(view)
+    version = pinned if pinned is not None else latest_live_version(con, name)
+    if version is None or not reads_thresholds(name, version):
+        raise CgdwError(
+            f"--mrd-threshold decides positivity again for views that read table mrd_threshold "
+            f"(cohort_patient v3 and later); {view} fixes its thresholds in its own SQL"
+        )
     pairs = mrd_pairs(con)
     present = {p.method for p in pairs}
     absent = [m for m in overrides if m not in present]
@@ -230,11 +244,10 @@ def _rethresholded(
             "SELECT method, time_point, threshold, positive_at, source FROM mrd_threshold"
         ).fetchall()
     ]
-    name, version = MRD_SOURCE.rsplit("_v", 1)
+    source, source_version = MRD_SOURCE.rsplit("_v", 1)
+    rule = find_definition(source, int(source_version)).sql  # mrd_result v3: the one positivity rule
     try:
-        return rethresholded_sql(
-            f'{SCHEMA}."{view}"', available, pairs, rows, overrides, find_definition(name, int(version)).sql
-        )
+        return rethresholded_sql(f'{SCHEMA}."{view}"', available, pairs, rows, overrides, rule)
     except MrdNamingError as exc:  # two spellings of a time point, or nothing the threshold would change
         raise CgdwError(str(exc)) from None
 

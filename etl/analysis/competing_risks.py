@@ -45,6 +45,10 @@ CENSORED = 0
 # --------------------------------------------------------------------------------------------------------
 
 
+class NotEstimable(ValueError):
+    """The data hold no estimate (no event of the cause, a singular information matrix): not a bad call."""
+
+
 def _as_1d(values: Any, name: str) -> npt.NDArray[Any]:
     array = np.asarray(values)
     if array.ndim != 1:
@@ -679,7 +683,7 @@ class FineGrayFitter:
         x, names = _covariate_matrix(covariates, t.size)
         status = np.where(e == cause, 1, np.where(e == CENSORED, 0, 2)).astype(np.int64)
         if not np.any(status == 1):
-            raise ValueError(f"no failures from cause {cause}")
+            raise NotEstimable(f"no failures from cause {cause}")
         data = _fine_gray_data(t, status, x)
         beta = np.zeros(x.shape[1])
         rs = _risk_sets(data, beta)
@@ -688,18 +692,18 @@ class FineGrayFitter:
         while not converged:
             n_iter += 1
             if n_iter > self.max_iter:
-                raise RuntimeError(f"Fine-Gray fit did not converge in {self.max_iter} iterations")
+                raise NotEstimable(f"Fine-Gray fit did not converge in {self.max_iter} iterations")
             try:
                 step = np.linalg.solve(rs.information, rs.score)
             except np.linalg.LinAlgError as exc:
-                raise ValueError(f"singular information matrix (collinear covariates?): {names}") from exc
+                raise NotEstimable(f"singular information matrix (collinear covariates?): {names}") from exc
             candidate = _risk_sets(data, beta + step)
             halvings = 0
             # Step halving keeps the likelihood increasing, as crr's backtracking does.
             while not candidate.log_likelihood >= rs.log_likelihood - 1e-12 * abs(rs.log_likelihood):
                 halvings += 1
                 if halvings > 30:
-                    raise RuntimeError("Fine-Gray fit: no step increases the likelihood")
+                    raise NotEstimable("Fine-Gray fit: no step increases the likelihood")
                 step = step / 2
                 candidate = _risk_sets(data, beta + step)
             beta, rs = beta + step, candidate

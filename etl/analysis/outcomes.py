@@ -15,6 +15,7 @@ largest one unless `reference` is given: GL for IKZF1 status).
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -30,7 +31,7 @@ from lifelines.exceptions import ConvergenceError
 from lifelines.statistics import multivariate_logrank_test
 
 from etl.analysis.cohort import ENDPOINTS, format_p, group_label, group_order, read_cohort, select_cohort
-from etl.analysis.competing_risks import CumulativeIncidenceFitter, FineGrayFitter, gray_test
+from etl.analysis.competing_risks import CumulativeIncidenceFitter, FineGrayFitter, NotEstimable, gray_test
 from etl.analysis.grouped_cox import MAX_PATTERNS, GroupedEfronCox, covariate_patterns
 from etl.errors import CgdwError
 from queries.mrd import is_status_column
@@ -168,6 +169,11 @@ def suppress_small_counts(result: OutcomeResult, min_cell: int) -> OutcomeResult
         others = [c for c in (result.groups if hidden[0] is result.overall else [result.overall]) if c.events]
         if others:
             min(others, key=lambda c: c.events or 0).suppressed = "x"
+    # A count of late assessments below min_cell is withheld like any small cell.
+    for i, note in enumerate(result.notes):
+        late = re.match(r"^(\d+) of (\d+) patients had .* assessed after the landmark", note)
+        if late and 0 < int(late[1]) < min_cell:
+            result.notes[i] = note.replace(f"{late[1]} of ", f"fewer than {min_cell} of ", 1)
     # An exclusion count below min_cell is withheld too (the patients of a landmark or a filter step).
     small_exclusions = [reason for reason, count in result.excluded.items() if 0 < count < min_cell]
     for reason in small_exclusions:
@@ -255,10 +261,10 @@ class OutcomeAnalysis:
             )
         if landmark_days is not None and landmark_column is not None:
             raise CgdwError("a landmark is a day or a column of days, not both")
-        if landmark_column is not None and (not landmark_column or landmark_column.endswith("_years")):
+        if landmark_column is not None and not landmark_column.endswith(("_day", "_days")):
             raise CgdwError(
-                f"--landmark {landmark_column!r}: a landmark column holds days from diagnosis (e.g. "
-                "mrd_c2_mfc_day), not years"
+                f"--landmark {landmark_column!r}: a landmark column holds days from diagnosis and says so in "
+                "its name (..._day or ..._days, e.g. mrd_c2_mfc_day), not years or other values"
             )
         if time_dependent is not None and time_dependent.endswith("_day"):
             raise CgdwError(
@@ -272,6 +278,11 @@ class OutcomeAnalysis:
         time_column, status_column, _ = ENDPOINTS[endpoint]
         if by in (time_column, status_column):
             raise CgdwError(f"--by {by} is the {endpoint} endpoint itself: group by a patient characteristic")
+        misplaced = [c for c in (*adjust, time_dependent) if c in (time_column, status_column)]
+        if misplaced:
+            raise CgdwError(
+                f"{', '.join(misplaced)} is the {endpoint} endpoint itself: not a covariate of its own model"
+            )
         if landmark_column in (time_column, status_column, by):
             raise CgdwError(f"--landmark {landmark_column} is the endpoint or the grouping, not a day column")
         twice = sorted({name for name in adjust if list(adjust).count(name) > 1} | ({by} & set(adjust)))
@@ -582,15 +593,19 @@ class OutcomeAnalysis:
         out: list[HazardRatio] = []
         for model, names in models:
             data = design.select("time", "status", *names).drop_nulls()
-            if data.height == 0 or min(data[name].n_unique() for name in names) < 2:
-                continue  # a constant covariate has no hazard ratio
+            constant = [name for name in names if data[name].n_unique() < 2]
+            if data.height == 0 or constant:
+                # A covariate with one value has no hazard ratio: said, not dropped silently.
+                reason = f"{', '.join(constant)} has one value" if constant else "no patient with every value"
+                self.model_notes.append(f"{model} model of {', '.join(names)}: not estimable ({reason}).")
+                continue
             fit: Callable[[pl.DataFrame, list[str]], list[tuple[str, float, float, float, float]]]
             fit = _fine_gray if self.competing else _cox
             if self.time_dependent and self._switch in names:
                 fit = partial(_time_dependent_cox, switch=self._switch)
             try:
                 fitted = fit(data, names)
-            except (ArithmeticError, np.linalg.LinAlgError, ConvergenceError, RuntimeError) as exc:
+            except (ArithmeticError, np.linalg.LinAlgError, ConvergenceError, NotEstimable) as exc:
                 # Few patients or events (a small landmark subset, a group with no event): the estimates
                 # stand, the model does not.
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

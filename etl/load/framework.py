@@ -46,6 +46,9 @@ class Batch:
     # of its records (a relapse without a CR, an attribute value that is not a number); the line's other
     # facts load. Quarantined like the others, with the rule and the raw line.
     fact_issues: pl.DataFrame = field(default_factory=empty_issues)
+    # The records of the lines left out (quarantined), as far as they could be read: a loader whose
+    # snapshot is finer than a patient holds back what those lines would have corrected.
+    rejected_records: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     def without_lines(self, lines: pl.Series) -> Batch:
         """The batch without the given source lines (the rejected ones), in every frame."""
@@ -56,6 +59,7 @@ class Batch:
             issues=self.issues.filter(keep),
             parts={name: part.filter(keep) for name, part in self.parts.items()},
             fact_issues=self.fact_issues.filter(keep),
+            rejected_records=self.records.filter(~keep),
         )
 
 

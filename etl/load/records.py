@@ -40,7 +40,8 @@ RULE_EXPLANATIONS = {
     "unit_with_value": "a value, limit of detection or quantitative range needs its unit",
     "value_or_result": "a result needs a value or a qualitative result",
     "result_agrees_with_value": (
-        "'negative' with a level at or above the limit of detection, or 'positive' with a level of 0"
+        "'negative' with a detected level (at or above the limit of detection, above 0 without one), or "
+        "'positive' with a level not detected"
     ),
     "fraction_range": "the value, normalised to a fraction, must lie between 0 and 1",
     "exon_order": "the first exon cannot come after the last",
@@ -244,8 +245,10 @@ class MrdMeasurementV1(pa.DataFrameModel):
         """ "negative" with a level at or above the limit of detection, or "positive" (quantifiable or not)
         with a level of 0, contradict themselves: neither is guessed right."""
         result, level, lod = pl.col("qualitative_result"), pl.col("value_fraction"), pl.col("lod_fraction")
-        negative_detected = (result == "negative") & (level >= lod)
-        positive_absent = result.is_in(["positive", "positive_not_quantifiable"]) & (level == 0)
+        # Without a limit of detection, any level above 0 is a detection.
+        detected = pl.when(lod.is_null()).then(level > 0).otherwise(level >= lod)
+        negative_detected = (result == "negative") & detected
+        positive_absent = result.is_in(["positive", "positive_not_quantifiable"]) & ~detected
         return _rule(data, ~(negative_detected.fill_null(False) | positive_absent.fill_null(False)))
 
     @pa.check("time_point", name="one_row_per_measurement")

@@ -25,6 +25,7 @@ from etl.warehouse import query_frame
 from queries.mrd import MrdNamingError, time_point_stem
 
 STAGE = "cgdw_mrd_stage"
+HELD = "cgdw_mrd_held_back"
 COLUMNS = [
     "sample_id", "time_point", "day", "method", "target", "value_fraction", "value_original", "unit_original",
     "limit_of_detection", "quantitative_range_low", "qualitative_result",
@@ -181,7 +182,10 @@ class MrdLoader(TabularLoader):
         source = self._stage(con, records.rename({LINE: "source_line"}))
         # A snapshot per patient, time point and method: labs send MRD one assessment at a time, so a file
         # of C3 results leaves the patient's C2 results as they are; a corrected C2 file by MFC supersedes
-        # the C2 MFC targets it no longer holds.
+        # the C2 MFC targets it no longer holds. An assessment with a quarantined line is held back (its
+        # old rows stay current: the line may be the correction), and so is every assessment of a patient
+        # whose quarantined line does not say which assessment it is.
+        held = self._held_back(con, batch.rejected_records)
         counts = merge_snapshot(
             con,
             "mrd_measurement",
@@ -192,7 +196,32 @@ class MrdLoader(TabularLoader):
             ctx.source_file_id,
             scope_filter=(
                 f"EXISTS (SELECT 1 FROM ({source}) AS k WHERE k.patient_id = t.patient_id "
-                "AND k.time_point = t.time_point AND k.method = t.method)"
+                "AND k.time_point = t.time_point AND k.method = t.method) "
+                f"AND NOT EXISTS (SELECT 1 FROM {HELD} AS h WHERE h.patient_id = t.patient_id "
+                "AND (h.time_point IS NULL OR h.method IS NULL "
+                "OR (h.time_point = t.time_point AND h.method = t.method)))"
             ),
         )
-        return {"mrd_measurement": counts.as_dict()}
+        con.unregister(HELD)
+        return {"mrd_measurement": counts.as_dict() | ({"held_back": held} if held else {})}
+
+    def _held_back(self, con: duckdb.DuckDBPyConnection, rejected: pl.DataFrame) -> int:
+        """Register HELD: (patient_id, time_point, method) of the quarantined lines whose patient is known;
+        returns how many assessments (or whole patients) are held back."""
+        columns = {"patient_id": pl.Int64, "time_point": pl.String, "method": pl.String}
+        held = pl.DataFrame(schema=columns)
+        if rejected.height and {"trial_group", "source_patient_id"} <= set(rejected.columns):
+            readable = rejected.filter(
+                pl.col("trial_group").is_not_null() & pl.col("source_patient_id").is_not_null()
+            )
+            keyed = linking.with_patient_key(readable, self.secret, pl.col("trial_group"))
+            keys = f"{HELD}_keys"  # not STAGE: the file's own records stay registered under that name
+            linking.stage(con, keys, keyed.select("patient_key", "time_point", "method"))
+            held = query_frame(
+                con,
+                f"SELECT DISTINCT p.patient_id, s.time_point, s.method FROM {keys} AS s "
+                "JOIN patient AS p USING (patient_key)",
+            ).cast(columns)  # type: ignore[arg-type]
+            con.unregister(keys)
+        con.register(HELD, held.to_arrow())
+        return held.height
