@@ -5,17 +5,15 @@
 (time point, method) pairs exist depends on the data (MRD1 by ASO-PCR in GRAALL, C2 by MFC and LSC-MFC in
 HOVON 102, ...), so the wide per-patient view is generated like `patient_attribute`: `cgdw views apply`
 releases a new `patient_mrd` version when the pairs present change, and the stable `cohort_patient`
-(v3, `-- attributes: patient, mrd`) joins it. Per pair three columns, named from the time point and the
+(v3, `-- attributes: mrd, patient`) joins it. Per pair three columns, named from the time point and the
 method (docs/mrd.md):
 
-    mrd_c2_mfc_positive   positive at the threshold; NULL when not evaluable (not done, indeterminate, or
-                          below a quantitative range that starts above the threshold)
-    mrd_c2_mfc_day        day of the assessment (days from diagnosis; the earliest if several targets)
-    mrd_c2_mfc_value      highest level measured, as a fraction of cells
+    mrd_c2_mfc_positive   positive when a target is; negative only when every target was evaluable and
+                          negative; else NULL (not done, indeterminate, below a range above the threshold)
+    mrd_c2_mfc_day        day of the assessment: the earliest of its evaluable results, days from diagnosis
+    mrd_c2_mfc_value      highest level of its evaluable results, as a fraction of cells
 
 A time point that already starts with "mrd" is not prefixed again: MRD1 by ASO-PCR gives mrd1_pcr_*.
-With several targets (IG/TCR rearrangements) at one assessment, the patient is positive when any
-evaluable target is, negative when every evaluable target is negative.
 
 An analysis may set another threshold for a method (`--mrd-threshold MFC=0.01%`): the same SQL of
 mrd_result v3 runs with a `mrd_threshold` CTE holding the changed rows (`threshold_cte`), so the rule that
