@@ -614,6 +614,9 @@ class ExportFormatChoice(StrEnum):
     parquet = "parquet"
     csv = "csv"
     xlsx = "xlsx"
+    stata = "stata"
+    spss = "spss"
+    sas = "sas"
 
 
 @app.command("export")

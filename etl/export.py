@@ -2,7 +2,8 @@
 
 The extract directory holds
 - `NAME_vN.parquet|csv|xlsx`: the rows, sorted, so the same warehouse state and arguments give
-  byte-identical data files;
+  byte-identical data files; or `.dta|.sav|.xpt` (Stata, SPSS, SAS transport) with variable labels, whose
+  headers carry the time they were written;
 - `data_dictionary.csv`: column, type, description (from the view's header), observed values (distinct
   values of a code column, or the range), missing count, the SQL file;
 - `NAME_vN.sql`: the view's SQL as released;
@@ -48,6 +49,19 @@ class ExportFormat(StrEnum):
     parquet = "parquet"
     csv = "csv"
     xlsx = "xlsx"
+    # For statisticians' packages, with variable labels (pyreadstat): Stata .dta, SPSS .sav, SAS transport.
+    stata = "stata"
+    spss = "spss"
+    sas = "sas"
+
+    @property
+    def suffix(self) -> str:
+        return {"stata": "dta", "spss": "sav", "sas": "xpt"}.get(self.value, self.value)
+
+
+# (longest column name, longest variable label) each format holds; a longer name is refused, never cut.
+LABELLED_LIMITS = {ExportFormat.stata: (32, 80), ExportFormat.spss: (64, 256), ExportFormat.sas: (32, 40)}
+BOOLEAN_LABELS: dict[int | float, str] = {0: "no", 1: "yes"}
 
 
 @dataclass
@@ -212,8 +226,9 @@ def export_view(
             """,
         )
     output_directory(out_dir)
-    data_file = out_dir / f"{relation}.{fmt.value}"
-    write_data(frame, data_file, fmt)
+    data_file = out_dir / f"{relation}.{fmt.suffix}"
+    labels = {row["column"]: row["description"] for row in dictionary.iter_rows(named=True)}
+    write_data(frame, data_file, fmt, labels)
     dictionary.write_csv(out_dir / "data_dictionary.csv")
     (out_dir / f"{relation}.sql").write_text(definition_text, encoding="utf-8")
     manifest = {
@@ -250,8 +265,12 @@ def export_view(
     return ExportResult(out_dir=out_dir, data_file=data_file, rows=frame.height, manifest=manifest)
 
 
-def write_data(frame: pl.DataFrame, path: Path, fmt: ExportFormat) -> None:
-    if fmt is ExportFormat.parquet:
+def write_data(
+    frame: pl.DataFrame, path: Path, fmt: ExportFormat, labels: dict[str, str] | None = None
+) -> None:
+    if fmt in LABELLED_LIMITS:
+        write_labelled(frame, path, fmt, labels or {})
+    elif fmt is ExportFormat.parquet:
         # One row group and no statistics that depend on threading: the same rows, the same bytes.
         frame.write_parquet(path, compression="zstd", statistics=True, row_group_size=max(frame.height, 1))
     elif fmt is ExportFormat.csv:
@@ -266,6 +285,35 @@ def write_data(frame: pl.DataFrame, path: Path, fmt: ExportFormat) -> None:
         with xlsxwriter.Workbook(path) as workbook:
             workbook.set_properties({"created": XLSX_TIMESTAMP})
             frame.write_excel(workbook, worksheet="data", autofit=False)
+
+
+def write_labelled(frame: pl.DataFrame, path: Path, fmt: ExportFormat, labels: dict[str, str]) -> None:
+    """Stata, SPSS or SAS transport through pyreadstat: each column's description as its variable label
+    (cut to the format's length, ending with "..."), true/false as 1/0 with value labels no/yes (none of
+    the three has a logical type). A column name the format cannot hold is refused, never renamed."""
+    import pyreadstat
+
+    longest_name, longest_label = LABELLED_LIMITS[fmt]
+    too_long = [c for c in frame.columns if len(c) > longest_name]
+    if too_long:
+        raise CgdwError(
+            f"{fmt.value} holds column names of {longest_name} characters at most: {', '.join(too_long)}; "
+            "choose the columns with --columns, or export parquet or csv"
+        )
+    booleans = [c for c, dtype in frame.schema.items() if dtype == pl.Boolean]
+    data = frame.with_columns(pl.col(c).cast(pl.Int8) for c in booleans).to_pandas()
+
+    def cut(text: str) -> str:
+        return text if len(text) <= longest_label else text[: longest_label - 3].rstrip() + "..."
+
+    column_labels: list[str | None] = [cut(labels.get(c, "")) for c in frame.columns]
+    value_labels = {c: BOOLEAN_LABELS for c in booleans}
+    if fmt is ExportFormat.stata:
+        pyreadstat.write_dta(data, str(path), column_labels=column_labels, variable_value_labels=value_labels)
+    elif fmt is ExportFormat.spss:
+        pyreadstat.write_sav(data, str(path), column_labels=column_labels, variable_value_labels=value_labels)
+    else:  # SAS transport (version 8) has no value labels: the data dictionary gives them
+        pyreadstat.write_xport(data, str(path), column_labels=column_labels, file_format_version=8)
 
 
 def column_descriptions(con: duckdb.DuckDBPyConnection, name: str, version: int) -> dict[str, str]:

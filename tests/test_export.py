@@ -18,7 +18,7 @@ import pytest
 
 from etl.analysis.table1 import build_table1
 from etl.errors import CgdwError, WarehouseLocked
-from etl.export import ExportFormat, export_view
+from etl.export import ExportFormat, export_view, write_data
 from etl.query import run_query
 from etl.sqlguard import UnsafeSql
 from etl.views import apply_views
@@ -276,3 +276,46 @@ def test_raw_errors_become_one_line_messages(warehouse: Path, tmp_path: Path) ->
     listed = cgdw("query", "SELECT [1, 2] AS l, {'x': 1} AS s", "-f", "csv", "--db", str(warehouse))
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.splitlines() == ["l,s", '"[1, 2]","{""x"": 1}"']
+
+
+# --- Stata, SPSS and SAS extracts (issue 15, section 4) ----------------------------------------------------
+
+
+READERS = [("stata", "read_dta"), ("spss", "read_sav"), ("sas", "read_xpt")]
+
+
+@pytest.mark.parametrize(("fmt", "reader"), READERS)
+def test_stata_spss_and_sas_extracts_open_in_r_with_their_labels(
+    warehouse: Path, tmp_path: Path, fmt: str, reader: str
+) -> None:
+    """R haven reads each file back: the same rows and values as the Parquet extract, every column's
+    description as its variable label, and true/false as 1/0 labelled no/yes (not in SAS transport)."""
+    extract = export_view(warehouse, "cohort_patient", tmp_path / fmt, ExportFormat(fmt))
+    reference = pl.read_parquet(export_view(warehouse, "cohort_patient", tmp_path / "pq").data_file)
+    assert extract.data_file.suffix == {"stata": ".dta", "spss": ".sav", "sas": ".xpt"}[fmt]
+    assert extract.manifest["files"][extract.data_file.name] == sha(extract.data_file)
+    r = run_r(
+        f"""
+        d <- as.data.frame({reader}("{extract.data_file}"))
+        emit(list(n = nrow(d), columns = names(d), age = sum(d$age, na.rm = TRUE),
+                  age_label = attr(d$age, "label"),
+                  male = sum(as.numeric(d$is_male), na.rm = TRUE),
+                  male_labels = as.list(attr(d$is_male, "labels")),
+                  status = sort(unique(as.character(d$ikzf1_status)))))
+        """,
+        packages=["haven"],
+    )
+    assert r["n"] == reference.height and r["columns"] == reference.columns
+    assert r["age"] == pytest.approx(reference["age"].sum(), rel=1e-9)
+    assert r["age_label"] == "age at diagnosis, years"
+    assert r["male"] == reference["is_male"].sum()
+    assert (r["male_labels"] or {}) == ({} if fmt == "sas" else {"no": 0, "yes": 1})
+    assert set(r["status"]) - {""} == set(reference["ikzf1_status"].drop_nulls())
+
+
+def test_a_column_name_too_long_for_the_format_is_refused_not_cut(tmp_path: Path) -> None:
+    long_name = "a_declared_attribute_with_a_long_name"
+    frame = pl.DataFrame({"patient_id": [1], long_name: [True]})
+    with pytest.raises(CgdwError, match=f"stata holds column names of 32 characters at most: {long_name}"):
+        write_data(frame, tmp_path / "x.dta", ExportFormat.stata)
+    write_data(frame, tmp_path / "x.sav", ExportFormat.spss)  # SPSS holds 64
