@@ -128,8 +128,13 @@ def _say(message: str) -> None:
     out.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
+def _note(message: str) -> None:
+    """A message about the command's work ("wrote FILE"): on stderr, so stdout holds only the result."""
+    err.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
 def _warn(message: str) -> None:
-    out.print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
+    err.print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
 
 
 def _error(message: str) -> None:
@@ -471,7 +476,7 @@ def _emit(text: str, out_file: Path | None, renderables: list[Any] | None = None
     """To a file, else to the terminal (rich tables when given, so they fit its width)."""
     if out_file is not None:
         output_file(out_file).write_text(text, encoding="utf-8")
-        _say(f"wrote {out_file}")
+        _note(f"wrote {out_file}")
     elif renderables is not None:
         for renderable in renderables:
             out.print(renderable, markup=False, highlight=False)
@@ -586,7 +591,7 @@ def outcomes(
     if plot is not None:
         from etl.analysis.survival_plot import plot_outcomes
 
-        _say(f"wrote {plot_outcomes(fitted, plot, min_cell=min_cell)}")
+        _note(f"wrote {plot_outcomes(fitted, plot, min_cell=min_cell)}")
 
 
 @plot_app.command("oncoplot")
@@ -604,7 +609,7 @@ def plot_oncoplot(
     from etl.analysis.oncoplot import write_oncoplot
 
     chosen = [g.strip() for g in genes.split(",") if g.strip()] if genes else None
-    _say(f"wrote {write_oncoplot(_db(db), out_file, by=by, genes=chosen, cohort=cohort, where=where)}")
+    _note(f"wrote {write_oncoplot(_db(db), out_file, by=by, genes=chosen, cohort=cohort, where=where)}")
 
 
 # --- extracts and queries ---------------------------------------------------------------------------------
@@ -915,7 +920,7 @@ def report(
     written = write_report(
         _db(db), out_file, by=by, horizon=horizon, min_cell=min_cell, where=where, cohort=cohort
     )
-    _say(f"wrote {written}")
+    _note(f"wrote {written}")
 
 
 def main() -> None:

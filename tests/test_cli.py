@@ -112,6 +112,25 @@ def test_the_analyses_run_from_the_command_line(warehouse: Path, tmp_path: Path)
     assert unknown.returncode == 1 and "cohort_patient has no column shoe_size" in unknown.stderr
 
 
+def test_stdout_holds_only_the_result_so_json_output_parses(warehouse: Path, tmp_path: Path) -> None:
+    """`outcomes --plot x.png --format json > f.json` used to write "wrote x.png" into the JSON: messages and
+    warnings go to stderr (issue 15)."""
+    import json
+
+    db = ["--db", str(warehouse)]
+    commands = [
+        ["outcomes", "--plot", str(tmp_path / "os.png"), "--format", "json", *db],
+        ["outcomes", "--endpoint", "cir", "--landmark", "180", "--format", "json", *db],
+        ["table1", "--spec", "seed_tall", "--attrition", "--format", "json", *db],
+        ["query", "SELECT ikzf1_status, count(*) FROM cohort_patient GROUP BY 1", "--format", "json", *db],
+    ]
+    for command in commands:
+        shown = cgdw(*command)
+        assert shown.returncode == 0, shown.stderr
+        json.loads(shown.stdout)  # raises on anything but the result
+    assert "wrote " in cgdw(*commands[0]).stderr
+
+
 def test_views_commands(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     assert cgdw("db", "upgrade", "--db", str(db)).returncode == 0

@@ -75,7 +75,11 @@ def test_a_csv_extract_reads_back_identical_in_r(warehouse: Path, tmp_path: Path
     assert classes["ikzf1_alt"] == "logical" and classes["age"] == "numeric"
 
 
-@pytest.mark.parametrize("fmt", list(ExportFormat))
+# Stata, SPSS and SAS transport headers carry the time they were written (pyreadstat sets no other).
+REPRODUCIBLE = [ExportFormat.parquet, ExportFormat.csv, ExportFormat.xlsx]
+
+
+@pytest.mark.parametrize("fmt", REPRODUCIBLE)
 def test_the_same_state_and_arguments_give_byte_identical_data_files(
     warehouse: Path, tmp_path: Path, fmt: ExportFormat
 ) -> None:
