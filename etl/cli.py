@@ -6,7 +6,7 @@ import inspect
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -14,12 +14,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
 from etl import __version__
 from etl.errors import CgdwError
-from etl.load import DEFAULT_MAX_REJECT_FRACTION
+from etl.load import DEFAULT_MAX_REJECT_FRACTION, EXIT_QUARANTINED
 from etl.output import OutputFormat, output_file, print_frame
 from etl.sources.registry import KIND_NAMES, SOURCE_KINDS, LoadOption, SourceKind
 from queries import ViewDefinitionError
@@ -113,6 +121,17 @@ def _main(
     _state["debug"] = debug
 
 
+# A bar with counts, elapsed time and time left (rich estimates it from the pace so far).
+_BAR_COLUMNS = (
+    SpinnerColumn(),
+    TextColumn("{task.description}"),
+    BarColumn(),
+    MofNCompleteColumn(),
+    TimeElapsedColumn(),
+    TimeRemainingColumn(),
+)
+
+
 @contextmanager
 def _progress(quiet: bool) -> Iterator[ProgressCallback | None]:
     if quiet:
@@ -122,6 +141,40 @@ def _progress(quiet: bool) -> Iterator[ProgressCallback | None]:
     with Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task("starting")
         yield lambda phase: progress.update(task, description=phase)
+
+
+@contextmanager
+def _counted_progress(
+    quiet: bool,
+) -> Iterator[tuple[ProgressCallback | None, Callable[[int, int], None] | None]]:
+    """A phase callback and a (done, total) callback driving one bar with counts and time left."""
+    if quiet:
+        yield None, None
+        return
+    with Progress(*_BAR_COLUMNS, console=err, transient=True) as progress:
+        task = progress.add_task("starting", total=None)
+        yield (
+            lambda phase: progress.update(task, description=phase),
+            lambda done, total: progress.update(task, completed=done, total=total),
+        )
+
+
+@contextmanager
+def _files_progress(
+    quiet: bool, files: list[Path]
+) -> Iterator[Callable[[int, Path], ProgressCallback] | None]:
+    """A bar over the files (count, elapsed, time left) whose description follows the current file's phase."""
+    if quiet:
+        yield None
+        return
+    with Progress(*_BAR_COLUMNS, console=err, transient=True) as progress:
+        task = progress.add_task("starting", total=len(files))
+
+        def for_file(index: int, path: Path) -> ProgressCallback:
+            progress.update(task, completed=index)
+            return lambda phase: progress.update(task, description=f"{path.name}: {phase}")
+
+        yield for_file
 
 
 def _say(message: str) -> None:
@@ -143,6 +196,8 @@ def _error(message: str) -> None:
 
 def _print_report(report: LoadReport, quiet: bool) -> None:
     if quiet:
+        if report.rows_rejected and not report.noop:  # so that cron mails it (exit 10 says so too)
+            _warn(f"{report.path}: {report.rows_rejected} rows quarantined: `cgdw rejects {report.run_id}`")
         return
     _say(report.summary())
     for warning in report.warnings:
@@ -165,9 +220,13 @@ def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Create the warehouse or migrate it forward (default: to the newest revision)."""
+    from etl.warehouse import publish
+
     path = _db(db)
     database.upgrade(path, revision)
     _say(f"{path}: schema at revision {database.current_revision(path)}")
+    if database.current_revision(path) == database.head_revision() and (publication := publish(path)):
+        _note(publication.line())
 
 
 @db_app.command("downgrade")
@@ -186,6 +245,29 @@ def db_current(db: DbOption = None) -> None:
     """Print the schema revision of the warehouse and the newest one this cgdw knows."""
     path = _db(db)
     _say(f"{path}: {database.current_revision(path) or 'no schema'} (head: {database.head_revision()})")
+
+
+@db_app.command("status")
+def db_status(db: DbOption = None) -> None:
+    """Say which run the published copy (what readers see) holds, and the newest run of the warehouse.
+
+    Example: cgdw db status --db warehouse.duckdb
+    """
+    from etl.warehouse import published_state
+
+    state = published_state(_db(db))
+    _say(f"warehouse: {state.warehouse} (newest run {state.warehouse_run})")
+    if state.published is None:
+        _say("published copy: none yet (readers open the warehouse itself): run `cgdw publish`")
+        return
+    storage = state.storage_version or "this DuckDB's own"
+    behind = ": behind (a pipeline runs, or a publish failed)"
+    behind = "" if state.published_run == state.warehouse_run else behind
+    at = f"{state.published_at:%Y-%m-%d %H:%M:%S} UTC" if state.published_at else "at an unknown time"
+    _say(
+        f"published copy: {state.published} (run {state.published_run}, published {at}, storage {storage})"
+        f"{behind}"
+    )
 
 
 @db_app.command("check")
@@ -232,11 +314,11 @@ def db_history() -> None:
 
 
 def _load_command(kind: SourceKind) -> Callable[..., None]:
-    """`cgdw load KIND FILE [options]` for a kind of the registry: its options become flags."""
+    """`cgdw load KIND FILE... [options]` for a kind of the registry: its options become flags."""
     parameters = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
         for name, annotation, default in (
-            ("file", Annotated[Path, typer.Argument(help=kind.file_help, show_default=False)], ...),
+            ("files", Annotated[list[Path], typer.Argument(help=kind.file_help, show_default=False)], ...),
             *(
                 [("layout", Annotated[str | None, typer.Option(*kind.layout_flags, help=kind.layout_help)],
                   kind.default_layout)]
@@ -251,23 +333,37 @@ def _load_command(kind: SourceKind) -> Callable[..., None]:
     ]  # fmt: skip
 
     def command(**values: Any) -> None:
-        from etl.sources.registry import load_source
+        from etl.sources.registry import load_sources
 
-        file, db, quiet = values.pop("file"), values.pop("db"), values.pop("quiet")
+        files, db, quiet = values.pop("files"), _db(values.pop("db")), values.pop("quiet")
         for option in kind.options:
             if option.type is list and values[option.name] is not None:
                 items = [item.strip() for item in values[option.name].split(",")]
                 values[option.name] = [item for item in items if item] or None
-        with _progress(quiet) as progress:
-            report = load_source(_db(db), kind.name, file, progress=progress, **values)
-        _print_report(report, quiet)
-        _views_hint(_db(db), quiet)
-        if report.file_problem:
-            raise typer.Exit(3)
+        with _files_progress(quiet, files) as file_progress:
+            results = load_sources(db, kind.name, files, file_progress=file_progress, **values)
+        for result in results:
+            if isinstance(result, CgdwError):
+                _error(str(result))
+            else:
+                _print_report(result, quiet)
+        _views_hint(db, quiet)
+        raise typer.Exit(_load_exit_code(results))
 
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    command.__doc__ = kind.summary
+    command.__doc__ = (
+        f"{kind.summary}\n\nSeveral files: one ETL run each, in the order given, published once at the end."
+        f"\n\nExit: 0 loaded; {EXIT_QUARANTINED} loaded with rows quarantined (`cgdw rejects RUN`); 3 a file "
+        f"rejected whole (the others are loaded).\n\nExample: cgdw load {kind.name} {kind.example}"
+    )
     return command
+
+
+def _load_exit_code(results: Sequence[LoadReport | CgdwError]) -> int:
+    """3 when a file was rejected whole, else 10 when rows were quarantined, else 0."""
+    if any(isinstance(r, CgdwError) or r.file_problem for r in results):
+        return 3
+    return EXIT_QUARANTINED if any(r.rows_rejected for r in results if not isinstance(r, CgdwError)) else 0
 
 
 def _option_annotation(option: LoadOption) -> Any:
@@ -680,6 +776,30 @@ def query(
     print_frame(run_query(_db(db), sql, limit=limit), fmt)
 
 
+@app.command("publish")
+def publish(
+    storage_version: Annotated[
+        str | None,
+        typer.Option(
+            "--storage-version",
+            help="Write the published copy in this DuckDB storage version (v1.4.0: DuckDB 1.4 in R or Python "
+            "opens it), now and at every later write; 'default' returns to this DuckDB's own.",
+            show_default=False,
+        ),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Publish the warehouse now: replace the copy readers open (every write does this when it commits).
+
+    Example: cgdw publish --storage-version v1.4.0 --db warehouse.duckdb
+    """
+    from etl.warehouse import publish as publish_warehouse
+
+    publication = publish_warehouse(_db(db), storage_version)
+    if publication:
+        _say(publication.line())
+
+
 # --- audit -----------------------------------------------------------------------------------------------
 
 
@@ -816,9 +936,11 @@ def pipeline_run(
     """
     from etl import pipeline
 
-    # No spinner unless on a terminal: under cron it would only leave a blank line on stderr.
-    with _progress(quiet or not err.is_terminal) as progress:
-        result = pipeline.run_pipeline(config, db=db, key_file=key_file, dry_run=dry_run, progress=progress)
+    # No bar unless on a terminal: under cron it would only leave a blank line on stderr.
+    with _counted_progress(quiet or not err.is_terminal) as (progress, counted):
+        result = pipeline.run_pipeline(
+            config, db=db, key_file=key_file, dry_run=dry_run, progress=progress, files_done=counted
+        )
     if not quiet:
         for line in result.summary_lines():
             _say(line)
@@ -826,6 +948,8 @@ def pipeline_run(
         for outcome in result.files:
             if outcome.status == "rejected":
                 _error(f"{outcome.path}: file rejected, nothing loaded: {outcome.message}")
+        if result.exit_code:  # one line, so that cron mails something
+            _warn(f"{result.summary_lines()[0]}; log: {result.log_path}")
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 

@@ -9,7 +9,6 @@ etl/materialized.py).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import functools
 import getpass
 import json
@@ -21,18 +20,13 @@ from typing import Any
 import duckdb
 
 from etl import __version__
-from etl.warehouse import fetch_value
+from etl.warehouse import fetch_value, utc_now  # the one clock: re-exported, as `ledger.utc_now`
 
 # What a run did. `views_apply` is the only kind that changes no data (schema/models.py `RUN_KINDS`).
 LOAD = "load"  # a source file (cgdw load, validate, pipeline, demo, cbioportal import)
 VIEWS_APPLY = "views_apply"  # views created and released, stored copies rebuilt
 CONSENT = "consent"  # a withdrawal or a restoration
 PURGE = "purge"  # rows of withdrawn patients deleted
-
-
-def utc_now() -> dt.datetime:
-    """The time every warehouse timestamp is written with: UTC, without a time zone (TIMESTAMP columns)."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 @functools.cache

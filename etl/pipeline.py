@@ -18,7 +18,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +29,14 @@ import yaml
 from etl.errors import CgdwError, FileRejected, WarehouseLocked
 from etl.ledger import utc_now
 from etl.load import DEFAULT_MAX_REJECT_FRACTION
+from etl.load import EXIT_QUARANTINED as LOAD_QUARANTINED
 from etl.load.framework import Progress
 from etl.sources.registry import LAYOUT_KINDS, SOURCE_KINDS, dependency_order, source_kind
+from etl.warehouse import Publication, publication_deferred
 
 # Exit codes for cron and systemd (documented in docs/scheduling.md and `cgdw pipeline run --help`).
 EXIT_OK = 0  # every file loaded cleanly, or nothing new
-EXIT_QUARANTINED = 10  # loaded, but some rows were quarantined (`cgdw rejects RUN`)
+EXIT_QUARANTINED = LOAD_QUARANTINED  # loaded, but some rows were quarantined (`cgdw rejects RUN`)
 EXIT_REJECTED = 11  # at least one file was rejected whole; the other files were loaded
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another pipeline (or a cgdw load) is writing; try again later
 EXIT_CONFIG = 78  # EX_CONFIG: the configuration file (or the key it names) is wrong
@@ -339,7 +341,7 @@ def _classify(db_path: Path, files: list[FileOutcome]) -> list[str]:
     from etl.load.readers import file_info
     from etl.warehouse import open_for_read
 
-    with open_for_read(db_path) as con:
+    with open_for_read(db_path, latest=True) as con:  # what the loads build on, not what readers see
         for outcome in files:
             if outcome.change == "settling":
                 continue
@@ -475,6 +477,7 @@ class PipelineResult:
     empty_sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     views: str | None = None
+    publication: Publication | None = None
     exit_code: int = EXIT_OK
     log_path: Path | None = None
     seconds: float = 0.0
@@ -498,6 +501,8 @@ class PipelineResult:
         lines += [f"  no file matches {source}" for source in self.empty_sources]
         if self.views:
             lines.append(f"  views: {self.views}")
+        if self.publication:
+            lines.append(f"  {self.publication.line()}")
         lines += [f"warning: {w}" for w in self.warnings]
         if self.log_path is not None:
             lines.append(f"log: {self.log_path}")
@@ -512,6 +517,8 @@ class PipelineResult:
             "files": self.counts(),
             "empty_sources": self.empty_sources,
             "views": self.views,
+            "published_after_run": self.publication.etl_run_id if self.publication else None,
+            "publish_seconds": round(self.publication.seconds, 3) if self.publication else None,
             "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
         }
@@ -550,11 +557,13 @@ def run_pipeline(
     key_file: Path | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
+    files_done: Callable[[int, int], None] | None = None,
 ) -> PipelineResult:
     """Load every new file the configuration names, in dependency order, then apply the views.
 
     Raises PipelineConfigError (exit 78) before touching anything, PipelineLocked (exit 75) when another
-    pipeline runs; otherwise returns the result, whose exit_code is 0, 10, 11 or 75 (warehouse busy)."""
+    pipeline runs; otherwise returns the result, whose exit_code is 0, 10, 11 or 75 (warehouse busy).
+    `progress` follows the phases, `files_done(done, total)` the files loaded."""
     say = progress or (lambda _phase: None)
     config = load_config(config_path)
     db_path = resolve_paths(config, db)
@@ -581,14 +590,18 @@ def run_pipeline(
             result.files, result.empty_sources = find_files(config)
             say("looking up the files")
             result.warnings += _classify(db_path, result.files)
-            _load_all(result, secret, log, say)
-            if result.exit_code != EXIT_LOCKED and _views_needed(result):
-                from etl.views import apply_views
+            # Readers keep the state before the run until it ends, then see all of it at once.
+            with publication_deferred(db_path) as published:
+                _load_all(result, secret, log, say, files_done or (lambda _done, _total: None))
+                if result.exit_code != EXIT_LOCKED and _views_needed(result):
+                    from etl.views import apply_views
 
-                say("applying the views")
-                result.views = apply_views(
-                    db_path, command=f"cgdw pipeline run --config {config.path} (views apply)"
-                ).summary()
+                    say("applying the views")
+                    result.views = apply_views(
+                        db_path, command=f"cgdw pipeline run --config {config.path} (views apply)"
+                    ).summary()
+                say("publishing")
+            result.publication = published[0] if published else None
         except BaseException as exc:
             # The log says how the run ended even when it ends on an error (the CLI prints the error).
             result.seconds = time.monotonic() - clock
@@ -614,7 +627,13 @@ def _secret(config: PipelineConfig, key_file: Path | None) -> bytes | None:
         raise PipelineConfigError(f"{config.path}: {exc}") from exc
 
 
-def _load_all(result: PipelineResult, secret: bytes | None, log: RunLog, say: Progress) -> None:
+def _load_all(
+    result: PipelineResult,
+    secret: bytes | None,
+    log: RunLog,
+    say: Progress,
+    files_done: Callable[[int, int], None],
+) -> None:
     from etl.sources.registry import load_source
 
     config = result.config
@@ -623,6 +642,7 @@ def _load_all(result: PipelineResult, secret: bytes | None, log: RunLog, say: Pr
         if outcome.status != "pending":
             log.write(outcome.log_record())
     for index, outcome in enumerate(pending, start=1):
+        files_done(index - 1, len(pending))
         source = outcome.source
         options: dict[str, Any] = dict(source.options)
         if source.kind in LAYOUT_KINDS:
@@ -669,6 +689,7 @@ def _load_all(result: PipelineResult, secret: bytes | None, log: RunLog, say: Pr
             if report.warnings:
                 outcome.message = "; ".join([outcome.message, *report.warnings]).strip("; ")
         log.write(outcome.log_record())
+    files_done(len(pending), len(pending))
 
 
 def _views_needed(result: PipelineResult) -> bool:

@@ -297,9 +297,9 @@ def _materialize(con: duckdb.DuckDBPyConnection, d: ViewDefinition, run_id: int)
 def views_outdated(db_path: Path, views_dir: Path = VIEWS_DIR) -> bool:
     """Whether `cgdw views apply` has work to do: a shipped version not applied yet, a stored copy that is
     stale, or no analysts' surface."""
-    if (list_views(db_path, views_dir).get_column("state") == "pending").any():
+    if (list_views(db_path, views_dir, latest=True).get_column("state") == "pending").any():
         return True
-    with open_for_read(db_path) as con:
+    with open_for_read(db_path, latest=True) as con:
         if not surface_relations(con) or _generated_pending(con):
             return True
         registered = _registered(con)
@@ -371,10 +371,12 @@ def retire_view(db_path: Path, name: str, version: int, views_dir: Path = VIEWS_
     return f"retired {name}@v{version}; {where}"
 
 
-def list_views(db_path: Path | None = None, views_dir: Path = VIEWS_DIR) -> pl.DataFrame:
-    """Every shipped version, with its state in the warehouse when one is given:
-    released (checksum matches), changed (file differs from the release: apply will refuse), pending
-    (not applied yet), retired."""
+def list_views(
+    db_path: Path | None = None, views_dir: Path = VIEWS_DIR, *, latest: bool = False
+) -> pl.DataFrame:
+    """Every shipped version, with its state in the warehouse when one is given (as published, or the
+    warehouse itself with `latest`): released (checksum matches), changed (file differs from the release:
+    apply will refuse), pending (not applied yet), retired."""
     shipped = pl.DataFrame(
         [
             {
@@ -391,7 +393,7 @@ def list_views(db_path: Path | None = None, views_dir: Path = VIEWS_DIR) -> pl.D
     )  # fmt: skip
     if db_path is None:
         return shipped.sort("name", "version")
-    with open_for_read(db_path) as con:
+    with open_for_read(db_path, latest=latest) as con:
         registry = query_frame(
             con,
             "SELECT name, version::BIGINT AS version, left(sql_sha256, 12) AS released_sha256, etl_run_id, "

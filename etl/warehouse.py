@@ -1,18 +1,31 @@
-"""Opening the warehouse: one writer at a time (a lock file), readers read-only, schema checked at head."""
+"""Opening the warehouse: one writer at a time (a lock file), readers read-only, schema checked at head.
+
+Readers never wait for a writer, nor a writer for a reader: every write that commits publishes a copy of
+the warehouse beside it (`<name>.published.duckdb`, replaced atomically), and readers open that copy
+(docs/concurrency.md). DuckDB lets no other process open a file one process writes, and no process write
+a file another one reads.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import fcntl
 import os
+import re
+import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
 
-from etl.errors import CgdwError, WarehouseLocked
+from etl.errors import CgdwError, WarehouseLocked, one_line
 from schema import database
 
 # Only what ships in the duckdb wheel: never try to download an extension at run time.
@@ -46,19 +59,26 @@ _STORAGE_PROBLEMS = (
 )
 
 
-def storage_error(db_path: Path, exc: BaseException) -> WarehouseStorageError | None:
-    """A clear error for a storage failure reported by DuckDB or the OS, else None (not a storage problem)."""
+def _storage_advice(exc: BaseException) -> tuple[str, str] | None:
+    """(what to do, the OS's detail) when `exc` is a storage failure, else None."""
     text = str(exc)
     for needle, advice in _STORAGE_PROBLEMS:
         if needle in text.lower():
-            detail = text.strip().splitlines()[-1] if text.strip() else type(exc).__name__
-            return WarehouseStorageError(
-                f"{db_path}: cannot write the warehouse: {advice}, then run the same command again "
-                "(a write is all or nothing: none of it was kept; a file already loaded is skipped by its "
-                "sha256). "
-                f"Detail: {detail}"
-            )
+            return advice, text.strip().splitlines()[-1] if text.strip() else type(exc).__name__
     return None
+
+
+def storage_error(db_path: Path, exc: BaseException) -> WarehouseStorageError | None:
+    """A clear error for a storage failure reported by DuckDB or the OS, else None (not a storage problem)."""
+    if (found := _storage_advice(exc)) is None:
+        return None
+    advice, detail = found
+    return WarehouseStorageError(
+        f"{db_path}: cannot write the warehouse: {advice}, then run the same command again "
+        "(a write is all or nothing: none of it was kept; a file already loaded is skipped by its "
+        "sha256). "
+        f"Detail: {detail}"
+    )
 
 
 def _connect(db_path: Path, read_only: bool, external_access: bool = True) -> duckdb.DuckDBPyConnection:
@@ -135,13 +155,64 @@ def write_lock(db_path: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+def utc_now() -> dt.datetime:
+    """The time every warehouse timestamp is written with: UTC, without a time zone (TIMESTAMP columns)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def published_path(db_path: Path) -> Path:
+    """The copy readers open: `warehouse.duckdb` -> `warehouse.published.duckdb`, beside it."""
+    return db_path.with_name(f"{db_path.stem}.published{db_path.suffix}")
+
+
+def readable_path(db_path: Path) -> Path:
+    """What a reader opens: the published copy, or the warehouse itself before its first publication (a
+    warehouse written by a cgdw older than migration 0013), which a writer then cannot open meanwhile."""
+    published = published_path(db_path)
+    return published if published.exists() else db_path
+
+
+def _refuse_published_copy(db_path: Path) -> None:
+    if db_path.stem.endswith(".published"):
+        original = db_path.with_name(db_path.stem.removesuffix(".published") + db_path.suffix)
+        raise CgdwError(
+            f"{db_path} is a published copy, replaced at every write: write to the warehouse itself "
+            f"(--db {original})"
+        )
+
+
+# Paths whose publication waits for the end of a pipeline run: {path: written since}.
+_DEFERRED: ContextVar[dict[Path, bool] | None] = ContextVar("cgdw_deferred_publication", default=None)
+
+
+@contextmanager
+def publication_deferred(db_path: Path) -> Iterator[list[Publication]]:
+    """Writes inside publish nothing; the end publishes once if any of them wrote (a pipeline run, whose
+    readers keep the state before it until it ends), and appends the publication to the list it yields. An
+    error ends it without publishing: the next write (or `cgdw publish`) does."""
+    pending = {**(_DEFERRED.get() or {}), db_path: False}
+    token = _DEFERRED.set(pending)
+    published: list[Publication] = []
+    try:
+        yield published
+    finally:
+        _DEFERRED.reset(token)
+    if pending[db_path]:
+        # Another writer holding the lock now publishes everything (ours included) when it commits.
+        with contextlib.suppress(WarehouseLocked):
+            if publication := publish(db_path):
+                published.append(publication)
+
+
 @contextmanager
 def open_for_write(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A writing connection to a warehouse at head, under the write lock.
+    """A writing connection to a warehouse at head, under the write lock; publishes when the body ends
+    without an error (unless it changed nothing, or a pipeline run defers it).
 
     A storage failure while writing (a full disk surfaces at COMMIT, as DuckDB checkpoints) becomes a
     WarehouseStorageError naming the file; DuckDB has then discarded the transaction.
     """
+    _refuse_published_copy(db_path)
     require_warehouse(db_path)  # before the lock, which would otherwise create the lock file's directory
     with write_lock(db_path):
         require_warehouse(db_path)
@@ -159,12 +230,192 @@ def open_for_write(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             raise storage from exc
         finally:
             con.close()
+        deferred = _DEFERRED.get()
+        if deferred is not None and db_path in deferred:
+            deferred[db_path] = True
+        else:
+            _publish_locked(db_path, storage_version=None, force=False)
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A copy put in place (a row of `publication`)."""
+
+    path: Path
+    etl_run_id: int | None
+    schema_revision: str
+    storage_version: str | None
+    size_bytes: int
+    seconds: float
+
+    def line(self) -> str:
+        after = f"after run {self.etl_run_id}" if self.etl_run_id is not None else "before any run"
+        storage = f", DuckDB storage {self.storage_version}" if self.storage_version else ""
+        return (
+            f"published {self.path.name} ({after}, schema {self.schema_revision}{storage}): "
+            f"{self.size_bytes / 1e6:,.1f} MB in {self.seconds:.2f} s"
+        )
+
+
+# The storage versions DuckDB 2 can write (it refuses others with a clear message of its own).
+_STORAGE_VERSION = re.compile(r"v\d+\.\d+\.\d+")
+
+
+def publish(db_path: Path, storage_version: str | None = None) -> Publication | None:
+    """Replace the published copy with the warehouse as it stands, under the write lock (`cgdw publish`).
+
+    storage_version ('v1.4.0') writes a copy an older DuckDB opens, and every later publication keeps it,
+    until 'default' returns to this DuckDB's own (a byte copy, much faster)."""
+    _refuse_published_copy(db_path)
+    require_warehouse(db_path)
+    if storage_version not in (None, "default") and not _STORAGE_VERSION.fullmatch(storage_version):
+        raise CgdwError(
+            f"--storage-version {storage_version!r}: give a DuckDB version such as v1.4.0, or default"
+        )
+    with write_lock(db_path):
+        return _publish_locked(db_path, storage_version=storage_version, force=True)
+
+
+def _publish_locked(db_path: Path, storage_version: str | None, force: bool) -> Publication | None:
+    """Copy the warehouse beside itself and rename the copy over the published one (readers holding the old
+    copy keep reading it; the next reader opens the new one). The caller holds the write lock. Without
+    `force`, nothing is done when the published copy already holds the newest run and revision."""
+    started = time.monotonic()
+    target = published_path(db_path)
+    for stale in target.parent.glob(f".{target.name}.*.partial"):  # a publication killed half-way
+        stale.unlink(missing_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    con = _connect(db_path, read_only=False)
+    try:
+        if not relation_columns(con, "publication"):
+            return None  # a schema older than migration 0013 (a downgrade): readers refuse it anyway
+        newest_run = fetch_value(con, "SELECT max(etl_run_id) FROM etl_run WHERE finished_at IS NOT NULL")
+        revision = fetch_value(con, "SELECT version_num FROM alembic_version")
+        last = con.execute(
+            "SELECT etl_run_id, schema_revision, storage_version FROM publication "
+            "ORDER BY publication_id DESC LIMIT 1"
+        ).fetchall()
+        sticky = last[0][2] if last else None
+        version = storage_version if storage_version != "default" else None
+        if storage_version is None:
+            version = sticky
+        if not force and last and last[0] == (newest_run, revision, version) and target.exists():
+            return None
+        try:
+            if version is None:
+                # A byte copy of a checkpointed file that no one else may write (we hold the lock).
+                con.execute("CHECKPOINT")
+                wal = db_path.with_name(db_path.name + ".wal")
+                if wal.exists() and wal.stat().st_size:
+                    raise CgdwError(f"{db_path}: cannot publish: its write-ahead log did not checkpoint")
+                _copy_file(db_path, partial)
+            else:
+                partial.unlink(missing_ok=True)
+                name = fetch_value(con, "SELECT current_database()")
+                con.execute(f"ATTACH '{partial}' AS cgdw_published (STORAGE_VERSION '{version}')")
+                try:
+                    con.execute(f'COPY FROM DATABASE "{name}" TO cgdw_published')
+                finally:
+                    con.execute("DETACH cgdw_published")
+            with open(partial, "rb") as written:
+                os.fsync(written.fileno())
+            os.replace(partial, target)
+            _fsync_directory(target.parent)
+        except (duckdb.Error, OSError) as exc:
+            partial.unlink(missing_ok=True)
+            if isinstance(exc, duckdb.InvalidInputException | duckdb.NotImplementedException):
+                raise CgdwError(f"{db_path}: cannot publish with storage version {version}: {exc}") from exc
+            advice, detail = _storage_advice(exc) or ("see the detail", one_line(exc))
+            raise WarehouseStorageError(
+                f"{db_path}: the write is kept, but publishing it to {target.name} failed: {advice}, then "
+                f"run `cgdw publish --db {db_path}` (readers see the state before it until then; the "
+                f"warehouse needs room for its published copy). Detail: {detail}"
+            ) from exc
+        publication = Publication(
+            target, newest_run, revision, version, target.stat().st_size, time.monotonic() - started
+        )
+        con.execute(
+            "INSERT INTO publication (published_at, etl_run_id, schema_revision, storage_version, "
+            "size_bytes, seconds) VALUES ($at, $run, $revision, $version, $size, $seconds)",
+            {
+                "at": utc_now(),
+                "run": newest_run,
+                "revision": revision,
+                "version": version,
+                "size": publication.size_bytes,
+                "seconds": publication.seconds,
+            },
+        )
+        return publication
+    finally:
+        con.close()
+
+
+def _copy_file(source: Path, target: Path) -> None:
+    """copy_file_range: in the kernel, and a reflink (no data copied) on XFS, btrfs and ZFS; sendfile
+    (shutil) where the file system or the kernel does not offer it."""
+    try:
+        with open(source, "rb") as reading, open(target, "wb") as writing:
+            left = os.fstat(reading.fileno()).st_size
+            while left > 0:
+                copied = os.copy_file_range(reading.fileno(), writing.fileno(), left)
+                if copied == 0:
+                    break
+                left -= copied
+            if left == 0:
+                return
+    except OSError:
+        pass
+    shutil.copyfile(source, target)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """A rename survives a crash once its directory is synced."""
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+@dataclass(frozen=True)
+class PublishedState:
+    """What readers see: the newest run in the published copy, beside the newest in the warehouse."""
+
+    warehouse: Path
+    published: Path | None
+    warehouse_run: int | None
+    published_run: int | None
+    published_at: dt.datetime | None
+    storage_version: str | None
+
+
+def published_state(db_path: Path) -> PublishedState:
+    """`cgdw db status`: reads the warehouse (so fails with exit 75 while a write runs) and its copy."""
+    require_warehouse(db_path)
+    newest = "SELECT max(etl_run_id) FROM etl_run WHERE finished_at IS NOT NULL"
+    with open_for_read(db_path, latest=True) as con:
+        warehouse_run = fetch_value(con, newest)
+        last = con.execute(
+            "SELECT published_at, storage_version FROM publication ORDER BY publication_id DESC LIMIT 1"
+        ).fetchall()
+    target = published_path(db_path)
+    if not target.exists():
+        return PublishedState(db_path, None, warehouse_run, None, None, None)
+    with open_for_read(db_path) as con:
+        published_run = fetch_value(con, newest)
+    at, version = last[0] if last else (None, None)
+    return PublishedState(db_path, target, warehouse_run, published_run, at, version)
 
 
 @contextmanager
-def open_for_read(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_for_read(db_path: Path, *, latest: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the published copy (see `readable_path`). `latest` opens the warehouse
+    itself, for a writer's own decisions (which files are new, which views are stale): it fails with exit
+    75 while another process writes."""
     require_warehouse(db_path)
-    con = _connect(db_path, read_only=True)
+    path = db_path if latest else readable_path(db_path)
+    con = _connect(path, read_only=True)
     try:
         require_head(con, db_path)
         yield con
@@ -176,7 +427,8 @@ def open_for_read(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 def read_only_connection(db_path: Path, external_access: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     """Like `open_for_read`; with external_access=False no SQL on it can touch a file (analyst queries)."""
     require_warehouse(db_path)
-    con = _connect(db_path, read_only=True, external_access=external_access)
+    path = readable_path(db_path)
+    con = _connect(path, read_only=True, external_access=external_access)
     try:
         require_head(con, db_path)
         yield con

@@ -57,7 +57,7 @@ TCR_GROUPS = ("immature", "cortical", "mature_ab", "mature_gd")
 # surface (etl/surface.py): the quarantine keeps raw source rows, file names can carry patient numbers.
 AUDIT_TABLES = (
     "etl_run", "source_file", "rejected_record", "view_version", "view_materialization", "purged_patient",
-    "key_fingerprint", "cohort_release",
+    "key_fingerprint", "cohort_release", "publication",
 )  # fmt: skip
 RUN_STATUS = ("running", "succeeded", "failed")
 # What a run did (etl/ledger.py); only views_apply changes no data.
@@ -208,6 +208,26 @@ class KeyFingerprint(Base):
         sa.String(64), primary_key=True, doc="hex HMAC-SHA256(secret, 'cgdw-key-fingerprint')"
     )
     recorded_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, doc="UTC time of the first keyed write")
+
+
+class Publication(Base):
+    """One publication: the read-only copy that readers open (`<name>.published.duckdb` beside the warehouse)
+    was replaced by a copy of the warehouse as it stood after run `etl_run_id` (etl/warehouse.py,
+    docs/concurrency.md). Recorded after the copy is in place, so the copy itself holds the rows before it.
+    """
+
+    __tablename__ = "publication"
+    publication_id: Mapped[int] = surrogate_key("publication")
+    published_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, doc="UTC time the copy was put in place")
+    etl_run_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("etl_run.etl_run_id"), doc="the newest finished run the copy holds (none before a run)"
+    )
+    schema_revision: Mapped[str] = mapped_column(sa.Text, doc="Alembic revision of the copy")
+    storage_version: Mapped[str | None] = mapped_column(
+        sa.Text, doc="DuckDB storage version written (v1.4.0: DuckDB 1.4 opens it); NULL: this DuckDB's own"
+    )
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger, doc="size of the copy")
+    seconds: Mapped[float] = mapped_column(sa.Double, doc="time the copy took, for the data manager")
 
 
 class PurgedPatient(Base):

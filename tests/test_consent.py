@@ -23,6 +23,7 @@ from etl.errors import CgdwError
 from etl.export import ExportFormat, export_view
 from etl.privacy import patient_key
 from etl.synth import SynthResult
+from etl.warehouse import published_path
 from schema.models import Base
 from tests.helpers import TABLES, TEST_KEY, cgdw, fingerprint, query, scalar
 
@@ -552,6 +553,8 @@ def test_after_a_purge_no_relation_stored_copy_name_or_byte_of_the_file_holds_th
         assert value not in audit
     assert "graall_[purged]-corrige.csv" in audit and "graall_[purged]v2.csv" in audit
     assert not any(value in db.read_bytes() for value in identifiers)
+    # The copy readers open was replaced by a copy of the compacted file at the purge's end.
+    assert not any(value in published_path(db).read_bytes() for value in identifiers)
     assert sorted(p.name for p in db.parent.iterdir() if p.name.startswith(db.name)) == [
         db.name,
         f"{db.name}.lock",

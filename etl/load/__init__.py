@@ -8,3 +8,5 @@ source is a table described by a layout. Nothing here knows a particular source 
 
 # Here rather than in framework.py, so that the command line can show it without importing polars.
 DEFAULT_MAX_REJECT_FRACTION = 0.05  # a file with more failing rows than this is rejected whole
+# `cgdw load` and `cgdw pipeline run` exit with this when rows were quarantined (the load itself succeeded).
+EXIT_QUARANTINED = 10

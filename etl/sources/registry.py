@@ -13,11 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from etl.errors import CgdwError
+from etl.errors import CgdwError, FileRejected
 from etl.load import DEFAULT_MAX_REJECT_FRACTION
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class SourceKind:
     layout_help: str = "Layout name or .toml path."
     refers_to: tuple[str, ...] = ()  # kinds whose rows its rows point at: loaded before it
     options: tuple[LoadOption, ...] = ()
+    example: str = ""  # the arguments of a typical `cgdw load NAME` (its --help shows them)
 
     def loader_class(self) -> type[SourceLoader]:
         module, _, name = self.loader.partition(":")
@@ -82,6 +84,7 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
         "Load a trial-database export (patients, baseline, response, outcomes) of one cooperative group.",
         "The trial export (csv or xlsx, as the layout says).",
         "etl.sources.clinical:ClinicalLoader",
+        example="graall_2024-05.csv --protocol graall --db warehouse.duckdb",
         layout_driven=True,
         layout_flags=("--protocol", "-p"),
         layout_help="Source layout of the trial export: graall, fralle, or a .toml path.",
@@ -92,6 +95,7 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
         "Load the reference laboratory's TCR status, ETP and oncogenetics (after the trial exports).",
         "The reference-laboratory export (TSV).",
         "etl.sources.lab:LabLoader",
+        example="lab_oncogenetics.tsv --db warehouse.duckdb",
         layout_driven=True,
         default_layout="lab",
         refers_to=("clinical",),
@@ -102,6 +106,7 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
         "Load a sequencing sample manifest: sample ids -> patients, assays, pipelines (before any calls).",
         "The sample manifest (TSV).",
         "etl.sources.samples:SampleManifestLoader",
+        example="samples.tsv --db warehouse.duckdb",
         layout_driven=True,
         default_layout="samples",
         refers_to=("clinical",),
@@ -112,6 +117,7 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
         "Load variant calls from a VCF; its sample columns must be in the sample manifest.",
         "VCF 4.x, plain or bgzipped, with VEP CSQ and/or SnpEff ANN.",
         "etl.sources.vcf:VcfLoader",
+        example="batch_*.vcf.gz --pass-only --db warehouse.duckdb",
         refers_to=("samples",),
         options=(
             LoadOption("assembly", str, "GRCh37 or GRCh38. Default: the samples' assay, else the header."),
@@ -124,6 +130,7 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
         "Load somatic calls from a MAF into the same tables as VCF calls.",
         "MAF (GDC / cBioPortal data_mutations columns), plain or gzipped.",
         "etl.sources.maf:MafLoader",
+        example="mutations.maf --assembly GRCh38 --db warehouse.duckdb",
         refers_to=("samples",),
         options=(ASSEMBLY, PASS_ONLY),
     ),
@@ -132,6 +139,7 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
         "Load gene-level copy-number calls (NGS, MLPA, aCGH); second methods confirm NGS calls.",
         "The copy-number calls (TSV).",
         "etl.sources.cnv:CopyNumberCallLoader",
+        example="cnv_calls.tsv --db warehouse.duckdb",
         layout_driven=True,
         default_layout="cnv",
         refers_to=("samples",),
@@ -142,6 +150,7 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
         "Load copy-number segments; per-gene exon calls are derived from the reference exon coordinates.",
         "SEG file (ID chrom loc.start loc.end num.mark seg.mean).",
         "etl.sources.seg:SegLoader",
+        example="segments.seg --method aCGH --db warehouse.duckdb",
         refers_to=("samples",),
         options=(
             ASSEMBLY,
@@ -153,6 +162,7 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
         "Load MRD results of any method (PCR, ddPCR, flow, NGS), normalised to fractions.",
         "The MRD results (TSV, long format).",
         "etl.sources.mrd:MrdLoader",
+        example="mrd_results_2024-05.tsv --db warehouse.duckdb",
         layout_driven=True,
         default_layout="mrd",
         refers_to=("clinical", "samples"),
@@ -242,6 +252,34 @@ def load_source(
         progress=progress,
         **snapshot,
     )
+
+
+def load_sources(
+    db_path: Path,
+    kind: str,
+    paths: list[Path],
+    *,
+    file_progress: Callable[[int, Path], Progress | None] | None = None,
+    **options: Any,
+) -> list[LoadReport | FileRejected]:
+    """Several files of one kind (`cgdw load vcf batch_*.vcf`): one ETL run per file, in the order given, as
+    `load_source` loads each; published once, after the last (docs/concurrency.md). A rejected file does
+    not hold back the others, as in a pipeline run: its FileRejected takes its place in the result.
+
+    `file_progress(index, path)` gives the progress callback of each file (index from 0)."""
+    from etl.warehouse import publication_deferred
+
+    if len(paths) > 1 and options.get("export_date"):
+        raise CgdwError("--export-date dates one file: load the files one by one, each with its own date")
+    results: list[LoadReport | FileRejected] = []
+    with publication_deferred(db_path):
+        for index, path in enumerate(paths):
+            progress = file_progress(index, path) if file_progress else None
+            try:
+                results.append(load_source(db_path, kind, path, progress=progress, **options))
+            except FileRejected as exc:
+                results.append(exc)
+    return results
 
 
 def _date(value: str | dt.date | None) -> dt.date | None:
