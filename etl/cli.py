@@ -24,12 +24,13 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
+from typer.core import TyperOption
 
 from etl import __version__
 from etl.errors import CgdwError
 from etl.load import DEFAULT_MAX_REJECT_FRACTION, EXIT_QUARANTINED
 from etl.output import OutputFormat, output_file, print_frame
-from etl.sources.registry import KIND_NAMES, SOURCE_KINDS, LoadOption, SourceKind
+from etl.sources.registry import SOURCE_KINDS, LoadOption, SourceKind
 from queries import ViewDefinitionError
 from schema import database
 
@@ -39,13 +40,29 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help="cgdw: the clinical-genomics data warehouse. Load trial records, lab results, variant calls and "
-    "MRD into a DuckDB warehouse; build cohort tables for analysis.",
+    "MRD into a DuckDB warehouse; build cohort tables for analysis.\n\n"
+    "Example: cgdw demo && cgdw table1 --spec seed_tall --by ikzf1_status",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # cgdw --install-completion (bash, zsh, fish, PowerShell)
 )
+
+
+def _flag_type(self: TyperOption, ctx: Any) -> str | None:
+    """Typer 0.29 labels a flag (--quiet, --help) `<bool>` in --help, as if it took a value: none."""
+    return None if self.is_flag else _option_type(self, ctx)
+
+
+_option_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 db_app = typer.Typer(help="Create and migrate the warehouse schema (wraps Alembic).", no_args_is_help=True)
-load_app = typer.Typer(help="Load a source file: one ETL run, one transaction.", no_args_is_help=True)
+load_app = typer.Typer(
+    help="Load source files: one ETL run, one transaction, per file.", no_args_is_help=True
+)
+validate_app = typer.Typer(
+    help="Check source files: everything a load does, then roll back (nothing is written).",
+    no_args_is_help=True,
+)
 plot_app = typer.Typer(help="Figures drawn from the warehouse.", no_args_is_help=True)
 views_app = typer.Typer(
     help="Versioned SQL views (queries/views/NAME/vN.sql): apply, list, show, diff, retire.",
@@ -53,6 +70,7 @@ views_app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(load_app, name="load")
+app.add_typer(validate_app, name="validate")
 app.add_typer(views_app, name="views")
 app.add_typer(plot_app, name="plot")
 pipeline_app = typer.Typer(
@@ -98,6 +116,14 @@ ProtocolOption = Annotated[
 ]
 
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+# Lists of rows (query, runs, rejects, views list): a table on a terminal, CSV into a pipe or file.
+ListFormatOption = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--format", "-f", help="Output format. Default: table on a terminal, else csv.", show_default=False
+    ),
+]
+DEFAULT_QUERY_LIMIT = 1000  # rows `cgdw query` shows unless told otherwise
 
 
 def _db(db: Path | None) -> Path:
@@ -195,20 +221,25 @@ def _error(message: str) -> None:
 
 
 def _print_report(report: LoadReport, quiet: bool) -> None:
+    """A load's summary and its problems (the first 20; a dry run lists them all)."""
+    would = "would be " if report.dry_run else ""
     if quiet:
-        if report.rows_rejected and not report.noop:  # so that cron mails it (exit 10 says so too)
-            _warn(f"{report.path}: {report.rows_rejected} rows quarantined: `cgdw rejects {report.run_id}`")
+        if report.rows_rejected and not report.noop:  # so that cron mails it (the exit code says so too)
+            where = "" if report.dry_run else f": `cgdw rejects {report.run_id}`"
+            _warn(f"{report.path}: {report.rows_rejected} rows {would}quarantined{where}")
         return
     _say(report.summary())
     for warning in report.warnings:
         _warn(warning)
+    shown = max(report.issues.height, report.fact_issues.height) if report.dry_run else 20
     if report.issues.height:
-        shown = report.issues.head(20)
-        print_frame(shown.rename({"_line": "line"}), title=f"Quarantined ({report.issues.height} problems)")
+        issues = report.issues.rename({"_line": "line"}).head(shown)
+        title = f"{'Problems' if report.dry_run else 'Quarantined'} ({report.issues.height})"
+        print_frame(issues, OutputFormat.table, title=title)
     if report.fact_issues.height:
-        shown = report.fact_issues.head(20)
-        title = f"Values withheld, rows loaded ({report.fact_issues.height})"
-        print_frame(shown.rename({"_line": "line"}), title=title)
+        facts = report.fact_issues.rename({"_line": "line"}).head(shown)
+        title = f"Values {would}withheld, their rows {would}loaded ({report.fact_issues.height})"
+        print_frame(facts, OutputFormat.table, title=title)
 
 
 # --- db ------------------------------------------------------------------------------------------------
@@ -219,7 +250,10 @@ def db_upgrade(
     db: DbOption = None,
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
-    """Create the warehouse or migrate it forward (default: to the newest revision)."""
+    """Create the warehouse or migrate it forward (default: to the newest revision).
+
+    Example: cgdw db upgrade --db warehouse.duckdb
+    """
     from etl.warehouse import publish
 
     path = _db(db)
@@ -231,10 +265,15 @@ def db_upgrade(
 
 @db_app.command("downgrade")
 def db_downgrade(
-    revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base (drops everything).")],
+    revision: Annotated[
+        str, typer.Argument(help="Target revision: 0012, base (drops everything), or `-- -1` (a step back).")
+    ],
     db: DbOption = None,
 ) -> None:
-    """Migrate the warehouse back to an earlier revision."""
+    """Migrate the warehouse back to an earlier revision.
+
+    Example: cgdw db downgrade 0012 --db warehouse.duckdb
+    """
     path = _db(db)
     database.downgrade(path, revision)
     _say(f"{path}: schema at revision {database.current_revision(path) or 'base (empty)'}")
@@ -242,7 +281,10 @@ def db_downgrade(
 
 @db_app.command("current")
 def db_current(db: DbOption = None) -> None:
-    """Print the schema revision of the warehouse and the newest one this cgdw knows."""
+    """Print the schema revision of the warehouse and the newest one this cgdw knows.
+
+    Example: cgdw db current --db warehouse.duckdb
+    """
     path = _db(db)
     _say(f"{path}: {database.current_revision(path) or 'no schema'} (head: {database.head_revision()})")
 
@@ -272,7 +314,10 @@ def db_status(db: DbOption = None) -> None:
 
 @db_app.command("check")
 def db_check(db: DbOption = None) -> None:
-    """Check referential integrity: every declared relation's references point at a row (exit 1 if not)."""
+    """Check referential integrity: every declared relation's references point at a row (exit 1 if not).
+
+    Example: cgdw db check --db warehouse.duckdb
+    """
     from etl.warehouse import read_only_connection
     from schema.integrity import find_orphans, relations
 
@@ -306,15 +351,19 @@ def db_record_key(
 
 @db_app.command("history")
 def db_history() -> None:
-    """List the migrations."""
+    """List the migrations.
+
+    Example: cgdw db history
+    """
     out.print(database.history(), end="")
 
 
 # --- load / validate -------------------------------------------------------------------------------------
 
 
-def _load_command(kind: SourceKind) -> Callable[..., None]:
-    """`cgdw load KIND FILE... [options]` for a kind of the registry: its options become flags."""
+def _load_command(kind: SourceKind, *, dry_run: bool = False) -> Callable[..., None]:
+    """`cgdw load KIND FILE... [options]` (or `cgdw validate KIND FILE...`) for a kind of the registry: its
+    options become flags."""
     parameters = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
         for name, annotation, default in (
@@ -341,20 +390,32 @@ def _load_command(kind: SourceKind) -> Callable[..., None]:
                 items = [item.strip() for item in values[option.name].split(",")]
                 values[option.name] = [item for item in items if item] or None
         with _files_progress(quiet, files) as file_progress:
-            results = load_sources(db, kind.name, files, file_progress=file_progress, **values)
+            results = load_sources(
+                db, kind.name, files, file_progress=file_progress, dry_run=dry_run, **values
+            )
         for result in results:
             if isinstance(result, CgdwError):
+                if _state["debug"]:
+                    traceback.print_exception(result)
                 _error(str(result))
             else:
                 _print_report(result, quiet)
-        _views_hint(db, quiet)
+        if not dry_run:
+            _views_hint(db, quiet)
         raise typer.Exit(_load_exit_code(results))
 
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    verb = "validate" if dry_run else "load"
+    what = (
+        "Everything a load does, then rolled back: what would be loaded, quarantined, withheld."
+        if dry_run
+        else "Several files: one ETL run each, in the order given, published once at the end."
+    )
+    would = "would be " if dry_run else ""
     command.__doc__ = (
-        f"{kind.summary}\n\nSeveral files: one ETL run each, in the order given, published once at the end."
-        f"\n\nExit: 0 loaded; {EXIT_QUARANTINED} loaded with rows quarantined (`cgdw rejects RUN`); 3 a file "
-        f"rejected whole (the others are loaded).\n\nExample: cgdw load {kind.name} {kind.example}"
+        f"{kind.summary}\n\n{what}\n\nExit: 0 {'valid' if dry_run else 'loaded'}; {EXIT_QUARANTINED} rows "
+        f"{would}quarantined; 3 a file {would}rejected whole."
+        f"\n\nExample: cgdw {verb} {kind.name} {kind.example}"
     )
     return command
 
@@ -374,6 +435,7 @@ def _option_annotation(option: LoadOption) -> Any:
 
 for _kind in SOURCE_KINDS:
     load_app.command(_kind.name)(_load_command(_kind))
+    validate_app.command(_kind.name)(_load_command(_kind, dry_run=True))
 
 
 @load_app.command("cbioportal")
@@ -384,7 +446,10 @@ def load_cbioportal(
     max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
     quiet: QuietOption = False,
 ) -> None:
-    """Import a cBioPortal study: patients, samples, MAF, discrete CNA, SEG (one run per file)."""
+    """Import a cBioPortal study: patients, samples, MAF, discrete CNA, SEG (one run per file).
+
+    Example: cgdw load cbioportal all_phase2_target_2018_pub/ --db warehouse.duckdb
+    """
     from etl.cbioportal.importer import load_cbioportal_study
 
     with _progress(quiet) as progress:
@@ -406,52 +471,15 @@ def _views_hint(db: Path, quiet: bool) -> None:
         )
 
 
-@app.command("validate")
-def validate(
-    kind: Annotated[str, typer.Argument(help=f"Source kind: {', '.join(KIND_NAMES)}.")],
-    file: Annotated[Path, typer.Argument(help="The file to check.")],
-    protocol: ProtocolOption = None,
-    db: DbOption = None,
-    key_file: KeyFileOption = None,
-    max_reject_fraction: MaxRejectOption = DEFAULT_MAX_REJECT_FRACTION,
-    export_date: Annotated[
-        str | None, typer.Option("--export-date", help="The day the source exported the file, YYYY-MM-DD.")
-    ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Check as `load --force` would: an older export is no problem.")
-    ] = False,
-) -> None:
-    """Do everything a load does, then roll back: print what would be loaded and quarantined."""
-    from etl.sources.registry import load_source, source_kind
-
-    # Layout and key belong to the layout-driven kinds; VCF, MAF and SEG need neither (nor take a date).
-    options: dict[str, Any] = (
-        {"layout": protocol, "key_file": key_file} if source_kind(kind).layout_driven else {}
-    )
-    options |= {name: value for name, value in {"export_date": export_date, "force": force}.items() if value}
-    with _progress(False) as progress:
-        report = load_source(
-            _db(db), kind, file, max_reject_fraction=max_reject_fraction, dry_run=True, progress=progress,
-            **options,
-        )  # fmt: skip
-    _say(report.summary())
-    for warning in report.warnings:
-        _warn(warning)
-    if report.issues.height:
-        print_frame(report.issues.rename({"_line": "line"}), title="Problems")
-    if report.fact_issues.height:
-        title = "Values that would be withheld (their rows load)"
-        print_frame(report.fact_issues.rename({"_line": "line"}), title=title)
-    if report.file_problem:
-        raise typer.Exit(3)
-
-
 # --- views -------------------------------------------------------------------------------------------------
 
 
 @views_app.command("apply")
 def views_apply(db: DbOption = None) -> None:
-    """Create every view version as NAME_vN and NAME -> latest; release new versions (one run)."""
+    """Create every view version as NAME_vN and NAME -> latest; release new versions (one run).
+
+    Example: cgdw views apply --db warehouse.duckdb
+    """
     from etl import views
 
     _say(views.apply_views(_db(db), command=" ".join(["cgdw", *sys.argv[1:]])).summary())
@@ -462,9 +490,12 @@ def views_list(
     db: Annotated[
         Path | None, typer.Option(help="Warehouse whose registry to compare with. Default: $CGDW_DB or none.")
     ] = None,
-    fmt: FormatOption = OutputFormat.table,
+    fmt: ListFormatOption = None,
 ) -> None:
-    """Every shipped view version, and its state in the warehouse (released, pending, changed, retired)."""
+    """Every shipped view version, and its state in the warehouse (released, pending, changed, retired).
+
+    Example: cgdw views list --db warehouse.duckdb
+    """
     from etl import views
 
     chosen = db or (Path(os.environ["CGDW_DB"]) if os.environ.get("CGDW_DB") else None)
@@ -481,7 +512,10 @@ def views_show(
         ),
     ] = None,
 ) -> None:
-    """Print a view version: description, dependencies, columns and SQL."""
+    """Print a view version: description, dependencies, columns and SQL.
+
+    Example: cgdw views show cohort_patient@v3
+    """
     from etl import views
     from queries import parse_ref
 
@@ -496,7 +530,10 @@ def views_diff(
     old: Annotated[str, typer.Argument(help="Older version, e.g. v1.")],
     new: Annotated[str, typer.Argument(help="Newer version, e.g. v2.")],
 ) -> None:
-    """Unified diff between two versions of a view."""
+    """Unified diff between two versions of a view.
+
+    Example: cgdw views diff cohort_patient v2 v3
+    """
     from etl import views
     from queries import parse_ref
 
@@ -510,7 +547,10 @@ def views_diff(
 def views_retire(
     ref: Annotated[str, typer.Argument(help="NAME@vN to drop on purpose.")], db: DbOption = None
 ) -> None:
-    """Retire a released view version: NAME_vN is dropped, NAME moves to the latest live version."""
+    """Retire a released view version: NAME_vN is dropped, NAME moves to the latest live version.
+
+    Example: cgdw views retire cohort_patient@v1 --db warehouse.duckdb
+    """
     from etl import views
     from queries import parse_ref
 
@@ -603,7 +643,10 @@ def table1(
     out_file: OutOption = None,
     db: DbOption = None,
 ) -> None:
-    """Table 1 by a grouping column: n/denominator (%), median (range), P per row; rows from --spec."""
+    """Table 1 by a grouping column: n/denominator (%), median (range), P per row; rows from --spec.
+
+    Example: cgdw table1 --spec seed_tall --by ikzf1_status --where \"age >= 18\" --format md --out table1.md
+    """
     from etl.analysis.table1 import build_table1, table1_rows
     from etl.output import render_table1, table1_renderables
 
@@ -664,7 +707,10 @@ def outcomes(
     out_file: OutOption = None,
     db: DbOption = None,
 ) -> None:
-    """Kaplan-Meier / cumulative incidence at the horizon, log-rank / Gray's test, Cox / Fine-Gray HRs."""
+    """Kaplan-Meier / cumulative incidence at the horizon, log-rank / Gray's test, Cox / Fine-Gray HRs.
+
+    Example: cgdw outcomes --endpoint cir --by ikzf1_status --adjust age,log_wbc --plot cir.png
+    """
     from etl.analysis.outcomes import analyse_outcomes, landmark_arguments, suppress_small_counts
     from etl.output import outcomes_renderables, render_outcomes
 
@@ -701,7 +747,10 @@ def plot_oncoplot(
     where: WhereOption = None,
     db: DbOption = None,
 ) -> None:
-    """Oncoplot of the main alterations at diagnosis by group (Figure 1C of the seed letter)."""
+    """Oncoplot of the main alterations at diagnosis by group (Figure 1C of the seed letter).
+
+    Example: cgdw plot oncoplot --out oncoplot.png
+    """
     from etl.analysis.oncoplot import write_oncoplot
 
     chosen = [g.strip() for g in genes.split(",") if g.strip()] if genes else None
@@ -726,7 +775,7 @@ def export(
         str,
         typer.Argument(help="A view, NAME or NAME@vN (e.g. cohort_patient@v1), or `cbioportal` for a study."),
     ],
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the extract to.")],
+    out_dir: Annotated[Path, typer.Option("--out-dir", "--out", help="Directory to write the extract to.")],
     fmt: Annotated[ExportFormatChoice, typer.Option("--format", "-f", help="Data file format.")] = (
         ExportFormatChoice.parquet
     ),
@@ -739,7 +788,10 @@ def export(
     ] = "cgdw",
     db: DbOption = None,
 ) -> None:
-    """Write an analysis-ready extract (data, data dictionary, provenance manifest) or a cBioPortal study."""
+    """Write an analysis-ready extract (data, data dictionary, provenance manifest) or a cBioPortal study.
+
+    Example: cgdw export cohort_patient --format stata --out-dir extract/ --where \"age >= 18\"
+    """
     if target == "cbioportal":
         if where or columns:
             raise typer.BadParameter(
@@ -766,38 +818,23 @@ def _export_cbioportal(db: Path, out_dir: Path, study_id: str) -> None:
 @app.command("query")
 def query(
     sql: Annotated[str, typer.Argument(help="One SELECT statement.")],
-    limit: Annotated[int | None, typer.Option(help="Return at most N rows.")] = None,
-    fmt: FormatOption = OutputFormat.table,
+    limit: Annotated[
+        int,
+        typer.Option(help="Return at most N rows (0: all). A line on stderr says when some were left out."),
+    ] = DEFAULT_QUERY_LIMIT,
+    fmt: ListFormatOption = None,
     db: DbOption = None,
 ) -> None:
-    """Run one read-only SELECT over the warehouse (no writes, no second statement, no file access)."""
-    from etl.query import run_query
+    """Run one read-only SELECT over the analysts' surface (no writes, no second statement, no file access).
 
-    print_frame(run_query(_db(db), sql, limit=limit), fmt)
-
-
-@app.command("publish")
-def publish(
-    storage_version: Annotated[
-        str | None,
-        typer.Option(
-            "--storage-version",
-            help="Write the published copy in this DuckDB storage version (v1.4.0: DuckDB 1.4 in R or Python "
-            "opens it), now and at every later write; 'default' returns to this DuckDB's own.",
-            show_default=False,
-        ),
-    ] = None,
-    db: DbOption = None,
-) -> None:
-    """Publish the warehouse now: replace the copy readers open (every write does this when it commits).
-
-    Example: cgdw publish --storage-version v1.4.0 --db warehouse.duckdb
+    Example: cgdw query "SELECT ikzf1_status, count(*) AS n FROM cohort_patient GROUP BY ALL" --format csv
     """
-    from etl.warehouse import publish as publish_warehouse
+    from etl.query import query_with_limit
 
-    publication = publish_warehouse(_db(db), storage_version)
-    if publication:
-        _say(publication.line())
+    frame, left_out = query_with_limit(_db(db), sql, limit)
+    print_frame(frame, fmt)
+    if left_out:
+        _note(f"first {limit:,} rows shown, more left out: --limit N for more, --limit 0 for all")
 
 
 # --- audit -----------------------------------------------------------------------------------------------
@@ -807,9 +844,12 @@ def publish(
 def runs(
     db: DbOption = None,
     limit: Annotated[int, typer.Option(help="Show the newest N runs.")] = 50,
-    fmt: FormatOption = OutputFormat.table,
+    fmt: ListFormatOption = None,
 ) -> None:
-    """List ETL runs, newest first."""
+    """List ETL runs, newest first.
+
+    Example: cgdw runs --limit 10 --db warehouse.duckdb
+    """
     from etl import audit
 
     print_frame(audit.list_runs(_db(db), limit), fmt, title="ETL runs")
@@ -819,9 +859,12 @@ def runs(
 def rejects(
     run: Annotated[int, typer.Argument(help="ETL run id (see `cgdw runs`).")],
     db: DbOption = None,
-    fmt: FormatOption = OutputFormat.table,
+    fmt: ListFormatOption = None,
 ) -> None:
-    """Show what a run quarantined: file, line, column, value, rule and message."""
+    """Show what a run quarantined: file, line, column, value, rule and message.
+
+    Example: cgdw rejects 3 --format csv --db warehouse.duckdb > run3_rejects.csv
+    """
     from etl import audit
 
     print_frame(audit.list_rejects(_db(db), run), fmt, title=f"Rejected records of run {run}")
@@ -847,7 +890,9 @@ StudyOption = Annotated[
 
 @app.command("synth")
 def synth(
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the source files to.")],
+    out_dir: Annotated[
+        Path, typer.Option("--out-dir", "--out", help="Directory to write the source files to.")
+    ],
     study: StudyOption = StudyChoice.tall,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 1,
     patients: Annotated[
@@ -855,7 +900,10 @@ def synth(
     ] = None,
     dirty: Annotated[bool, typer.Option("--dirty", help="Add documented data problems (tall).")] = False,
 ) -> None:
-    """Write a SYNTHETIC cohort calibrated to a letter, as raw source files in each group's layout."""
+    """Write a SYNTHETIC cohort calibrated to a letter, as raw source files in each group's layout.
+
+    Example: cgdw synth --study aml --patients 2000 --out-dir synthetic/
+    """
     sized: dict[str, Any] = {} if patients is None else {"patients": patients}  # else the letter's size
     if study is StudyChoice.aml:
         if dirty:
@@ -882,7 +930,10 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed of the synthetic cohort.")] = 1,
     quiet: QuietOption = False,
 ) -> None:
-    """Build a demo warehouse from SYNTHETIC data: synth, migrate, load, print the letter's analyses."""
+    """Build a demo warehouse from SYNTHETIC data: synth, migrate, load, print the letter's analyses.
+
+    Example: cgdw demo --study aml --db aml.duckdb
+    """
     from etl import demo as demo_module
 
     with _progress(quiet) as progress:
@@ -933,6 +984,8 @@ def pipeline_run(
     75 locked: another pipeline or load is writing (try again later);
     78 configuration error (nothing loaded);
     1 any other error.
+
+    Example: cgdw pipeline run --config /etc/cgdw/pipeline.yaml --quiet
     """
     from etl import pipeline
 
@@ -945,10 +998,10 @@ def pipeline_run(
         for line in result.summary_lines():
             _say(line)
     else:
-        for outcome in result.files:
-            if outcome.status == "rejected":
-                _error(f"{outcome.path}: file rejected, nothing loaded: {outcome.message}")
-        if result.exit_code:  # one line, so that cron mails something
+        rejected = [outcome for outcome in result.files if outcome.status == "rejected"]
+        for outcome in rejected:
+            _error(f"{outcome.path}: file rejected, nothing loaded: {outcome.message}")
+        if result.exit_code and not rejected:  # one line, so that cron mails something
             _warn(f"{result.summary_lines()[0]}; log: {result.log_path}")
     if result.exit_code:
         raise typer.Exit(result.exit_code)
@@ -977,7 +1030,10 @@ def consent_withdraw(
     db: DbOption = None,
     key_file: KeyFileOption = None,
 ) -> None:
-    """Record that a patient withdrew consent: out of every view and extract at once (one ETL run)."""
+    """Record that a patient withdrew consent: out of every view and extract at once (one ETL run).
+
+    Example: cgdw consent withdraw --group GRAALL G05-00017 --db warehouse.duckdb
+    """
     from etl.consent import PatientRef, withdraw_consent
 
     patient = PatientRef(trial_group=group, source_patient_id=source_patient_id, patient_key=patient_key)
@@ -992,7 +1048,10 @@ def consent_restore(
     db: DbOption = None,
     key_file: KeyFileOption = None,
 ) -> None:
-    """Record that a patient whose consent was withdrawn consents again (a withdrawal stands until then)."""
+    """Record that a patient whose consent was withdrawn consents again (a withdrawal stands until then).
+
+    Example: cgdw consent restore --group GRAALL G05-00017 --db warehouse.duckdb
+    """
     from etl.consent import PatientRef, restore_consent
 
     patient = PatientRef(trial_group=group, source_patient_id=source_patient_id, patient_key=patient_key)
@@ -1009,7 +1068,10 @@ def purge(
     db: DbOption = None,
     key_file: KeyFileOption = None,
 ) -> None:
-    """Delete for good every row of the patients whose consent is withdrawn (audit: counts only)."""
+    """Delete for good every row of the patients whose consent is withdrawn (audit: counts only).
+
+    Example: cgdw purge --withdrawn --dry-run --db warehouse.duckdb
+    """
     from etl.consent import purge_withdrawn
 
     if not withdrawn:
@@ -1038,7 +1100,10 @@ def report(
     min_cell: MinCellOption = None,
     db: DbOption = None,
 ) -> None:
-    """One HTML file: Table 1, OS and CIR curves, oncoplot, MRD, data quality and provenance."""
+    """One HTML file: Table 1, OS and CIR curves, oncoplot, MRD, data quality and provenance.
+
+    Example: cgdw report --out report.html --min-cell 5
+    """
     from etl.report import write_report
 
     written = write_report(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -62,6 +63,9 @@ class ExportFormat(StrEnum):
 # (longest column name, longest variable label) each format holds; a longer name is refused, never cut.
 LABELLED_LIMITS = {ExportFormat.stata: (32, 80), ExportFormat.spss: (64, 256), ExportFormat.sas: (32, 40)}
 BOOLEAN_LABELS: dict[int | float, str] = {0: "no", 1: "yes"}
+# A view header's description that starts with the column's codes: "sex: M | F", "tcr_group: immature |
+# cortical | mature_ab | mature_gd (TCR status group)".
+HEADER_CODES = re.compile(r"[\w+\-]+(?: \| [\w+\-]+)+(?=$|[ ,;:(])")
 
 
 @dataclass
@@ -205,8 +209,10 @@ def export_view(
                 + "\n".join(f"-- {line}" for line in generated_sql.splitlines())
                 + "\n"
             )
+        descriptions = column_descriptions(con, name, version)
+        levels = column_levels(frame, descriptions, declared_levels(con))
         dictionary = data_dictionary(
-            frame, {c: types[c] for c in chosen}, column_descriptions(con, name, version), f"{relation}.sql"
+            frame, {c: types[c] for c in chosen}, descriptions, f"{relation}.sql", levels
         )
         # Reference data the released SQL reads: a threshold changed by a migration changes the rows.
         thresholds = (
@@ -217,6 +223,7 @@ def export_view(
             else None
         )
         revision = fetch_value(con, "SELECT version_num FROM alembic_version")
+        published_run = fetch_value(con, "SELECT max(etl_run_id) FROM etl_run WHERE finished_at IS NOT NULL")
         provenance = query_frame(
             con,
             """
@@ -228,7 +235,7 @@ def export_view(
     output_directory(out_dir)
     data_file = out_dir / f"{relation}.{fmt.suffix}"
     labels = {row["column"]: row["description"] for row in dictionary.iter_rows(named=True)}
-    write_data(frame, data_file, fmt, labels)
+    write_data(frame, data_file, fmt, labels, levels)
     dictionary.write_csv(out_dir / "data_dictionary.csv")
     (out_dir / f"{relation}.sql").write_text(definition_text, encoding="utf-8")
     manifest = {
@@ -258,21 +265,31 @@ def export_view(
             for r in provenance.iter_rows(named=True)
         ],
         "cgdw_version": __version__,
-        "warehouse": str(db_path),
+        "warehouse": db_path.name,  # the name only: a server's directories are nobody's business
+        "warehouse_run": published_run,  # the newest run the extract's copy of the warehouse holds
         "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return ExportResult(out_dir=out_dir, data_file=data_file, rows=frame.height, manifest=manifest)
 
 
+Levels = dict[str, list[tuple[str, str]]]  # column -> (code, label) in order
+
+
 def write_data(
-    frame: pl.DataFrame, path: Path, fmt: ExportFormat, labels: dict[str, str] | None = None
+    frame: pl.DataFrame,
+    path: Path,
+    fmt: ExportFormat,
+    labels: dict[str, str] | None = None,
+    levels: Levels | None = None,
 ) -> None:
+    """The rows in `fmt`. Columns with `levels` are categorical: a dictionary (factor) column in Parquet,
+    with the levels in their order; integer codes 1..k with value labels in Stata and SPSS."""
+    levels = levels or {}
     if fmt in LABELLED_LIMITS:
-        write_labelled(frame, path, fmt, labels or {})
+        write_labelled(frame, path, fmt, labels or {}, levels)
     elif fmt is ExportFormat.parquet:
-        # One row group and no statistics that depend on threading: the same rows, the same bytes.
-        frame.write_parquet(path, compression="zstd", statistics=True, row_group_size=max(frame.height, 1))
+        write_parquet(frame, path, levels)
     elif fmt is ExportFormat.csv:
         # TRUE/FALSE and NA: what R's read.csv and pandas read as logicals and missing values.
         booleans = [c for c, dtype in frame.schema.items() if dtype == pl.Boolean]
@@ -287,10 +304,36 @@ def write_data(
             frame.write_excel(workbook, worksheet="data", autofit=False)
 
 
-def write_labelled(frame: pl.DataFrame, path: Path, fmt: ExportFormat, labels: dict[str, str]) -> None:
+def write_parquet(frame: pl.DataFrame, path: Path, levels: Levels) -> None:
+    """Parquet with categorical columns as dictionary columns whose dictionary is the levels in order,
+    unordered: R's arrow::read_parquet gives a factor (an ordered one would get polynomial contrasts in
+    a model), pandas a Categorical. One row group: the same rows, the same bytes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = frame.to_arrow()
+    for column, pairs in levels.items():
+        codes = [code for code, _ in pairs]
+        indices = frame[column].replace_strict(
+            {code: i for i, code in enumerate(codes)}, return_dtype=pl.Int32
+        )
+        factor = pa.DictionaryArray.from_arrays(
+            indices.to_arrow(), pa.array(codes, pa.string()), ordered=False
+        )
+        table = table.set_column(table.schema.get_field_index(column), column, factor)
+    pq.write_table(
+        table, path, compression="zstd", row_group_size=max(frame.height, 1), write_statistics=True
+    )
+
+
+def write_labelled(
+    frame: pl.DataFrame, path: Path, fmt: ExportFormat, labels: dict[str, str], levels: Levels
+) -> None:
     """Stata, SPSS or SAS transport through pyreadstat: each column's description as its variable label
     (cut to the format's length, ending with "..."), true/false as 1/0 with value labels no/yes (none of
-    the three has a logical type). A column name the format cannot hold is refused, never renamed."""
+    the three has a logical type), categorical columns as codes 1..k with their levels as value labels
+    (SAS transport has no value labels: they stay text there). A column name the format cannot hold is
+    refused, never renamed."""
     import pyreadstat
 
     longest_name, longest_label = LABELLED_LIMITS[fmt]
@@ -301,13 +344,21 @@ def write_labelled(frame: pl.DataFrame, path: Path, fmt: ExportFormat, labels: d
             "choose the columns with --columns, or export parquet or csv"
         )
     booleans = [c for c, dtype in frame.schema.items() if dtype == pl.Boolean]
-    data = frame.with_columns(pl.col(c).cast(pl.Int8) for c in booleans).to_pandas()
+    coded = {} if fmt is ExportFormat.sas else levels
+    data = frame.with_columns(
+        *(pl.col(c).cast(pl.Int8) for c in booleans),
+        *(
+            pl.col(c).replace_strict({code: i for i, (code, _) in enumerate(pairs, 1)}, return_dtype=pl.Int16)
+            for c, pairs in coded.items()
+        ),
+    ).to_pandas()
 
     def cut(text: str) -> str:
         return text if len(text) <= longest_label else text[: longest_label - 3].rstrip() + "..."
 
     column_labels: list[str | None] = [cut(labels.get(c, "")) for c in frame.columns]
-    value_labels = {c: BOOLEAN_LABELS for c in booleans}
+    value_labels: dict[str, dict[int | float, str]] = {c: BOOLEAN_LABELS for c in booleans}
+    value_labels |= {c: {i: label for i, (_, label) in enumerate(pairs, 1)} for c, pairs in coded.items()}
     if fmt is ExportFormat.stata:
         pyreadstat.write_dta(data, str(path), column_labels=column_labels, variable_value_labels=value_labels)
     elif fmt is ExportFormat.spss:
@@ -335,9 +386,44 @@ def column_descriptions(con: duckdb.DuckDBPyConnection, name: str, version: int)
     return described
 
 
+def declared_levels(con: duckdb.DuckDBPyConnection) -> Levels:
+    """The levels (code, label) of every categorical attribute the data dictionary declares."""
+    levels: Levels = {}
+    for name, declared in con.execute(
+        "SELECT attribute_name, levels FROM attribute WHERE levels IS NOT NULL"
+    ).fetchall():
+        pairs = [(str(v["code"]), str(v.get("label") or v["code"])) for v in json.loads(declared)]
+        if pairs:
+            levels[name] = pairs
+    return levels
+
+
+def column_levels(frame: pl.DataFrame, descriptions: dict[str, str], declared: Levels) -> Levels:
+    """The text columns whose codes are known, with their (code, label) in order: from the data dictionary
+    (declared attributes), else from a view header's description that starts with them ("sex: M | F").
+    Only when every value present is one of them: a column is never recoded by a guess."""
+    levels: Levels = {}
+    for column, dtype in frame.schema.items():
+        if dtype != pl.String:
+            continue
+        pairs = declared.get(column)
+        if pairs is None and (listed := HEADER_CODES.match(descriptions.get(column, ""))):
+            pairs = [(code, code) for code in listed.group(0).split(" | ")]
+        if pairs and set(frame[column].drop_nulls().unique().to_list()) <= {code for code, _ in pairs}:
+            levels[column] = pairs
+    return levels
+
+
 def data_dictionary(
-    frame: pl.DataFrame, types: dict[str, str], descriptions: dict[str, str], sql_file: str
+    frame: pl.DataFrame,
+    types: dict[str, str],
+    descriptions: dict[str, str],
+    sql_file: str,
+    levels: Levels | None = None,
 ) -> pl.DataFrame:
+    """One row per column; `levels` lists a categorical column's codes in order (Stata and SPSS code them
+    1..k in that order), with their labels where the data dictionary gives others."""
+    levels = levels or {}
     rows = []
     for column, sql_type in types.items():
         values = frame[column]
@@ -354,6 +440,9 @@ def data_dictionary(
                 "type": sql_type,
                 "description": descriptions.get(column, ""),
                 "observed_values": allowed,
+                "levels": " | ".join(
+                    code if label == code else f"{code}={label}" for code, label in levels.get(column, [])
+                ),
                 "missing": values.null_count(),
                 "sql": sql_file,
             }

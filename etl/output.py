@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
@@ -16,6 +17,7 @@ import polars as pl
 from rich.console import Console, RenderableType
 from rich.table import Table
 
+from etl.analysis.cohort import p_statement
 from etl.errors import CgdwError
 
 if TYPE_CHECKING:
@@ -36,7 +38,7 @@ def frame_to_table(frame: pl.DataFrame, title: str | None = None) -> Table:
         numeric = frame.schema[column].is_numeric()
         table.add_column(column, justify="right" if numeric else "left")
     for row in frame.iter_rows():
-        table.add_row(*("" if value is None else str(value) for value in row))
+        table.add_row(*(_cell(value) for value in row))
     return table
 
 
@@ -108,13 +110,54 @@ def _json_value(value: Any) -> str:
     return json.dumps(value.to_list() if isinstance(value, pl.Series) else value, default=str)
 
 
-def print_frame(
-    frame: pl.DataFrame, fmt: OutputFormat = OutputFormat.table, title: str | None = None
-) -> None:
+def print_frame(frame: pl.DataFrame, fmt: OutputFormat | None = None, title: str | None = None) -> None:
+    """A frame on stdout. Without a format: a table on a terminal, CSV into a pipe or a file (a program
+    reads it, and a table there would be cut at 80 columns)."""
+    if fmt is None:
+        fmt = OutputFormat.table if sys.stdout.isatty() else OutputFormat.csv
     if fmt is OutputFormat.table:
-        Console().print(frame_to_table(frame, title))
+        print_table(frame, title)
     else:
         print(render_frame(frame, fmt, title), end="")
+
+
+# Deciding whether a grid fits, a longer cell counts as this wide (rich wraps it within its column).
+CELL_WIDTH = 60
+
+
+def print_table(frame: pl.DataFrame, title: str | None = None) -> None:
+    """A table that fits: as a grid when its columns fit the terminal; else one block per row, a line per
+    column (psql's expanded display), so that no header or value is squeezed away. Into a pipe, the grid
+    is as wide as it needs to be."""
+    console = Console()
+    if not console.is_terminal:
+        full = [max([len(c), *(len(_cell(v)) for v in frame.get_column(c))]) for c in frame.columns]
+        Console(width=max(sum(full) + 3 * len(full) + 1, 80)).print(frame_to_table(frame, title))
+        return
+    widths = [
+        max([len(column), *(min(len(_cell(v)), CELL_WIDTH) for v in frame.get_column(column).head(200))])
+        for column in frame.columns
+    ]
+    if sum(widths) + 3 * len(widths) + 1 <= console.width or not frame.width:
+        console.print(frame_to_table(frame, title))
+    else:
+        console.print(expanded_table(frame, title), soft_wrap=False)
+
+
+def expanded_table(frame: pl.DataFrame, title: str | None = None) -> Table:
+    """One block per row: `column  value` lines under a `row N` rule."""
+    table = Table(title=title, show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for number, row in enumerate(frame.iter_rows(), start=1):
+        table.add_row(f"-[ row {number} ]-", "", end_section=False)
+        for column, value in zip(frame.columns, row, strict=True):
+            table.add_row(column, _cell(value))
+    return table
+
+
+def _cell(value: object) -> str:
+    return "" if value is None else str(value)
 
 
 def _json(document: dict[str, Any]) -> str:
@@ -181,7 +224,7 @@ def outcomes_parts(result: OutcomeResult) -> tuple[str, str, str, list[str]]:
         f"{landmark}; {result.horizon_years:g}-year estimates"
     )
     t = result.test
-    test = f"{t.name}: statistic {t.statistic:.3f}, df {t.df}, P = {t.p_value:.4g}"
+    test = f"{t.name}: statistic {t.statistic:.3f}, df {t.df}, {p_statement(t.p_value)}"
     notes = [
         f"CI: {result.ci_method}.",
         f"Hazard ratios: {result.model}; reference group {result.by}={result.reference}.",

@@ -19,6 +19,16 @@ from etl.surface import SCHEMA, surface_relations
 from etl.warehouse import read_only_connection
 
 
+def query_with_limit(db_path: Path, sql: str, limit: int) -> tuple[pl.DataFrame, bool]:
+    """At most `limit` rows (0: all), and whether rows were left out (one more row is read to know)."""
+    if limit < 0:
+        raise CgdwError(f"--limit {limit}: give a number of rows, or 0 for all of them")
+    if limit == 0:
+        return run_query(db_path, sql), False
+    frame = run_query(db_path, sql, limit=limit + 1)
+    return frame.head(limit), frame.height > limit
+
+
 def run_query(db_path: Path, sql: str, limit: int | None = None) -> pl.DataFrame:
     with read_only_connection(db_path, external_access=False) as con:
         taken = {

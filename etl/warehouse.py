@@ -199,8 +199,9 @@ def publication_deferred(db_path: Path) -> Iterator[list[Publication]]:
         _DEFERRED.reset(token)
     if pending[db_path]:
         # Another writer holding the lock now publishes everything (ours included) when it commits.
-        with contextlib.suppress(WarehouseLocked):
-            if publication := publish(db_path):
+        with contextlib.suppress(WarehouseLocked), write_lock(db_path):
+            # Not forced: writes that changed nothing (dry runs, files loaded before) publish nothing.
+            if publication := _publish_locked(db_path, storage_version=None, force=False):
                 published.append(publication)
 
 

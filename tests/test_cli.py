@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -71,7 +73,7 @@ def test_load_runs_and_rejects_from_the_command_line(tmp_path: Path) -> None:
     loaded = cgdw(
         "load", "clinical", str(export), "-p", "graall", "--db", str(db), "--max-reject-fraction", "0.5"
     )
-    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.returncode == 10, loaded.stderr  # loaded, with a row quarantined: its own exit code
     assert "loaded 1 of 2 rows, 1 rejected" in loaded.stdout
     runs = cgdw("runs", "--db", str(db), "--format", "csv")
     assert runs.stdout.splitlines()[1].startswith("1,")
@@ -206,3 +208,150 @@ def test_query_results_polars_cannot_hold_are_printed_as_text(warehouse: Path) -
         assert result.returncode == 0 and "infinity" in result.stdout and "1 day" in result.stdout, (
             result.stderr
         )
+
+
+# --- help: every command shows an example that parses ----------------------------------------------------
+
+
+def _commands() -> list[tuple[str, Any]]:
+    import typer
+
+    def walk(command: Any, path: list[str]) -> list[tuple[str, Any]]:
+        if hasattr(command, "commands"):
+            return [found for name, sub in command.commands.items() for found in walk(sub, [*path, name])]
+        return [(" ".join(path), command)]
+
+    return walk(typer.main.get_command(app), [])
+
+
+def test_every_command_help_has_an_example_that_parses() -> None:
+    """The `Example:` line of each --help names the command and only options it has (click parses it)."""
+    import shlex
+
+    commands = _commands()
+    assert len(commands) > 25
+    for name, command in commands:
+        examples = [line for line in (command.help or "").splitlines() if line.strip().startswith("Example:")]
+        assert examples, f"cgdw {name} --help has no example"
+        words = shlex.split(examples[0].split("Example:", 1)[1])
+        words = words[: next((i for i, w in enumerate(words) if w in ("&&", ">", "|")), len(words))]
+        assert words[: 1 + len(name.split())] == ["cgdw", *name.split()], (name, words)
+        command.make_context(f"cgdw {name}", words[1 + len(name.split()) :])
+
+
+def test_help_shows_no_value_for_flags() -> None:
+    """A flag takes no value: its --help line shows no `<bool>`, as a value option shows its type."""
+    result = cgdw("load", "vcf", "--help", env={"COLUMNS": "120"})
+    assert result.returncode == 0
+    assert "<bool>" not in result.stdout and "--pass-only" in result.stdout and "<float>" in result.stdout
+
+
+# --- loads that say what happened, even under --quiet ----------------------------------------------------
+
+
+def test_a_quiet_load_with_quarantined_rows_says_so_in_one_line_and_exits_10(tmp_path: Path) -> None:
+    """Cron mails what a job prints: a quiet load that quarantined rows prints one line, on stderr."""
+    db = tmp_path / "w.duckdb"
+    cgdw("db", "upgrade", "--db", str(db))
+    export = write_graall(
+        tmp_path / "g.csv", ALIVE, ALIVE.replace("G03-00001;GRAALL-2003;M", "G03-00002;GRAALL-2003;Z")
+    )
+    quiet = cgdw(
+        "load", "clinical", str(export), "-p", "graall", "--db", str(db), "-q", "--max-reject-fraction", "0.5"
+    )
+    assert quiet.returncode == 10 and quiet.stdout == ""
+    assert quiet.stderr == f"warning: {export}: 1 rows quarantined: `cgdw rejects 1`\n"
+
+
+def test_load_takes_several_files_one_run_each_published_once(tmp_path: Path) -> None:
+    """`cgdw load clinical a.csv b.csv`: each file its own run; a rejected file does not stop the others and
+    makes the exit code 3; readers see all of it from one publication."""
+    db = tmp_path / "w.duckdb"
+    cgdw("db", "upgrade", "--db", str(db))
+    first = write_graall(tmp_path / "graall_2024-01-01.csv", ALIVE)
+    bad = tmp_path / "graall_2024-02-01.csv"
+    bad.write_text("NOM;PRENOM\nDupont;Jean\n", encoding="latin-1")
+    second = write_graall(tmp_path / "graall_2024-03-01.csv", ALIVE, ALIVE.replace("G03-00001", "G03-00009"))
+
+    result = cgdw("load", "clinical", str(first), str(bad), str(second), "-p", "graall", "--db", str(db))
+
+    assert result.returncode == 3, result.stderr
+    assert f"{bad}: file rejected, nothing loaded" in result.stderr
+    runs = cgdw("runs", "--db", str(db), "--format", "csv").stdout  # read from the published copy
+    assert runs.count("graall_2024-01-01.csv") == 1 and runs.count("graall_2024-03-01.csv") == 1, runs
+    from tests.helpers import scalar
+
+    assert scalar(db, "SELECT count(*) FROM publication") == 2  # at `db upgrade`, and once for the load
+
+
+def test_pipeline_quiet_prints_one_line_when_it_exits_non_zero(tmp_path: Path) -> None:
+    from tests.helpers import command, environment, write_config
+
+    site = tmp_path / "site"
+    write_config(site, "max_reject_fraction: 0.5")  # the bad row is quarantined, the file loaded
+    cgdw("db", "upgrade", "--db", str(site / "warehouse.duckdb"))
+    bad_sex = ALIVE.replace("G03-00001;GRAALL-2003;M", "G03-00002;GRAALL-2003;Z")
+    write_graall(site / "drop" / "graall" / "graall_2024.csv", ALIVE, bad_sex)
+    result = subprocess.run(
+        [*command(site), "--quiet"],
+        capture_output=True,
+        text=True,
+        env=environment(),
+    )
+    assert result.returncode == 10 and result.stdout == ""  # it used to print nothing at all
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: pipeline on ") and "log: " in lines[0], lines
+
+
+# --- results that fit the terminal, and pipes -------------------------------------------------------------
+
+
+def test_query_shows_1000_rows_by_default_and_says_when_rows_were_left_out(warehouse: Path) -> None:
+    sql = "SELECT * FROM range(1500) AS t(n)"
+    shown = cgdw("query", sql, "--db", str(warehouse))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == ["n", *(str(n) for n in range(1000))]  # into a pipe: CSV
+    assert shown.stderr == "first 1,000 rows shown, more left out: --limit N for more, --limit 0 for all\n"
+    every = cgdw("query", sql, "--limit", "0", "--db", str(warehouse))
+    assert len(every.stdout.splitlines()) == 1501 and every.stderr == ""
+    exact = cgdw("query", "SELECT * FROM range(5)", "--limit", "5", "--db", str(warehouse))
+    assert exact.stderr == ""  # nothing left out: no line
+
+
+def test_a_wide_result_keeps_every_header_and_value_on_a_narrow_terminal(warehouse: Path) -> None:
+    """49 columns on 80: the grid used to squeeze them to nothing; now one block per row (psql's \\x)."""
+    import io
+
+    import polars as pl
+    from rich.console import Console
+
+    from etl.output import expanded_table
+
+    frame = pl.DataFrame({f"column_{i:02d}": [f"value_{i}"] for i in range(49)})
+    buffer = io.StringIO()
+    Console(file=buffer, width=80).print(expanded_table(frame))
+    text = buffer.getvalue()
+    assert "-[ row 1 ]-" in text
+    for i in range(49):
+        assert f"column_{i:02d}" in text and f"value_{i}" in text
+    wide = cgdw("query", "SELECT * FROM cohort_patient LIMIT 2", "--format", "table", "--db", str(warehouse))
+    header = wide.stdout.splitlines()[1]
+    assert "patient_key" in header and "cir_status" in header and "…" not in wide.stdout  # not cut at 80
+
+
+def test_p_values_are_printed_in_one_style_everywhere(warehouse: Path) -> None:
+    """<.001, or two significant digits without a leading zero: in Table 1, the HR table, the test line."""
+    import re
+
+    db = ["--db", str(warehouse)]
+    texts = [
+        cgdw("table1", "--spec", "seed_tall", "--format", "md", *db).stdout,
+        cgdw("outcomes", "--endpoint", "os", "--adjust", "age,log_wbc", "--format", "md", *db).stdout,
+        cgdw("outcomes", "--endpoint", "cir", "--format", "md", *db).stdout,
+    ]
+    statements = [m for text in texts for m in re.findall(r"P [=<] \S+", text)]
+    assert statements, texts
+    for statement in statements:
+        assert re.fullmatch(r"P (< \.001|= (\.\d{1,3}|1))", statement.rstrip(".,")), statement
+    cells = re.findall(r"\| (<?\.?\d[\d.]*|<\.001) \|$", "\n".join(texts), flags=re.MULTILINE)
+    assert not [c for c in cells if c.startswith("0.")], cells

@@ -25,7 +25,7 @@ from etl.privacy import patient_key
 from etl.synth import SynthResult
 from etl.warehouse import published_path
 from schema.models import Base
-from tests.helpers import TABLES, TEST_KEY, cgdw, fingerprint, query, scalar
+from tests.helpers import DATA_TABLES, TEST_KEY, cgdw, fingerprint, query, scalar
 
 SECRET = TEST_KEY.encode()
 # The stable view names of the synthetic warehouse whose rows are per patient.
@@ -295,7 +295,7 @@ def test_purge_leaves_every_other_patient_and_table_as_it_was(
     withdrawn: Path, purged: Path, subject: Subject
 ) -> None:
     assert _others(purged, subject) == _others(withdrawn, subject)
-    unrelated = set(TABLES) - set(_patient_tables()) - {"etl_run", "rejected_record", "purged_patient"}
+    unrelated = set(DATA_TABLES) - set(_patient_tables()) - {"etl_run", "rejected_record", "purged_patient"}
     before, after = fingerprint(withdrawn), fingerprint(purged)
     assert {t: after[t] for t in unrelated} == {t: before[t] for t in unrelated}
 

@@ -301,11 +301,15 @@ def test_stata_spss_and_sas_extracts_open_in_r_with_their_labels(
     r = run_r(
         f"""
         d <- as.data.frame({reader}("{extract.data_file}"))
+        tcr <- as.character(as_factor(d$tcr_group))  # SAS transport writes a missing text as ""
         emit(list(n = nrow(d), columns = names(d), age = sum(d$age, na.rm = TRUE),
                   age_label = attr(d$age, "label"),
                   male = sum(as.numeric(d$is_male), na.rm = TRUE),
                   male_labels = as.list(attr(d$is_male, "labels")),
-                  status = sort(unique(as.character(d$ikzf1_status)))))
+                  status = sort(unique(as.character(as_factor(d$ikzf1_status)))),
+                  tcr = as.list(table(tcr[!is.na(tcr) & tcr != ""])),
+                  tcr_levels = levels(as_factor(d$tcr_group)),
+                  sex_labels = as.list(attr(d$sex, "labels"))))
         """,
         packages=["haven"],
     )
@@ -314,7 +318,51 @@ def test_stata_spss_and_sas_extracts_open_in_r_with_their_labels(
     assert r["age_label"] == "age at diagnosis, years"
     assert r["male"] == reference["is_male"].sum()
     assert (r["male_labels"] or {}) == ({} if fmt == "sas" else {"no": 0, "yes": 1})
-    assert set(r["status"]) - {""} == set(reference["ikzf1_status"].drop_nulls())
+    assert set(r["status"]) - {"", "NA"} == set(reference["ikzf1_status"].drop_nulls())
+    # A code column the view header lists ("tcr_group: immature | cortical | ..."): coded 1..k with value
+    # labels in Stata and SPSS, so that as_factor keeps the header's order; text in SAS transport.
+    counts = reference["tcr_group"].value_counts()
+    assert r["tcr"] == {row["tcr_group"]: row["count"] for row in counts.drop_nulls().iter_rows(named=True)}
+    if fmt == "sas":
+        assert not r["sex_labels"]
+    else:
+        assert r["tcr_levels"] == ["immature", "cortical", "mature_ab", "mature_gd"]
+        assert r["sex_labels"] == {"M": 1, "F": 2}
+
+
+def test_code_columns_are_factors_in_parquet_in_their_declared_order(warehouse: Path, tmp_path: Path) -> None:
+    """A dictionary column, unordered (an ordered factor would get polynomial contrasts in an R model), with
+    the header's levels in order even when a level is absent; the data dictionary lists them."""
+    import pyarrow.parquet as pq
+
+    extract = export_view(warehouse, "cohort_patient", tmp_path / "pq", where="tcr_group <> 'immature'")
+    field = pq.read_schema(extract.data_file).field("tcr_group")
+    assert str(field.type) == "dictionary<values=string, indices=int32, ordered=0>"
+    column = pq.read_table(extract.data_file).column("tcr_group").to_pandas()
+    assert column.cat.categories.tolist() == ["immature", "cortical", "mature_ab", "mature_gd"]
+    assert not column.cat.ordered and "immature" not in set(column.dropna())
+    dictionary = pl.read_csv(tmp_path / "pq" / "data_dictionary.csv").filter(pl.col("column") == "tcr_group")
+    assert dictionary["levels"].to_list() == ["immature | cortical | mature_ab | mature_gd"]
+
+
+def test_a_value_outside_the_listed_codes_leaves_the_column_as_text(tmp_path: Path) -> None:
+    """Never recoded by a guess: one value the header does not list, and the column stays text."""
+    from etl.export import column_levels
+
+    frame = pl.DataFrame({"sex": ["M", "F", "X"], "arm": ["A", "B", None]})
+    descriptions = {"sex": "M | F", "arm": "the arm"}
+    declared = {"arm": [("A", "standard"), ("B", "clofarabine")]}
+    assert column_levels(frame, descriptions, declared) == {"arm": [("A", "standard"), ("B", "clofarabine")]}
+    write_data(
+        frame, tmp_path / "x.sav", ExportFormat.spss, levels=column_levels(frame, descriptions, declared)
+    )
+    import pyreadstat
+
+    data, meta = pyreadstat.read_sav(str(tmp_path / "x.sav"))
+    assert data["sex"].tolist() == ["M", "F", "X"] and meta.variable_value_labels["arm"] == {
+        1.0: "standard",
+        2.0: "clofarabine",
+    }
 
 
 def test_a_column_name_too_long_for_the_format_is_refused_not_cut(tmp_path: Path) -> None:

@@ -276,10 +276,17 @@ def group_label(value: object) -> str:
 
 
 def format_p(p: float | None) -> str:
-    """As journals print P values: <.001, else two significant digits without the leading zero."""
+    """The one style of P values in tables, figures and text (docs/analysis.md): as journals print them,
+    <.001, else two significant digits without the leading zero (.049, .12, 1). JSON keeps the number."""
     if p is None or math.isnan(p):
         return ""
     if p < 0.001:
         return "<.001"
     text = f"{float(f'{p:.2g}'):g}"
     return text[1:] if text.startswith("0.") else text
+
+
+def p_statement(p: float | None) -> str:
+    """`format_p` in a sentence: "P < .001", "P = .049"."""
+    text = format_p(p)
+    return f"P < {text[1:]}" if text.startswith("<") else f"P = {text or 'not computed'}"

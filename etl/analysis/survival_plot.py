@@ -22,6 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from etl.analysis.cohort import p_statement
 from etl.analysis.style import PALETTE, PNG_DPI, figure_rc, format_for, save_figure
 
 if TYPE_CHECKING:
@@ -397,7 +398,7 @@ def plot_outcomes(analysis: OutcomeAnalysis, out: Path, *, min_cell: int | None 
         ),
         None,
     )
-    annotation = f"{result.test.name} P = {result.test.p_value:.2g}"
+    annotation = f"{result.test.name} {p_statement(result.test.p_value)}"
     if hr is not None:
         kind = "SHR" if analysis.competing else "HR"
         annotation += f"\n{kind} {hr.covariate}: {hr.hr:.2f} ({hr.lower:.2f}-{hr.upper:.2f})"
