@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -30,11 +30,23 @@ from lifelines import CoxPHFitter, CoxTimeVaryingFitter, KaplanMeierFitter
 from lifelines.exceptions import ConvergenceError
 from lifelines.statistics import multivariate_logrank_test
 
-from etl.analysis.cohort import ENDPOINTS, format_p, group_label, group_order, read_cohort, select_cohort
+from etl.analysis.cohort import (
+    ENDPOINTS,
+    format_p,
+    group_label,
+    group_order,
+    p_statement,
+    read_cohort,
+    select_cohort,
+)
 from etl.analysis.competing_risks import CumulativeIncidenceFitter, FineGrayFitter, NotEstimable, gray_test
 from etl.analysis.grouped_cox import MAX_PATTERNS, GroupedEfronCox, covariate_patterns
+from etl.analysis.html import frame_html
 from etl.errors import CgdwError
 from queries.mrd import is_status_column
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DAYS_PER_YEAR = 365.25  # the cohort views' years are days / 365.25
 Endpoint = Literal["os", "efs", "cir", "dfs", "pfs"]
@@ -133,6 +145,18 @@ class OutcomeResult:
     @property
     def suppressed(self) -> bool:
         return any(g.suppressed for g in [*self.groups, self.overall])
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the estimates, the test and the hazard ratios, as `cgdw outcomes` prints them."""
+        test = f"{self.test.name}: statistic {self.test.statistic:.3f}, df {self.test.df}, "
+        test += p_statement(self.test.p_value)
+        title = f"{self.description.capitalize()} ({self.endpoint}) by {self.by}, {self.patients} patients"
+        ratios = "Subdistribution hazard ratios" if self.endpoint == "cir" else "Hazard ratios"
+        return frame_html(self.estimates_frame(), title, [test]) + frame_html(
+            self.hazard_ratio_frame(),
+            ratios,
+            [f"CI: {self.ci_method}.", f"Model: {self.model}.", *self.notes],
+        )
 
 
 def _counts(values: list[tuple[int | None, str | None]]) -> list[int | None] | list[str]:
@@ -328,6 +352,22 @@ class OutcomeAnalysis:
         if self._result is None:
             raise CgdwError("the outcome analysis is not fitted: call fit() first")
         return self._result
+
+    def plot(self, out: Path | str | None = None, *, min_cell: int | None = None) -> Figure:
+        """The curves with numbers at risk (etl/analysis/survival_plot.py), from this fit: written to `out`
+        (.png or .svg) when given; the figure is returned, and a notebook shows it."""
+        from etl.analysis.style import figure_rc, format_for, save_figure
+        from etl.analysis.survival_plot import outcome_figure
+
+        fmt = format_for(Path(out)) if out is not None else None
+        figure = outcome_figure(self, min_cell=min_cell)
+        if out is not None and fmt is not None:
+            with figure_rc():
+                save_figure(figure, Path(out), fmt)
+        return figure
+
+    def _repr_html_(self) -> str:
+        return self.result._repr_html_()
 
     # --- fit ----------------------------------------------------------------------------------------------
 

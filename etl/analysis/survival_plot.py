@@ -117,6 +117,28 @@ def plot_curves(
     annotation: str | None = None,
     percent: bool = True,
 ) -> Path:
+    """`draw_curves`, written as PNG or SVG according to the suffix of `out`; returns `out`."""
+    fmt = format_for(out)
+    figure = draw_curves(
+        curves, at_risk, title=title, ylabel=ylabel, xlabel=xlabel, horizon=horizon, annotation=annotation,
+        percent=percent,
+    )  # fmt: skip
+    with figure_rc():  # svg.fonttype and svg.hashsalt act when the file is written
+        save_figure(figure, out, fmt)
+    return out
+
+
+def draw_curves(
+    curves: list[StepCurve],
+    at_risk: AtRiskTable,
+    *,
+    title: str,
+    ylabel: str,
+    xlabel: str = "Years",
+    horizon: float | None = None,
+    annotation: str | None = None,
+    percent: bool = True,
+) -> Figure:
     """Draw step curves with a numbers-at-risk table underneath, as in the Kaplan-Meier figures of papers.
 
     One colour per curve (Okabe-Ito), translucent CI bands, '+' censor ticks, a legend that also carries
@@ -124,9 +146,8 @@ def plot_curves(
     sit exactly under the x-axis ticks (the ticks *are* `at_risk.times`). With `percent` the estimates,
     which must be proportions in [0, 1], are shown as 0-100%. The x-axis runs from 0 to `horizon`,
     by default the largest time of the curves, censorings and at-risk table; at-risk columns beyond the
-    horizon are not shown. Writes PNG or SVG according to the suffix of `out` and returns `out`.
+    horizon are not shown. Returns the figure (a notebook shows it; `plot_curves` writes it).
     """
-    fmt = format_for(out)
     if not curves:
         raise ValueError("plot_curves needs at least one curve")
     labels = [curve.label for curve in curves]
@@ -201,8 +222,7 @@ def plot_curves(
         _draw_at_risk(table, at_risk, labels, colors, shown)
         # Last: the placement measures the legend against the final layout, at-risk labels included.
         _place_legend(fig, ax, legend, curves, scale, horizon)
-        save_figure(fig, out, fmt)
-    return out
+    return fig
 
 
 def _curve_end(curve: StepCurve) -> float:
@@ -377,6 +397,15 @@ def _as_1d(values: Any, name: str) -> np.ndarray:
 
 
 def plot_outcomes(analysis: OutcomeAnalysis, out: Path, *, min_cell: int | None = None) -> Path:
+    """`outcome_figure`, written as PNG or SVG according to the suffix of `out`; returns `out`."""
+    fmt = format_for(out)
+    figure = outcome_figure(analysis, min_cell=min_cell)
+    with figure_rc():
+        save_figure(figure, out, fmt)
+    return out
+
+
+def outcome_figure(analysis: OutcomeAnalysis, *, min_cell: int | None = None) -> Figure:
     """Figure 1D-E style curves of a fitted outcome analysis: Kaplan-Meier survival (OS, EFS) or
     cumulative incidence of relapse (CIR), with 95% CI bands, censoring ticks, the test P and numbers at
     risk per year (below `min_cell`, shown as "<min_cell")."""
@@ -409,10 +438,9 @@ def plot_outcomes(analysis: OutcomeAnalysis, out: Path, *, min_cell: int | None 
         xlabel = f"Years from the landmark (day {result.landmark_days:g})"
     else:
         xlabel = "Years from diagnosis"
-    return plot_curves(
+    return draw_curves(
         curves,
         AtRiskTable(times=ticks, counts=counts, min_cell=min_cell),
-        out,
         title=f"{analysis.description.capitalize()} by {analysis.by}",
         ylabel=analysis.description.capitalize(),
         xlabel=xlabel,

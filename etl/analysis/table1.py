@@ -32,6 +32,7 @@ from etl.analysis.cohort import (
     read_cohort,
     select_cohort,
 )
+from etl.analysis.html import frame_html
 from etl.analysis.table1_spec import RowKind, Table1Row, default_rows, load_spec
 from etl.errors import CgdwError
 from queries.mrd import is_status_column
@@ -128,6 +129,11 @@ class Table1:
             ],
             "notes": self.notes,
         }
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the table as `cgdw table1` prints it, with its notes."""
+        title = f"Table 1 by {self.by} ({self.cohort}{', ' + self.where if self.where else ''})"
+        return frame_html(self.to_frame(), title, self.notes)
 
     def to_frame(self) -> pl.DataFrame:
         """For people: one text column per group, like the printed table."""
