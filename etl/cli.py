@@ -35,6 +35,7 @@ from queries import ViewDefinitionError
 from schema import database
 
 if TYPE_CHECKING:
+    from etl.analysis.style import FigureStyle
     from etl.load.framework import LoadReport
     from etl.load.framework import Progress as ProgressCallback
 
@@ -607,6 +608,32 @@ MinCellOption = Annotated[
     ),
 ]
 
+LabelsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--labels",
+        help='Names to show instead of codes, in tables and figures: "ikzf1_status=IKZF1 status,Alt=IKZF1 '
+        "altered,GL=Germline\" (a column or a value; COLUMN.VALUE=... for one column's value). The "
+        "attribute dictionary's labels apply without it. JSON keeps the codes.",
+    ),
+]
+CensorMarksOption = Annotated[
+    bool,
+    typer.Option("--censor-marks/--no-censor-marks", help="Ticks where patients are censored on the curves."),
+]
+FigureSizeOption = Annotated[
+    str | None, typer.Option("--figure-size", help="Figure size WIDTHxHEIGHT in inches, e.g. 7x5.")
+]
+FontSizeOption = Annotated[
+    float | None, typer.Option("--font-size", help="Figure text size in points (default 9); titles scale.")
+]
+
+
+def _figure_style(censor_marks: bool, figure_size: str | None, font_size: float | None) -> FigureStyle:
+    from etl.analysis.style import FigureStyle
+
+    return FigureStyle(censor_marks, FigureStyle.parse_size(figure_size), font_size)
+
 
 def _emit(text: str, out_file: Path | None, renderables: list[Any] | None = None) -> None:
     """To a file, else to the terminal (rich tables when given, so they fit its width)."""
@@ -639,6 +666,7 @@ def table1(
     ] = None,
     horizon: HorizonOption = 5.0,
     min_cell: MinCellOption = None,
+    labels: LabelsOption = None,
     fmt: FormatOption = OutputFormat.table,
     out_file: OutOption = None,
     db: DbOption = None,
@@ -647,8 +675,9 @@ def table1(
 
     Example: cgdw table1 --spec seed_tall --by ikzf1_status --where \"age >= 18\" --format md --out table1.md
     """
+    from etl.analysis.labels import warehouse_labels
     from etl.analysis.table1 import build_table1, table1_rows
-    from etl.output import render_table1, table1_renderables
+    from etl.output import labelled_table1, render_table1, table1_renderables
 
     rows = table1_rows(_db(db), cohort, spec, by=by)
     result = build_table1(
@@ -662,6 +691,8 @@ def table1(
         with_attrition=with_attrition,
         mrd_thresholds=mrd_threshold,
     )
+    if fmt in (OutputFormat.table, OutputFormat.md):  # for people; CSV and JSON keep the codes
+        result = labelled_table1(result, warehouse_labels(_db(db), labels))
     terminal = table1_renderables(result) if fmt is OutputFormat.table else None
     _emit(render_table1(result, fmt), out_file, terminal)
 
@@ -703,6 +734,10 @@ def outcomes(
         Path | None, typer.Option(help="Also draw the curves with numbers at risk (.png or .svg).")
     ] = None,
     min_cell: MinCellOption = None,
+    labels: LabelsOption = None,
+    censor_marks: CensorMarksOption = True,
+    figure_size: FigureSizeOption = None,
+    font_size: FontSizeOption = None,
     fmt: FormatOption = OutputFormat.table,
     out_file: OutOption = None,
     db: DbOption = None,
@@ -711,8 +746,9 @@ def outcomes(
 
     Example: cgdw outcomes --endpoint cir --by ikzf1_status --adjust age,log_wbc --plot cir.png
     """
+    from etl.analysis.labels import warehouse_labels
     from etl.analysis.outcomes import analyse_outcomes, landmark_arguments, suppress_small_counts
-    from etl.output import outcomes_renderables, render_outcomes
+    from etl.output import labelled_outcomes, outcomes_renderables, render_outcomes
 
     fitted = analyse_outcomes(
         _db(db),
@@ -728,12 +764,16 @@ def outcomes(
         **landmark_arguments(landmark),
     )
     result = fitted.result if min_cell is None else suppress_small_counts(fitted.result, min_cell)
+    named = warehouse_labels(_db(db), labels)
+    if fmt in (OutputFormat.table, OutputFormat.md):  # for people; CSV and JSON keep the codes
+        result = labelled_outcomes(result, named)
     terminal = outcomes_renderables(result) if fmt is OutputFormat.table else None
     _emit(render_outcomes(result, fmt), out_file, terminal)
     if plot is not None:
         from etl.analysis.survival_plot import plot_outcomes
 
-        _note(f"wrote {plot_outcomes(fitted, plot, min_cell=min_cell)}")
+        style = _figure_style(censor_marks, figure_size, font_size)
+        _note(f"wrote {plot_outcomes(fitted, plot, min_cell=min_cell, labels=named, style=style)}")
 
 
 @plot_app.command("oncoplot")
@@ -1098,17 +1138,23 @@ def report(
     where: WhereOption = None,
     horizon: HorizonOption = 5.0,
     min_cell: MinCellOption = None,
+    labels: LabelsOption = None,
+    censor_marks: CensorMarksOption = True,
+    font_size: FontSizeOption = None,
     db: DbOption = None,
 ) -> None:
-    """One HTML file: Table 1, OS and CIR curves, oncoplot, MRD, data quality and provenance.
+    """One HTML file: Table 1, OS, EFS and CIR curves, hazard ratios, oncoplot, MRD, data quality, provenance.
 
     Example: cgdw report --out report.html --min-cell 5
     """
     from etl.report import write_report
 
-    written = write_report(
-        _db(db), out_file, by=by, horizon=horizon, min_cell=min_cell, where=where, cohort=cohort
-    )
+    with _counted_progress(not err.is_terminal) as (progress, counted):
+        written = write_report(
+            _db(db), out_file, by=by, horizon=horizon, min_cell=min_cell, where=where, cohort=cohort,
+            labels=labels, style=_figure_style(censor_marks, None, font_size), progress=progress,
+            sections_done=counted,
+        )  # fmt: skip
     _note(f"wrote {written}")
 
 

@@ -9,6 +9,7 @@ import io
 import json
 import sys
 from collections.abc import Iterable
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 
 from etl.analysis.cohort import p_statement
+from etl.analysis.labels import Labels
 from etl.errors import CgdwError
 
 if TYPE_CHECKING:
@@ -175,6 +177,30 @@ def _json(document: dict[str, Any]) -> str:
 
 
 ATTRITION_TITLE = "Patients, rule by rule (attrition)"
+
+
+def labelled_table1(result: Table1, labels: Labels) -> Table1:
+    """The table as people read it: groups (and the grouping column) named by `labels`."""
+    if not labels:
+        return result
+    named = {group: labels.value(result.by, group) for group in result.groups}
+    rows = [
+        replace(row, groups={named.get(g, g): cell for g, cell in row.groups.items()}) for row in result.rows
+    ]
+    return replace(result, by=labels.name(result.by), groups=[named[g] for g in result.groups], rows=rows)
+
+
+def labelled_outcomes(result: OutcomeResult, labels: Labels) -> OutcomeResult:
+    """The result as people read it: groups, covariates and the grouping column named by `labels`."""
+    if not labels:
+        return result
+    return replace(
+        result,
+        by=labels.name(result.by),
+        reference=labels.value(result.by, result.reference),
+        groups=[replace(g, group=labels.value(result.by, g.group)) for g in result.groups],
+        hazard_ratios=[replace(h, covariate=labels.covariate(h.covariate)) for h in result.hazard_ratios],
+    )
 
 
 def table1_renderables(result: Table1) -> list[RenderableType | str]:

@@ -1,9 +1,12 @@
 """`cgdw report`: one self-contained HTML file of the warehouse's analyses, data quality and provenance.
 
-Sections: Table 1; overall survival and cumulative incidence of relapse (curves with numbers at risk,
-estimates at the horizon, hazard ratios for the seed letter's covariates); the oncoplot; MRD levels by time
-point and method; data quality (rows quarantined per file and rule, rows per run); provenance (view
-versions, ETL runs, source files).
+Sections: Table 1; overall survival, event-free survival and cumulative incidence of relapse (curves with
+numbers at risk, estimates at the horizon, hazard ratios for the seed letter's covariates); a forest plot
+of those hazard ratios; the oncoplot; MRD levels by time point and method; data quality (rows quarantined
+per file and rule, rows per kind of source); provenance (view versions, ETL runs and source files: a
+summary per kind, the newest in full inside a collapsed <details>, so the file stays small however many
+files the warehouse loaded). Columns and groups are named by the attribute dictionary and `--labels`
+(etl/analysis/labels.py). The warehouse is named by its file name, never its directory.
 
 Self-contained means the file opens offline and can be mailed as it is: HTML from the standard library
 (`html.escape`, no template engine), inline CSS, figures as inline SVG drawn by the existing plot functions
@@ -22,17 +25,26 @@ import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from etl import __version__
+from etl.analysis.labels import Labels, warehouse_labels
 from etl.errors import CgdwError
-from etl.output import output_file
-from etl.warehouse import open_for_read, query_frame, relation_columns, require_warehouse
+from etl.output import labelled_outcomes, labelled_table1, output_file
+from etl.warehouse import fetch_value, open_for_read, query_frame, relation_columns, require_warehouse
+
+if TYPE_CHECKING:
+    from etl.analysis.forest_plot import ForestRow
+    from etl.analysis.outcomes import HazardRatio, OutcomeResult
+    from etl.analysis.style import FigureStyle
 
 # The covariates of the seed letter's multivariable models (as in the README's `cgdw outcomes` example).
 SEED_COVARIATES = ("age", "log_wbc", "prednisone_good", "classifier_high")
 COHORT = "cohort_patient"
+# Runs and files listed one by one in the provenance (the newest); the rest are counted per kind.
+LISTED_RUNS = 100
 
 _CSS = """
 :root { --ink: #1f2328; --muted: #59636e; --rule: #d0d7de; --band: #f6f8fa; --accent: #0072B2; }
@@ -61,6 +73,7 @@ td.hash { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 1
 figure { margin: 12px 0 16px; }
 figure svg { max-width: 100%; height: auto; display: block; }
 figcaption { color: var(--muted); font-size: 12.5px; margin-top: 4px; max-width: 90ch; }
+details { margin: 8px 0; } summary { cursor: pointer; color: var(--accent); }
 .notes { color: var(--muted); font-size: 12.5px; padding-left: 18px; }
 .empty { color: var(--muted); font-style: italic; background: var(--band); padding: 8px 12px;
   border-left: 3px solid var(--rule); }
@@ -160,7 +173,13 @@ PATIENT_LEVEL_LEFT_OUT = (
 
 
 def _table1_section(
-    db_path: Path, by: str, horizon: float, min_cell: int | None, where: str | None, cohort: str = COHORT
+    db_path: Path,
+    by: str,
+    horizon: float,
+    min_cell: int | None,
+    where: str | None,
+    cohort: str = COHORT,
+    labels: Labels | None = None,
 ) -> str:
     from etl.analysis.cohort import format_p
     from etl.analysis.table1 import SHORT_TEST_NAMES, build_table1, format_cell
@@ -175,6 +194,7 @@ def _table1_section(
         where=where,
         with_attrition=filtered,
     )
+    table = labelled_table1(table, labels or Labels())
     sizes = {group: cell.n for group, cell in table.rows[0].groups.items()} if table.rows else {}
     head = ['<th scope="col">Characteristic</th>']
     head += [f'<th scope="col" class="cell">{_e(g)} (n={_e(sizes.get(g))})</th>' for g in table.groups]
@@ -199,8 +219,8 @@ def _table1_section(
         flow = frame_html(table.attrition, "Patients, rule by rule (attrition)", table_id="attrition")
     notes = [*table.notes]
     if table.excluded_no_group:
-        notes.append(f"{table.excluded_no_group} patients without {by} are not in the table.")
-    caption = f"Patient characteristics by {by} ({cohort}, {table.patients} patients)"
+        notes.append(f"{table.excluded_no_group} patients without {table.by} are not in the table.")
+    caption = f"Patient characteristics by {table.by} ({cohort}, {table.patients:,} patients)"
     return flow + (
         f'<div class="scroll"><table id="table1"><caption>{_e(caption)}</caption>'
         f"<thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>{_notes(notes)}"
@@ -216,26 +236,37 @@ def _outcome_section(
     min_cell: int | None,
     where: str | None,
     cohort: str = COHORT,
+    labels: Labels | None = None,
+    style: FigureStyle | None = None,
+    fits: dict[str, OutcomeResult] | None = None,
 ) -> str:
+    """One endpoint's curves, estimates and hazard ratios; its (labelled) result goes into `fits`, for the
+    forest plot."""
     from etl.analysis.outcomes import analyse_outcomes, suppress_small_counts
     from etl.analysis.survival_plot import plot_outcomes
     from etl.output import outcomes_parts
 
+    labels = labels or Labels()
     fitted = analyse_outcomes(
         db_path, endpoint, by, cohort=cohort, horizon=horizon, adjust=SEED_COVARIATES, where=where
     )
     result = fitted.result if min_cell is None else suppress_small_counts(fitted.result, min_cell)
+    result = labelled_outcomes(result, labels)
+    if fits is not None:
+        fits[endpoint] = result
     header, test, ratio_title, notes = outcomes_parts(result)
     curve = "Kaplan-Meier" if endpoint != "cir" else "Aalen-Johansen cumulative incidence"
+    ticks = ", censoring ticks (+)" if style is None or style.censor_marks else ""
     figure = _figure(
-        lambda out: plot_outcomes(fitted, out, min_cell=min_cell),
+        lambda out: plot_outcomes(fitted, out, min_cell=min_cell, labels=labels, style=style),
         endpoint,
-        f"{curve} curves by {by} with 95% CI bands, censoring ticks (+) and numbers at risk per year.",
+        f"{curve} curves by {labels.name(by)} with 95% CI bands{ticks} and numbers at risk per year.",
         workdir,
     )
     ratios = result.hazard_ratio_frame()
+    covariates = ", ".join(labels.name(c) for c in SEED_COVARIATES)
     ratio_table = (
-        frame_html(ratios, f"{ratio_title}, univariable and adjusted for {', '.join(SEED_COVARIATES)}")
+        frame_html(ratios, f"{ratio_title}, univariable and adjusted for {covariates}")
         if ratios.height
         else _empty("No hazard ratio could be estimated (a covariate is constant or missing).")
     )
@@ -246,6 +277,37 @@ def _outcome_section(
         + ratio_table
         + _notes(notes)
     )
+
+
+def _forest_section(fits: dict[str, OutcomeResult], workdir: Path, style: FigureStyle | None) -> str:
+    """Every hazard ratio of the outcome sections in one figure (those that could be fitted)."""
+    from etl.analysis.forest_plot import plot_forest
+
+    rows: list[ForestRow] = []
+    for endpoint, result in fits.items():
+        kind = "subdistribution HR, Fine-Gray" if endpoint == "cir" else "HR, Cox"
+        for model in ("univariable", "multivariable"):
+            rows += [
+                _forest_row(f"{result.description.capitalize()}: {model} ({kind})", h)
+                for h in result.hazard_ratios
+                if h.model == model
+            ]
+    if not rows:
+        return _empty("No hazard ratio could be estimated.")
+    return _figure(
+        lambda out: plot_forest(rows, out, title="Hazard ratios (95% CI)", style=style),
+        "forest",
+        "Hazard ratios of the outcome sections above, with their 95% CI on a log scale; the line marks 1 "
+        "(no difference). Univariable: the grouping alone; multivariable: adjusted for the covariates "
+        "listed.",
+        workdir,
+    )
+
+
+def _forest_row(group: str, h: HazardRatio) -> ForestRow:
+    from etl.analysis.forest_plot import ForestRow
+
+    return ForestRow(group, h.covariate, h.hr, h.lower, h.upper, h.p_value)
 
 
 def _oncoplot_section(db_path: Path, by: str, workdir: Path, where: str | None, cohort: str = COHORT) -> str:
@@ -327,9 +389,35 @@ def _quality_section(db_path: Path) -> str:
                 ["One row can fail several rules; `cgdw rejects RUN` lists line, column, value and message."]
             )
         )
-    parts.append("<h3>Rows per ETL run</h3>")
-    parts.append(frame_html(runs, table_id="run-rows") if runs.height else _empty("No ETL run recorded."))
+    parts.append("<h3>Rows per kind of source</h3>")
+    if runs.is_empty():
+        parts.append(_empty("No ETL run recorded."))
+        return "".join(parts)
+    per_kind = (
+        runs.filter(pl.col("kind").is_not_null())
+        .group_by("kind")
+        .agg(
+            pl.len().alias("files"),
+            pl.col("rows read").sum(),
+            pl.col("rows loaded").sum(),
+            pl.col("rows rejected").sum(),
+        )
+        .sort("kind")
+    )
+    parts.append(frame_html(per_kind, table_id="kind-rows"))
+    parts.append(_folded(runs, "run-rows", "ETL run", "`cgdw runs --limit 0`"))
     return "".join(parts)
+
+
+def _folded(frame: pl.DataFrame, table_id: str, what: str, everything: str) -> str:
+    """The newest LISTED_RUNS rows of `frame` (sorted oldest first) in a collapsed <details>, with how
+    many are not listed and where they all are."""
+    shown = frame.tail(LISTED_RUNS)
+    left = frame.height - shown.height
+    summary = f"{frame.height:,} {what}s: show {'the newest ' + str(shown.height) if left else 'them'}"
+    note = [f"{left:,} older {what}s are not listed here: {everything} lists every one."] if left else []
+    listed = frame_html(shown, table_id=table_id) + _notes(note)
+    return f"<details><summary>{_e(summary)}</summary>{listed}</details>"
 
 
 def _provenance_section(db_path: Path) -> str:
@@ -360,17 +448,32 @@ def _provenance_section(db_path: Path) -> str:
             FROM source_file ORDER BY source_file_id
             """,
         )
+    per_kind = (
+        files.group_by("kind")
+        .agg(
+            pl.len().alias("files"),
+            pl.col("size (bytes)").sum().alias("bytes"),
+            pl.col("run").min().alias("first run"),
+            pl.col("run").max().alias("last run"),
+        )
+        .sort("kind")
+    )
     return "".join(
         [
             "<h3>View versions</h3>",
             frame_html(views, table_id="view-versions") if views.height else _empty("No view released yet."),
             _notes(["sql_sha256: SHA-256 of the view's SELECT when it was released (docs/analysis.md)."]),
+            "<h3>Source files per kind</h3>",
+            frame_html(per_kind, table_id="files-per-kind") if files.height
+            else _empty("No source file loaded."),
             "<h3>ETL runs</h3>",
-            frame_html(runs, table_id="etl-runs") if runs.height else _empty("No ETL run recorded."),
+            _folded(runs, "etl-runs", "ETL run", "`cgdw runs --limit 0`") if runs.height
+            else _empty("No ETL run recorded."),
             "<h3>Source files</h3>",
-            frame_html(files, table_id="source-files") if files.height else _empty("No source file loaded."),
+            _folded(files, "source-files", "source file", "the manifest of any `cgdw export`") if files.height
+            else _empty("No source file loaded."),
         ]
-    )
+    )  # fmt: skip
 
 
 def _check_by(db_path: Path, by: str, where: str | None, cohort: str = COHORT) -> int | None:
@@ -399,37 +502,65 @@ def build_report(
     min_cell: int | None = None,
     where: str | None = None,
     cohort: str = COHORT,
+    labels: str | None = None,
+    style: FigureStyle | None = None,
+    progress: Callable[[str], None] | None = None,
+    sections_done: Callable[[int, int], None] | None = None,
 ) -> str:
     """The report as HTML text (see the module docstring); `generated_at` defaults to now (UTC). With
     `min_cell`, small cells are suppressed in every table (as `table1 --min-cell` and `outcomes --min-cell`
     do), numbers at risk below it print as "<min_cell", and the patient-level figures (oncoplot, MRD
-    levels) are left out."""
+    levels) are left out. `labels` (KEY=LABEL,...) names columns and groups on top of the attribute
+    dictionary; `style` sets the figures' censor ticks and font size; `progress` and `sections_done`
+    follow the work."""
     require_warehouse(db_path)
     if horizon <= 0:
         raise CgdwError(f"the horizon must be a positive number of years, got {horizon}")
+    say = progress or (lambda _phase: None)
+    done = sections_done or (lambda _done, _total: None)
+    say("reading the cohort")
     patients = _check_by(db_path, by, where, cohort)
+    named = warehouse_labels(db_path, labels)
     when = (generated_at or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    fits: dict[str, OutcomeResult] = {}
     with tempfile.TemporaryDirectory(prefix="cgdw-report-") as tmp:
         workdir = Path(tmp)
+
+        def outcome(endpoint: str) -> Callable[[], str]:
+            return lambda: _outcome_section(
+                db_path, endpoint, by, horizon, workdir, min_cell, where, cohort, named, style, fits
+            )
+
         # (anchor, heading, body, what it is when it cannot be drawn); bodies are lazy so one failing
         # analysis leaves the others in the report.
         analyses: list[tuple[str, str, Callable[[], str], str]] = [
-            ("table1", f"Table 1: patient characteristics by {by}",
-             lambda: _table1_section(db_path, by, horizon, min_cell, where, cohort), "Table 1"),
-            ("os", "Overall survival",
-             lambda: _outcome_section(db_path, "os", by, horizon, workdir, min_cell, where, cohort), "OS"),
-            ("cir", "Cumulative incidence of relapse",
-             lambda: _outcome_section(db_path, "cir", by, horizon, workdir, min_cell, where, cohort), "CIR"),
+            ("table1", f"Table 1: patient characteristics by {named.name(by)}",
+             lambda: _table1_section(db_path, by, horizon, min_cell, where, cohort, named), "Table 1"),
+            ("os", "Overall survival", outcome("os"), "OS"),
+            ("efs", "Event-free survival", outcome("efs"), "EFS"),
+            ("cir", "Cumulative incidence of relapse", outcome("cir"), "CIR"),
+            ("forest", "Hazard ratios (forest plot)", lambda: _forest_section(fits, workdir, style),
+             "The forest plot"),
             ("oncoplot", "Alterations at diagnosis (oncoplot)",
              lambda: _empty(PATIENT_LEVEL_LEFT_OUT) if min_cell
              else _oncoplot_section(db_path, by, workdir, where, cohort), "Oncoplot"),
             ("mrd", "MRD by time point and method",
              lambda: _mrd_section(db_path, workdir, min_cell, where, cohort), "MRD"),
         ]  # fmt: skip
-        sections = [(ident, title, _guarded(render, what)) for ident, title, render, what in analyses]
+        total = len(analyses) + 2
+        sections = []
+        for index, (ident, title, render, what) in enumerate(analyses):
+            done(index, total)
+            say(title)
+            sections.append((ident, title, _guarded(render, what)))
+    done(len(analyses), total)
+    say("data quality and provenance")
     sections.append(("quality", "Data quality", _quality_section(db_path)))
     sections.append(("provenance", "Provenance", _provenance_section(db_path)))
-    return _page(db_path, by, horizon, when, patients, sections, where, cohort)
+    done(total, total)
+    with open_for_read(db_path) as con:
+        run = fetch_value(con, "SELECT max(etl_run_id) FROM etl_run WHERE finished_at IS NOT NULL")
+    return _page(db_path, named.name(by), horizon, when, patients, sections, where, cohort, run)
 
 
 def _page(
@@ -441,6 +572,7 @@ def _page(
     sections: Sequence[tuple[str, str, str]],
     where: str | None = None,
     cohort_ref: str = COHORT,
+    run: int | None = None,
 ) -> str:
     selected = f" where {where}" if where else ""
     cohort = (
@@ -463,9 +595,10 @@ def _page(
 <main>
 <header>
 <h1>Clinical-genomics warehouse report</h1>
-<p class="meta">Warehouse <code>{_e(db_path)}</code> &middot; {_e(cohort)} &middot; grouped by
-<code>{_e(by)}</code> &middot; estimates at {horizon:g} years</p>
-<p class="meta">Generated {_e(when)} by cgdw {_e(__version__)} from the warehouse as it was at that time.
+<p class="meta">Warehouse <code>{_e(db_path.name)}</code> &middot; {_e(cohort)} &middot; grouped by
+{_e(by)} &middot; estimates at {horizon:g} years</p>
+<p class="meta">Generated {_e(when)} by cgdw {_e(__version__)} from the warehouse as published after ETL
+run {_e(run)}.
 A warehouse built by <code>cgdw demo</code> or <code>cgdw synth</code> holds SYNTHETIC patients.</p>
 <nav><ol>{toc}</ol></nav>
 </header>
@@ -486,10 +619,17 @@ def write_report(
     min_cell: int | None = None,
     where: str | None = None,
     cohort: str = COHORT,
+    labels: str | None = None,
+    style: FigureStyle | None = None,
+    progress: Callable[[str], None] | None = None,
+    sections_done: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Write the HTML report of the warehouse at `db_path` to `out` (parents created) and return `out`;
     `cohort` (a view or a named cohort definition) and `where` restrict every section to their patients."""
     output_file(out)
-    text = build_report(db_path, by=by, horizon=horizon, min_cell=min_cell, where=where, cohort=cohort)
+    text = build_report(
+        db_path, by=by, horizon=horizon, min_cell=min_cell, where=where, cohort=cohort, labels=labels,
+        style=style, progress=progress, sections_done=sections_done,
+    )  # fmt: skip
     out.write_text(text, encoding="utf-8")
     return out

@@ -89,8 +89,42 @@ def test_the_report_is_one_self_contained_file(report: Path) -> None:
     fetched = re.findall(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", text, flags=re.I)
     assert fetched == [], "the report must not load anything from the network"
     assert "url(http" not in text and "@import" not in text
-    for section in ("table1", "os", "cir", "oncoplot", "mrd", "quality", "provenance"):
+    for section in ("table1", "os", "efs", "cir", "forest", "oncoplot", "mrd", "quality", "provenance"):
         assert f'<section id="{section}">' in text
+
+
+def test_the_report_names_the_warehouse_without_its_directory(report: Path, warehouse: Path) -> None:
+    text = report.read_text(encoding="utf-8")
+    assert f"<code>{warehouse.name}</code>" in text and str(warehouse.parent) not in text
+    run = text.split("as published after ETL\nrun ", 1)[1].split(".", 1)[0]
+    assert run.isdigit() and int(run) > 1
+
+
+def test_provenance_is_a_summary_per_kind_with_the_newest_runs_folded(report: Path) -> None:
+    """At a million patients the report listed 7,500 runs and files one by one (10 MB at 100,000): now a
+    count per kind, and the newest 100 inside collapsed <details>."""
+    text = report.read_text(encoding="utf-8")
+    provenance = text.split('<section id="provenance">', 1)[1]
+    assert 'id="files-per-kind"' in provenance and provenance.count("<details><summary>") == 2
+    assert "<summary>14 ETL runs: show them</summary>" in provenance or "ETL runs: show" in provenance
+
+
+def test_the_forest_plot_shows_every_hazard_ratio_of_the_outcome_sections(report: Path) -> None:
+    forest = report.read_text(encoding="utf-8").split('<section id="forest">', 1)[1].split("</section>", 1)[0]
+    assert "<svg" in forest and "Hazard ratio (95% CI), log scale" in forest
+    for heading in ("Overall survival: univariable", "Event-free survival: multivariable",
+                    "Cumulative incidence of relapse: multivariable"):  # fmt: skip
+        assert heading in forest
+    assert forest.count(">ikzf1_status=Alt<") == 6  # OS, EFS, CIR x univariable, multivariable
+
+
+def test_labels_name_groups_and_columns_in_the_report(warehouse: Path, tmp_path: Path) -> None:
+    labels = "ikzf1_status=IKZF1 status,Alt=IKZF1 altered,GL=Germline,log_wbc=log WBC"
+    text = write_report(warehouse, tmp_path / "r.html", labels=labels).read_text(encoding="utf-8")
+    assert "Table 1: patient characteristics by IKZF1 status" in text
+    assert "IKZF1 altered (n=26)" in text and "Germline (n=450)" in text  # Table 1 and the curves
+    assert "IKZF1 status: IKZF1 altered" in text and "adjusted for age, log WBC" in text
+    assert "ikzf1_status=Alt" not in text
 
 
 def test_chromium_renders_the_tables_and_figures(report: Path, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ The warehouse is built once for the module (default seed, 800 patients) and only
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -297,3 +298,29 @@ def test_mrd_positive_patients_relapse_more_and_live_shorter(warehouse: Path) ->
         hazard[endpoint] = ratio.hr
     assert 2.0 <= hazard["cir"] <= 3.5  # relapse (Fine-Gray, death in CR competing)
     assert hazard["os"] > 1.3 and hazard["efs"] > 1.5
+
+
+def test_the_attribute_dictionary_names_the_arms_in_tables_and_figures(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    """hovon102.toml labels treatment_arm and its levels: shown without --labels; JSON keeps the codes."""
+    from tests.helpers import cgdw
+
+    args = [
+        "outcomes",
+        "--endpoint",
+        "efs",
+        "--by",
+        "treatment_arm",
+        "--horizon",
+        "4",
+        "--db",
+        str(warehouse),
+    ]
+    md = cgdw(*args, "--format", "md", "--plot", str(tmp_path / "efs.svg"))
+    assert md.returncode == 0, md.stderr
+    assert "| Standard induction + clofarabine |" in md.stdout
+    assert "Randomised induction arm: Standard induction + clofarabine" in md.stdout
+    assert "Standard induction (control) (n=" in (tmp_path / "efs.svg").read_text()
+    document = json.loads(cgdw(*args, "--format", "json").stdout)
+    assert sorted(g["group"] for g in document["groups"]) == ["A", "B"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,10 +66,42 @@ def format_for(out: Path) -> str:
     return fmt
 
 
+@dataclass(frozen=True)
+class FigureStyle:
+    """What an investigator may change of a figure (`--no-censor-marks`, `--figure-size`, `--font-size`)."""
+
+    censor_marks: bool = True
+    size: tuple[float, float] | None = None  # width, height in inches; None: the figure's own
+    font_size: float | None = None  # body text in points (titles and ticks scale with it); None: 9
+
+    @classmethod
+    def parse_size(cls, text: str | None) -> tuple[float, float] | None:
+        """`7x5` (inches) -> (7.0, 5.0)."""
+        if text is None:
+            return None
+        width, sep, height = text.lower().partition("x")
+        try:
+            size = (float(width), float(height))
+        except ValueError:
+            size = (0.0, 0.0)
+        if not sep or not all(2 <= side <= 40 for side in size):
+            raise CgdwError(f"--figure-size {text!r}: give WIDTHxHEIGHT in inches, each 2 to 40 (e.g. 7x5)")
+        return size
+
+
 @contextmanager
-def figure_rc() -> Iterator[None]:
-    """Our style and determinism settings, for this figure only (restored on exit)."""
-    with mpl.rc_context(BASE_RC):
+def figure_rc(style: FigureStyle | None = None) -> Iterator[None]:
+    """Our style and determinism settings, for this figure only (restored on exit); a `style` font size
+    scales every text size of the house style."""
+    rc = dict(BASE_RC)
+    if style is not None and style.font_size is not None:
+        if not 4 <= style.font_size <= 30:
+            raise CgdwError(f"--font-size {style.font_size:g}: give a size in points from 4 to 30")
+        factor = style.font_size / BASE_RC["font.size"]
+        for key in ("font.size", "axes.titlesize", "axes.labelsize", "xtick.labelsize", "ytick.labelsize",
+                    "legend.fontsize"):  # fmt: skip
+            rc[key] = BASE_RC[key] * factor
+    with mpl.rc_context(rc):
         yield
 
 

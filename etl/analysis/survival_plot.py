@@ -21,9 +21,11 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import PercentFormatter
 
 from etl.analysis.cohort import p_statement
-from etl.analysis.style import PALETTE, PNG_DPI, figure_rc, format_for, save_figure
+from etl.analysis.labels import Labels
+from etl.analysis.style import PALETTE, PNG_DPI, FigureStyle, figure_rc, format_for, save_figure
 
 if TYPE_CHECKING:
     from etl.analysis.outcomes import OutcomeAnalysis
@@ -88,7 +90,7 @@ class AtRiskTable:
 
     def text(self, label: str, j: int) -> str:
         count = int(self.counts[label][j])
-        return f"<{self.min_cell}" if self.min_cell and 0 < count < self.min_cell else str(count)
+        return f"<{self.min_cell}" if self.min_cell and 0 < count < self.min_cell else f"{count:,}"
 
     def __post_init__(self) -> None:
         if not self.times:
@@ -116,14 +118,15 @@ def plot_curves(
     horizon: float | None = None,
     annotation: str | None = None,
     percent: bool = True,
+    style: FigureStyle | None = None,
 ) -> Path:
     """`draw_curves`, written as PNG or SVG according to the suffix of `out`; returns `out`."""
     fmt = format_for(out)
     figure = draw_curves(
         curves, at_risk, title=title, ylabel=ylabel, xlabel=xlabel, horizon=horizon, annotation=annotation,
-        percent=percent,
+        percent=percent, style=style,
     )  # fmt: skip
-    with figure_rc():  # svg.fonttype and svg.hashsalt act when the file is written
+    with figure_rc(style):  # svg.fonttype and svg.hashsalt act when the file is written
         save_figure(figure, out, fmt)
     return out
 
@@ -138,13 +141,15 @@ def draw_curves(
     horizon: float | None = None,
     annotation: str | None = None,
     percent: bool = True,
+    style: FigureStyle | None = None,
 ) -> Figure:
     """Draw step curves with a numbers-at-risk table underneath, as in the Kaplan-Meier figures of papers.
 
     One colour per curve (Okabe-Ito), translucent CI bands, '+' censor ticks, a legend that also carries
     `annotation` (e.g. "Log-rank P = .001") in the emptiest corner of the axes, and a table whose columns
     sit exactly under the x-axis ticks (the ticks *are* `at_risk.times`). With `percent` the estimates,
-    which must be proportions in [0, 1], are shown as 0-100%. The x-axis runs from 0 to `horizon`,
+    which must be proportions in [0, 1], are shown as 0-100% (the axis says %). `style` turns the censor
+    ticks off and sets the figure size and font size. The x-axis runs from 0 to `horizon`,
     by default the largest time of the curves, censorings and at-risk table; at-risk columns beyond the
     horizon are not shown. Returns the figure (a notebook shows it; `plot_curves` writes it).
     """
@@ -178,19 +183,24 @@ def draw_curves(
     shown = [j for j, t in enumerate(at_risk.times) if t <= horizon * (1 + 1e-9)]
     tick_times = [at_risk.times[j] for j in shown]
 
-    with figure_rc():
-        main_h, row_h = 3.3, 0.19
+    style = style or FigureStyle()
+    with figure_rc(style):
+        text_size = mpl.rcParams["legend.fontsize"]
+        main_h, row_h = 3.3, 0.19 * text_size / 8.5
         table_h = row_h * len(curves) + 0.3
         # Room for the at-risk row labels (bold 8.5 pt is ~0.08 in per character) without squeezing the plot.
-        label_inches = max(1.2, 0.08 * max(len(label) for label in labels))
-        fig = Figure(figsize=(4.4 + label_inches, main_h + table_h + 0.75), dpi=PNG_DPI, layout="constrained")
+        label_inches = max(1.2, 0.08 * text_size / 8.5 * max(len(label) for label in labels))
+        size = style.size or (4.4 + label_inches, main_h + table_h + 0.75)
+        if style.size:  # the at-risk table keeps its height; the curves take the rest
+            main_h = max(size[1] - table_h - 0.75, 1.0)
+        fig = Figure(figsize=size, dpi=PNG_DPI, layout="constrained")
         FigureCanvasAgg(fig)
         grid = fig.add_gridspec(2, 1, height_ratios=[main_h, table_h], hspace=0.02)
         ax = fig.add_subplot(grid[0])
         table = fig.add_subplot(grid[1], sharex=ax)
 
         for curve, color in zip(curves, colors, strict=True):
-            _draw_curve(ax, curve, color, scale, horizon)
+            _draw_curve(ax, curve, color, scale, horizon, style.censor_marks)
 
         ax.set_xlim(0, horizon)
         ax.set_xticks(tick_times, [f"{t:g}" for t in tick_times])
@@ -201,6 +211,7 @@ def draw_curves(
             # A little headroom so a curve at 100% is not half-clipped by the axes edge.
             ax.set_ylim(0, 101.5)
             ax.set_yticks(np.arange(0, 101, 20))
+            ax.yaxis.set_major_formatter(PercentFormatter(xmax=100, decimals=0))
         else:
             ax.set_ylim(bottom=0)
         ax.tick_params(direction="out", length=3)
@@ -221,7 +232,7 @@ def draw_curves(
             legend.get_title().set_fontsize(mpl.rcParams["legend.fontsize"])
         _draw_at_risk(table, at_risk, labels, colors, shown)
         # Last: the placement measures the legend against the final layout, at-risk labels included.
-        _place_legend(fig, ax, legend, curves, scale, horizon)
+        _place_legend(fig, ax, legend, curves, scale, horizon, fixed_size=style.size is not None)
     return fig
 
 
@@ -251,14 +262,16 @@ def _step_values(curve: StepCurve, values: np.ndarray, at: np.ndarray) -> np.nda
     return np.where(at <= _curve_end(curve), result, np.nan)
 
 
-def _draw_curve(ax: Axes, curve: StepCurve, color: str, scale: float, horizon: float) -> None:
+def _draw_curve(
+    ax: Axes, curve: StepCurve, color: str, scale: float, horizon: float, censor_marks: bool = True
+) -> None:
     if curve.lower is not None and curve.upper is not None:
         x, low = _extended(curve, curve.lower)
         _, high = _extended(curve, curve.upper)
         ax.fill_between(x, low * scale, high * scale, step="post", color=color, alpha=0.15, linewidth=0)
     x, y = _extended(curve, curve.estimate)
     ax.step(x, y * scale, where="post", color=color, linewidth=1.8, solid_joinstyle="miter")
-    if curve.censor_times is not None and np.size(curve.censor_times):
+    if censor_marks and curve.censor_times is not None and np.size(curve.censor_times):
         censor = np.asarray(curve.censor_times, dtype=float)
         # Ticks past the horizon would be drawn half outside the axes.
         censor = censor[censor <= horizon]
@@ -273,7 +286,13 @@ _LINE_WEIGHT, _BAND_WEIGHT = 50.0, 1.0
 
 
 def _place_legend(
-    fig: Figure, ax: Axes, legend: Any, curves: Sequence[StepCurve], scale: float, horizon: float
+    fig: Figure,
+    ax: Axes,
+    legend: Any,
+    curves: Sequence[StepCurve],
+    scale: float,
+    horizon: float,
+    fixed_size: bool = False,
 ) -> None:
     """Move the legend (and its annotation title) to where it hides the least of the curves.
 
@@ -282,7 +301,8 @@ def _place_legend(
     grid is scored with a summed-area table, and ties go to the position nearest a corner, so an empty
     corner wins whenever there is one. The legend keeps a translucent white background in case it must
     overlap a band; if every position inside would hide part of a curve, the legend goes to the right of
-    the axes and the figure is widened by its width.
+    the axes and the figure is widened by its width, unless the figure's size was asked for
+    (`fixed_size`): then matplotlib's 'best' spot inside.
     """
     fig.draw_without_rendering()
     box = legend.get_window_extent().transformed(ax.transAxes.inverted())
@@ -304,6 +324,9 @@ def _place_legend(
     to_corner = np.minimum(r0 - margin, cells - height - r0) + np.minimum(c0 - margin, cells - width - c0)
     score = cost + 1e-3 * to_corner
     best = np.unravel_index(int(np.argmin(score)), score.shape)
+    if cost[best] >= _LINE_WEIGHT and fixed_size:
+        legend.set_loc("best")  # the size was asked for: the legend stays inside, where it hides least
+        return
     if cost[best] >= _LINE_WEIGHT:
         legend.set_loc("upper left")
         legend.set_bbox_to_anchor((1.02, 1.0), transform=ax.transAxes)
@@ -361,7 +384,7 @@ def _draw_at_risk(
                 at_risk.text(label, j),
                 ha="center",
                 va="center",
-                fontsize=8.5,
+                fontsize=mpl.rcParams["legend.fontsize"],
                 color=colors[row],
             )
     table.set_ylim(-0.5, rows - 0.5)
@@ -370,7 +393,7 @@ def _draw_at_risk(
         tick_label.set_color(color)
         tick_label.set_fontweight("bold")
     # The count at t=0 is centred on the left edge: pad the row labels by half its width so they never touch.
-    pad = 0.32 * 8.5 * widest + 6
+    pad = 0.32 * mpl.rcParams["legend.fontsize"] * widest + 6
     table.tick_params(axis="y", length=0, pad=pad)
     table.tick_params(axis="x", bottom=False, labelbottom=False)
     for spine in table.spines.values():
@@ -384,7 +407,7 @@ def _draw_at_risk(
         textcoords="offset points",
         ha="right",
         va="bottom",
-        fontsize=8.5,
+        fontsize=mpl.rcParams["legend.fontsize"],
         fontweight="bold",
     )
 
@@ -396,24 +419,40 @@ def _as_1d(values: Any, name: str) -> np.ndarray:
     return array
 
 
-def plot_outcomes(analysis: OutcomeAnalysis, out: Path, *, min_cell: int | None = None) -> Path:
+def plot_outcomes(
+    analysis: OutcomeAnalysis,
+    out: Path,
+    *,
+    min_cell: int | None = None,
+    labels: Labels | None = None,
+    style: FigureStyle | None = None,
+) -> Path:
     """`outcome_figure`, written as PNG or SVG according to the suffix of `out`; returns `out`."""
     fmt = format_for(out)
-    figure = outcome_figure(analysis, min_cell=min_cell)
-    with figure_rc():
+    figure = outcome_figure(analysis, min_cell=min_cell, labels=labels, style=style)
+    with figure_rc(style):
         save_figure(figure, out, fmt)
     return out
 
 
-def outcome_figure(analysis: OutcomeAnalysis, *, min_cell: int | None = None) -> Figure:
+def outcome_figure(
+    analysis: OutcomeAnalysis,
+    *,
+    min_cell: int | None = None,
+    labels: Labels | None = None,
+    style: FigureStyle | None = None,
+) -> Figure:
     """Figure 1D-E style curves of a fitted outcome analysis: Kaplan-Meier survival (OS, EFS) or
     cumulative incidence of relapse (CIR), with 95% CI bands, censoring ticks, the test P and numbers at
-    risk per year (below `min_cell`, shown as "<min_cell")."""
+    risk per year (below `min_cell`, shown as "<min_cell"), columns and groups named by `labels`."""
+    labels = labels or Labels()
     result = analysis.result
     ticks = [float(t) for t in range(math.floor(analysis.horizon) + 1)]
     curves, counts = [], {}
     for fitted in analysis.curves:
-        label = f"{analysis.by} {fitted.label} (n={fitted.n})"
+        shown = labels.value(analysis.by, fitted.level)
+        group = shown if shown != fitted.label else f"{labels.name(analysis.by)} {fitted.label}"
+        label = f"{group} (n={fitted.n:,})"
         curves.append(
             StepCurve(label, fitted.time, fitted.estimate, fitted.lower, fitted.upper, fitted.censor_times)
         )
@@ -430,10 +469,12 @@ def outcome_figure(analysis: OutcomeAnalysis, *, min_cell: int | None = None) ->
     annotation = f"{result.test.name} {p_statement(result.test.p_value)}"
     if hr is not None:
         kind = "SHR" if analysis.competing else "HR"
-        annotation += f"\n{kind} {hr.covariate}: {hr.hr:.2f} ({hr.lower:.2f}-{hr.upper:.2f})"
+        annotation += (
+            f"\n{kind} {labels.covariate(hr.covariate)}: {hr.hr:.2f} ({hr.lower:.2f}-{hr.upper:.2f})"
+        )
     # A landmark analysis counts time from the landmark: the axis says so (not years from diagnosis).
     if result.landmark_column is not None:
-        xlabel = f"Years from each patient's {result.landmark_column}"
+        xlabel = f"Years from each patient's {labels.name(result.landmark_column)}"
     elif result.landmark_days is not None:
         xlabel = f"Years from the landmark (day {result.landmark_days:g})"
     else:
@@ -441,9 +482,10 @@ def outcome_figure(analysis: OutcomeAnalysis, *, min_cell: int | None = None) ->
     return draw_curves(
         curves,
         AtRiskTable(times=ticks, counts=counts, min_cell=min_cell),
-        title=f"{analysis.description.capitalize()} by {analysis.by}",
+        title=f"{analysis.description.capitalize()} by {labels.name(analysis.by)}",
         ylabel=analysis.description.capitalize(),
         xlabel=xlabel,
         horizon=analysis.horizon,
         annotation=annotation,
+        style=style,
     )
