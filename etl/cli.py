@@ -117,6 +117,18 @@ ProtocolOption = Annotated[
 ]
 
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+
+
+class Table1Format(StrEnum):
+    """Table 1 also goes to Word, for manuscripts."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+    md = "md"
+    docx = "docx"
+
+
 # Lists of rows (query, runs, rejects, views list): a table on a terminal, CSV into a pipe or file.
 ListFormatOption = Annotated[
     OutputFormat | None,
@@ -184,6 +196,21 @@ def _counted_progress(
             lambda phase: progress.update(task, description=phase),
             lambda done, total: progress.update(task, completed=done, total=total),
         )
+
+
+@contextmanager
+def _steps_progress() -> Iterator[Callable[[str, int, int], None] | None]:
+    """A bar over a job's steps (step, done, total), on a terminal only."""
+    with _counted_progress(not err.is_terminal) as (phase, counted):
+        if phase is None or counted is None:
+            yield None
+            return
+
+        def step(name: str, done: int, total: int) -> None:
+            phase(name)
+            counted(done, total)
+
+        yield step
 
 
 @contextmanager
@@ -425,7 +452,9 @@ def _load_exit_code(results: Sequence[LoadReport | CgdwError]) -> int:
     """3 when a file was rejected whole, else 10 when rows were quarantined, else 0."""
     if any(isinstance(r, CgdwError) or r.file_problem for r in results):
         return 3
-    return EXIT_QUARANTINED if any(r.rows_rejected for r in results if not isinstance(r, CgdwError)) else 0
+    # A file loaded before (noop) quarantined nothing now.
+    quarantined = any(r.rows_rejected and not r.noop for r in results if not isinstance(r, CgdwError))
+    return EXIT_QUARANTINED if quarantined else 0
 
 
 def _option_annotation(option: LoadOption) -> Any:
@@ -667,7 +696,9 @@ def table1(
     horizon: HorizonOption = 5.0,
     min_cell: MinCellOption = None,
     labels: LabelsOption = None,
-    fmt: FormatOption = OutputFormat.table,
+    fmt: Annotated[
+        Table1Format, typer.Option("--format", "-f", help="Output format; docx (Word) needs --out.")
+    ] = Table1Format.table,
     out_file: OutOption = None,
     db: DbOption = None,
 ) -> None:
@@ -677,7 +708,10 @@ def table1(
     """
     from etl.analysis.labels import warehouse_labels
     from etl.analysis.table1 import build_table1, table1_rows
-    from etl.output import labelled_table1, render_table1, table1_renderables
+    from etl.output import labelled_table1, render_table1, table1_renderables, write_table1_docx
+
+    if fmt is Table1Format.docx and out_file is None:
+        raise typer.BadParameter("--format docx writes a Word file: give --out table1.docx")
 
     rows = table1_rows(_db(db), cohort, spec, by=by)
     result = build_table1(
@@ -691,10 +725,14 @@ def table1(
         with_attrition=with_attrition,
         mrd_thresholds=mrd_threshold,
     )
-    if fmt in (OutputFormat.table, OutputFormat.md):  # for people; CSV and JSON keep the codes
+    if fmt in (Table1Format.table, Table1Format.md, Table1Format.docx):  # for people; CSV, JSON keep codes
         result = labelled_table1(result, warehouse_labels(_db(db), labels))
-    terminal = table1_renderables(result) if fmt is OutputFormat.table else None
-    _emit(render_table1(result, fmt), out_file, terminal)
+    if fmt is Table1Format.docx and out_file is not None:
+        _note(f"wrote {write_table1_docx(result, out_file)}")
+        return
+    text = OutputFormat(fmt.value)
+    terminal = table1_renderables(result) if text is OutputFormat.table else None
+    _emit(render_table1(result, text), out_file, terminal)
 
 
 @app.command("outcomes")
@@ -877,6 +915,30 @@ def query(
         _note(f"first {limit:,} rows shown, more left out: --limit N for more, --limit 0 for all")
 
 
+@app.command("publish")
+def publish(
+    storage_version: Annotated[
+        str | None,
+        typer.Option(
+            "--storage-version",
+            help="Write the published copy in this DuckDB storage version (v1.4.0: DuckDB 1.4 in R or Python "
+            "opens it), now and at every later write; 'default' returns to this DuckDB's own.",
+            show_default=False,
+        ),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Publish the warehouse now: replace the copy readers open (every write does this when it commits).
+
+    Example: cgdw publish --storage-version v1.4.0 --db warehouse.duckdb
+    """
+    from etl.warehouse import publish as publish_warehouse
+
+    publication = publish_warehouse(_db(db), storage_version)
+    if publication:
+        _say(publication.line())
+
+
 # --- audit -----------------------------------------------------------------------------------------------
 
 
@@ -950,11 +1012,13 @@ def synth(
             raise CgdwError("--dirty is offered for the T-ALL cohort (--study tall) only")
         from etl.synth.aml import write_synthetic_aml_cohort
 
-        result = write_synthetic_aml_cohort(out_dir, seed=seed, **sized)
+        with _steps_progress() as steps:
+            result = write_synthetic_aml_cohort(out_dir, seed=seed, progress=steps, **sized)
     else:
         from etl.synth import write_synthetic_cohort
 
-        result = write_synthetic_cohort(out_dir, seed=seed, dirty=dirty, **sized)
+        with _steps_progress() as steps:
+            result = write_synthetic_cohort(out_dir, seed=seed, dirty=dirty, progress=steps, **sized)
     _say(f"wrote a SYNTHETIC cohort of {result.n_patients} patients to {out_dir}:")
     for name, path in result.files.items():
         _say(f"  {name:15} {path}")

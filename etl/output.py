@@ -219,6 +219,42 @@ def _table1_notes(result: Table1) -> list[str]:
     return notes
 
 
+def write_table1_docx(result: Table1, path: Path) -> Path:
+    """Table 1 as a Word document for a manuscript (python-docx): its title, the table as printed (one
+    column per group, then Total, P and the test) and its notes under it. Returns `path`."""
+    import docx
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Pt
+
+    frame = result.to_frame().drop("row")
+    sizes = {group: cell.n for group, cell in result.rows[0].groups.items()} if result.rows else {}
+    sizes["Total"] = result.patients
+    headers = [f"{c} (n={sizes[c]:,})" if c in sizes else c for c in frame.columns]
+    headers[0] = "Characteristic"
+    document = docx.Document()
+    document.add_heading(f"Table 1. Patient characteristics by {result.by}", level=2)
+    table = document.add_table(rows=1, cols=len(headers))
+    table.style = "Table Grid"
+    for cell, text in zip(table.rows[0].cells, headers, strict=True):
+        cell.text = text
+        cell.paragraphs[0].runs[0].bold = True
+    for row in frame.iter_rows():
+        cells = table.add_row().cells
+        for index, (cell, value) in enumerate(zip(cells, row, strict=True)):
+            cell.text = "" if value is None else str(value)
+            if index:  # the counts centred, the characteristic left
+                cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
+    for row in table.rows:
+        for cell in row.cells:
+            for run in cell.paragraphs[0].runs:
+                run.font.size = Pt(9)
+    for note in _table1_notes(result):
+        document.add_paragraph(note).runs[0].font.size = Pt(8)
+    output_file(path)
+    document.save(str(path))
+    return path
+
+
 def render_table1(result: Table1, fmt: OutputFormat) -> str:
     if fmt is OutputFormat.json:
         return _json(result.to_json())

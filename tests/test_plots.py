@@ -308,3 +308,21 @@ def test_the_mrd_summary_hides_small_counts_and_the_count_that_would_give_one_ba
     assert hidden[0]["positive"] == "<5" and hidden[0]["measurements"] == "x"
     assert hidden[0]["% positive (evaluable)"] == "x" and hidden[0]["negative"] == "30"
     assert hidden[1]["positive"] == "20" and hidden[1]["measurements"] == "60"
+
+
+def test_a_long_curve_is_drawn_from_the_points_each_pixel_column_needs() -> None:
+    """A million patients give ~10^5 steps (2.8 MB of SVG per curve): only the first and last point of
+    each of 2,000 columns are drawn, which leaves the step function unchanged at every column edge."""
+    from etl.analysis.survival_plot import DRAWN_COLUMNS, _visible_steps
+
+    rng = np.random.default_rng(3)
+    x = np.sort(rng.uniform(0, 5, 100_000))
+    y = np.cumprod(1 - rng.uniform(0, 1e-5, x.size))
+    keep = _visible_steps(x, 5.0)
+    assert keep.size <= 2 * DRAWN_COLUMNS + 2 and keep[0] == 0 and keep[-1] == x.size - 1
+    edges = np.linspace(0, 5, DRAWN_COLUMNS + 1)[1:-1]
+    full = y[np.searchsorted(x, edges, side="right") - 1]
+    drawn = y[keep][np.searchsorted(x[keep], edges, side="right") - 1]
+    assert np.array_equal(full, drawn)
+    short = np.sort(rng.uniform(0, 5, 300))
+    assert np.array_equal(_visible_steps(short, 5.0), np.arange(300))

@@ -331,3 +331,32 @@ def test_min_cell_refuses_groups_smaller_than_the_threshold(warehouse: Path) -> 
         build_table1(warehouse, by="ikzf1_alteration_type", min_cell=12)
     with pytest.raises(CgdwError, match="makes 440 groups"):
         build_table1(warehouse, by="patient_key", min_cell=5)
+
+
+def test_table1_as_a_word_document_holds_the_printed_table(warehouse: Path, tmp_path: Path) -> None:
+    """`--format docx` for manuscripts: python-docx reads back the header (groups with their n, labelled)
+    and every cell as the Markdown table prints it, then the notes."""
+    import docx
+
+    from tests.helpers import cgdw
+
+    db, out = ["--db", str(warehouse)], tmp_path / "table1.docx"
+    labels = ["--labels", "Alt=IKZF1 altered,GL=Germline"]
+    written = cgdw("table1", "--spec", "seed_tall", *labels, "--format", "docx", "--out", str(out), *db)
+    assert written.returncode == 0 and written.stdout == "", written.stderr
+    table = docx.Document(str(out)).tables[0]
+    header = [cell.text for cell in table.rows[0].cells]
+    assert header == [
+        "Characteristic",
+        "IKZF1 altered (n=26)",
+        "Germline (n=450)",
+        "Total (n=476)",
+        "P",
+        "test",
+    ]
+    md = cgdw("table1", "--spec", "seed_tall", *labels, "--format", "md", *db).stdout
+    rows = [line.strip().strip("|").split("|") for line in md.splitlines() if line.startswith("| ")][1:]
+    printed = [[cell.strip().replace("\\|", "|") for cell in row] for row in rows]  # row id, label, ...
+    body = [[cell.text for cell in row.cells] for row in table.rows[1:]]
+    assert body == [cells[1:] for cells in printed] and len(body) > 25
+    assert cgdw("table1", "--format", "docx", *db).returncode == 2  # a Word file needs --out

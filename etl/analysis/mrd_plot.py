@@ -115,6 +115,10 @@ def suppress_mrd_summary(summary: pl.DataFrame, min_cell: int) -> pl.DataFrame:
                                       for c in summary.columns})  # fmt: skip
 
 
+# Beyond this many points per strip, the points are drawn as one raster image inside the SVG.
+MAX_VECTOR_POINTS = 2000
+
+
 def plot_mrd_distribution(measurements: pl.DataFrame, out: Path, *, title: str | None = None) -> Path:
     """Strip + box plot of log10 MRD levels per (time point, method) with the positivity thresholds.
 
@@ -155,16 +159,18 @@ def plot_mrd_distribution(measurements: pl.DataFrame, out: Path, *, title: str |
                 positive = quantified["is_positive"].to_list()
                 colors = [_POSITIVE if p is True else _NEGATIVE if p is False else _UNKNOWN for p in positive]
                 jitter = rng.uniform(-0.17, 0.17, values.size)
+                # Thousands of points as vector marks made a 76 MB report at 1M patients: a raster layer.
                 ax.scatter(
-                    x + jitter, values, s=9, c=colors, alpha=0.75, linewidths=0, zorder=2, rasterized=False
-                )
+                    x + jitter, values, s=9, c=colors, alpha=0.75, linewidths=0, zorder=2,
+                    rasterized=values.size > MAX_VECTOR_POINTS,
+                )  # fmt: skip
             threshold = column["threshold"].drop_nulls()
             if threshold.len():
                 level = float(threshold[0])
                 lowest, highest = min(lowest, level), max(highest, level)
                 ax.hlines(level, x - 0.38, x + 0.38, colors="0.1", linestyles="--", linewidth=1.1, zorder=3)
             unquantified = column.height - values.size
-            labels.append(f"{time_point}\n{method}\nn = {column.height}\n({unquantified} not quantified)")
+            labels.append(f"{time_point}\n{method}\nn = {column.height:,}\n({unquantified:,} not quantified)")
 
         ax.set_yscale("log")
         if math.isfinite(lowest):

@@ -268,17 +268,41 @@ def _draw_curve(
     if curve.lower is not None and curve.upper is not None:
         x, low = _extended(curve, curve.lower)
         _, high = _extended(curve, curve.upper)
-        ax.fill_between(x, low * scale, high * scale, step="post", color=color, alpha=0.15, linewidth=0)
+        keep = _visible_steps(x, horizon)
+        ax.fill_between(
+            x[keep], low[keep] * scale, high[keep] * scale, step="post", color=color, alpha=0.15, linewidth=0
+        )
     x, y = _extended(curve, curve.estimate)
-    ax.step(x, y * scale, where="post", color=color, linewidth=1.8, solid_joinstyle="miter")
+    keep = _visible_steps(x, horizon)
+    ax.step(x[keep], y[keep] * scale, where="post", color=color, linewidth=1.8, solid_joinstyle="miter")
     if censor_marks and curve.censor_times is not None and np.size(curve.censor_times):
         censor = np.asarray(curve.censor_times, dtype=float)
         # Ticks past the horizon would be drawn half outside the axes.
         censor = censor[censor <= horizon]
         heights = _step_values(curve, curve.estimate, censor) * scale
         ax.plot(
-            censor, heights, linestyle="none", marker="+", markersize=5.5, markeredgewidth=1.0, color=color
-        )
+            censor, heights, linestyle="none", marker="+", markersize=5.5, markeredgewidth=1.0, color=color,
+            rasterized=censor.size > MAX_VECTOR_TICKS,  # one image, not 100,000 marks, in an SVG
+        )  # fmt: skip
+
+
+# A curve of a million patients has ~10^5 steps; drawn 4 inches wide, 2,000 columns show all of them.
+DRAWN_COLUMNS = 2000
+MAX_VECTOR_TICKS = 1000
+
+
+def _visible_steps(x: np.ndarray, horizon: float) -> np.ndarray:
+    """Indices of the step points worth drawing: all of them for a short curve; else, in each of
+    DRAWN_COLUMNS columns of the x axis, the first and the last point (the path within a column is narrower
+    than a pixel, and the step shape, entering and leaving each column, is kept exactly)."""
+    if x.size <= 2 * DRAWN_COLUMNS:
+        return np.arange(x.size)
+    columns = np.minimum(
+        (np.asarray(x, dtype=float) / horizon * DRAWN_COLUMNS).astype(np.int64), DRAWN_COLUMNS
+    )
+    first = np.flatnonzero(np.r_[True, columns[1:] != columns[:-1]])
+    last = np.flatnonzero(np.r_[columns[1:] != columns[:-1], True])
+    return np.union1d(first, last)
 
 
 # Cost of hiding one grid cell of a curve line vs of a CI band, when placing the legend.

@@ -11,6 +11,7 @@ clinical files unchanged).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,33 +50,47 @@ class SynthResult:
 
 
 def write_synthetic_cohort(
-    out_dir: Path, seed: int = 1, patients: int = PUBLISHED_PATIENTS, dirty: bool = False
+    out_dir: Path,
+    seed: int = 1,
+    patients: int = PUBLISHED_PATIENTS,
+    dirty: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> SynthResult:
-    """Write a synthetic cohort of `patients` T-ALL patients (476 = the published cohort) into out_dir."""
+    """Write a synthetic cohort of `patients` T-ALL patients (476 = the published cohort) into out_dir.
+    `progress(step, done, total)` follows the steps (a bar in `cgdw synth`)."""
+    say = progress or (lambda _step, _done, _total: None)
+    steps = 6 if dirty else 5
+    say("planning the cohort", 0, steps)
     plan = plan_cohort(patients)
     cohort_seed, outcome_seed, writer_seed, dirty_seed = np.random.SeedSequence(seed).spawn(4)
     cohort = build_cohort(plan, np.random.default_rng(cohort_seed))
+    say("simulating outcomes", 1, steps)
     truth = simulate_outcomes(cohort, plan, np.random.default_rng(outcome_seed))
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    say("laying out the trial exports", 2, steps)
     writer_rng = np.random.default_rng(writer_seed)
     tables = {key: source_table(truth, load_layout(key), writer_rng) for key in SOURCE_FILES}
     files = {key: out_dir / name for key, name in SOURCE_FILES.items()}
+    say("writing the VCF, MAF, copy-number and MRD files", 3, steps)
     genomics = write_genomic_files(out_dir, truth, seed)
     truth = genomics.truth
     files |= genomics.files
     tables["mrd"], files["mrd"] = mrd_table(truth, genomics.mrd_rng), out_dir / MRD_FILE
     problems: list[dirty_mode.Problem] = []
     if dirty:
+        say("adding the documented data problems", 4, steps)
         problems = dirty_mode.inject(out_dir, truth, tables, np.random.default_rng(dirty_seed))
         untrusted = set(truth["source_patient_id"]) & {p.value for p in problems}
         problems += dirty_genomic.inject(out_dir, tables["mrd"], genomics, untrusted)
         files["dirty_manifest"] = out_dir / dirty_mode.MANIFEST_FILE
         dirty_mode.write_manifest(files["dirty_manifest"], problems)
+    say("writing the trial exports", steps - 1, steps)
     for key, table in tables.items():
         write_table(table, files[key])
     files["truth"] = out_dir / TRUTH_FILE
     truth.write_parquet(files["truth"])
     files["readme"] = out_dir / README_FILE
     write_readme(files["readme"], seed, patients, files, dirty)
+    say("done", steps, steps)
     return SynthResult(out_dir, seed, patients, dirty, files, len(problems))

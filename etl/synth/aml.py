@@ -43,6 +43,7 @@ independent SeedSequence streams per stage.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,14 +190,25 @@ MISSING_CODE_SHARE = 0.7  # of "not evaluated" values written as the code (NE, N
 CODE_VARIANT_SHARE = 0.01  # of codes written in lower case
 
 
-def write_synthetic_aml_cohort(out_dir: Path, seed: int = 1, patients: int = 800) -> SynthResult:
-    """Write a SYNTHETIC HOVON 102-like cohort of `patients` patients into out_dir (see the module doc)."""
+def write_synthetic_aml_cohort(
+    out_dir: Path,
+    seed: int = 1,
+    patients: int = 800,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> SynthResult:
+    """Write a SYNTHETIC HOVON 102-like cohort of `patients` patients into out_dir (see the module doc).
+    `progress(step, done, total)` follows the steps (a bar in `cgdw synth`)."""
     if patients < 1:
         raise ValueError(f"patients must be at least 1, got {patients}")
+    say = progress or (lambda _step, _done, _total: None)
     baseline_seed, outcome_seed, mrd_seed, writer_seed = np.random.SeedSequence(seed).spawn(4)
+    say("baseline characteristics", 0, 4)
     truth = _baseline(np.random.default_rng(baseline_seed), patients)
+    say("simulating outcomes", 1, 4)
     truth = _outcomes(np.random.default_rng(outcome_seed), truth)
+    say("MRD after cycle 2", 2, 4)
     truth, mrd = _mrd(np.random.default_rng(mrd_seed), truth)
+    say("writing the files", 3, 4)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {
         "hovon102": out_dir / CLINICAL_FILE,
@@ -209,6 +221,7 @@ def write_synthetic_aml_cohort(out_dir: Path, seed: int = 1, patients: int = 800
     files["mrd"].write_bytes(mrd.write_csv(separator="\t", line_terminator="\n").encode("utf-8"))
     truth.write_parquet(files["truth"])
     _write_readme(files["readme"], seed, patients, files)
+    say("done", 4, 4)
     return SynthResult(out_dir, seed, patients, False, files)
 
 
