@@ -52,8 +52,9 @@ class Warehouse:
         return f"<b>cgdw warehouse</b> {escape(self.path.name)} ({escape(run)})"
 
     def status(self) -> PublishedState:
-        """Which run readers see, and the newest run of the warehouse (`cgdw db status`)."""
-        return published_state(self.path)
+        """Which run the published copy (what this API reads) holds, and when it was published. The
+        warehouse file itself is never opened: that would keep a load waiting."""
+        return published_state(self.path, warehouse=False)
 
     @property
     def reads(self) -> Path:

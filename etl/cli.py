@@ -294,17 +294,22 @@ def db_upgrade(
 @db_app.command("downgrade")
 def db_downgrade(
     revision: Annotated[
-        str, typer.Argument(help="Target revision: 0012, base (drops everything), or `-- -1` (a step back).")
+        str, typer.Argument(help="Target revision: 0012, base (drops everything), or -1 as `--db W -- -1`.")
     ],
     db: DbOption = None,
 ) -> None:
-    """Migrate the warehouse back to an earlier revision.
+    """Migrate the warehouse back to an earlier revision. Its published copy is removed (readers are told
+    to upgrade) until a cgdw at that revision publishes again.
 
     Example: cgdw db downgrade 0012 --db warehouse.duckdb
     """
+    from etl.warehouse import publish
+
     path = _db(db)
     database.downgrade(path, revision)
     _say(f"{path}: schema at revision {database.current_revision(path) or 'base (empty)'}")
+    if path.exists():
+        publish(path)  # below migration 0013 this removes the copy: readers must not serve a newer schema
 
 
 @db_app.command("current")
@@ -326,14 +331,16 @@ def db_status(db: DbOption = None) -> None:
     from etl.warehouse import published_state
 
     state = published_state(_db(db))
-    _say(f"warehouse: {state.warehouse} (newest run {state.warehouse_run})")
+    if state.writing:
+        _say(f"warehouse: {state.warehouse} (a write is running: its newest run cannot be read now)")
+    else:
+        _say(f"warehouse: {state.warehouse} (newest run {state.warehouse_run})")
     if state.published is None:
         _say("published copy: none yet (readers open the warehouse itself): run `cgdw publish`")
         return
     storage = state.storage_version or "this DuckDB's own"
-    behind = ": behind (a pipeline runs, or a publish failed)"
-    behind = "" if state.published_run == state.warehouse_run else behind
     at = f"{state.published_at:%Y-%m-%d %H:%M:%S} UTC" if state.published_at else "at an unknown time"
+    behind = f": behind; run `cgdw publish --db {state.warehouse}`" if state.behind else ""
     _say(
         f"published copy: {state.published} (run {state.published_run}, published {at}, storage {storage})"
         f"{behind}"
@@ -440,8 +447,11 @@ def _load_command(kind: SourceKind, *, dry_run: bool = False) -> Callable[..., N
         else "Several files: one ETL run each, in the order given, published once at the end."
     )
     would = "would be " if dry_run else ""
+    summary = (
+        f"Check, without writing: {kind.summary[0].lower()}{kind.summary[1:]}" if dry_run else kind.summary
+    )
     command.__doc__ = (
-        f"{kind.summary}\n\n{what}\n\nExit: 0 {'valid' if dry_run else 'loaded'}; {EXIT_QUARANTINED} rows "
+        f"{summary}\n\n{what}\n\nExit: 0 {'valid' if dry_run else 'loaded'}; {EXIT_QUARANTINED} rows "
         f"{would}quarantined; 3 a file {would}rejected whole."
         f"\n\nExample: cgdw {verb} {kind.name} {kind.example}"
     )
@@ -710,8 +720,8 @@ def table1(
     from etl.analysis.table1 import build_table1, table1_rows
     from etl.output import labelled_table1, render_table1, table1_renderables, write_table1_docx
 
-    if fmt is Table1Format.docx and out_file is None:
-        raise typer.BadParameter("--format docx writes a Word file: give --out table1.docx")
+    if fmt is Table1Format.docx and (out_file is None or out_file.suffix.lower() != ".docx"):
+        raise typer.BadParameter("--format docx writes a Word file: give --out FILE.docx")
 
     rows = table1_rows(_db(db), cohort, spec, by=by)
     result = build_table1(

@@ -202,7 +202,7 @@ def record_key(
     if patient.patient_key is not None:
         raise CgdwError("name a patient by --group and number: a key proves nothing about the secret")
     secret = secret if secret is not None else load_pseudonym_key(key_file)
-    with open_for_write(db_path) as con:
+    with open_for_write(db_path, force_publish=True) as con:  # records no run
         recorded = con.execute("SELECT fingerprint FROM key_fingerprint").fetchall()
         if recorded:
             check_key(con, secret)  # refuses another secret

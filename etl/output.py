@@ -5,8 +5,10 @@ Every renderer returns text, so the CLI can print it or write it to `--out FILE`
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
+import math
 import sys
 from collections.abc import Iterable
 from dataclasses import replace
@@ -49,7 +51,7 @@ def frame_to_markdown(frame: pl.DataFrame, title: str | None = None) -> str:
         return "" if value is None else str(value).replace("|", "\\|")
 
     lines = [f"**{title}**", ""] if title else []
-    lines.append("| " + " | ".join(frame.columns) + " |")
+    lines.append("| " + " | ".join(cell(c) for c in frame.columns) + " |")
     lines.append(
         "|" + "|".join("---:" if frame.schema[c].is_numeric() else "---" for c in frame.columns) + "|"
     )
@@ -163,9 +165,10 @@ def _cell(value: object) -> str:
 
 
 def _json(document: dict[str, Any]) -> str:
-    # NaN is not JSON: an undefined statistic is null.
+    # NaN and infinities are not JSON (Python would write NaN, Infinity): an undefined or unbounded statistic
+    # (a CI of a model that did not converge) is null.
     def clean(value: Any) -> Any:
-        if isinstance(value, float) and value != value:
+        if isinstance(value, float) and not math.isfinite(value):
             return None
         if isinstance(value, dict):
             return {k: clean(v) for k, v in value.items()}
@@ -173,7 +176,7 @@ def _json(document: dict[str, Any]) -> str:
             return [clean(v) for v in value]
         return value
 
-    return json.dumps(clean(document), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(clean(document), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 ATTRITION_TITLE = "Patients, rule by rule (attrition)"
@@ -183,7 +186,7 @@ def labelled_table1(result: Table1, labels: Labels) -> Table1:
     """The table as people read it: groups (and the grouping column) named by `labels`."""
     if not labels:
         return result
-    named = {group: labels.value(result.by, group) for group in result.groups}
+    named = {g: str(label) for g, label in labels.groups(result.by, list(result.groups)).items()}
     rows = [
         replace(row, groups={named.get(g, g): cell for g, cell in row.groups.items()}) for row in result.rows
     ]
@@ -194,11 +197,12 @@ def labelled_outcomes(result: OutcomeResult, labels: Labels) -> OutcomeResult:
     """The result as people read it: groups, covariates and the grouping column named by `labels`."""
     if not labels:
         return result
+    named = labels.groups(result.by, [g.group for g in result.groups])
     return replace(
         result,
         by=labels.name(result.by),
         reference=labels.value(result.by, result.reference),
-        groups=[replace(g, group=labels.value(result.by, g.group)) for g in result.groups],
+        groups=[replace(g, group=named[g.group]) for g in result.groups],
         hazard_ratios=[replace(h, covariate=labels.covariate(h.covariate)) for h in result.hazard_ratios],
     )
 
@@ -232,6 +236,10 @@ def write_table1_docx(result: Table1, path: Path) -> Path:
     headers = [f"{c} (n={sizes[c]:,})" if c in sizes else c for c in frame.columns]
     headers[0] = "Characteristic"
     document = docx.Document()
+    # The template's own metadata says python-docx wrote it in 2013: say who and when.
+    document.core_properties.author = "cgdw"
+    document.core_properties.created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    document.core_properties.title = f"Table 1 by {result.by}"
     document.add_heading(f"Table 1. Patient characteristics by {result.by}", level=2)
     table = document.add_table(rows=1, cols=len(headers))
     table.style = "Table Grid"

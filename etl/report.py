@@ -6,7 +6,8 @@ of those hazard ratios; the oncoplot; MRD levels by time point and method; data 
 per file and rule, rows per kind of source); provenance (view versions, ETL runs and source files: a
 summary per kind, the newest in full inside a collapsed <details>, so the file stays small however many
 files the warehouse loaded). Columns and groups are named by the attribute dictionary and `--labels`
-(etl/analysis/labels.py). The warehouse is named by its file name, never its directory.
+(etl/analysis/labels.py). The warehouse is named by its file name, never its directory, and so is every
+file of a command line; who ran a run is not shown (docs/privacy.md: what leaves the building).
 
 Self-contained means the file opens offline and can be mailed as it is: HTML from the standard library
 (`html.escape`, no template engine), inline CSS, figures as inline SVG drawn by the existing plot functions
@@ -372,7 +373,10 @@ def _quality_section(db_path: Path) -> str:
         runs = query_frame(
             con,
             """
-            SELECT r.etl_run_id AS run, coalesce(f.file_name, r.command) AS "file or command", f.kind,
+            SELECT r.etl_run_id AS run,
+                   coalesce(f.file_name, regexp_replace(r.command, '([^ ]*/)+', '', 'g'))
+                       AS "file or command",
+                   f.kind,
                    r.status, r.rows_read AS "rows read", r.rows_loaded AS "rows loaded",
                    r.rows_rejected AS "rows rejected"
             FROM etl_run AS r LEFT JOIN source_file AS f USING (etl_run_id)
@@ -434,7 +438,8 @@ def _provenance_section(db_path: Path) -> str:
         runs = query_frame(
             con,
             """
-            SELECT etl_run_id AS run, command, run_by AS "run by", code_version AS "code version",
+            SELECT etl_run_id AS run, regexp_replace(command, '([^ ]*/)+', '', 'g') AS command,
+                   code_version AS "code version",
                    strftime(started_at, '%Y-%m-%d %H:%M:%S') AS "started (UTC)",
                    strftime(finished_at, '%Y-%m-%d %H:%M:%S') AS "finished (UTC)", status
             FROM etl_run ORDER BY etl_run_id

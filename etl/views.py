@@ -326,7 +326,7 @@ def _latest_live(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 def retire_view(db_path: Path, name: str, version: int, views_dir: Path = VIEWS_DIR) -> str:
     """Drop NAME_vN on purpose; NAME moves to the latest version still live (or is dropped). Refused while
     a live version of another view reads it."""
-    with open_for_write(db_path) as con:
+    with open_for_write(db_path, force_publish=True) as con:  # records no run: publish whatever it did
         live = {key for key, (_, retired) in _registered(con).items() if not retired}
         readers = [
             d.ref

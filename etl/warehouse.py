@@ -37,6 +37,13 @@ _CONFIG: dict[str, str | bool | int | float | list[str]] = {
 }
 
 
+class PublicationFailed(CgdwError):
+    """A write committed, but the copy readers open could not be replaced: they see the state before it
+    until `cgdw publish` succeeds."""
+
+    exit_code = 12  # cgdw's own, beside the pipeline's 10 and 11: kept, not yet visible to readers
+
+
 class WarehouseStorageError(CgdwError):
     """The file system refused a write (read-only, permissions, disk full): fix the storage and run the same
     command again. Nothing half-written is left: a write is one transaction."""
@@ -173,11 +180,11 @@ def readable_path(db_path: Path) -> Path:
 
 
 def _refuse_published_copy(db_path: Path) -> None:
-    if db_path.stem.endswith(".published"):
-        original = db_path.with_name(db_path.stem.removesuffix(".published") + db_path.suffix)
+    if db_path.stem.endswith(".published") or db_path.name.endswith(".published"):
+        original = db_path.name.replace(".published", "", 1)
         raise CgdwError(
             f"{db_path} is a published copy, replaced at every write: write to the warehouse itself "
-            f"(--db {original})"
+            f"(--db {db_path.with_name(original)})"
         )
 
 
@@ -188,27 +195,38 @@ _DEFERRED: ContextVar[dict[Path, bool] | None] = ContextVar("cgdw_deferred_publi
 @contextmanager
 def publication_deferred(db_path: Path) -> Iterator[list[Publication]]:
     """Writes inside publish nothing; the end publishes once if any of them wrote (a pipeline run, whose
-    readers keep the state before it until it ends), and appends the publication to the list it yields. An
-    error ends it without publishing: the next write (or `cgdw publish`) does."""
+    readers keep the state before it until it ends), and appends the publication to the list it yields.
+    An error or an interruption still publishes what was committed before it (a consent withdrawal among
+    the files must reach readers), without hiding the error."""
     pending = {**(_DEFERRED.get() or {}), db_path: False}
     token = _DEFERRED.set(pending)
     published: list[Publication] = []
     try:
         yield published
-    finally:
+    except BaseException:
         _DEFERRED.reset(token)
+        if pending[db_path]:
+            with contextlib.suppress(Exception):  # the error in flight is the one to report
+                _publish_deferred(db_path, published)
+        raise
+    _DEFERRED.reset(token)
     if pending[db_path]:
-        # Another writer holding the lock now publishes everything (ours included) when it commits.
-        with contextlib.suppress(WarehouseLocked), write_lock(db_path):
-            # Not forced: writes that changed nothing (dry runs, files loaded before) publish nothing.
-            if publication := _publish_locked(db_path, storage_version=None, force=False):
-                published.append(publication)
+        _publish_deferred(db_path, published)
+
+
+def _publish_deferred(db_path: Path, published: list[Publication]) -> None:
+    # Another writer holding the lock now publishes everything (ours included) when it commits.
+    with contextlib.suppress(WarehouseLocked), write_lock(db_path):
+        # Not forced: writes that changed nothing (dry runs, files loaded before) publish nothing.
+        if publication := _publish_locked(db_path, storage_version=None, force=False):
+            published.append(publication)
 
 
 @contextmanager
-def open_for_write(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_for_write(db_path: Path, *, force_publish: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A writing connection to a warehouse at head, under the write lock; publishes when the body ends
-    without an error (unless it changed nothing, or a pipeline run defers it).
+    without an error, unless it changed nothing (no new run: `force_publish` for the writes that record
+    none, as retiring a view) or a pipeline run defers it.
 
     A storage failure while writing (a full disk surfaces at COMMIT, as DuckDB checkpoints) becomes a
     WarehouseStorageError naming the file; DuckDB has then discarded the transaction.
@@ -218,9 +236,17 @@ def open_for_write(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     with write_lock(db_path):
         require_warehouse(db_path)
         con = _connect(db_path, read_only=False)
+        inode = db_path.stat().st_ino
+        deferred = _DEFERRED.get()
+        deferring = deferred is not None and db_path in deferred
         try:
             require_head(con, db_path)
             yield con
+            if deferred is not None and deferring:
+                deferred[db_path] = True
+            elif db_path.stat().st_ino == inode:
+                # Through this connection: no other process can open the file between commit and copy.
+                _publish_locked(db_path, storage_version=None, force=force_publish, con=con)
         except (duckdb.Error, OSError) as exc:
             # Only errors about this warehouse's own files (<db>, <db>.wal, <db>.tmp): a source file that
             # cannot be read is the loader's business and keeps its own message.
@@ -231,11 +257,9 @@ def open_for_write(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             raise storage from exc
         finally:
             con.close()
-        deferred = _DEFERRED.get()
-        if deferred is not None and db_path in deferred:
-            deferred[db_path] = True
-        else:
-            _publish_locked(db_path, storage_version=None, force=False)
+        # A purge's compaction renamed a new file over the one `con` had open: publish that one.
+        if not deferring and db_path.stat().st_ino != inode:
+            _publish_locked(db_path, storage_version=None, force=True)
 
 
 @dataclass(frozen=True)
@@ -277,79 +301,138 @@ def publish(db_path: Path, storage_version: str | None = None) -> Publication | 
         return _publish_locked(db_path, storage_version=storage_version, force=True)
 
 
-def _publish_locked(db_path: Path, storage_version: str | None, force: bool) -> Publication | None:
+def _publish_locked(
+    db_path: Path,
+    storage_version: str | None,
+    force: bool,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> Publication | None:
     """Copy the warehouse beside itself and rename the copy over the published one (readers holding the old
-    copy keep reading it; the next reader opens the new one). The caller holds the write lock. Without
-    `force`, nothing is done when the published copy already holds the newest run and revision."""
+    copy keep reading it; the next reader opens the new one). The caller holds the write lock, and passes
+    its writing connection when it has one (no other process can open the file in between). Without
+    `force`, nothing is done when the published copy already holds the newest run and revision.
+
+    Raises PublicationFailed (the write is kept) when the copy cannot be made or put in place."""
+    if con is not None:
+        return _publish_with(con, db_path, storage_version, force)
+    opened = _connect_for_publication(db_path)
+    try:
+        return _publish_with(opened, db_path, storage_version, force)
+    finally:
+        opened.close()
+
+
+def _connect_for_publication(db_path: Path) -> duckdb.DuckDBPyConnection:
+    """A writing connection for a publication after the writer closed its own (a replaced file): a reader
+    of the warehouse file itself (`cgdw db status`) may hold it for a moment, so wait a little."""
+    for _ in range(50):
+        try:
+            return _connect(db_path, read_only=False)
+        except WarehouseLocked:
+            time.sleep(0.1)
+    raise PublicationFailed(
+        f"{db_path}: not published (any write is kept): another process held the warehouse file itself "
+        f"(not its published copy) for 5 s; run `cgdw publish --db {db_path}` (readers see the state "
+        "before it until then)"
+    )
+
+
+def _publish_with(
+    con: duckdb.DuckDBPyConnection, db_path: Path, storage_version: str | None, force: bool
+) -> Publication | None:
     started = time.monotonic()
     target = published_path(db_path)
     for stale in target.parent.glob(f".{target.name}.*.partial"):  # a publication killed half-way
         stale.unlink(missing_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    con = _connect(db_path, read_only=False)
+    if not relation_columns(con, "publication"):
+        # A schema older than migration 0013 (a downgrade): no copy, so readers open the warehouse itself
+        # and are told to upgrade, instead of reading a copy of a newer schema.
+        target.unlink(missing_ok=True)
+        return None
+    newest_run = fetch_value(con, "SELECT max(etl_run_id) FROM etl_run WHERE finished_at IS NOT NULL")
+    revision = fetch_value(con, "SELECT version_num FROM alembic_version")
+    last = con.execute(
+        "SELECT etl_run_id, schema_revision, storage_version FROM publication "
+        "ORDER BY publication_id DESC LIMIT 1"
+    ).fetchall()
+    version = storage_version if storage_version != "default" else None
+    if storage_version is None:
+        version = last[0][2] if last else None  # an older storage version, once asked for, sticks
+    if (
+        not force
+        and last
+        and last[0] == (newest_run, revision, version)
+        and _holds(target, newest_run, revision)
+    ):
+        return None
     try:
-        if not relation_columns(con, "publication"):
-            return None  # a schema older than migration 0013 (a downgrade): readers refuse it anyway
-        newest_run = fetch_value(con, "SELECT max(etl_run_id) FROM etl_run WHERE finished_at IS NOT NULL")
-        revision = fetch_value(con, "SELECT version_num FROM alembic_version")
-        last = con.execute(
-            "SELECT etl_run_id, schema_revision, storage_version FROM publication "
-            "ORDER BY publication_id DESC LIMIT 1"
-        ).fetchall()
-        sticky = last[0][2] if last else None
-        version = storage_version if storage_version != "default" else None
-        if storage_version is None:
-            version = sticky
-        if not force and last and last[0] == (newest_run, revision, version) and target.exists():
-            return None
-        try:
-            if version is None:
-                # A byte copy of a checkpointed file that no one else may write (we hold the lock).
-                con.execute("CHECKPOINT")
-                wal = db_path.with_name(db_path.name + ".wal")
-                if wal.exists() and wal.stat().st_size:
-                    raise CgdwError(f"{db_path}: cannot publish: its write-ahead log did not checkpoint")
-                _copy_file(db_path, partial)
-            else:
-                partial.unlink(missing_ok=True)
-                name = fetch_value(con, "SELECT current_database()")
-                con.execute(f"ATTACH '{partial}' AS cgdw_published (STORAGE_VERSION '{version}')")
-                try:
-                    con.execute(f'COPY FROM DATABASE "{name}" TO cgdw_published')
-                finally:
-                    con.execute("DETACH cgdw_published")
-            with open(partial, "rb") as written:
-                os.fsync(written.fileno())
-            os.replace(partial, target)
-            _fsync_directory(target.parent)
-        except (duckdb.Error, OSError) as exc:
+        if version is None:
+            # A byte copy of a checkpointed file that no one else may write (we hold the lock).
+            con.execute("CHECKPOINT")
+            wal = db_path.with_name(db_path.name + ".wal")
+            if wal.exists() and wal.stat().st_size:
+                raise PublicationFailed(f"{db_path}: cannot publish: its write-ahead log did not checkpoint")
+            _copy_file(db_path, partial)
+        else:
             partial.unlink(missing_ok=True)
-            if isinstance(exc, duckdb.InvalidInputException | duckdb.NotImplementedException):
-                raise CgdwError(f"{db_path}: cannot publish with storage version {version}: {exc}") from exc
-            advice, detail = _storage_advice(exc) or ("see the detail", one_line(exc))
-            raise WarehouseStorageError(
-                f"{db_path}: the write is kept, but publishing it to {target.name} failed: {advice}, then "
-                f"run `cgdw publish --db {db_path}` (readers see the state before it until then; the "
-                f"warehouse needs room for its published copy). Detail: {detail}"
-            ) from exc
-        publication = Publication(
-            target, newest_run, revision, version, target.stat().st_size, time.monotonic() - started
-        )
-        con.execute(
-            "INSERT INTO publication (published_at, etl_run_id, schema_revision, storage_version, "
-            "size_bytes, seconds) VALUES ($at, $run, $revision, $version, $size, $seconds)",
-            {
-                "at": utc_now(),
-                "run": newest_run,
-                "revision": revision,
-                "version": version,
-                "size": publication.size_bytes,
-                "seconds": publication.seconds,
-            },
-        )
-        return publication
-    finally:
-        con.close()
+            name = fetch_value(con, "SELECT current_database()")
+            quoted = str(partial).replace("'", "''")  # a directory name may hold a quote
+            con.execute(f"ATTACH '{quoted}' AS cgdw_published (STORAGE_VERSION '{version}')")
+            try:
+                con.execute(f'COPY FROM DATABASE "{name}" TO cgdw_published')
+            finally:
+                con.execute("DETACH cgdw_published")
+        with open(partial, "rb") as written:
+            os.fsync(written.fileno())
+        # Read-only on disk: DuckDB (in R or Python) opens it read-write by default, and a write there
+        # would be lost at the next publication, or leave a WAL that breaks every reader of the next copy.
+        partial.chmod(0o444)
+        target.with_name(target.name + ".wal").unlink(missing_ok=True)
+        os.replace(partial, target)
+        _fsync_directory(target.parent)
+    except (duckdb.Error, OSError) as exc:
+        partial.unlink(missing_ok=True)
+        if isinstance(exc, duckdb.InvalidInputException | duckdb.NotImplementedException):
+            raise CgdwError(f"{db_path}: cannot publish with storage version {version}: {exc}") from exc
+        advice, detail = _storage_advice(exc) or ("see the detail", one_line(exc))
+        raise PublicationFailed(
+            f"{db_path}: the write is kept, but publishing it to {target.name} failed: {advice}, then "
+            f"run `cgdw publish --db {db_path}` (readers see the state before it until then; the "
+            f"warehouse needs room for its published copy). Detail: {detail}"
+        ) from exc
+    publication = Publication(
+        target, newest_run, revision, version, target.stat().st_size, time.monotonic() - started
+    )
+    con.execute(
+        "INSERT INTO publication (published_at, etl_run_id, schema_revision, storage_version, "
+        "size_bytes, seconds) VALUES ($at, $run, $revision, $version, $size, $seconds)",
+        {
+            "at": utc_now(),
+            "run": newest_run,
+            "revision": revision,
+            "version": version,
+            "size": publication.size_bytes,
+            "seconds": publication.seconds,
+        },
+    )
+    return publication
+
+
+def _holds(target: Path, newest_run: int | None, revision: str) -> bool:
+    """Whether the published copy holds this run and revision: the log of publications is not enough, as
+    the file may have been replaced by hand (a copy of another warehouse) or written to."""
+    if not target.exists() or target.with_name(target.name + ".wal").exists():
+        return False
+    try:
+        with duckdb.connect(str(target), read_only=True, config=_CONFIG) as copy:
+            held = copy.execute(
+                "SELECT (SELECT max(etl_run_id) FROM etl_run WHERE finished_at IS NOT NULL), "
+                "(SELECT version_num FROM alembic_version)"
+            ).fetchall()
+    except duckdb.Error:
+        return False
+    return held == [(newest_run, revision)]
 
 
 def _copy_file(source: Path, target: Path) -> None:
@@ -381,32 +464,45 @@ def _fsync_directory(directory: Path) -> None:
 
 @dataclass(frozen=True)
 class PublishedState:
-    """What readers see: the newest run in the published copy, beside the newest in the warehouse."""
+    """What readers see: the newest run in the published copy, beside the newest in the warehouse (None
+    when it was not read: a write holds it, or only the copy was asked for)."""
 
     warehouse: Path
     published: Path | None
     warehouse_run: int | None
     published_run: int | None
-    published_at: dt.datetime | None
+    published_at: dt.datetime | None  # UTC
     storage_version: str | None
+    writing: bool = False  # a write held the warehouse file when it was looked at
+
+    @property
+    def behind(self) -> bool:
+        return self.published is not None and not self.writing and self.published_run != self.warehouse_run
 
 
-def published_state(db_path: Path) -> PublishedState:
-    """`cgdw db status`: reads the warehouse (so fails with exit 75 while a write runs) and its copy."""
+def published_state(db_path: Path, *, warehouse: bool = True) -> PublishedState:
+    """The published copy's newest run and time; with `warehouse`, also the warehouse's own newest run
+    (`cgdw db status`), read only if no write holds the file: a reader never waits for a writer, nor makes
+    one wait for more than this one query. The Python API reads the copy only."""
     require_warehouse(db_path)
     newest = "SELECT max(etl_run_id) FROM etl_run WHERE finished_at IS NOT NULL"
-    with open_for_read(db_path, latest=True) as con:
-        warehouse_run = fetch_value(con, newest)
-        last = con.execute(
-            "SELECT published_at, storage_version FROM publication ORDER BY publication_id DESC LIMIT 1"
-        ).fetchall()
+    warehouse_run, version, writing = None, None, False
+    if warehouse:
+        try:
+            with open_for_read(db_path, latest=True) as con:
+                warehouse_run = fetch_value(con, newest)
+                version = fetch_value(
+                    con, "SELECT storage_version FROM publication ORDER BY publication_id DESC LIMIT 1"
+                )
+        except WarehouseLocked:
+            writing = True
     target = published_path(db_path)
     if not target.exists():
-        return PublishedState(db_path, None, warehouse_run, None, None, None)
+        return PublishedState(db_path, None, warehouse_run, None, None, None, writing)
     with open_for_read(db_path) as con:
         published_run = fetch_value(con, newest)
-    at, version = last[0] if last else (None, None)
-    return PublishedState(db_path, target, warehouse_run, published_run, at, version)
+    at = dt.datetime.fromtimestamp(target.stat().st_mtime, dt.UTC).replace(tzinfo=None)
+    return PublishedState(db_path, target, warehouse_run, published_run, at, version, writing)
 
 
 @contextmanager

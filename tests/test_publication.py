@@ -32,7 +32,7 @@ from tests.helpers import (
     write_graall,
 )
 
-EX_IOERR = 74
+EXIT_NOT_PUBLISHED = 12  # the write is kept, readers do not see it yet
 
 
 @pytest.fixture
@@ -186,7 +186,7 @@ def test_a_failed_publication_keeps_the_write_says_so_and_cgdw_publish_recovers(
 
     result = cgdw("load", "clinical", str(export), "-p", "graall", "--force", "--db", str(published))
 
-    assert result.returncode == EX_IOERR, result.stderr
+    assert result.returncode == EXIT_NOT_PUBLISHED, result.stderr
     assert f"{published}: the write is kept, but publishing it to {copy.name} failed" in result.stderr
     assert f"run `cgdw publish --db {published}`" in result.stderr and "Traceback" not in result.stderr
     loaded = "SELECT count(*) FROM source_file WHERE file_name = 'graall_2026-12-01.csv'"
@@ -270,3 +270,113 @@ def test_an_unknown_storage_version_is_refused_in_one_line(published: Path) -> N
         result = cgdw("publish", "--storage-version", wrong, "--db", str(published))
         assert result.returncode != 0 and fragment in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+# --- found by a hostile review --------------------------------------------------------------------------
+
+
+def test_the_copy_is_read_only_and_a_stale_wal_beside_it_is_removed(published: Path) -> None:
+    """DuckDB in R or Python opens read-write by default: a write to the copy left a WAL that broke every
+    reader of the next copy."""
+    copy = published_path(published)
+    assert copy.stat().st_mode & 0o777 == 0o444
+    wal = copy.with_name(copy.name + ".wal")
+    wal.write_bytes(b"not a WAL of this copy")
+    assert cgdw("publish", "--db", str(published)).returncode == 0
+    assert not wal.exists() and _count(copy, "SELECT count(*) FROM patient") == 476
+
+
+def test_a_foreign_copy_is_replaced_by_the_next_write_even_one_that_changes_nothing(
+    published: Path, cohort: SynthResult, tmp_path: Path
+) -> None:
+    """The log of publications is not trusted alone: the copy's own newest run and revision are read."""
+    copy = published_path(published)
+    empty = tmp_path / "other.duckdb"
+    assert cgdw("db", "upgrade", "--db", str(empty)).returncode == 0
+    copy.chmod(0o644)
+    shutil.copy(published_path(empty), copy)  # someone put another warehouse's copy there
+    assert _count(copy, "SELECT count(*) FROM patient") == 0
+    again = cgdw(
+        "load", "clinical", str(cohort.files["graall"]), "-p", "graall", "--db", str(published), "-q"
+    )
+    assert again.returncode == 0, again.stderr  # already loaded: no new run, yet the copy is put right
+    assert _count(copy, "SELECT count(*) FROM patient") == 476
+
+
+def test_retiring_a_view_reaches_readers(published: Path) -> None:
+    """A retirement records no ETL run: it publishes anyway (it used to leave readers on the old copy)."""
+    assert cgdw("views", "retire", "gene_copy_number@v1", "--db", str(published)).returncode == 0, "retire"
+    shown = cgdw("views", "list", "--format", "csv", "--db", str(published)).stdout
+    assert any(line.startswith("gene_copy_number,1,") and "retired" in line for line in shown.splitlines())
+
+
+def test_a_warehouse_path_without_suffix_cannot_have_its_copy_written(
+    published: Path, tmp_path: Path
+) -> None:
+    plain = tmp_path / "plain"
+    shutil.copy(published, plain)
+    assert cgdw("publish", "--db", str(plain)).returncode == 0
+    copy = tmp_path / "plain.published"
+    assert copy.exists()
+    refused = cgdw("views", "apply", "--db", str(copy))
+    assert (
+        refused.returncode == 1
+        and "is a published copy" in refused.stderr
+        and f"--db {plain})" in refused.stderr
+    )
+
+
+def test_an_interrupted_multi_file_load_publishes_what_it_committed(published: Path, tmp_path: Path) -> None:
+    """Ctrl-C during the second file: the first file's run is committed, and readers must see it (it may
+    be a consent withdrawal carried by a new export)."""
+    from etl.sources.registry import load_sources
+
+    first = write_graall(tmp_path / "graall_2030-01-01.csv", ALIVE, DEAD)
+    second = write_graall(tmp_path / "graall_2030-02-01.csv", ALIVE)
+
+    def progress(index: int, _path: Path) -> None:
+        if index == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        load_sources(published, "clinical", [first, second], layout="graall", file_progress=progress)
+    loaded = "SELECT count(*) FROM source_file WHERE file_name = 'graall_2030-01-01.csv'"
+    assert _count(published_path(published), loaded) == 1
+
+
+def test_readers_of_the_python_api_never_open_the_warehouse_file(published: Path, tmp_path: Path) -> None:
+    """During a held load, the API's status and HTML read the copy (they used to open the warehouse file,
+    failing during a write and making a write's publication fail)."""
+    from etl.api import Warehouse
+
+    with held_load(published, tmp_path):
+        wh = Warehouse(published)
+        assert wh.status().published_run is not None and "run " in wh._repr_html_()
+        status = cgdw("db", "status", "--db", str(published))
+    assert status.returncode == 0 and "a write is running" in status.stdout, status
+
+
+def test_a_publication_that_cannot_open_the_warehouse_says_the_write_is_kept(published: Path) -> None:
+    """Another process holding the warehouse file itself for more than 5 s: exit 12, never 'try again'."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); "
+         "print('open', flush=True); time.sleep(30)", str(published)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        result = cgdw("publish", "--db", str(published))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == EXIT_NOT_PUBLISHED, result.stderr
+    assert (
+        "not published (any write is kept): another process held the warehouse file itself" in result.stderr
+    )
+
+
+def test_a_downgrade_removes_the_copy_so_readers_never_serve_a_newer_schema(published: Path) -> None:
+    assert cgdw("db", "downgrade", "0012", "--db", str(published)).returncode == 0
+    assert not published_path(published).exists()
+    reader = cgdw("query", "SELECT 1", "--db", str(published))
+    assert reader.returncode == 1 and "is at schema revision 0012" in reader.stderr

@@ -439,7 +439,8 @@ def test_cgdw_outcomes_by_treatment_arm_prints(
     db = str(imported(MYELOID_ID).db)
     shown = cgdw("outcomes", "--db", db, "--endpoint", "os", "--by", "treatment_arm")
     assert shown.returncode == 0, shown.stderr
-    assert "treatment_arm=A" in shown.stdout and "317" in shown.stdout and "329" in shown.stdout
+    # The study's attribute dictionary names the column: "Treatment Arm: A" (JSON keeps treatment_arm=A).
+    assert "Treatment Arm: A" in shown.stdout and "317" in shown.stdout and "329" in shown.stdout
     as_json = cgdw("outcomes", "--db", db, "--endpoint", "cir", "--by", "treatment_arm", "--format", "json")
     assert as_json.returncode == 0, as_json.stderr
     document = json.loads(as_json.stdout)

@@ -10,10 +10,13 @@ JSON keeps the codes, so that a program never has to read labels back.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from etl.errors import CgdwError
+
+_COLUMN = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -34,15 +37,17 @@ class Labels:
             if not sep or not key or not label:
                 raise CgdwError(f"--labels: {item.strip()!r} is not KEY=LABEL (e.g. Alt=IKZF1 altered)")
             column, dot, value = key.partition(".")
-            if dot and column and value:
+            if dot and value and _COLUMN.fullmatch(column):  # `0.1=...` is a value with a dot
                 qualified[(column, value)] = label
             else:
                 names[key] = label
         return cls(names, qualified)
 
     def __or__(self, other: Labels) -> Labels:
-        """These labels, with `other`'s on top (the command line's over the data dictionary's)."""
-        return Labels({**self.names, **other.names}, {**self.qualified, **other.qualified})
+        """These labels, with `other`'s on top (the command line's over the data dictionary's): a value
+        `other` names for every column replaces what these name it in one column too."""
+        kept = {key: label for key, label in self.qualified.items() if key[1] not in other.names}
+        return Labels({**self.names, **other.names}, {**kept, **other.qualified})
 
     def __bool__(self) -> bool:
         return bool(self.names or self.qualified)
@@ -50,6 +55,19 @@ class Labels:
     def name(self, column: str) -> str:
         """A column's label, else the column."""
         return self.names.get(column, column)
+
+    def groups(self, column: str, values: list[object]) -> dict[object, str]:
+        """Each value's label, refused when two values would read the same (the groups of a table or a
+        figure could no longer be told apart)."""
+        named = {value: self.value(column, value) for value in values}
+        seen: dict[str, object] = {}
+        for value, label in named.items():
+            if label in seen:
+                raise CgdwError(
+                    f"--labels: {column} values {seen[label]!s} and {value!s} would both read {label!r}"
+                )
+            seen[label] = value
+        return named
 
     def value(self, column: str, value: object) -> str:
         """A value's label (of this column, else of any column), else the value as text."""

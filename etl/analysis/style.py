@@ -74,6 +74,11 @@ class FigureStyle:
     size: tuple[float, float] | None = None  # width, height in inches; None: the figure's own
     font_size: float | None = None  # body text in points (titles and ticks scale with it); None: 9
 
+    def __post_init__(self) -> None:
+        # Checked here, before any work: a report must not be built with every figure failing.
+        if self.font_size is not None and not 4 <= self.font_size <= 30:
+            raise CgdwError(f"--font-size {self.font_size:g}: give a size in points from 4 to 30")
+
     @classmethod
     def parse_size(cls, text: str | None) -> tuple[float, float] | None:
         """`7x5` (inches) -> (7.0, 5.0)."""
@@ -95,8 +100,6 @@ def figure_rc(style: FigureStyle | None = None) -> Iterator[None]:
     scales every text size of the house style."""
     rc = dict(BASE_RC)
     if style is not None and style.font_size is not None:
-        if not 4 <= style.font_size <= 30:
-            raise CgdwError(f"--font-size {style.font_size:g}: give a size in points from 4 to 30")
         factor = style.font_size / BASE_RC["font.size"]
         for key in ("font.size", "axes.titlesize", "axes.labelsize", "xtick.labelsize", "ytick.labelsize",
                     "legend.fontsize"):  # fmt: skip

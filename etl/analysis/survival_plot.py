@@ -473,8 +473,9 @@ def outcome_figure(
     result = analysis.result
     ticks = [float(t) for t in range(math.floor(analysis.horizon) + 1)]
     curves, counts = [], {}
+    named = labels.groups(analysis.by, [fitted.level for fitted in analysis.curves])
     for fitted in analysis.curves:
-        shown = labels.value(analysis.by, fitted.level)
+        shown = named[fitted.level]
         group = shown if shown != fitted.label else f"{labels.name(analysis.by)} {fitted.label}"
         label = f"{group} (n={fitted.n:,})"
         curves.append(

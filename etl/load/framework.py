@@ -260,6 +260,10 @@ def run_load(
                 check_key(con, loader.secret, ledger.utc_now())
             fault_point("after_register")
             loader.warnings, loader.audit = [], {}
+            if already:  # only a dry run gets here with a file loaded before
+                loader.warnings.append(
+                    f"already loaded (run {already[0][0]}): `cgdw load` would skip it; checked as if new"
+                )
             if older and force:
                 loader.warnings.append(f"loaded with --force: {older.partition(': ')[0]}")
             loader.prepare(con, path)
