@@ -16,12 +16,19 @@ from typing import Any
 import polars as pl
 from rich.console import Console
 
+from etl.analysis.labels import warehouse_labels
 from etl.analysis.outcomes import OutcomeResult, analyse_outcomes
 from etl.analysis.table1 import Table1, build_table1
 from etl.analysis.table1_spec import load_spec
 from etl.errors import CgdwError
 from etl.load.framework import LoadReport, Progress
-from etl.output import frame_to_table, outcomes_renderables, table1_renderables
+from etl.output import (
+    frame_to_table,
+    labelled_outcomes,
+    labelled_table1,
+    outcomes_renderables,
+    table1_renderables,
+)
 from etl.privacy import DEMO_PSEUDONYM_KEY
 from etl.sources.registry import KINDS, dependency_order, load_source
 from etl.views import ViewsReport, apply_views
@@ -207,8 +214,10 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
         console.print(altered)
     if summary.views is not None:
         console.print(summary.views.summary(), markup=False)
-    parts = [*(table1_renderables(summary.table1) if summary.table1 is not None else [])]
+    labels = warehouse_labels(summary.db_path)  # the attribute dictionary's names (HOVON 102's arms)
+    table1 = labelled_table1(summary.table1, labels) if summary.table1 is not None else None
+    parts = [*(table1_renderables(table1) if table1 is not None else [])]
     for result in summary.outcomes:
-        parts += outcomes_renderables(result)
+        parts += outcomes_renderables(labelled_outcomes(result, labels))
     for part in parts:
         console.print(part, markup=False, highlight=False)
