@@ -833,16 +833,20 @@ def plot_oncoplot(
     ] = None,
     cohort: CohortOption = "cohort_patient",
     where: WhereOption = None,
+    labels: LabelsOption = None,
     db: DbOption = None,
 ) -> None:
     """Oncoplot of the main alterations at diagnosis by group (Figure 1C of the seed letter).
 
-    Example: cgdw plot oncoplot --out oncoplot.png
+    Example: cgdw plot oncoplot --out oncoplot.png --labels "Alt=IKZF1 altered,GL=Germline"
     """
+    from etl.analysis.labels import warehouse_labels
     from etl.analysis.oncoplot import write_oncoplot
 
     chosen = [g.strip() for g in genes.split(",") if g.strip()] if genes else None
-    _note(f"wrote {write_oncoplot(_db(db), out_file, by=by, genes=chosen, cohort=cohort, where=where)}")
+    named = warehouse_labels(_db(db), labels)
+    written = write_oncoplot(_db(db), out_file, by=by, genes=chosen, cohort=cohort, where=where, labels=named)
+    _note(f"wrote {written}")
 
 
 # --- extracts and queries ---------------------------------------------------------------------------------

@@ -311,7 +311,14 @@ def _forest_row(group: str, h: HazardRatio) -> ForestRow:
     return ForestRow(group, h.covariate, h.hr, h.lower, h.upper, h.p_value)
 
 
-def _oncoplot_section(db_path: Path, by: str, workdir: Path, where: str | None, cohort: str = COHORT) -> str:
+def _oncoplot_section(
+    db_path: Path,
+    by: str,
+    workdir: Path,
+    where: str | None,
+    cohort: str = COHORT,
+    labels: Labels | None = None,
+) -> str:
     from etl.analysis.oncoplot import FIGURE_1C_GENES, write_oncoplot
 
     caption = (
@@ -319,7 +326,7 @@ def _oncoplot_section(db_path: Path, by: str, workdir: Path, where: str | None, 
         f"split by {by}; not sequenced is not wild type. Right: % altered among the sequenced, per group."
     )
     return _figure(
-        lambda out: write_oncoplot(db_path, out, by=by, cohort=cohort, where=where),
+        lambda out: write_oncoplot(db_path, out, by=by, cohort=cohort, where=where, labels=labels),
         "oncoplot",
         caption,
         workdir,
@@ -548,7 +555,7 @@ def build_report(
              "The forest plot"),
             ("oncoplot", "Alterations at diagnosis (oncoplot)",
              lambda: _empty(PATIENT_LEVEL_LEFT_OUT) if min_cell
-             else _oncoplot_section(db_path, by, workdir, where, cohort), "Oncoplot"),
+             else _oncoplot_section(db_path, by, workdir, where, cohort, named), "Oncoplot"),
             ("mrd", "MRD by time point and method",
              lambda: _mrd_section(db_path, workdir, min_cell, where, cohort), "MRD"),
         ]  # fmt: skip

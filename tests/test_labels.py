@@ -115,3 +115,13 @@ def test_a_bad_font_size_is_refused_before_the_report_is_built(warehouse: Path, 
         cgdw("table1", "--format", "docx", "--out", str(tmp_path / "t.md"), "--db", str(warehouse)).returncode
         == 2
     )
+
+
+def test_the_oncoplot_names_its_groups_in_their_order(warehouse: Path, tmp_path: Path) -> None:
+    out = tmp_path / "onc.svg"
+    labels = "ikzf1_status=IKZF1,Alt=Zeta altered,GL=Alpha germline"  # labels that sort the other way
+    result = cgdw("plot", "oncoplot", "--out", str(out), "--labels", labels, "--db", str(warehouse))
+    assert result.returncode == 0, result.stderr
+    svg = out.read_text()
+    assert "Alterations at diagnosis by IKZF1 (476 patients)" in svg
+    assert svg.index("Zeta altered") < svg.index("Alpha germline")  # Alt first, as without labels

@@ -18,6 +18,7 @@ from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory
 
 from etl.analysis.cohort import read_cohort, select_cohort
+from etl.analysis.labels import Labels
 from etl.analysis.style import PNG_DPI, figure_rc, format_for, save_figure
 from etl.errors import CgdwError
 from etl.warehouse import open_for_read, query_frame
@@ -310,9 +311,10 @@ def write_oncoplot(
     genes: list[str] | None = None,
     cohort: str = "cohort_patient",
     where: str | None = None,
+    labels: Labels | None = None,
 ) -> Path:
     """Patients x genes of `patient_gene_alteration`, split by a grouping column of the cohort view (of the
-    patients `where` selects)."""
+    patients `where` selects), its name and groups as `labels` say."""
     chosen = genes or FIGURE_1C_GENES
     selection = select_cohort(cohort, where)
     groups = read_cohort(db_path, selection.view, ["patient_id", by], where=selection.where).drop_nulls(by)
@@ -326,7 +328,10 @@ def write_oncoplot(
     if unknown:
         raise CgdwError(f"no panel gene named {', '.join(unknown)} in the warehouse")
     frame = alterations.join(groups, on="patient_id", how="inner")
-    title = f"Alterations at diagnosis by {by} ({groups.height} patients)"
+    labels = labels or Labels()
+    title = f"Alterations at diagnosis by {labels.name(by)} ({groups.height:,} patients)"
     # Groups left to right in cohort order (Alt before GL), as the figure shows them.
     frame = frame.sort(by, "patient_id")
+    named = labels.groups(by, frame[by].unique(maintain_order=True).to_list())
+    frame = frame.with_columns(pl.col(by).replace_strict(named, return_dtype=pl.String))
     return plot_oncoplot(frame, out, group_column=by, genes=chosen, title=title)
