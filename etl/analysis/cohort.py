@@ -196,10 +196,12 @@ def read_cohort(
         select = ", ".join(_identifier(c, "column") for c in wanted)
         condition = safe_predicate(where, available) if where else None
         read = set(wanted) | (predicate_columns(condition) if condition else set())
+        # Rows in one order whatever DuckDB's threads do: every run hands the analyses the same input.
+        order = " ORDER BY patient_id" if "patient_id" in available else ""
         if mrd_thresholds:
             relation = _rethresholded(con, view, available, dict(mrd_thresholds))
             filtered = f" WHERE {condition}" if condition else ""
-            return _filtered(con, f"SELECT {select} FROM {relation}{filtered}", where)
+            return _filtered(con, f"SELECT {select} FROM {relation}{filtered}{order}", where)
         stored = relation_to_read(con, view)
         # The stored copy is of the pinned version: a stable name's generated columns (declared attributes,
         # MRD status) are not in it, but joined to it they give the stable view's rows.
@@ -211,12 +213,12 @@ def read_cohort(
             source = f"({joined}) AS stored" if joined is not None else None
         if source is None:
             filtered = f" WHERE {condition}" if condition else ""
-            return _filtered(con, f'SELECT {select} FROM {SCHEMA}."{view}"{filtered}', where)
+            return _filtered(con, f'SELECT {select} FROM {SCHEMA}."{view}"{filtered}{order}', where)
         # A fresh materialised copy: the same rows, a table scan instead of the joins.
         conditions = [f"patient_id IN ({CONSENTED})"] if "patient_id" in available else []
         conditions += [f"({condition})"] if condition else []
         filtered = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        return _filtered(con, f"SELECT {select} FROM {source}{filtered}", where)
+        return _filtered(con, f"SELECT {select} FROM {source}{filtered}{order}", where)
 
 
 def _rethresholded(
