@@ -30,6 +30,7 @@ import duckdb
 import polars as pl
 
 from etl import __version__
+from etl.analysis.cohort import read_declared_attributes
 from etl.errors import CgdwError
 from etl.output import output_directory
 from etl.privacy import identifier_columns
@@ -388,14 +389,8 @@ def column_descriptions(con: duckdb.DuckDBPyConnection, name: str, version: int)
 
 def declared_levels(con: duckdb.DuckDBPyConnection) -> Levels:
     """The levels (code, label) of every categorical attribute the data dictionary declares."""
-    levels: Levels = {}
-    for name, declared in con.execute(
-        "SELECT attribute_name, levels FROM attribute WHERE levels IS NOT NULL"
-    ).fetchall():
-        pairs = [(str(v["code"]), str(v.get("label") or v["code"])) for v in json.loads(declared)]
-        if pairs:
-            levels[name] = pairs
-    return levels
+    declared = read_declared_attributes(con, entity=None)
+    return {name: list(attribute.levels) for name, attribute in declared.items() if attribute.levels}
 
 
 def column_levels(frame: pl.DataFrame, descriptions: dict[str, str], declared: Levels) -> Levels:

@@ -150,9 +150,17 @@ class DeclaredAttribute:
 def declared_attributes(db_path: Path) -> dict[str, DeclaredAttribute]:
     """The declared patient attributes by name (docs/attributes.md)."""
     with open_for_read(db_path) as con:
-        rows = con.execute(
-            "SELECT attribute_name, label, levels FROM attribute WHERE entity = 'patient'"
-        ).fetchall()
+        return read_declared_attributes(con)
+
+
+def read_declared_attributes(
+    con: duckdb.DuckDBPyConnection, entity: str | None = "patient"
+) -> dict[str, DeclaredAttribute]:
+    """`declared_attributes` through an open connection; `entity=None` for sample attributes too."""
+    rows = con.execute(
+        "SELECT attribute_name, label, levels FROM attribute WHERE $entity IS NULL OR entity = $entity",
+        {"entity": entity},
+    ).fetchall()
     declared = {}
     for name, label, levels in rows:
         codes = tuple((str(v["code"]), str(v.get("label") or v["code"])) for v in json.loads(levels or "[]"))
