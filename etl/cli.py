@@ -349,22 +349,31 @@ def db_status(db: DbOption = None) -> None:
 
 @db_app.command("check")
 def db_check(db: DbOption = None) -> None:
-    """Check referential integrity: every declared relation's references point at a row (exit 1 if not).
+    """Check integrity: every declared relation's references point at a row, and every checked unique key
+    is unique (exit 1 if not).
 
     Example: cgdw db check --db warehouse.duckdb
     """
     from etl.warehouse import read_only_connection
-    from schema.integrity import find_orphans, relations
+    from schema.integrity import checked_keys, find_orphans, find_repeated_keys, relations
 
     path = _db(db)
     with read_only_connection(path) as con:
         orphans = find_orphans(con)
+        repeated = find_repeated_keys(con)
     for found in orphans:
         r = found.relation
         _warn(f"{r.table}.{r.column}: {found.rows} rows point at no {r.parent}.{r.parent_column}")
-    if orphans:
-        raise CgdwError(f"{path}: {len(orphans)} of {len(relations())} relations have orphan rows")
-    _say(f"{path}: all {len(relations())} relations hold (no orphan rows)")
+    for key, count in repeated:
+        _warn(f"{key.table} ({', '.join(key.columns)}): {count} key values are on more than one row")
+    if orphans or repeated:
+        raise CgdwError(
+            f"{path}: {len(orphans)} of {len(relations())} relations have orphan rows, "
+            f"{len(repeated)} of {len(checked_keys())} unique keys repeat"
+        )
+    _say(
+        f"{path}: all {len(relations())} relations hold (no orphan rows), all {len(checked_keys())} unique keys too"
+    )
 
 
 @db_app.command("record-key")

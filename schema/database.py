@@ -19,7 +19,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DEFAULT_DB = "cgdw.duckdb"
 # The newest migration, what `require_head` compares a warehouse with. A new migration changes it;
 # tests/test_migrations.py checks it against Alembic's own head.
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 
 
 def resolve_db_path(db: str | os.PathLike[str] | None = None) -> Path:

@@ -101,6 +101,12 @@ def render() -> str:
             )
             if uniques:
                 out += ["", "Unique: " + "; ".join(f"({u})" for u in uniques)]
+            checked = [", ".join(columns) for columns in table.info.get("checked_unique", [])]
+            if checked:
+                out += [
+                    "",
+                    "Unique, checked by `cgdw db check` (no index): " + "; ".join(f"({u})" for u in checked),
+                ]
             if checks:
                 out += ["", "Checks: " + "; ".join(f"`{c}`" for c in checks)]
     missing = set(tables) - {n for names in GROUPS.values() for n in names}

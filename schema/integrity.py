@@ -1,9 +1,11 @@
-"""Referential integrity, checked rather than enforced.
+"""Referential integrity and unique keys, checked rather than enforced.
 
 The relations declared in schema/models.py are not FOREIGN KEY constraints in the database (migration
 0003 explains the DuckDB 2.0 cost that made us drop them). Loaders resolve every reference by joining on
 the referenced table, so an orphan cannot come from a load; `cgdw db check` proves it on a warehouse by
-counting, for every declared relation, the rows whose reference points at no row.
+counting, for every declared relation, the rows whose reference points at no row. Likewise the keys a
+model declares in `info["checked_unique"]` (an index that cost more than the loads, migration 0014): the
+loaders insert only keys not there yet, and `cgdw db check` counts the keys that repeat.
 """
 
 from __future__ import annotations
@@ -46,6 +48,31 @@ def relations() -> list[Relation]:
         if isinstance(fk.column.table, sa.Table)
     ]
     return sorted(found, key=lambda r: (r.table, r.column))
+
+
+@dataclass(frozen=True)
+class CheckedKey:
+    table: str
+    columns: tuple[str, ...]
+
+    def repeated_sql(self) -> str:
+        listed = ", ".join(f'"{c}"' for c in self.columns)
+        return f'SELECT count(*) FROM (SELECT {listed} FROM "{self.table}" GROUP BY ALL HAVING count(*) > 1)'
+
+
+def checked_keys() -> list[CheckedKey]:
+    """Every unique key the models declare as checked, not enforced."""
+    return [
+        CheckedKey(table.name, tuple(columns))
+        for table in Base.metadata.sorted_tables
+        for columns in table.info.get("checked_unique", [])
+    ]
+
+
+def find_repeated_keys(con: duckdb.DuckDBPyConnection) -> list[tuple[CheckedKey, int]]:
+    """The checked keys that repeat, with how many key values repeat (empty: every key is unique)."""
+    found = [(key, int(con.execute(key.repeated_sql()).fetchall()[0][0])) for key in checked_keys()]
+    return [(key, repeated) for key, repeated in found if repeated]
 
 
 def find_orphans(con: duckdb.DuckDBPyConnection) -> list[Orphans]:

@@ -197,3 +197,56 @@ def test_db_check_names_the_relation_an_orphan_row_breaks(warehouse: Path, tmp_p
     result = cgdw("db", "check", "--db", str(db))
     assert result.returncode == 1
     assert "baseline.patient_id: 1 rows point at no patient.patient_id" in result.stderr + result.stdout
+
+
+def test_variant_annotation_key_is_checked_not_indexed_and_db_check_finds_a_repeat(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    """Migration 0014: the UNIQUE index of variant_annotation cost more than the loads; the merge inserts
+    only new keys, and `cgdw db check` counts repeated keys instead."""
+    import shutil
+
+    from tests.helpers import cgdw
+
+    db = tmp_path / "repeat.duckdb"
+    shutil.copy(warehouse, db)
+    with duckdb.connect(str(db)) as con:
+        unique = con.execute(
+            "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'variant_annotation' "
+            "AND constraint_type = 'UNIQUE'"
+        )
+        assert unique.fetchall() == [(0,)]
+    assert cgdw("db", "check", "--db", str(db)).returncode == 0
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            "INSERT INTO variant_annotation SELECT * REPLACE (variant_annotation_id + 1000000 AS "
+            "variant_annotation_id) FROM variant_annotation LIMIT 1"
+        )
+    result = cgdw("db", "check", "--db", str(db))
+    assert result.returncode == 1
+    assert "variant_annotation (variant_id, transcript_accession, annotation_source): 1 key values" in (
+        result.stderr + result.stdout
+    )
+
+
+def test_migration_0014_keeps_every_annotation_and_its_downgrade_restores_the_index(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    db = tmp_path / "down.duckdb"
+    shutil.copy(warehouse, db)
+    with duckdb.connect(str(db), read_only=True) as con:
+        before = con.execute("SELECT * FROM variant_annotation ORDER BY ALL").fetchall()
+    assert before
+    database.downgrade(db, "0013")
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT * FROM variant_annotation ORDER BY ALL").fetchall() == before
+        unique = con.execute(
+            "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'variant_annotation' "
+            "AND constraint_type = 'UNIQUE'"
+        )
+        assert unique.fetchall() == [(1,)]
+    database.upgrade(db)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT * FROM variant_annotation ORDER BY ALL").fetchall() == before

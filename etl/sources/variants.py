@@ -287,21 +287,36 @@ class VariantStage:
             "protein_position, amino_acids, is_canonical, is_mane_select, is_selected, selection_rule, "
             "annotation_source"
         )
+        key = "assembly, chrom, pos, ref, alt, transcript_accession, annotation_source"
+        staged, distinct = con.execute(
+            f"SELECT count(*), count(DISTINCT ({key})) FROM {self.ANNOTATIONS}"
+        ).fetchall()[0]
+        # One row per (variant, transcript, source): a variant staged by several batches (a MAF read in
+        # slices, other samples) is annotated once. Without a repeated key (a VCF: a repeated variant is
+        # quarantined) the DISTINCT ON and its sort are skipped; they were most of the merge's time.
+        pick = (
+            ""
+            if staged == distinct
+            else "DISTINCT ON (v.variant_id, a.transcript_accession, a.annotation_source)"
+        )
+        order = (
+            ""
+            if staged == distinct
+            else "ORDER BY v.variant_id, a.transcript_accession, a.annotation_source, a.is_selected DESC"
+        )
         return int(
             fetch_value(
                 con,
                 f"""
                 INSERT INTO variant_annotation (variant_id, {columns}, etl_run_id, source_file_id)
-                -- One row per (variant, transcript, source): a variant staged by several batches (a MAF
-                -- read in slices, other samples) is annotated once.
-                SELECT DISTINCT ON (v.variant_id, a.transcript_accession, a.annotation_source)
+                SELECT {pick}
                     v.variant_id, {", ".join(f"a.{c.strip()}" for c in columns.split(","))}, $run, $file
                 FROM {self.ANNOTATIONS} AS a JOIN variant AS v USING (assembly, chrom, pos, ref, alt)
                 WHERE NOT EXISTS (
                     SELECT 1 FROM variant_annotation AS x WHERE x.variant_id = v.variant_id
                       AND x.transcript_accession = a.transcript_accession
                       AND x.annotation_source = a.annotation_source)
-                ORDER BY v.variant_id, a.transcript_accession, a.annotation_source, a.is_selected DESC
+                {order}
                 """,
                 {"run": run_id, "file": source_file_id},
             )
