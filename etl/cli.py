@@ -372,7 +372,8 @@ def db_check(db: DbOption = None) -> None:
             f"{len(repeated)} of {len(checked_keys())} unique keys repeat"
         )
     _say(
-        f"{path}: all {len(relations())} relations hold (no orphan rows), all {len(checked_keys())} unique keys too"
+        f"{path}: all {len(relations())} relations hold (no orphan rows), "
+        f"all {len(checked_keys())} checked unique keys too"
     )
 
 
