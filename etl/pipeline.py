@@ -11,6 +11,7 @@ so a killed pipeline leaves only whole files loaded, and the next run loads the 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import difflib
 import fcntl
@@ -32,7 +33,7 @@ from etl.load import DEFAULT_MAX_REJECT_FRACTION
 from etl.load import EXIT_QUARANTINED as LOAD_QUARANTINED
 from etl.load.framework import Progress
 from etl.sources.registry import LAYOUT_KINDS, SOURCE_KINDS, dependency_order, source_kind
-from etl.warehouse import Publication, publication_deferred
+from etl.warehouse import Publication, one_writer, publication_deferred
 
 # Exit codes for cron and systemd (documented in docs/scheduling.md and `cgdw pipeline run --help`).
 EXIT_OK = 0  # every file loaded cleanly, or nothing new
@@ -634,13 +635,46 @@ def _load_all(
     say: Progress,
     files_done: Callable[[int, int], None],
 ) -> None:
-    from etl.sources.registry import load_source
-
-    config = result.config
     pending = [f for f in result.files if f.status == "pending"]
     for outcome in result.files:
         if outcome.status != "pending":
             log.write(outcome.log_record())
+    if not pending:
+        files_done(0, 0)
+        return
+    with contextlib.ExitStack() as writer:
+        try:
+            # One connection for every file (each still its own run and transaction).
+            writer.enter_context(one_writer(result.db_path))
+        except WarehouseLocked as exc:
+            _stop_locked(result, pending, 0, str(exc), log)
+            return
+        _load_pending(result, pending, secret, log, say, files_done)
+
+
+def _stop_locked(
+    result: PipelineResult, pending: list[FileOutcome], index: int, message: str, log: RunLog
+) -> None:
+    """A manual `cgdw load` holds the warehouse: stop; what is left is new for the next run."""
+    pending[index].status, pending[index].message = "skipped", message
+    for later in pending[index + 1 :]:
+        later.status, later.message = "skipped", "warehouse busy: next run"
+    for outcome in pending[index:]:
+        log.write(outcome.log_record())
+    result.exit_code = EXIT_LOCKED
+
+
+def _load_pending(
+    result: PipelineResult,
+    pending: list[FileOutcome],
+    secret: bytes | None,
+    log: RunLog,
+    say: Progress,
+    files_done: Callable[[int, int], None],
+) -> None:
+    from etl.sources.registry import load_source
+
+    config = result.config
     for index, outcome in enumerate(pending, start=1):
         files_done(index - 1, len(pending))
         source = outcome.source
@@ -663,14 +697,7 @@ def _load_all(
             # checks quarantine the rows that needed what this file would have loaded.
             outcome.status, outcome.message = "rejected", exc.reason
         except WarehouseLocked as exc:
-            # A manual `cgdw load` got in between two files: stop; what is left is new for the next run.
-            outcome.status, outcome.message = "skipped", str(exc)
-            for later in pending[index:]:
-                later.status, later.message = "skipped", "warehouse busy: next run"
-            log.write(outcome.log_record())
-            for later in pending[index:]:
-                log.write(later.log_record())
-            result.exit_code = EXIT_LOCKED
+            _stop_locked(result, pending, index - 1, str(exc), log)
             return
         else:
             outcome.run_id = report.run_id

@@ -15,6 +15,7 @@ import hmac
 import os
 import re
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -182,10 +183,24 @@ def patient_key(secret: bytes, trial_group: str, source_patient_id: str) -> str:
 
 
 def patient_keys(secret: bytes, trial_group: pl.Expr, source_patient_id: pl.Expr) -> pl.Expr:
-    """Vectorised `patient_key` as a polars expression.
+    """Vectorised `patient_key` as a polars expression: the same bytes, computed in Rust.
 
-    The HMAC is keyed once and copied per value (re-keying was half the cost), each distinct message is
-    hashed once (a patient has many rows in most files), and one Python call handles the whole batch."""
+    polars-hash's HMAC-SHA256 runs over the column in native code (0.3 s per million ids against 2 s for a
+    Python loop over `hmac`); it takes its key as text, so a secret that is not UTF-8 (a binary key file)
+    keys the batch in Python instead, each distinct message once."""
+    message = pl.concat_str([trial_group, source_patient_id], separator=":")
+    try:
+        text_key = secret.decode("utf-8")
+    except UnicodeDecodeError:
+        return message.map_batches(_python_keys(secret), return_dtype=pl.String)
+    import polars_hash  # noqa: F401 (registers the `chash` namespace)
+
+    return message.chash.hmac_sha256(key=text_key)  # type: ignore[attr-defined]
+
+
+def _python_keys(secret: bytes) -> Callable[[pl.Series], pl.Series]:
+    """The batch function keying messages with Python's `hmac`: keyed once and copied per value, each
+    distinct message hashed once."""
     keyed = hmac.new(secret, digestmod=hashlib.sha256)
 
     def key(message: str) -> str:
@@ -197,9 +212,7 @@ def patient_keys(secret: bytes, trial_group: pl.Expr, source_patient_id: pl.Expr
         keys = {m: key(m) for m in messages.unique().drop_nulls().to_list()}
         return pl.Series([None if m is None else keys[m] for m in messages.to_list()], dtype=pl.String)
 
-    return pl.concat_str([trial_group, source_patient_id], separator=":").map_batches(
-        key_batch, return_dtype=pl.String
-    )
+    return key_batch
 
 
 TOMBSTONE_PREFIX = "cgdw-purged:"
@@ -208,6 +221,13 @@ TOMBSTONE_PREFIX = "cgdw-purged:"
 def tombstone(patient_key: str) -> str:
     """What a purge keeps of a patient: SHA-256 of a purge prefix and the key, never the key itself."""
     return hashlib.sha256(f"{TOMBSTONE_PREFIX}{patient_key}".encode()).hexdigest()
+
+
+def tombstones(patient_key: pl.Expr) -> pl.Expr:
+    """Vectorised `tombstone`, in native code."""
+    import polars_hash  # noqa: F401 (registers the `chash` namespace)
+
+    return pl.concat_str([pl.lit(TOMBSTONE_PREFIX), patient_key]).chash.sha2_256()  # type: ignore[attr-defined]
 
 
 SAMPLE_TOMBSTONE_PREFIX = "cgdw-purged-sample:"

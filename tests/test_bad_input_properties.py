@@ -822,3 +822,20 @@ def test_a_vcf_header_line_without_id_is_refused(db_path: Path, tmp_path: Path) 
     with pytest.raises(CgdwError, match=r"line 2: the ##contig header line has no ID$"):
         load_source(db_path, "vcf", bad)
     assert fingerprint(db_path) == before
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    lines=st.lists(st.lists(st.text(alphabet="ab \t;", max_size=3), max_size=4), max_size=6),
+    end=st.sampled_from(["", "\n", "\n\n"]),
+    delimiter=st.sampled_from(["\t", ";"]),
+)
+def test_the_fast_ragged_line_check_says_what_the_csv_module_says(
+    lines: list[list[str]], end: str, delimiter: str
+) -> None:
+    """Issue 16: files without quotes are checked by counting delimiters in polars; quoted files by the
+    csv module. On any text without quotes both must name the same first ragged line (or none)."""
+    from etl.load.readers import _ragged_line, _ragged_line_quoted
+
+    text = "\n".join(delimiter.join(fields) for fields in lines) + end
+    assert _ragged_line(text, delimiter) == _ragged_line_quoted(text, delimiter)

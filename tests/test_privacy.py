@@ -41,6 +41,32 @@ def test_the_vectorised_key_is_the_hmac_of_each_row() -> None:
     assert plain == hmac.new(SECRET, b"GRAALL:17", "sha256").hexdigest()
 
 
+@pytest.mark.parametrize(
+    "secret",
+    [
+        b"Jefe" * 4,  # RFC 4231 test case 2's key, made long enough for cgdw
+        b"k" * 131,  # longer than SHA-256's block: HMAC hashes the key first (RFC 4231 case 6)
+        "clé-secrète-ünïcode".encode(),
+        b"\xaa" * 20,  # not UTF-8: keyed in Python, the same bytes
+    ],
+)
+def test_the_native_key_equals_pythons_hmac_for_every_kind_of_secret(secret: bytes) -> None:
+    """Keys made before the native HMAC (issue 16) must stay the keys of the same patients."""
+    ids = [f"G{n:05d}" for n in range(500)] + ["Ωmega-7", "a:b", ""]
+    rows = pl.DataFrame({"group": ["GRAALL"] * len(ids), "id": ids})
+    keys = rows.select(patient_keys(secret, pl.col("group"), pl.col("id")))[:, 0].to_list()
+    assert keys == [hmac.new(secret, f"GRAALL:{i}".encode(), "sha256").hexdigest() for i in ids]
+
+
+def test_rfc_4231_test_case_2() -> None:
+    """The native HMAC against the published vector (key "Jefe", data "what do ya want for nothing?")."""
+    import polars_hash  # noqa: F401 (the message has no ":" to split at: the HMAC itself is tested)
+
+    message = pl.DataFrame({"m": ["what do ya want for nothing?"]})
+    digest = message.select(pl.col("m").chash.hmac_sha256(key="Jefe")).item()  # type: ignore[attr-defined]
+    assert digest == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+
+
 def test_the_key_comes_from_the_environment_or_a_key_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -306,3 +332,11 @@ def test_a_warehouse_without_a_recorded_key_refuses_until_a_key_proves_itself(
     with pytest.raises(KeyMismatch, match="not the one this warehouse was built with"):
         load_source(db, "lab", newer, secret=other)
     assert load_source(db, "lab", newer).rows_loaded
+
+
+def test_the_vectorised_tombstone_is_the_one_a_purge_keeps() -> None:
+    from etl.privacy import tombstone, tombstones
+
+    keys = [patient_key(SECRET, "GRAALL", str(n)) for n in range(50)]
+    made = pl.DataFrame({"key": keys}).select(tombstones(pl.col("key")))[:, 0].to_list()
+    assert made == [tombstone(k) for k in keys]

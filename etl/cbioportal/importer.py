@@ -65,7 +65,7 @@ from etl.load.records import RULE_EXPLANATIONS
 from etl.load.snapshot import merge_snapshot
 from etl.load.transform import ISSUE_SCHEMA, issues_where
 from etl.load.validation import schema_issues
-from etl.privacy import identifier_columns, load_pseudonym_key
+from etl.privacy import identifier_columns, load_pseudonym_key, patient_keys
 from etl.sources.copy_number import REFERENCE_EXONS, merge_calls
 from etl.sources.samples import SampleManifestLoader
 from queries.mrd import is_status_column
@@ -447,10 +447,7 @@ class CbioPatientLoader(SourceLoader):
             parts={"attributes": values},
             fact_issues=pl.concat([endpoint_issues, relapse_issues, value_issues]),
         )
-        yield linking.without_purged_patients(
-            batch, batch.raw, pl.lit(self.study.trial_group), pl.col("PATIENT_ID"), self.secret, self.purged,
-            self.warnings,
-        )  # fmt: skip
+        yield _without_purged_patients(batch, self.study.trial_group, self.secret, self.purged, self.warnings)
 
     def prepare(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         self.purged = purged_tombstones(con)
@@ -592,6 +589,16 @@ def _diagnosis(value: str) -> str:
     """A canonical diagnosis whatever its case (aml -> AML); any other code as given (the list is open)."""
     canonical = {d.upper(): d for d in DIAGNOSES}
     return canonical.get(value.strip().upper(), value.strip())
+
+
+def _without_purged_patients(
+    batch: Batch, trial_group: str, secret: bytes, purged: set[str], warnings: list[str]
+) -> Batch:
+    """The batch without the rows of purged patients (their keys made only when some patient was purged)."""
+    if not purged:
+        return batch
+    keys = patient_keys(secret, pl.lit(trial_group), pl.col("PATIENT_ID")).alias("patient_key")
+    return linking.without_purged_patients(batch, batch.raw.select(LINE, keys), purged, warnings)
 
 
 def purged_tombstones(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -738,10 +745,7 @@ class CbioSampleLoader(SampleManifestLoader):
             parts={"attributes": values},
             fact_issues=value_issues,
         )
-        yield linking.without_purged_patients(
-            batch, batch.raw, pl.lit(self.study.trial_group), pl.col("PATIENT_ID"), self.secret, self.purged,
-            self.warnings,
-        )  # fmt: skip
+        yield _without_purged_patients(batch, self.study.trial_group, self.secret, self.purged, self.warnings)
 
     def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:
         counts = super().write(con, batch, ctx)

@@ -9,22 +9,47 @@ import polars as pl
 from etl.load.framework import Batch, LoadContext
 from etl.load.readers import LINE
 from etl.load.transform import issues_where
-from etl.privacy import patient_keys, tombstone
+from etl.privacy import patient_keys, tombstones
 from etl.warehouse import fetch_value, query_frame
 
 
 def with_patient_key(records: pl.DataFrame, secret: bytes, trial_group: pl.Expr) -> pl.DataFrame:
+    """`records` with the patient_key of each row's (trial group, source_patient_id); records that have it
+    already (TabularLoader computes it once per batch) are returned as they are."""
+    if "patient_key" in records.columns:
+        return records
     return records.with_columns(
         patient_keys(secret, trial_group, pl.col("source_patient_id")).alias("patient_key")
     )
 
 
+def with_patient_id(con: duckdb.DuckDBPyConnection, records: pl.DataFrame) -> pl.DataFrame:
+    """`records` (with patient_key) with the patient_id of each row (NULL: no such patient), resolved once:
+    one join of the file's distinct keys with `patient`, so that the merges that follow read an integer
+    instead of joining 64-character keys again in every statement."""
+    keys = records.select(pl.col("patient_key").unique().drop_nulls())
+    con.register("cgdw_patient_keys", keys.to_arrow())
+    try:
+        ids = query_frame(
+            con,
+            "SELECT patient_key, patient_id FROM cgdw_patient_keys JOIN patient USING (patient_key)",
+        )
+    finally:
+        con.unregister("cgdw_patient_keys")
+    return records.join(
+        ids.cast({"patient_id": pl.Int32}), on="patient_key", how="left", maintain_order="left"
+    )
+
+
 def stage(con: duckdb.DuckDBPyConnection, name: str, records: pl.DataFrame) -> str:
-    """Register `records` (with patient_key) for SQL and return a SELECT of them joined to patient_id.
+    """Register `records` (with patient_key, or already with patient_id) for SQL and return a SELECT of the
+    rows of known patients with their patient_id.
 
     Arrow registration, not CREATE TABLE AS: a CTAS staging table inside the load transaction hits a
     DuckDB 2.0 wrong-result bug (shared/stack-notes.md)."""
     con.register(name, records.to_arrow())
+    if "patient_id" in records.columns:
+        return f"SELECT * FROM {name} WHERE patient_id IS NOT NULL"
     return stage_sql(name)
 
 
@@ -123,17 +148,14 @@ def unknown_sample_issues(records: pl.DataFrame, column: str) -> pl.DataFrame:
     )
 
 
-def without_purged_patients(
-    batch: Batch, rows: pl.DataFrame, trial_group: pl.Expr, source_patient_id: pl.Expr, secret: bytes,
-    purged: set[str], warnings: list[str],
-) -> Batch:  # fmt: skip
-    """The batch without the lines of purged patients (`rows`: a frame of the batch with `_line` and what
-    the two expressions read): neither loaded nor quarantined (a quarantined row keeps the source values),
-    only counted in a warning. A later export or a re-import never brings a purged patient back."""
+def without_purged_patients(batch: Batch, rows: pl.DataFrame, purged: set[str], warnings: list[str]) -> Batch:
+    """The batch without the lines of purged patients (`rows`: a frame of the batch with `_line` and
+    patient_key): neither loaded nor quarantined (a quarantined row keeps the source values), only counted
+    in a warning. A later export or a re-import never brings a purged patient back."""
     if not purged or rows.is_empty():
         return batch
-    keys = rows.select(LINE, patient_keys(secret, trial_group, source_patient_id).alias("key"))
-    gone = keys.filter(pl.col("key").map_elements(tombstone, return_dtype=pl.String).is_in(list(purged)))
+    keys = rows.select(LINE, pl.col("patient_key").alias("key"))
+    gone = keys.filter(tombstones(pl.col("key")).is_in(list(purged)))
     if gone.is_empty():
         return batch
     warnings.append(

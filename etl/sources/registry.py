@@ -262,17 +262,18 @@ def load_sources(
     file_progress: Callable[[int, Path], Progress | None] | None = None,
     **options: Any,
 ) -> list[LoadReport | FileRejected]:
-    """Several files of one kind (`cgdw load vcf batch_*.vcf`): one ETL run per file, in the order given, as
-    `load_source` loads each; published once, after the last (docs/concurrency.md). A rejected file does
-    not hold back the others, as in a pipeline run: its FileRejected takes its place in the result.
+    """Several files of one kind (`cgdw load vcf batch_*.vcf`): one ETL run and one transaction per file, in
+    the order given, as `load_source` loads each, through one connection (`one_writer`); published once,
+    after the last (docs/concurrency.md). A rejected file does not hold back the others, as in a pipeline
+    run: its FileRejected takes its place in the result.
 
     `file_progress(index, path)` gives the progress callback of each file (index from 0)."""
-    from etl.warehouse import publication_deferred
+    from etl.warehouse import one_writer, publication_deferred
 
     if len(paths) > 1 and options.get("export_date"):
         raise CgdwError("--export-date dates one file: load the files one by one, each with its own date")
     results: list[LoadReport | FileRejected] = []
-    with publication_deferred(db_path):
+    with publication_deferred(db_path), one_writer(db_path):
         for index, path in enumerate(paths):
             progress = file_progress(index, path) if file_progress else None
             try:
