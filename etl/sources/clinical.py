@@ -274,8 +274,11 @@ class ClinicalLoader(TabularLoader):
         records = batch.records
         assert self.trial_group is not None
         keyed = linking.with_patient_key(records, self.secret, pl.lit(self.trial_group))
-        source = linking.stage(con, STAGE, keyed.rename({LINE: "source_line"}))
+        linking.stage(con, STAGE, keyed.rename({LINE: "source_line"}))
         new_patients = linking.create_missing_patients(con, STAGE, self.trial_group, ctx)
+        # Every patient exists now: resolve their ids once, for the six merges below.
+        resolved = linking.with_patient_id(con, keyed).rename({LINE: "source_line"})
+        source = linking.stage(con, STAGE, resolved)
         in_file = f"SELECT patient_id FROM ({source})"
 
         def merge(table: str, columns: dict[str, str]) -> dict[str, int]:
@@ -356,7 +359,7 @@ class ClinicalLoader(TabularLoader):
         return counts
 
     def finish(self, con: duckdb.DuckDBPyConnection, ctx: LoadContext) -> dict[str, Any]:
-        in_file = f"SELECT patient_id FROM ({linking.stage_sql(STAGE)})"
+        in_file = f"SELECT patient_id FROM {STAGE}"  # registered by write, with patient ids resolved
         absent = [
             key
             for (key,) in con.execute(
