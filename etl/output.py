@@ -20,11 +20,10 @@ import polars as pl
 from rich.console import Console, RenderableType
 from rich.table import Table
 
-from etl.analysis.cohort import p_statement
-from etl.analysis.labels import Labels
 from etl.errors import CgdwError
 
 if TYPE_CHECKING:
+    from etl.analysis.labels import Labels
     from etl.analysis.outcomes import OutcomeResult
     from etl.analysis.table1 import Table1
 
@@ -294,6 +293,8 @@ def outcomes_parts(result: OutcomeResult) -> tuple[str, str, str, list[str]]:
         f"{landmark}; {result.horizon_years:g}-year estimates"
     )
     t = result.test
+    from etl.analysis.cohort import p_statement  # not at import: `cgdw load` needs none of the analyses
+
     test = f"{t.name}: statistic {t.statistic:.3f}, df {t.df}, {p_statement(t.p_value)}"
     notes = [
         f"CI: {result.ci_method}.",

@@ -21,6 +21,30 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
+from schema.vocabulary import (  # noqa: F401 (re-exported: the models' code lists)
+    ASSEMBLIES,
+    ATTRIBUTE_ENTITIES,
+    ATTRIBUTE_TYPES,
+    AUDIT_TABLES,
+    CN_METHODS,
+    CN_TYPES,
+    CONSENT,
+    DEATH_CAUSES,
+    DIAGNOSES,
+    EVENT_TYPES,
+    MARKER_RESULTS,
+    MRD_METHODS,
+    MRD_QUALITATIVE,
+    REPORTED_ENDPOINTS,
+    RESPONSE,
+    RUN_KINDS,
+    RUN_STATUS,
+    SAMPLE_TYPES,
+    SEX,
+    TCR_GROUPS,
+    TISSUES,
+)
+
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(
@@ -43,37 +67,6 @@ def surrogate_key(table: str) -> Mapped[int]:
 def codes(column: str, values: tuple[str, ...], name: str | None = None) -> sa.CheckConstraint:
     quoted = ", ".join(f"'{v}'" for v in values)
     return sa.CheckConstraint(f"{column} IN ({quoted})", name=name or f"{column}_code")
-
-
-SEX = ("M", "F")
-DIAGNOSES = ("T-ALL", "T-LBL", "B-ALL", "AML", "MPAL", "other")
-CONSENT = ("given", "withdrawn")
-RESPONSE = ("good", "poor")
-EVENT_TYPES = ("relapse", "death", "last_follow_up")
-DEATH_CAUSES = ("leukemia", "toxicity", "infection", "other")
-MARKER_RESULTS = ("positive", "negative", "not_done")
-TCR_GROUPS = ("immature", "cortical", "mature_ab", "mature_gd")
-# The data manager's tables: what was loaded, when, by whom, what was quarantined. Not on the analysts'
-# surface (etl/surface.py): the quarantine keeps raw source rows, file names can carry patient numbers.
-AUDIT_TABLES = (
-    "etl_run", "source_file", "rejected_record", "view_version", "view_materialization", "purged_patient",
-    "key_fingerprint", "cohort_release", "publication",
-)  # fmt: skip
-RUN_STATUS = ("running", "succeeded", "failed")
-# What a run did (etl/ledger.py); only views_apply changes no data.
-RUN_KINDS = ("load", "views_apply", "consent", "purge")
-ASSEMBLIES = ("GRCh37", "GRCh38")
-SAMPLE_TYPES = ("diagnosis", "remission", "relapse", "germline", "follow_up")
-TISSUES = ("bone_marrow", "peripheral_blood", "lymph_node", "other")
-CN_TYPES = ("deletion", "homozygous_deletion", "gain", "amplification", "neutral")
-CN_METHODS = ("NGS", "MLPA", "aCGH", "SNP_array")
-MRD_METHODS = ("ASO-PCR", "ddPCR", "MFC", "LSC-MFC", "NGS-IGTCR")
-MRD_QUALITATIVE = ("positive", "positive_not_quantifiable", "negative", "not_done", "indeterminate")
-# Declared attributes (the data dictionary, `attribute`): what a value is and what it describes.
-ATTRIBUTE_TYPES = ("categorical", "boolean", "number", "integer", "day", "text")
-ATTRIBUTE_ENTITIES = ("patient", "sample")
-# Endpoints a source reports ready-made (cBioPortal EFS_*, DFS_*, PFS_*), beside the ones cgdw derives.
-REPORTED_ENDPOINTS = ("efs", "dfs", "pfs")
 
 
 # --- ETL audit ------------------------------------------------------------------------------------

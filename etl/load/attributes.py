@@ -33,7 +33,7 @@ from etl.load.layout import DeclaredAttribute, Layout
 from etl.load.readers import LINE
 from etl.load.snapshot import MergeCounts, merge_snapshot
 from etl.load.transform import ISSUE_SCHEMA, empty_issues, issues_where, parse_number, quoted
-from schema.models import ATTRIBUTE_ENTITIES, ATTRIBUTE_TYPES
+from schema.vocabulary import ATTRIBUTE_ENTITIES, ATTRIBUTE_TYPES
 
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
 # Stored value columns, by data type (one of them is set per row).

@@ -11,7 +11,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
 
-from schema.models import (
+from schema.vocabulary import (
     ASSEMBLIES,
     CN_METHODS,
     CN_TYPES,

@@ -24,7 +24,7 @@ from etl.load.snapshot import merge_snapshot
 from etl.load.tabular import TabularLoader
 from etl.load.transform import RELATIVE_TYPES, days_between, issues_where, parse_field, quoted, unlisted_codes
 from etl.warehouse import fetch_value, query_frame
-from schema.models import DIAGNOSES
+from schema.vocabulary import DIAGNOSES
 
 # Each time since diagnosis and the date field it is counted from, when the layout gives dates.
 TIME_FIELDS = {

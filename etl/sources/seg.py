@@ -26,7 +26,7 @@ from etl.load.transform import finite, issues_where
 from etl.load.validation import schema_issues
 from etl.sources.copy_number import REFERENCE_EXONS, merge_calls
 from etl.sources.variants import normalise_chrom
-from schema.models import CN_METHODS
+from schema.vocabulary import CN_METHODS
 
 # Accepted header names of each SEG column (IGV's first).
 SEG_COLUMNS = {
