@@ -209,3 +209,47 @@ def test_a_file_already_loaded_can_still_be_validated(db_path: Path, tmp_path: P
     report = load(db_path, path, dry_run=True)
     assert report.dry_run and not report.noop and report.rows_loaded == 2
     assert fingerprint(db_path) == before
+
+
+def test_no_duckdb_progress_bar_can_reach_stdout(db_path: Path) -> None:
+    """DuckDB draws a progress bar on stdout when a statement runs for seconds (a million-record VCF's
+    merge did, in the middle of `cgdw load`'s output): every cgdw connection turns it off."""
+    from etl.warehouse import open_for_read, open_for_write
+
+    with open_for_write(db_path) as con:
+        assert con.execute("SELECT current_setting('enable_progress_bar')").fetchall() == [(False,)]
+    with open_for_read(db_path) as con:
+        assert con.execute("SELECT current_setting('enable_progress_bar')").fetchall() == [(False,)]
+
+
+def test_files_loaded_together_share_one_connection_and_each_is_its_own_run(
+    db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cgdw load KIND FILE...` (issue 16): one connection for the batch, one run and one transaction per
+    file; a rejected file among them is refused whole and the files around it load."""
+    import duckdb
+
+    import etl.warehouse
+    from etl.sources.registry import load_sources
+
+    first = write_graall(tmp_path / "graall_1.csv", ALIVE)
+    third = write_graall(tmp_path / "graall_3.csv", ALIVE, DEAD)
+    bad = tmp_path / "graall_2.csv"
+    bad.write_text("not;a;graall;export\n1;2;3;4\n", encoding="latin-1")
+    opened: list[Path] = []
+    connect = etl.warehouse._connect
+
+    def counting(path: Path, read_only: bool, external_access: bool = True) -> duckdb.DuckDBPyConnection:
+        opened.append(path)
+        return connect(path, read_only, external_access)
+
+    monkeypatch.setattr(etl.warehouse, "_connect", counting)
+    results = load_sources(db_path, "clinical", [first, bad, third], layout="graall")
+    assert [type(r).__name__ for r in results] == ["LoadReport", "FileRejected", "LoadReport"]
+    assert opened.count(db_path) == 2  # once for the three files (it was once each), once to publish
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        files = con.execute(
+            "SELECT f.file_name, r.status FROM source_file AS f JOIN etl_run AS r USING (etl_run_id) "
+            "ORDER BY f.source_file_id"
+        ).fetchall()
+    assert files == [("graall_1.csv", "succeeded"), ("graall_3.csv", "succeeded")]

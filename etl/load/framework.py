@@ -28,7 +28,7 @@ from etl.load.readers import LINE, FileInfo, file_info
 from etl.load.snapshot import newer_export
 from etl.load.transform import empty_issues
 from etl.privacy import check_key
-from etl.warehouse import fetch_value, open_for_write
+from etl.warehouse import LOAD_MEMORY_LIMIT, fetch_value, open_for_write
 
 Progress = Callable[[str], None]
 
@@ -230,6 +230,7 @@ def run_load(
     if report.export_date and report.export_date > ledger.utc_now().date() + dt.timedelta(days=1):
         raise FileRejected(path, f"export date {report.export_date} is in the future")
     with open_for_write(db_path) as con:
+        con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
         already = con.execute(
             """
             SELECT r.etl_run_id, r.rows_read, r.rows_loaded, r.rows_rejected
