@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from schema.models import AUDIT_TABLES, Base
+from schema.models import AUDIT_TABLES, CHECKED_KEY_TABLES, Base
 
 GROUPS = {
     "ETL audit": AUDIT_TABLES,
@@ -50,7 +50,7 @@ def _mermaid() -> list[str]:
 def _column_row(column: sa.Column[object]) -> str:
     flags = []
     if column.primary_key:
-        flags.append("PK")
+        flags.append("PK (checked, no index)" if column.table.name in CHECKED_KEY_TABLES else "PK")
     flags.extend(f"FK {fk.column.table.name}.{fk.column.name}" for fk in column.foreign_keys)
     if column.unique:
         flags.append("unique")

@@ -3,9 +3,10 @@
 The relations declared in schema/models.py are not FOREIGN KEY constraints in the database (migration
 0003 explains the DuckDB 2.0 cost that made us drop them). Loaders resolve every reference by joining on
 the referenced table, so an orphan cannot come from a load; `cgdw db check` proves it on a warehouse by
-counting, for every declared relation, the rows whose reference points at no row. Likewise the keys a
-model declares in `info["checked_unique"]` (an index that cost more than the loads, migration 0014): the
-loaders insert only keys not there yet, and `cgdw db check` counts the keys that repeat.
+counting, for every declared relation, the rows whose reference points at no row. Likewise the primary
+keys of the bulk fact tables (schema.models.CHECKED_KEY_TABLES) and the keys a model declares in
+`info["checked_unique"]`, whose indexes cost more than the loads (migration 0014): sequences and loaders
+make them unique, and `cgdw db check` counts the keys that repeat.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import duckdb
 import sqlalchemy as sa
 
-from schema.models import Base
+from schema.models import CHECKED_KEY_TABLES, Base
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,16 @@ class CheckedKey:
 
 
 def checked_keys() -> list[CheckedKey]:
-    """Every unique key the models declare as checked, not enforced."""
-    return [
-        CheckedKey(table.name, tuple(columns))
-        for table in Base.metadata.sorted_tables
-        for columns in table.info.get("checked_unique", [])
-    ]
+    """Every unique key the database does not enforce: the primary keys of CHECKED_KEY_TABLES and the
+    keys the models declare in `info["checked_unique"]`."""
+    keys = []
+    for table in Base.metadata.sorted_tables:
+        if table.name in CHECKED_KEY_TABLES:
+            keys.append(CheckedKey(table.name, tuple(c.name for c in table.primary_key.columns)))
+        keys.extend(
+            CheckedKey(table.name, tuple(columns)) for columns in table.info.get("checked_unique", [])
+        )
+    return keys
 
 
 def find_repeated_keys(con: duckdb.DuckDBPyConnection) -> list[tuple[CheckedKey, int]]:

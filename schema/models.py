@@ -45,6 +45,15 @@ from schema.vocabulary import (  # noqa: F401 (re-exported: the models' code lis
     TISSUES,
 )
 
+# The tables loads write rows into by the hundred thousand: their primary keys (from sequences) are
+# checked by `cgdw db check`, not indexed in the database (migration 0014: the indexes cost more than
+# the loads).
+CHECKED_KEY_TABLES = (
+    "attribute_value", "baseline", "copy_number_call", "copy_number_segment", "enrolment", "immunophenotype",
+    "mrd_measurement", "oncogenetic_result", "outcome_event", "rejected_record", "reported_endpoint",
+    "treatment_response", "variant_annotation", "variant_call",
+)  # fmt: skip
+
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(

@@ -199,54 +199,76 @@ def test_db_check_names_the_relation_an_orphan_row_breaks(warehouse: Path, tmp_p
     assert "baseline.patient_id: 1 rows point at no patient.patient_id" in result.stderr + result.stdout
 
 
-def test_variant_annotation_key_is_checked_not_indexed_and_db_check_finds_a_repeat(
+def test_bulk_fact_keys_are_checked_not_indexed_and_db_check_finds_a_repeat(
     warehouse: Path, tmp_path: Path
 ) -> None:
-    """Migration 0014: the UNIQUE index of variant_annotation cost more than the loads; the merge inserts
-    only new keys, and `cgdw db check` counts repeated keys instead."""
+    """Migration 0014: the primary keys of the bulk fact tables and variant_annotation's UNIQUE key cost
+    more than the loads; sequences and the merges keep them unique, and `cgdw db check` counts repeats."""
     import shutil
 
+    from schema.models import CHECKED_KEY_TABLES
     from tests.helpers import cgdw
 
     db = tmp_path / "repeat.duckdb"
     shutil.copy(warehouse, db)
     with duckdb.connect(str(db)) as con:
-        unique = con.execute(
-            "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'variant_annotation' "
-            "AND constraint_type = 'UNIQUE'"
-        )
-        assert unique.fetchall() == [(0,)]
+        indexed = con.execute(
+            "SELECT DISTINCT table_name FROM duckdb_constraints() "
+            "WHERE constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
+        ).fetchall()
+    assert not {t for (t,) in indexed} & set(CHECKED_KEY_TABLES)
+    assert {"patient", "sample", "variant", "etl_run"} <= {t for (t,) in indexed}
     assert cgdw("db", "check", "--db", str(db)).returncode == 0
     with duckdb.connect(str(db)) as con:
         con.execute(
             "INSERT INTO variant_annotation SELECT * REPLACE (variant_annotation_id + 1000000 AS "
             "variant_annotation_id) FROM variant_annotation LIMIT 1"
         )
+        con.execute("INSERT INTO baseline SELECT * FROM baseline LIMIT 1")
     result = cgdw("db", "check", "--db", str(db))
     assert result.returncode == 1
-    assert "variant_annotation (variant_id, transcript_accession, annotation_source): 1 key values" in (
-        result.stderr + result.stdout
-    )
+    said = result.stderr + result.stdout
+    assert "variant_annotation (variant_id, transcript_accession, annotation_source): 1 key values" in said
+    assert "baseline (baseline_id): 1 key values are on more than one row" in said
 
 
-def test_migration_0014_keeps_every_annotation_and_its_downgrade_restores_the_index(
+def test_migration_0014_keeps_every_row_and_its_downgrade_restores_the_indexes(
     warehouse: Path, tmp_path: Path
 ) -> None:
     import shutil
 
+    from schema.models import CHECKED_KEY_TABLES
+
     db = tmp_path / "down.duckdb"
     shutil.copy(warehouse, db)
-    with duckdb.connect(str(db), read_only=True) as con:
-        before = con.execute("SELECT * FROM variant_annotation ORDER BY ALL").fetchall()
-    assert before
+
+    def contents() -> dict[str, list[tuple[object, ...]]]:
+        with duckdb.connect(str(db), read_only=True) as con:
+            return {
+                t: con.execute(f'SELECT * FROM "{t}" ORDER BY ALL').fetchall() for t in CHECKED_KEY_TABLES
+            }
+
+    def keys() -> int:
+        with duckdb.connect(str(db), read_only=True) as con:
+            return int(
+                con.execute(
+                    "SELECT count(*) FROM duckdb_constraints() "
+                    "WHERE constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
+                ).fetchall()[0][0]
+            )
+
+    def definitions(path: Path) -> dict[str, str]:
+        with duckdb.connect(str(path), read_only=True) as con:
+            rows = con.execute("SELECT table_name, sql FROM duckdb_tables()").fetchall()
+        return {t: sql for t, sql in rows if t in CHECKED_KEY_TABLES}
+
+    fresh = tmp_path / "at_0013.duckdb"
+    database.upgrade(fresh, "0013")
+    before, indexed = contents(), keys()
+    assert before["variant_annotation"] and before["baseline"]
     database.downgrade(db, "0013")
-    with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("SELECT * FROM variant_annotation ORDER BY ALL").fetchall() == before
-        unique = con.execute(
-            "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'variant_annotation' "
-            "AND constraint_type = 'UNIQUE'"
-        )
-        assert unique.fetchall() == [(1,)]
+    assert definitions(db) == definitions(fresh)  # the very DDL the older migrations' downgrades edit
+    assert contents() == before
+    assert keys() == indexed + len(CHECKED_KEY_TABLES) + 1  # every primary key, and the annotation's UNIQUE
     database.upgrade(db)
-    with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("SELECT * FROM variant_annotation ORDER BY ALL").fetchall() == before
+    assert contents() == before and keys() == indexed
