@@ -36,6 +36,13 @@ def issues_where(
 ) -> pl.DataFrame:
     """Issue rows for every row of `frame` where `failed` holds. A message built with pl.format from an
     empty value is NULL: it falls back to naming the column and the rule, never to no message at all."""
+    return lazy_issues_where(frame.lazy(), failed, column, value, rule, message).collect()
+
+
+def lazy_issues_where(
+    frame: pl.LazyFrame, failed: pl.Expr, column: str, value: pl.Expr, rule: str, message: pl.Expr
+) -> pl.LazyFrame:
+    """`issues_where` as a query: many of them concatenated run in one collect, side by side."""
     return frame.filter(failed).select(
         pl.col(LINE),
         pl.lit(column).alias("column"),
@@ -137,12 +144,12 @@ def quoted(raw: pl.Expr) -> pl.Expr:
     return pl.when(raw.str.len_chars() > SHOWN_CHARS).then(raw.str.slice(0, SHOWN_CHARS) + "…").otherwise(raw)
 
 
-def _parse_issue(frame: pl.DataFrame, spec: FieldSpec, layout: Layout, parsed: str) -> pl.DataFrame:
+def _parse_issue(frame: pl.LazyFrame, spec: FieldSpec, layout: Layout, parsed: str) -> pl.LazyFrame:
     raw = pl.col(spec.column)
     issues = []
     if spec.required:
         issues.append(
-            issues_where(
+            lazy_issues_where(
                 frame,
                 raw.is_null(),
                 spec.column,
@@ -153,7 +160,7 @@ def _parse_issue(frame: pl.DataFrame, spec: FieldSpec, layout: Layout, parsed: s
         )
     failed = raw.is_not_null() & pl.col(parsed).is_null()
     if spec.codes is not None and spec.codes.open:  # an open list rejects no code
-        return pl.concat(issues) if issues else empty_issues()
+        return pl.concat(issues) if issues else empty_issues().lazy()
     if spec.type in ("code", "flag"):
         assert spec.codes is not None
         failed = failed & ~raw.str.to_uppercase().is_in([code.upper() for code in spec.codes.missing])
@@ -167,7 +174,7 @@ def _parse_issue(frame: pl.DataFrame, spec: FieldSpec, layout: Layout, parsed: s
     elif spec.type in NUMBER_TYPES:
         ambiguous = failed & _ambiguous(raw, layout)
         issues.append(
-            issues_where(
+            lazy_issues_where(
                 frame,
                 ambiguous,
                 spec.column,
@@ -182,8 +189,8 @@ def _parse_issue(frame: pl.DataFrame, spec: FieldSpec, layout: Layout, parsed: s
             f"'{{}}' is not a {'whole ' if spec.type == 'integer' else ''}number", quoted(raw)
         )
     else:
-        return pl.concat(issues) if issues else empty_issues()
-    issues.append(issues_where(frame, failed, spec.column, raw, rule, message))
+        return pl.concat(issues) if issues else empty_issues().lazy()
+    issues.append(lazy_issues_where(frame, failed, spec.column, raw, rule, message))
     return pl.concat(issues)
 
 
@@ -193,7 +200,7 @@ EXCEL_ERRORS = (
 )  # fmt: skip
 
 
-def _spreadsheet_issues(frame: pl.DataFrame, spec: FieldSpec) -> pl.DataFrame:
+def _spreadsheet_issues(frame: pl.LazyFrame, spec: FieldSpec) -> pl.LazyFrame:
     """An error value or a formula (the xlsx reader leaves '=FORMULA' where the workbook holds no value it
     computed) is a problem, not an empty cell nor a value; a code list may still name an error value."""
     raw = pl.col(spec.column)
@@ -201,7 +208,7 @@ def _spreadsheet_issues(frame: pl.DataFrame, spec: FieldSpec) -> pl.DataFrame:
     errors = [error for error in EXCEL_ERRORS if error not in listed]
     return pl.concat(
         [
-            issues_where(
+            lazy_issues_where(
                 frame,
                 raw.str.to_uppercase().is_in(errors),
                 spec.column,
@@ -209,7 +216,7 @@ def _spreadsheet_issues(frame: pl.DataFrame, spec: FieldSpec) -> pl.DataFrame:
                 "excel_error",
                 pl.format("the cell holds the spreadsheet error {}: its formula failed", raw),
             ),
-            issues_where(
+            lazy_issues_where(
                 frame,
                 raw.str.starts_with("="),
                 spec.column,
@@ -230,12 +237,13 @@ def to_canonical(raw: pl.DataFrame, layout: Layout) -> tuple[pl.DataFrame, pl.Da
     error or formula first: one issue per cell is kept, and it says more than 'not a number')."""
     specs = {**layout.fields, **layout.markers}
     parsed = raw.with_columns(parse_field(spec, layout).alias(f"__{name}") for name, spec in specs.items())
+    checked = parsed.lazy()
     issues = pl.concat(
         [
-            *(_spreadsheet_issues(parsed, spec) for spec in specs.values()),
-            *(_parse_issue(parsed, spec, layout, f"__{name}") for name, spec in specs.items()),
+            *(_spreadsheet_issues(checked, spec) for spec in specs.values()),
+            *(_parse_issue(checked, spec, layout, f"__{name}") for name, spec in specs.items()),
         ]
-    )
+    ).collect()  # one query for every check of every field (a collect each cost 0.4 s a million rows)
     canonical = parsed.select(pl.col(LINE), *(pl.col(f"__{name}").alias(name) for name in specs))
     return canonical, issues
 
