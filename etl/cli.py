@@ -365,7 +365,8 @@ def db_check(db: DbOption = None) -> None:
         r = found.relation
         _warn(f"{r.table}.{r.column}: {found.rows} rows point at no {r.parent}.{r.parent_column}")
     for key, count in repeated:
-        _warn(f"{key.table} ({', '.join(key.columns)}): {count} key values are on more than one row")
+        values = "1 key value is" if count == 1 else f"{count} key values are"
+        _warn(f"{key.table} ({', '.join(key.columns)}): {values} on more than one row")
     if orphans or repeated:
         raise CgdwError(
             f"{path}: {len(orphans)} of {len(relations())} relations have orphan rows, "
@@ -513,9 +514,11 @@ def load_cbioportal(
 
 def _views_hint(db: Path, quiet: bool) -> None:
     """After a load: the analysts' views (stored copies, declared attributes) wait for `cgdw views apply`."""
+    if quiet:
+        return
     from etl.views import views_outdated
 
-    if not quiet and views_outdated(db):
+    if views_outdated(db):
         _say(
             f"the analysts' views are not current (new data or attributes): run `cgdw views apply --db {db}`"
         )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import duckdb
 
 from etl.warehouse import relation_columns
-from schema.models import AUDIT_TABLES, Base
+from schema.vocabulary import AUDIT_TABLES
 
 SCHEMA = "analyst"
 CONSENTED = (
@@ -46,6 +46,8 @@ def build_surface(con: duckdb.DuckDBPyConnection, views: list[str]) -> list[str]
     relations it offers. Runs inside the caller's transaction."""
     con.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
     con.execute(f"CREATE SCHEMA {SCHEMA}")
+    from schema.models import Base  # SQLAlchemy, only here: a load's views hint reads no model
+
     tables = [t.name for t in Base.metadata.sorted_tables if t.name not in AUDIT_TABLES]
     offered = []
     for relation in sorted([*tables, *views]):

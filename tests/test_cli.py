@@ -10,8 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from etl.cli import app
+from etl.synth import SynthResult
 from queries import load_definitions
-from tests.helpers import ALIVE, cgdw, write_graall
+from tests.helpers import ALIVE, TEST_KEY, cgdw, write_graall
 
 COMMANDS = [
     [], ["db"], ["db", "upgrade"], ["db", "downgrade"], ["db", "current"], ["db", "history"], ["load"],
@@ -355,3 +356,21 @@ def test_p_values_are_printed_in_one_style_everywhere(warehouse: Path) -> None:
         assert re.fullmatch(r"P (< \.001|= (\.\d{1,3}|1))", statement.rstrip(".,")), statement
     cells = re.findall(r"\| (<?\.?\d[\d.]*|<\.001) \|$", "\n".join(texts), flags=re.MULTILINE)
     assert not [c for c in cells if c.startswith("0.")], cells
+
+
+def test_a_load_imports_neither_sqlalchemy_nor_the_analyses(db_path: Path, cohort: SynthResult) -> None:
+    """Start-up is part of every load (issue 16): the load path, its summary and its views hint import no
+    SQLAlchemy, sqlglot or lifelines (0.3 s of SQLAlchemy came back through the views hint once)."""
+    import os
+    import sys
+
+    env = {**os.environ, "CGDW_PSEUDONYM_KEY": TEST_KEY}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "etl", "load", "clinical", str(cohort.files["graall"]),
+         "--protocol", "graall", "--db", str(db_path)],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "loaded" in done.stdout + done.stderr
+    assert "pandera" in imported  # the trace is real: the validation library is there
+    assert not {"sqlalchemy", "sqlglot", "lifelines", "alembic"} & imported

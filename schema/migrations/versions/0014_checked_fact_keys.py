@@ -50,7 +50,23 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table, ddl in _definitions().items():
+    definitions = _definitions()
+    for table in definitions:  # before any change: the indexes would refuse a repeated key half-way
+        keys = [f"{table}_id"] + (
+            ["variant_id, transcript_accession, annotation_source"] if table == "variant_annotation" else []
+        )
+        for key in keys:
+            repeated = op.get_bind().execute(
+                sa.text(
+                    f'SELECT count(*) FROM (SELECT {key} FROM "{table}" GROUP BY ALL HAVING count(*) > 1)'
+                )
+            )
+            if count := repeated.scalar_one():
+                raise RuntimeError(
+                    f"cannot downgrade below 0014: {table} has {count} repeated values of ({key}), which the "
+                    "older schema's index refuses (nothing was changed; `cgdw db check` lists them)"
+                )
+    for table, ddl in definitions.items():
         keys = f", PRIMARY KEY({table}_id)" + (ANNOTATION_UNIQUE if table == "variant_annotation" else "")
         body = ddl.replace(f"{table}_id INTEGER NOT NULL DEFAULT", f"{table}_id INTEGER DEFAULT")
         body = body[: body.rindex(")")]
