@@ -52,10 +52,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     definitions = _definitions()
     for table in definitions:  # before any change: the indexes would refuse a repeated key half-way
-        keys = [f"{table}_id"] + (
+        unique = [f"{table}_id"] + (
             ["variant_id, transcript_accession, annotation_source"] if table == "variant_annotation" else []
         )
-        for key in keys:
+        for key in unique:
             repeated = op.get_bind().execute(
                 sa.text(
                     f'SELECT count(*) FROM (SELECT {key} FROM "{table}" GROUP BY ALL HAVING count(*) > 1)'
