@@ -584,15 +584,22 @@ def run_pipeline(
         return result
     result.log_path = config.log or db_path.with_name(db_path.name + ".pipeline.jsonl")
     log = RunLog(result.log_path, f"{_iso(result.started_at)}/{os.getpid()}")
+    publications: list[Publication] = []
     with pipeline_lock(db_path, config.path) as stale:
         if stale:
             result.warnings.append(stale)
         try:
             result.files, result.empty_sources = find_files(config)
             say("looking up the files")
-            result.warnings += _classify(db_path, result.files)
+            try:
+                result.warnings += _classify(db_path, result.files)
+            except WarehouseLocked as exc:
+                # A `cgdw load` by hand holds the warehouse file: load nothing, as when it holds the lock.
+                _skip_all(result, str(exc))
             # Readers keep the state before the run until it ends, then see all of it at once.
             with publication_deferred(db_path) as published:
+                # (An error or Ctrl-C still publishes what was committed: the log says so below.)
+                publications = published
                 _load_all(result, secret, log, say, files_done or (lambda _done, _total: None))
                 if result.exit_code != EXIT_LOCKED and _views_needed(result):
                     from etl.views import apply_views
@@ -604,11 +611,13 @@ def run_pipeline(
                 say("publishing")
             result.publication = published[0] if published else None
         except BaseException as exc:
-            # The log says how the run ended even when it ends on an error (the CLI prints the error).
+            # The log says how the run ended even when it ends on an error (the CLI prints the error), with
+            # the exit code the process ends with (130 after Ctrl-C) and what it published on the way out.
             result.seconds = time.monotonic() - clock
-            log.write(
-                {**result.summary_record(), "exit_code": getattr(exc, "exit_code", 1), "error": str(exc)}
-            )
+            if publications:
+                result.publication = publications[0]
+            code = 130 if isinstance(exc, KeyboardInterrupt) else getattr(exc, "exit_code", 1)
+            log.write({**result.summary_record(), "exit_code": code, "error": str(exc) or type(exc).__name__})
             raise
     result.exit_code = _exit_code(result)
     result.seconds = time.monotonic() - clock
@@ -650,6 +659,16 @@ def _load_all(
             _stop_locked(result, pending, 0, str(exc), log)
             return
         _load_pending(result, pending, secret, log, say, files_done)
+
+
+def _skip_all(result: PipelineResult, message: str) -> None:
+    """Nothing could even be looked up: every file waits for the next run (its log lines come from
+    `_load_all`, which logs what is not pending and finds nothing pending)."""
+    for outcome in result.files:
+        if outcome.status == "pending":
+            outcome.status, outcome.message = "skipped", message
+            message = "warehouse busy: next run"
+    result.exit_code = EXIT_LOCKED
 
 
 def _stop_locked(

@@ -405,3 +405,59 @@ def test_the_scheduling_page_runs(tmp_path: Path, cohort: SynthResult) -> None:
         if '"summary"' in line
     ]
     assert [s["files"] for s in summaries] == [{"loaded": COHORT_FILES}, {"already_loaded": COHORT_FILES}]
+
+
+@pytest.mark.parametrize("held", ["write lock", "warehouse file"])
+def test_a_warehouse_busy_with_a_manual_load_skips_every_file_for_the_next_run(
+    site: Path, cohort: SynthResult, held: str
+) -> None:
+    """docs/scheduling.md: a `cgdw load` by hand holds the warehouse (its lock file, or DuckDB's own lock on
+    the file while it writes): the pipeline loads nothing, logs every file `skipped` and exits 75; the
+    files are new for the next run. (Holding the file used to end the run before the files were logged.)"""
+    drop(site, cohort)
+    db = site / "warehouse.duckdb"
+    holder = (
+        "from pathlib import Path; from etl.warehouse import write_lock; import time\n"
+        f"with write_lock(Path({str(db)!r})):\n    print('held', flush=True); time.sleep(120)"
+        if held == "write lock"
+        else f"import duckdb, time\ncon = duckdb.connect({str(db)!r})\nprint('held', flush=True)\n"
+        "time.sleep(120)"
+    )
+    process = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == "held"
+        run = subprocess.run(command(site), capture_output=True, text=True, env=environment())
+    finally:
+        process.kill()
+        process.wait()
+    assert run.returncode == pipeline.EXIT_LOCKED, run.stderr
+    files = [r for r in last_run(site) if r.get("event") == "file"]
+    assert len(files) == COHORT_FILES
+    assert {r["status"] for r in files} == {"skipped"}
+    assert count(site, "etl_run") == 0
+    assert subprocess.run(command(site), env=environment(), capture_output=True).returncode == 0
+    assert count(site, "patient") == PATIENTS
+
+
+def test_a_pipeline_interrupted_after_a_commit_logs_its_exit_and_what_it_published(
+    site: Path, cohort: SynthResult
+) -> None:
+    """Ctrl-C after the first file committed: the run publishes that file (readers must see a withdrawal
+    it may carry), and its log's summary says so, with the exit code the process ends with."""
+    drop(site, cohort)
+    marker = site / "reached"
+    env = environment({"CGDW_FAULT_POINT": "after_commit", "CGDW_FAULT_MARKER": str(marker)})
+    interrupted = subprocess.Popen(command(site), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert interrupted.poll() is None, interrupted.stderr.read() if interrupted.stderr else b""
+        assert time.monotonic() < deadline, "the pipeline never reached the fault point"
+        time.sleep(0.05)
+    os.kill(interrupted.pid, signal.SIGINT)
+    interrupted.wait(timeout=60)
+
+    summary = last_run(site)[-1]
+    assert summary["event"] == "summary"
+    assert summary["exit_code"] == 130 and interrupted.returncode in (130, -signal.SIGINT)
+    assert summary["published_after_run"] == 1
+    assert count(site, "source_file") == 1
