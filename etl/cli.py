@@ -1125,6 +1125,17 @@ def pipeline_run(
         result = pipeline.run_pipeline(
             config, db=db, key_file=key_file, dry_run=dry_run, progress=progress, files_done=counted
         )
+    # Why a busy warehouse stopped the run (another writer holds it): on stderr, so that cron mails it.
+    busy = next(
+        (
+            o.message
+            for o in result.files
+            if o.status == "skipped" and o.message != "warehouse busy: next run"
+        ),
+        None,
+    )
+    if busy and result.exit_code == pipeline.EXIT_LOCKED:
+        _warn(f"the warehouse is busy, the files not loaded are new for the next run: {busy}")
     if not quiet:
         for line in result.summary_lines():
             _say(line)
@@ -1132,7 +1143,7 @@ def pipeline_run(
         rejected = [outcome for outcome in result.files if outcome.status == "rejected"]
         for outcome in rejected:
             _error(f"{outcome.path}: file rejected, nothing loaded: {outcome.message}")
-        if result.exit_code and not rejected:  # one line, so that cron mails something
+        if result.exit_code and not rejected and not busy:  # one line, so that cron mails something
             _warn(f"{result.summary_lines()[0]}; log: {result.log_path}")
     if result.exit_code:
         raise typer.Exit(result.exit_code)

@@ -431,6 +431,8 @@ def test_a_warehouse_busy_with_a_manual_load_skips_every_file_for_the_next_run(
         process.kill()
         process.wait()
     assert run.returncode == pipeline.EXIT_LOCKED, run.stderr
+    busy = "is in use by another process" if held == "warehouse file" else "being written by another cgdw"
+    assert "the warehouse is busy" in run.stderr and busy in run.stderr
     files = [r for r in last_run(site) if r.get("event") == "file"]
     assert len(files) == COHORT_FILES
     assert {r["status"] for r in files} == {"skipped"}
