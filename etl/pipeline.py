@@ -645,41 +645,30 @@ def _load_all(
     files_done: Callable[[int, int], None],
 ) -> None:
     pending = [f for f in result.files if f.status == "pending"]
-    for outcome in result.files:
-        if outcome.status != "pending":
-            log.write(outcome.log_record())
-    if not pending:
-        files_done(0, 0)
-        return
     with contextlib.ExitStack() as writer:
-        try:
-            # One connection for every file (each still its own run and transaction).
-            writer.enter_context(one_writer(result.db_path))
-        except WarehouseLocked as exc:
-            _stop_locked(result, pending, 0, str(exc), log)
+        if pending:
+            try:
+                # One connection for every file (each still its own run and transaction): once it is
+                # held, no other writer can get in between two files.
+                writer.enter_context(one_writer(result.db_path))
+            except WarehouseLocked as exc:
+                _skip_all(result, str(exc))
+                pending = []
+        for outcome in result.files:
+            if outcome.status != "pending":
+                log.write(outcome.log_record())
+        if not pending:
+            files_done(0, 0)
             return
         _load_pending(result, pending, secret, log, say, files_done)
 
 
 def _skip_all(result: PipelineResult, message: str) -> None:
-    """Nothing could even be looked up: every file waits for the next run (its log lines come from
-    `_load_all`, which logs what is not pending and finds nothing pending)."""
+    """A `cgdw load` by hand holds the warehouse: every file not yet loaded waits for the next run."""
     for outcome in result.files:
         if outcome.status == "pending":
             outcome.status, outcome.message = "skipped", message
             message = "warehouse busy: next run"
-    result.exit_code = EXIT_LOCKED
-
-
-def _stop_locked(
-    result: PipelineResult, pending: list[FileOutcome], index: int, message: str, log: RunLog
-) -> None:
-    """A manual `cgdw load` holds the warehouse: stop; what is left is new for the next run."""
-    pending[index].status, pending[index].message = "skipped", message
-    for later in pending[index + 1 :]:
-        later.status, later.message = "skipped", "warehouse busy: next run"
-    for outcome in pending[index:]:
-        log.write(outcome.log_record())
     result.exit_code = EXIT_LOCKED
 
 
@@ -715,9 +704,6 @@ def _load_pending(
             # One bad file does not hold back the others; later kinds still run, and their own reference
             # checks quarantine the rows that needed what this file would have loaded.
             outcome.status, outcome.message = "rejected", exc.reason
-        except WarehouseLocked as exc:
-            _stop_locked(result, pending, index - 1, str(exc), log)
-            return
         else:
             outcome.run_id = report.run_id
             outcome.rows_read, outcome.rows_loaded, outcome.rows_rejected = (

@@ -33,6 +33,7 @@ from tests.helpers import (
     environment,
     fingerprint,
     scalar,
+    wait_for,
     write_config,
 )
 
@@ -316,11 +317,7 @@ def test_a_killed_pipeline_does_not_block_the_next_run_which_reports_it(
     # Hold the run inside its first file load (the framework's fault point), then kill it without mercy.
     env = environment({"CGDW_FAULT_POINT": "after_register", "CGDW_FAULT_MARKER": str(marker)})
     killed = subprocess.Popen(command(site), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    deadline = time.monotonic() + 60
-    while not marker.exists():
-        assert killed.poll() is None, killed.stderr.read() if killed.stderr else b""
-        assert time.monotonic() < deadline, "the pipeline never reached the fault point"
-        time.sleep(0.05)
+    wait_for(marker, killed)
     os.kill(killed.pid, signal.SIGKILL)
     killed.wait()
     assert f'"pid": {killed.pid}' in pipeline.lock_path(site / "warehouse.duckdb").read_text()
@@ -450,11 +447,7 @@ def test_a_pipeline_interrupted_after_a_commit_logs_its_exit_and_what_it_publish
     marker = site / "reached"
     env = environment({"CGDW_FAULT_POINT": "after_commit", "CGDW_FAULT_MARKER": str(marker)})
     interrupted = subprocess.Popen(command(site), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    deadline = time.monotonic() + 60
-    while not marker.exists():
-        assert interrupted.poll() is None, interrupted.stderr.read() if interrupted.stderr else b""
-        assert time.monotonic() < deadline, "the pipeline never reached the fault point"
-        time.sleep(0.05)
+    wait_for(marker, interrupted)
     os.kill(interrupted.pid, signal.SIGINT)
     interrupted.wait(timeout=60)
 
