@@ -84,6 +84,11 @@ consent_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(consent_app, name="consent")
+lake_app = typer.Typer(
+    help="The warehouse as a Parquet lake for Apache Spark: consented patients only (docs/scale-out.md).",
+    no_args_is_help=True,
+)
+app.add_typer(lake_app, name="lake")
 
 err = Console(stderr=True)
 out = Console()
@@ -129,6 +134,37 @@ class Table1Format(StrEnum):
     docx = "docx"
 
 
+class Engine(StrEnum):
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+# Where analyses and views run: the warehouse file, or a lake on Apache Spark (docs/scale-out.md).
+EngineOption = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        help="duckdb: the warehouse file (--db); spark: a lake written by `cgdw lake export` (--lake), on "
+        'Apache Spark (pip install -e ".[spark]" and Java 17+).',
+    ),
+]
+LakeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--lake", help="With --engine spark: the lake's directory. Default: $CGDW_LAKE.", show_default=False
+    ),
+]
+MasterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--master",
+        help="With --engine spark: local[N] or spark://host:7077, or sc://host:15002 for a cluster through "
+        "Spark Connect. Default: $SPARK_REMOTE if set, else local mode on this machine.",
+        show_default=False,
+    ),
+]
+
+
 # Lists of rows (query, runs, rejects, views list): a table on a terminal, CSV into a pipe or file.
 ListFormatOption = Annotated[
     OutputFormat | None,
@@ -141,6 +177,22 @@ DEFAULT_QUERY_LIMIT = 1000  # rows `cgdw query` shows unless told otherwise
 
 def _db(db: Path | None) -> Path:
     return database.resolve_db_path(db)
+
+
+def _source(db: Path | None, engine: Engine, lake: Path | None, master: str | None) -> Any:
+    """What an analysis reads: the warehouse file, or with --engine spark the lake (etl.spark.Lake)."""
+    if engine is Engine.duckdb:
+        if lake is not None or master is not None:
+            raise typer.BadParameter("--lake and --master go with --engine spark")
+        return _db(db)
+    chosen = lake or (Path(os.environ["CGDW_LAKE"]) if os.environ.get("CGDW_LAKE") else None)
+    if chosen is None:
+        raise typer.BadParameter(
+            "--engine spark reads a lake: give --lake DIR (written by `cgdw lake export`)"
+        )
+    from etl.spark import Lake
+
+    return Lake(chosen, master)
 
 
 def _print_version(value: bool) -> None:
@@ -528,14 +580,28 @@ def _views_hint(db: Path, quiet: bool) -> None:
 
 
 @views_app.command("apply")
-def views_apply(db: DbOption = None) -> None:
+def views_apply(
+    db: DbOption = None,
+    engine: EngineOption = Engine.duckdb,
+    lake: LakeOption = None,
+    master: MasterOption = None,
+) -> None:
     """Create every view version as NAME_vN and NAME -> latest; release new versions (one run).
+
+    With --engine spark: every view version the lake's warehouse released, over the lake, and the stored
+    copies (cohort_patient) written into the lake.
 
     Example: cgdw views apply --db warehouse.duckdb
     """
+    source = _source(db, engine, lake, master)
+    if engine is Engine.spark:
+        from etl.spark import apply_views_on_spark
+
+        _say(apply_views_on_spark(source).summary())
+        return
     from etl import views
 
-    _say(views.apply_views(_db(db), command=" ".join(["cgdw", *sys.argv[1:]])).summary())
+    _say(views.apply_views(source, command=" ".join(["cgdw", *sys.argv[1:]])).summary())
 
 
 @views_app.command("list")
@@ -724,6 +790,9 @@ def table1(
     ] = Table1Format.table,
     out_file: OutOption = None,
     db: DbOption = None,
+    engine: EngineOption = Engine.duckdb,
+    lake: LakeOption = None,
+    master: MasterOption = None,
 ) -> None:
     """Table 1 by a grouping column: n/denominator (%), median (range), P per row; rows from --spec.
 
@@ -736,9 +805,10 @@ def table1(
     if fmt is Table1Format.docx and (out_file is None or out_file.suffix.lower() != ".docx"):
         raise typer.BadParameter("--format docx writes a Word file: give --out FILE.docx")
 
-    rows = table1_rows(_db(db), cohort, spec, by=by)
+    source = _source(db, engine, lake, master)
+    rows = table1_rows(source, cohort, spec, by=by)
     result = build_table1(
-        _db(db),
+        source,
         rows=rows,
         by=by,
         cohort=cohort,
@@ -749,7 +819,7 @@ def table1(
         mrd_thresholds=mrd_threshold,
     )
     if fmt in (Table1Format.table, Table1Format.md, Table1Format.docx):  # for people; CSV, JSON keep codes
-        result = labelled_table1(result, warehouse_labels(_db(db), labels))
+        result = labelled_table1(result, warehouse_labels(source, labels))
     if fmt is Table1Format.docx and out_file is not None:
         _note(f"wrote {write_table1_docx(result, out_file)}")
         return
@@ -802,6 +872,9 @@ def outcomes(
     fmt: FormatOption = OutputFormat.table,
     out_file: OutOption = None,
     db: DbOption = None,
+    engine: EngineOption = Engine.duckdb,
+    lake: LakeOption = None,
+    master: MasterOption = None,
 ) -> None:
     """Kaplan-Meier / cumulative incidence at the horizon, log-rank / Gray's test, Cox / Fine-Gray HRs.
 
@@ -811,8 +884,9 @@ def outcomes(
     from etl.analysis.outcomes import analyse_outcomes, landmark_arguments, suppress_small_counts
     from etl.output import labelled_outcomes, outcomes_renderables, render_outcomes
 
+    source = _source(db, engine, lake, master)
     fitted = analyse_outcomes(
-        _db(db),
+        source,
         endpoint.value,
         by,
         cohort=cohort,
@@ -825,7 +899,7 @@ def outcomes(
         **landmark_arguments(landmark),
     )
     result = fitted.result if min_cell is None else suppress_small_counts(fitted.result, min_cell)
-    named = warehouse_labels(_db(db), labels)
+    named = warehouse_labels(source, labels)
     if fmt in (OutputFormat.table, OutputFormat.md):  # for people; CSV and JSON keep the codes
         result = labelled_outcomes(result, named)
     terminal = outcomes_renderables(result) if fmt is OutputFormat.table else None
@@ -860,6 +934,39 @@ def plot_oncoplot(
     named = warehouse_labels(_db(db), labels)
     written = write_oncoplot(_db(db), out_file, by=by, genes=chosen, cohort=cohort, where=where, labels=named)
     _note(f"wrote {written}")
+
+
+@lake_app.command("export")
+def lake_export(
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="The lake's directory (an export replaces it whole).")
+    ],
+    db: DbOption = None,
+) -> None:
+    """Write what analysts may read as Parquet: one folder per table, partitioned, with a manifest.
+
+    Example: cgdw lake export --out lake/ --db warehouse.duckdb
+    """
+    from etl.lake import export_lake
+
+    _say(export_lake(_db(db), out_dir).summary())
+
+
+@lake_app.command("status")
+def lake_status(
+    lake: Annotated[Path, typer.Option("--lake", help="The lake's directory.")],
+    db: DbOption = None,
+) -> None:
+    """Whether a lake still holds what the warehouse holds (a purge after it is not in it), files intact.
+
+    Exit 1 when it is behind or damaged. Example: cgdw lake status --lake lake/ --db warehouse.duckdb
+    """
+    from etl.lake import lake_status as status_of
+
+    status = status_of(_db(db), lake)
+    _say(status.summary())
+    if not status.current:
+        raise typer.Exit(1)
 
 
 # --- extracts and queries ---------------------------------------------------------------------------------

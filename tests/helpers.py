@@ -5,6 +5,7 @@ another."""
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 import signal
@@ -289,3 +290,30 @@ def record_purged_sample(db_path: Path, sample_key: str) -> None:
             "SELECT $tombstone, max(etl_run_id), now()::TIMESTAMP FROM etl_run",
             {"tombstone": sample_tombstone(sample_key)},
         )
+
+
+# --- two engines, one answer (tests/test_spark.py) ----------------------------------------------------
+
+
+def assert_close(duckdb_value: object, spark_value: object, rel: float = 1e-12, where: str = "$") -> None:
+    """Equal JSON-like values, floats to `rel` relative (Java's Math.log is not C's: a log differs in its
+    last bit); the path of the first difference in the message."""
+    if isinstance(duckdb_value, float) and isinstance(spark_value, float):
+        if duckdb_value != spark_value and not math.isclose(
+            duckdb_value, spark_value, rel_tol=rel, abs_tol=0
+        ):
+            raise AssertionError(f"{where}: {duckdb_value!r} (DuckDB) != {spark_value!r} (Spark)")
+    elif isinstance(duckdb_value, dict) and isinstance(spark_value, dict):
+        assert list(duckdb_value) == list(spark_value), (
+            f"{where}: keys {list(duckdb_value)} != {list(spark_value)}"
+        )
+        for key in duckdb_value:
+            assert_close(duckdb_value[key], spark_value[key], rel, f"{where}.{key}")
+    elif isinstance(duckdb_value, list) and isinstance(spark_value, list):
+        assert len(duckdb_value) == len(spark_value), (
+            f"{where}: {len(duckdb_value)} != {len(spark_value)} items"
+        )
+        for index, (a, b) in enumerate(zip(duckdb_value, spark_value, strict=True)):
+            assert_close(a, b, rel, f"{where}[{index}]")
+    else:
+        assert duckdb_value == spark_value, f"{where}: {duckdb_value!r} (DuckDB) != {spark_value!r} (Spark)"

@@ -7,12 +7,15 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from etl.errors import CgdwError
 from etl.materialized import latest_live_version, relation_to_read, stored_with_joins
+from etl.spark import Lake, lake_session
 from etl.sqlguard import predicate_columns, safe_predicate
 from etl.surface import CONSENTED, SCHEMA, surface_relations
 from etl.warehouse import open_for_read, query_frame, relation_columns
@@ -40,6 +43,9 @@ ENDPOINTS: dict[str, tuple[str, str, str]] = {
 }
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+# What the analyses read: a warehouse file (DuckDB), or a lake on Spark (`--engine spark --lake DIR`).
+Source = Path | Lake
 
 
 def _identifier(name: str, what: str) -> str:
@@ -114,7 +120,7 @@ def select_cohort(
     )
 
 
-def attrition(db_path: Path, selection: CohortSelection) -> pl.DataFrame:
+def attrition(db_path: Source, selection: CohortSelection) -> pl.DataFrame:
     """CONSORT-style counts: the patients of the view, then after each inclusion rule in order (a cohort
     definition's rules, then --where): patients left and dropped."""
     rules = [(r.label, r.where) for r in selection.definition.rules] if selection.definition else []
@@ -147,8 +153,13 @@ class DeclaredAttribute:
     levels: tuple[tuple[str, str], ...] = ()
 
 
-def declared_attributes(db_path: Path) -> dict[str, DeclaredAttribute]:
+def declared_attributes(db_path: Source) -> dict[str, DeclaredAttribute]:
     """The declared patient attributes by name (docs/attributes.md)."""
+    if isinstance(db_path, Lake):
+        rows = lake_session(db_path).frame(
+            "SELECT attribute_name, label, levels FROM attribute WHERE entity = 'patient'", "the dictionary"
+        )
+        return _declared(rows.rows())
     with open_for_read(db_path) as con:
         return read_declared_attributes(con)
 
@@ -161,6 +172,10 @@ def read_declared_attributes(
         "SELECT attribute_name, label, levels FROM attribute WHERE $entity IS NULL OR entity = $entity",
         {"entity": entity},
     ).fetchall()
+    return _declared(rows)
+
+
+def _declared(rows: list[tuple[Any, ...]]) -> dict[str, DeclaredAttribute]:
     declared = {}
     for name, label, levels in rows:
         codes = tuple((str(v["code"]), str(v.get("label") or v["code"])) for v in json.loads(levels or "[]"))
@@ -168,15 +183,17 @@ def read_declared_attributes(
     return declared
 
 
-def cohort_columns(db_path: Path, view: str) -> list[str]:
+def cohort_columns(db_path: Source, view: str) -> list[str]:
     """The columns of a cohort view on the analysts' surface (empty when it is not there)."""
     _identifier(view, "cohort view")
+    if isinstance(db_path, Lake):
+        return lake_session(db_path).relation_columns(view)
     with open_for_read(db_path) as con:
         return relation_columns(con, view, SCHEMA)
 
 
 def read_cohort(
-    db_path: Path,
+    db_path: Source,
     view: str,
     columns: list[str],
     where: str | None = None,
@@ -191,6 +208,8 @@ def read_cohort(
     thresholds, before the filter (queries/mrd.py)."""
     _identifier(view, "cohort view")  # refuses anything but a plain name
     wanted = list(dict.fromkeys(columns))
+    if isinstance(db_path, Lake):
+        return read_lake_cohort(db_path, view, wanted, where, mrd_thresholds)
     with open_for_read(db_path) as con:
         if view not in surface_relations(con):
             raise CgdwError(
@@ -227,6 +246,58 @@ def read_cohort(
         conditions += [f"({condition})"] if condition else []
         filtered = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         return _filtered(con, f"SELECT {select} FROM {source}{filtered}{order}", where)
+
+
+def read_lake_cohort(
+    lake: Lake,
+    view: str,
+    columns: list[str],
+    where: str | None = None,
+    mrd_thresholds: tuple[tuple[str, float], ...] = (),
+    *,
+    grouped: bool = False,
+) -> pl.DataFrame:
+    """`read_cohort` on Spark: the same SELECT, over a lake (consented patients only: the export keeps no
+    other). `grouped` has Spark count the patients per distinct row of the columns and hands back as many
+    copies of each row, sorted: the same rows, whatever their number, cross the wire once per pattern
+    (outcomes: time, status, group)."""
+    if mrd_thresholds:
+        raise CgdwError(
+            "--mrd-threshold decides MRD positivity again from the warehouse's MRD pairs and thresholds: "
+            "with --engine spark it is not available yet; run it on the warehouse (--engine duckdb)"
+        )
+    _identifier(view, "cohort view")
+    session = lake_session(lake)
+    available = session.relation_columns(view)
+    if not available:
+        raise CgdwError(
+            f"{lake.path} has no view {view!r}: `cgdw views list` names the views; a view applied after "
+            "the export is in the lake once it is exported again"
+        )
+    missing = [c for c in columns if c not in available]
+    if missing:
+        raise CgdwError(f"{view} has no column {', '.join(missing)}; its columns: {', '.join(available)}")
+    select = ", ".join(_identifier(c, "column") for c in columns)
+    condition = safe_predicate(where, available) if where else None
+    filtered = f" WHERE {condition}" if condition else ""
+    if grouped:
+        sql = f'SELECT {select}, count(*) AS "__patients" FROM "{view}"{filtered} GROUP BY {select}'
+    else:
+        order = " ORDER BY patient_id" if "patient_id" in available else ""
+        sql = f'SELECT {select} FROM "{view}"{filtered}{order}'
+    try:
+        frame = session.frame(sql, f"the cohort of {view}")
+    except CgdwError:
+        raise
+    except Exception as exc:  # Spark's error for a filter comparing values of another type
+        if where is None:
+            raise
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise CgdwError(f"--where {where!r} failed on Spark: {first}") from None
+    if not grouped:
+        return frame
+    copies = np.repeat(np.arange(frame.height), frame["__patients"].to_numpy())
+    return frame.drop("__patients")[copies].sort(columns, nulls_last=True)
 
 
 def _rethresholded(

@@ -13,8 +13,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from etl.errors import CgdwError
+
+if TYPE_CHECKING:
+    from etl.spark import Lake
 
 _COLUMN = re.compile(r"[a-z_][a-z0-9_]*")
 
@@ -116,7 +120,7 @@ def dictionary_labels(declared: dict[str, tuple[str, tuple[tuple[str, str], ...]
     return Labels(names, qualified)
 
 
-def warehouse_labels(db_path: Path, text: str | None = None) -> Labels:
+def warehouse_labels(db_path: Path | Lake, text: str | None = None) -> Labels:
     """The attribute dictionary's labels of the warehouse, with `--labels TEXT` on top."""
     from etl.analysis.cohort import declared_attributes
 

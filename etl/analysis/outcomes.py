@@ -32,17 +32,20 @@ from lifelines.statistics import multivariate_logrank_test
 
 from etl.analysis.cohort import (
     ENDPOINTS,
+    Source,
     format_p,
     group_label,
     group_order,
     p_statement,
     read_cohort,
+    read_lake_cohort,
     select_cohort,
 )
 from etl.analysis.competing_risks import CumulativeIncidenceFitter, FineGrayFitter, NotEstimable, gray_test
 from etl.analysis.grouped_cox import MAX_PATTERNS, GroupedEfronCox, covariate_patterns
 from etl.analysis.html import frame_html
 from etl.errors import CgdwError
+from etl.spark import Lake
 from queries.mrd import is_status_column
 
 if TYPE_CHECKING:
@@ -668,16 +671,22 @@ def landmark_arguments(text: str | None) -> dict[str, Any]:
         return {"landmark_column": text.strip()}
 
 
-def read_outcome_data(db_path: Path, analysis: OutcomeAnalysis) -> pl.DataFrame:
-    """The rows of the analysis's cohort view, with the columns it needs."""
+def read_outcome_data(db_path: Source, analysis: OutcomeAnalysis) -> pl.DataFrame:
+    """The rows of the analysis's cohort view, with the columns it needs. On Spark, the patients counted
+    per distinct row (time, status, group, covariates) and expanded again: the same rows, collected once
+    per pattern; the estimators sort their input, so the fit is the same."""
     chosen = analysis.selection
+    if isinstance(db_path, Lake):
+        return read_lake_cohort(
+            db_path, chosen.view, analysis.columns, chosen.where, chosen.mrd_thresholds, grouped=True
+        )
     return read_cohort(
         db_path, chosen.view, analysis.columns, where=chosen.where, mrd_thresholds=chosen.mrd_thresholds
     )
 
 
 def analyse_outcomes(
-    db_path: Path,
+    db_path: Source,
     endpoint: str = "os",
     by: str = "ikzf1_status",
     *,

@@ -23,6 +23,7 @@ from scipy import stats
 from etl.analysis.cohort import (
     ENDPOINTS,
     DeclaredAttribute,
+    Source,
     attrition,
     cohort_columns,
     declared_attributes,
@@ -343,7 +344,7 @@ def estimate_row(row: Table1Row, frame: pl.DataFrame, cohort: str, by: str, hori
 
 
 def table1_rows(
-    db_path: Path, cohort: str = "cohort_patient", spec: str | Path | None = None, by: str | None = None
+    db_path: Source, cohort: str = "cohort_patient", spec: str | Path | None = None, by: str | None = None
 ) -> tuple[Table1Row, ...]:
     """The rows of a spec (a packaged name or a path), else a Table 1 of every column of the cohort but
     the grouping one."""
@@ -357,7 +358,7 @@ def table1_rows(
 
 
 def build_table1(
-    db_path: Path,
+    db_path: Source,
     by: str = "ikzf1_status",
     cohort: str = "cohort_patient",
     rows: tuple[Table1Row, ...] = SEED_TABLE1_ROWS,
