@@ -999,12 +999,18 @@ def export(
         str, typer.Option("--study-id", help="cbioportal only: cancer_study_identifier (letters, digits, _).")
     ] = "cgdw",
     db: DbOption = None,
+    engine: EngineOption = Engine.duckdb,
+    lake: LakeOption = None,
+    master: MasterOption = None,
 ) -> None:
     """Write an analysis-ready extract (data, data dictionary, provenance manifest) or a cBioPortal study.
 
     Example: cgdw export cohort_patient --format stata --out-dir extract/ --where \"age >= 18\"
     """
+    source = _source(db, engine, lake, master)
     if target == "cbioportal":
+        if engine is Engine.spark:
+            raise typer.BadParameter("a cBioPortal study is exported from the warehouse (--engine duckdb)")
         if where or columns:
             raise typer.BadParameter(
                 "--where and --columns apply to view extracts, not to a cBioPortal study"
@@ -1014,7 +1020,7 @@ def export(
     from etl.export import ExportFormat, export_view
 
     chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-    result = export_view(_db(db), target, out_dir, ExportFormat(fmt.value), where=where, columns=chosen)
+    result = export_view(source, target, out_dir, ExportFormat(fmt.value), where=where, columns=chosen)
     _say(result.summary())
 
 

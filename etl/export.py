@@ -30,10 +30,11 @@ import duckdb
 import polars as pl
 
 from etl import __version__
-from etl.analysis.cohort import read_declared_attributes
+from etl.analysis.cohort import declared_from_rows
 from etl.errors import CgdwError
 from etl.output import output_directory
 from etl.privacy import identifier_columns
+from etl.spark import Lake, lake_session
 from etl.sqlguard import safe_predicate
 from etl.surface import SCHEMA, surface_relations
 from etl.warehouse import fetch_value, open_for_read, query_frame
@@ -83,24 +84,156 @@ class ExportResult:
         )
 
 
-def resolve_view(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[str, int, str]:
+FILE_KEYS = ("etl_run_id", "kind", "file_name", "sha256")  # a loaded file, in an extract's manifest
+
+
+class _Catalog:
+    """What an extract reads besides its rows, from the warehouse (the registry, the data dictionary, the
+    ledger's files) or from a lake's manifest and tables: one export, two engines, the same extract."""
+
+    name: str  # the warehouse's file name, the only part of its path an extract records
+
+    def versions(self, name: str) -> list[tuple[int, str, bool, str | None]]:
+        """(version, SQL checksum, retired, generated SELECT) of a view, newest first."""
+        raise NotImplementedError
+
+    def has(self, relation: str) -> bool:
+        raise NotImplementedError
+
+    def types(self, relation: str) -> dict[str, str]:
+        """Column -> the warehouse's type name."""
+        raise NotImplementedError
+
+    def relation(self, name: str) -> str:
+        """How the rows' SELECT names an analysts' relation."""
+        raise NotImplementedError
+
+    def frame(self, sql: str) -> pl.DataFrame:
+        """A SELECT in DuckDB SQL over the analysts' relations (named by `relation`)."""
+        raise NotImplementedError
+
+    def sorted_rows(self, sql: str) -> pl.DataFrame:
+        """`frame` sorted by every column, ascending, NULLs last (DuckDB's ORDER BY ALL)."""
+        raise NotImplementedError
+
+    def mrd_sql(self) -> list[str]:
+        """The SELECT of every patient_mrd version released (they name the MRD status columns)."""
+        raise NotImplementedError
+
+    def run_facts(self) -> tuple[str, int | None, list[dict[str, Any]]]:
+        """(schema revision, newest finished run, the files loaded by succeeded runs)."""
+        raise NotImplementedError
+
+
+class _WarehouseCatalog(_Catalog):
+    def __init__(self, con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+        self.con, self.name = con, db_path.name
+
+    def versions(self, name: str) -> list[tuple[int, str, bool, str | None]]:
+        return self.con.execute(
+            "SELECT version, sql_sha256, retired_at IS NOT NULL, generated_sql FROM view_version "
+            "WHERE name = $name ORDER BY version DESC",
+            {"name": name},
+        ).fetchall()
+
+    def has(self, relation: str) -> bool:
+        return relation in surface_relations(self.con)
+
+    def types(self, relation: str) -> dict[str, str]:
+        return {row[0]: row[1] for row in self.con.execute(f'DESCRIBE {SCHEMA}."{relation}"').fetchall()}
+
+    def relation(self, name: str) -> str:
+        return f'{SCHEMA}."{name}"'  # the surface: consented patients only, whatever the version does
+
+    def frame(self, sql: str) -> pl.DataFrame:
+        return query_frame(self.con, sql)
+
+    def sorted_rows(self, sql: str) -> pl.DataFrame:
+        try:
+            return self.frame(sql + " ORDER BY ALL")
+        except duckdb.Error as exc:  # e.g. a value the filter compares that is not of the column's type
+            raise _FilterFailed(str(exc).splitlines()[0]) from None
+
+    def mrd_sql(self) -> list[str]:
+        rows = self.con.execute(
+            "SELECT generated_sql FROM view_version WHERE name = 'patient_mrd'"
+        ).fetchall()
+        return [sql for (sql,) in rows if sql]
+
+    def run_facts(self) -> tuple[str, int | None, list[dict[str, Any]]]:
+        revision = fetch_value(self.con, "SELECT version_num FROM main.alembic_version")
+        last = fetch_value(self.con, "SELECT max(etl_run_id) FROM main.etl_run WHERE finished_at IS NOT NULL")
+        files = self.con.execute(
+            "SELECT r.etl_run_id, f.kind, f.file_name, f.sha256 FROM main.etl_run AS r "
+            "JOIN main.source_file AS f USING (etl_run_id) WHERE r.status = 'succeeded' "
+            "ORDER BY r.etl_run_id, f.source_file_id"
+        ).fetchall()
+        return revision, last, [dict(zip(FILE_KEYS, row, strict=True)) for row in files]
+
+
+class _LakeCatalog(_Catalog):
+    """A lake on Spark (`--engine spark`): rows from Spark, the rest from the manifest the export wrote."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.session = lake_session(lake)
+        self.manifest = self.session.manifest
+        self.name = str(self.manifest.get("warehouse", lake.path.name))
+
+    def versions(self, name: str) -> list[tuple[int, str, bool, str | None]]:
+        live = [v for v in self.manifest["views"]["versions"] if v["name"] == name]
+        return [(v["version"], v["sql_sha256"], False, v["generated_sql"]) for v in reversed(live)]
+
+    def has(self, relation: str) -> bool:
+        return self.session.has(relation)
+
+    def types(self, relation: str) -> dict[str, str]:
+        columns = (
+            self.manifest["views"]["columns"].get(relation) or self.manifest["tables"][relation]["columns"]
+        )
+        return dict(columns)
+
+    def relation(self, name: str) -> str:
+        return f'"{name}"'  # the lake holds consented patients only
+
+    def frame(self, sql: str) -> pl.DataFrame:
+        return self.session.frame(sql, "the extract")
+
+    def sorted_rows(self, sql: str) -> pl.DataFrame:
+        try:
+            frame = self.frame(sql)
+        except CgdwError:
+            raise
+        except Exception as exc:  # Spark's error for a value of another type in the filter
+            first = next(line for line in [*str(exc).splitlines(), type(exc).__name__] if line.strip())
+            raise _FilterFailed(first) from None
+        return frame.sort(frame.columns, nulls_last=True)
+
+    def mrd_sql(self) -> list[str]:
+        return list(self.manifest["views"]["patient_mrd_sql"])
+
+    def run_facts(self) -> tuple[str, int | None, list[dict[str, Any]]]:
+        files = [{key: row[key] for key in FILE_KEYS} for row in self.manifest["source_files"]]
+        return self.manifest["schema_revision"], self.manifest["last_run"], files
+
+
+class _FilterFailed(Exception):
+    """The rows' SELECT failed on a --where (the first line of the engine's message)."""
+
+
+def resolve_view(catalog: _Catalog, ref: str) -> tuple[str, int, str]:
     """(name, version, released SQL checksum) of a live released view version; NAME means the latest."""
     name, version = parse_ref(ref)
-    rows = con.execute(
-        "SELECT version, sql_sha256, retired_at IS NOT NULL FROM view_version WHERE name = $name "
-        "ORDER BY version DESC",
-        {"name": name},
-    ).fetchall()
+    rows = catalog.versions(name)
     if not rows:
         raise CgdwError(
             f"no released view {name!r} in the warehouse: run `cgdw views apply` (see `cgdw views list`)"
         )
-    live = [(v, sha) for v, sha, retired in rows if not retired]
+    live = [(v, sha) for v, sha, retired, _ in rows if not retired]
     if version is None:
         if not live:
             raise CgdwError(f"every version of {name} is retired")
         return name, live[0][0], live[0][1]
-    for v, sha, retired in rows:
+    for v, sha, retired, _ in rows:
         if v == version:
             if retired:
                 raise CgdwError(f"{name}@v{version} is retired; live versions: {[v for v, _ in live]}")
@@ -110,15 +243,12 @@ def resolve_view(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[str, int, st
     )
 
 
-def _definition_text(con: duckdb.DuckDBPyConnection, name: str, version: int) -> str:
+def _definition_text(catalog: _Catalog, name: str, version: int) -> str:
     """The SQL of a released version: its file, or the SELECT recorded for a generated version."""
-    generated = con.execute(
-        "SELECT generated_sql FROM view_version WHERE name = $name AND version = $version",
-        {"name": name, "version": version},
-    ).fetchall()
-    if generated and generated[0][0] is not None:
+    generated = [sql for v, _, _, sql in catalog.versions(name) if v == version]
+    if generated and generated[0] is not None:
         header = f"-- name: {name}\n-- version: {version}\n-- generated from the data dictionary\n"
-        return header + generated[0][0] + "\n"
+        return header + generated[0] + "\n"
     return find_definition(name, version).path.read_text(encoding="utf-8")
 
 
@@ -126,9 +256,7 @@ def _definition_text(con: duckdb.DuckDBPyConnection, name: str, version: int) ->
 JOINED_KEYS = {"patient_attribute": "attributes", "patient_mrd": "mrd"}
 
 
-def _joined_views(
-    con: duckdb.DuckDBPyConnection, ref: str, name: str, version: int
-) -> list[tuple[str, str, str, str]]:
+def _joined_views(catalog: _Catalog, ref: str, name: str, version: int) -> list[tuple[str, str, str, str]]:
     """(manifest key, VIEW@vN, its checksum, its SELECT) of each generated view that `ref` joins when it is
     the stable name of a view whose latest version says `-- attributes: ...`; none for a pinned NAME@vN,
     which has its own columns only."""
@@ -140,14 +268,10 @@ def _joined_views(
         return []
     found = []
     for view in joins:
-        rows = con.execute(
-            "SELECT version, sql_sha256, generated_sql FROM view_version "
-            "WHERE name = $name AND retired_at IS NULL ORDER BY version DESC LIMIT 1",
-            {"name": view},
-        ).fetchall()
-        if rows:
-            latest, sha, sql = rows[0]
-            found.append((JOINED_KEYS[view], f"{view}@v{latest}", sha, sql))
+        live = [(v, sha, sql) for v, sha, retired, sql in catalog.versions(view) if not retired]
+        if live:
+            latest, sha, sql = live[0]
+            found.append((JOINED_KEYS[view], f"{view}@v{latest}", sha, sql or ""))
     return found
 
 
@@ -160,7 +284,7 @@ def _cohort_definition(ref: str) -> CohortDefinition | None:
 
 
 def export_view(
-    db_path: Path,
+    db_path: Path | Lake,
     ref: str,
     out_dir: Path,
     fmt: ExportFormat = ExportFormat.parquet,
@@ -168,71 +292,81 @@ def export_view(
     columns: list[str] | None = None,
 ) -> ExportResult:
     """An extract of a view (NAME or NAME@vN), or of a named cohort definition (queries/cohorts/): its
-    view restricted by its rules, recorded in the manifest with the rules' checksum."""
+    view restricted by its rules, recorded in the manifest with the rules' checksum. From the warehouse
+    file, or from a lake on Spark (`--engine spark`): the same extract."""
+    if isinstance(db_path, Lake):
+        return _export(_LakeCatalog(db_path), ref, out_dir, fmt, where, columns)
+    with open_for_read(db_path) as con:
+        return _export(_WarehouseCatalog(con, db_path), ref, out_dir, fmt, where, columns)
+
+
+def _export(
+    catalog: _Catalog,
+    ref: str,
+    out_dir: Path,
+    fmt: ExportFormat,
+    where: str | None,
+    columns: list[str] | None,
+) -> ExportResult:
     definition = _cohort_definition(ref)
     if definition is not None:
         ref = definition.view
         where = " AND ".join(f"({part})" for part in (definition.where, where) if part) or None
-    with open_for_read(db_path) as con:
-        name, version, sql_sha256 = resolve_view(con, ref)
-        relation = f"{name}_v{version}"
-        joined = _joined_views(con, ref, name, version)
-        if joined:
-            # The stable name of a view with `-- attributes: ...`: the version and the latest version of
-            # each generated view it joins (etl/views.py), all in the manifest.
-            relation = name
-        if relation not in surface_relations(con):
-            raise CgdwError(f"{relation} is not on the analysts' surface yet: run `cgdw views apply` first")
-        # Read through the surface: consented patients only, whatever the view version itself does.
-        described = con.execute(f'DESCRIBE {SCHEMA}."{relation}"').fetchall()
-        types = {row[0]: row[1] for row in described}
-        chosen = columns or list(types)
-        unknown = [c for c in chosen if c not in types]
-        if unknown:
-            raise CgdwError(f"{relation} has no column {', '.join(unknown)}; its columns: {', '.join(types)}")
-        leaked = identifier_columns(chosen)
-        if leaked:
-            raise CgdwError(
-                f"columns {', '.join(leaked)} look like direct identifiers: identifiers are never exported"
-            )
-        select = ", ".join(f'"{c}"' for c in chosen)
-        sql = f'SELECT {select} FROM {SCHEMA}."{relation}"'
-        if where:
-            sql += f" WHERE {safe_predicate(where, list(types))}"
-        try:
-            frame = query_frame(con, sql + " ORDER BY ALL")
-        except duckdb.Error as exc:  # e.g. a value the filter compares that is not of the column's type
-            raise CgdwError(f"--where {where!r} failed: {str(exc).splitlines()[0]}") from None
-        definition_text = _definition_text(con, name, version)
-        for _, view_ref, _, generated_sql in joined:
-            definition_text += (
-                f"\n-- The stable name {name} adds the columns of {view_ref}, a generated view:\n"
-                + "\n".join(f"-- {line}" for line in generated_sql.splitlines())
-                + "\n"
-            )
-        descriptions = column_descriptions(con, name, version)
-        levels = column_levels(frame, descriptions, declared_levels(con))
-        dictionary = data_dictionary(
-            frame, {c: types[c] for c in chosen}, descriptions, f"{relation}.sql", levels
+    name, version, sql_sha256 = resolve_view(catalog, ref)
+    relation = f"{name}_v{version}"
+    joined = _joined_views(catalog, ref, name, version)
+    if joined:
+        # The stable name of a view with `-- attributes: ...`: the version and the latest version of
+        # each generated view it joins (etl/views.py), all in the manifest.
+        relation = name
+    if not catalog.has(relation):
+        raise CgdwError(f"{relation} is not on the analysts' surface yet: run `cgdw views apply` first")
+    # Read through the surface: consented patients only, whatever the view version itself does.
+    types = catalog.types(relation)
+    chosen = columns or list(types)
+    unknown = [c for c in chosen if c not in types]
+    if unknown:
+        raise CgdwError(f"{relation} has no column {', '.join(unknown)}; its columns: {', '.join(types)}")
+    leaked = identifier_columns(chosen)
+    if leaked:
+        raise CgdwError(
+            f"columns {', '.join(leaked)} look like direct identifiers: identifiers are never exported"
         )
-        # Reference data the released SQL reads: a threshold changed by a migration changes the rows.
-        thresholds = (
-            query_frame(
-                con, "SELECT method, time_point, threshold, positive_at FROM mrd_threshold ORDER BY ALL"
-            ).to_dicts()
-            if reads_thresholds(name, version)
-            else None
+    select = ", ".join(f'"{c}"' for c in chosen)
+    sql = f"SELECT {select} FROM {catalog.relation(relation)}"
+    if where:
+        sql += f" WHERE {safe_predicate(where, list(types))}"
+    try:
+        frame = catalog.sorted_rows(sql)
+    except _FilterFailed as exc:
+        raise CgdwError(f"--where {where!r} failed: {exc}") from None
+    definition_text = _definition_text(catalog, name, version)
+    for _, view_ref, _, generated_sql in joined:
+        definition_text += (
+            f"\n-- The stable name {name} adds the columns of {view_ref}, a generated view:\n"
+            + "\n".join(f"-- {line}" for line in generated_sql.splitlines())
+            + "\n"
         )
-        revision = fetch_value(con, "SELECT version_num FROM alembic_version")
-        published_run = fetch_value(con, "SELECT max(etl_run_id) FROM etl_run WHERE finished_at IS NOT NULL")
-        provenance = query_frame(
-            con,
-            """
-            SELECT r.etl_run_id, r.command, r.finished_at, f.kind, f.file_name, f.sha256
-            FROM etl_run AS r JOIN source_file AS f USING (etl_run_id)
-            WHERE r.status = 'succeeded' ORDER BY r.etl_run_id
-            """,
+    dictionary_rows = catalog.frame(
+        "SELECT attribute_name, label, unit, description, source, entity, levels "
+        f"FROM {catalog.relation('attribute')}"
+    ).sort("attribute_name", "entity")
+    descriptions = column_descriptions(dictionary_rows, catalog.mrd_sql(), name, version)
+    levels = column_levels(frame, descriptions, declared_levels(dictionary_rows))
+    dictionary = data_dictionary(
+        frame, {c: types[c] for c in chosen}, descriptions, f"{relation}.sql", levels
+    )
+    # Reference data the released SQL reads: a threshold changed by a migration changes the rows.
+    thresholds = (
+        catalog.frame(
+            f"SELECT method, time_point, threshold, positive_at FROM {catalog.relation('mrd_threshold')}"
         )
+        .sort("method", "time_point", "threshold", "positive_at", nulls_last=True)
+        .to_dicts()
+        if reads_thresholds(name, version)
+        else None
+    )
+    revision, published_run, source_files = catalog.run_facts()
     output_directory(out_dir)
     data_file = out_dir / f"{relation}.{fmt.suffix}"
     labels = {row["column"]: row["description"] for row in dictionary.iter_rows(named=True)}
@@ -256,17 +390,9 @@ def export_view(
             for path in (data_file, out_dir / "data_dictionary.csv", out_dir / f"{relation}.sql")
         },
         "consent": "patients whose consent is withdrawn are excluded",
-        "source_files": [
-            {
-                "etl_run_id": r["etl_run_id"],
-                "kind": r["kind"],
-                "file_name": r["file_name"],
-                "sha256": r["sha256"],
-            }
-            for r in provenance.iter_rows(named=True)
-        ],
+        "source_files": source_files,
         "cgdw_version": __version__,
-        "warehouse": db_path.name,  # the name only: a server's directories are nobody's business
+        "warehouse": catalog.name,  # the name only: a server's directories are nobody's business
         "warehouse_run": published_run,  # the newest run the extract's copy of the warehouse holds
         "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -368,29 +494,33 @@ def write_labelled(
         pyreadstat.write_xport(data, str(path), column_labels=column_labels, file_format_version=8)
 
 
-def column_descriptions(con: duckdb.DuckDBPyConnection, name: str, version: int) -> dict[str, str]:
-    """What each column is: the view file's header, the data dictionary for declared attributes, and the
-    naming of the MRD status columns (queries/mrd.py)."""
+def column_descriptions(
+    dictionary: pl.DataFrame, mrd_sql: list[str], name: str, version: int
+) -> dict[str, str]:
+    """What each column is: the view file's header, the data dictionary (table attribute) for declared
+    attributes, and the naming of the MRD status columns (queries/mrd.py) of the released patient_mrd."""
     try:
         described = dict(find_definition(name, version).columns)
     except ViewDefinitionError:  # a generated version: its columns are all attributes
         described = {}
-    for attribute, label, unit, description, source in con.execute(
-        "SELECT attribute_name, label, unit, description, source FROM attribute"
-    ).fetchall():
+    for row in dictionary.iter_rows(named=True):
+        label, unit, description = row["label"], row["unit"], row["description"]
         text = label + (f" ({unit})" if unit else "") + (f": {description}" if description else "")
-        described.setdefault(attribute, f"{text} [declared attribute, from {source}]")
-    released = con.execute("SELECT generated_sql FROM view_version WHERE name = 'patient_mrd'").fetchall()
-    for pair in {pair for (sql,) in released for pair in pairs_in_sql(sql or "")}:
+        described.setdefault(row["attribute_name"], f"{text} [declared attribute, from {row['source']}]")
+    for pair in sorted({pair for sql in mrd_sql for pair in pairs_in_sql(sql)}, key=repr):
         for column, text in pair.column_descriptions().items():
             described.setdefault(column, f"{text} [generated, patient_mrd]")
     return described
 
 
-def declared_levels(con: duckdb.DuckDBPyConnection) -> Levels:
+def declared_levels(dictionary: pl.DataFrame) -> Levels:
     """The levels (code, label) of every categorical attribute the data dictionary declares."""
-    declared = read_declared_attributes(con, entity=None)
-    return {name: list(attribute.levels) for name, attribute in declared.items() if attribute.levels}
+    rows = dictionary.select("attribute_name", "label", "levels").rows()
+    return {
+        name: list(attribute.levels)
+        for name, attribute in declared_from_rows(rows).items()
+        if attribute.levels
+    }
 
 
 def column_levels(frame: pl.DataFrame, descriptions: dict[str, str], declared: Levels) -> Levels:

@@ -155,7 +155,26 @@ def _views(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     )
     live = [{"name": n, "version": v, "sql_sha256": sha, "generated_sql": g} for n, v, sha, g in versions]
     names = sorted({row["name"] for row in live})
-    return {"versions": live, "stable": {name: _select_of(stable[name]) for name in names if name in stable}}
+    relations = [*(f"{row['name']}_v{row['version']}" for row in live), *names]
+    mrd = con.execute("SELECT generated_sql FROM view_version WHERE name = 'patient_mrd'").fetchall()
+    return {
+        "versions": live,
+        "stable": {name: _select_of(stable[name]) for name in names if name in stable},
+        # What an extract's data dictionary says of each column (etl/export.py), as the warehouse types it.
+        "columns": {relation: _columns(con, relation) for relation in relations},
+        "patient_mrd_sql": [sql for (sql,) in mrd if sql],  # every version's: they name the MRD columns
+    }
+
+
+def _source_files(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """The files the warehouse loaded (kind, name, sha256, run): an extract's provenance."""
+    rows = con.execute(
+        "SELECT r.etl_run_id, f.kind, f.file_name, f.sha256 FROM etl_run AS r JOIN source_file AS f "
+        "USING (etl_run_id) WHERE r.status = 'succeeded' ORDER BY r.etl_run_id, f.source_file_id"
+    ).fetchall()
+    return [
+        {"etl_run_id": run, "kind": kind, "file_name": name, "sha256": sha} for run, kind, name, sha in rows
+    ]
 
 
 def _select_of(create_view: str) -> str:
@@ -196,6 +215,12 @@ def export_lake(db_path: Path, out: Path) -> LakeReport:
                 "exported_at": utc_now().isoformat(),
                 "schema_revision": fetch_value(con, "SELECT version_num FROM alembic_version"),
                 "warehouse_run": report.warehouse_run,
+                "warehouse": db_path.name,  # the name only, as extracts record it
+                # The newest run the published copy holds, failed ones too (an extract's warehouse_run).
+                "last_run": fetch_value(
+                    con, "SELECT max(etl_run_id) FROM etl_run WHERE finished_at IS NOT NULL"
+                ),
+                "source_files": _source_files(con),
                 "tables": exported,
                 "views": _views(con),
             }

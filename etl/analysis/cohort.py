@@ -159,7 +159,7 @@ def declared_attributes(db_path: Source) -> dict[str, DeclaredAttribute]:
         rows = lake_session(db_path).frame(
             "SELECT attribute_name, label, levels FROM attribute WHERE entity = 'patient'", "the dictionary"
         )
-        return _declared(rows.rows())
+        return declared_from_rows(rows.rows())
     with open_for_read(db_path) as con:
         return read_declared_attributes(con)
 
@@ -172,10 +172,10 @@ def read_declared_attributes(
         "SELECT attribute_name, label, levels FROM attribute WHERE $entity IS NULL OR entity = $entity",
         {"entity": entity},
     ).fetchall()
-    return _declared(rows)
+    return declared_from_rows(rows)
 
 
-def _declared(rows: list[tuple[Any, ...]]) -> dict[str, DeclaredAttribute]:
+def declared_from_rows(rows: list[tuple[Any, ...]]) -> dict[str, DeclaredAttribute]:
     declared = {}
     for name, label, levels in rows:
         codes = tuple((str(v["code"]), str(v.get("label") or v["code"])) for v in json.loads(levels or "[]"))
