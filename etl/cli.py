@@ -939,7 +939,7 @@ def plot_oncoplot(
 @lake_app.command("export")
 def lake_export(
     out_dir: Annotated[
-        Path, typer.Option("--out", help="The lake's directory (an export replaces it whole).")
+        Path, typer.Option("--out-dir", "--out", help="The lake's directory (an export replaces it whole).")
     ],
     db: DbOption = None,
 ) -> None:
@@ -959,7 +959,9 @@ def lake_status(
 ) -> None:
     """Whether a lake still holds what the warehouse holds (a purge after it is not in it), files intact.
 
-    Exit 1 when it is behind or damaged. Example: cgdw lake status --lake lake/ --db warehouse.duckdb
+    Exit 1 when it is behind or damaged.
+
+    Example: cgdw lake status --lake lake/ --db warehouse.duckdb
     """
     from etl.lake import lake_status as status_of
 

@@ -34,7 +34,7 @@ from etl.analysis.cohort import declared_from_rows
 from etl.errors import CgdwError
 from etl.output import output_directory
 from etl.privacy import identifier_columns
-from etl.spark import Lake, lake_session
+from etl.spark import Lake, SparkQueryError, lake_session
 from etl.sqlguard import safe_predicate
 from etl.surface import SCHEMA, surface_relations
 from etl.warehouse import fetch_value, open_for_read, query_frame
@@ -201,11 +201,8 @@ class _LakeCatalog(_Catalog):
     def sorted_rows(self, sql: str) -> pl.DataFrame:
         try:
             frame = self.frame(sql)
-        except CgdwError:
-            raise
-        except Exception as exc:  # Spark's error for a value of another type in the filter
-            first = next(line for line in [*str(exc).splitlines(), type(exc).__name__] if line.strip())
-            raise _FilterFailed(first) from None
+        except SparkQueryError as exc:  # e.g. a value of another type in the filter
+            raise _FilterFailed(str(exc)) from None
         return frame.sort(frame.columns, nulls_last=True)
 
     def mrd_sql(self) -> list[str]:

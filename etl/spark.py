@@ -43,6 +43,15 @@ class SparkUnavailable(CgdwError):
     """pyspark or Java is missing: the Spark engine is an optional install."""
 
 
+class SparkQueryError(CgdwError):
+    """Spark refused or failed a query (the first line of its message)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a Spark error (its JVM stack trace follows)."""
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+
+
 def read_manifest(lake: Path) -> dict[str, Any]:
     path = lake / MANIFEST
     if not path.is_file():
@@ -128,9 +137,20 @@ class LakeSession:
         stored: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         return stored if stored.get("warehouse_run") == self.manifest["warehouse_run"] else {}
 
+    def _path(self, *parts: str) -> str:
+        """A path of the lake as Spark reads it: absolute (a Spark Connect server has its own working
+        directory; on a cluster the lake is on storage every node mounts at the same path)."""
+        return str(self.lake.path.resolve().joinpath(*parts))
+
     def _register_tables(self) -> None:
         for table, meta in self.manifest["tables"].items():
-            frame = self.spark.read.parquet(str(self.lake.path / table))
+            try:
+                frame = self.spark.read.parquet(self._path(table))
+            except Exception as exc:
+                raise CgdwError(
+                    f"{self.lake.path}: Spark cannot read table {table}: {first_line(exc)} "
+                    f"(`cgdw lake status --lake {self.lake.path}` checks the files)"
+                ) from None
             key = meta["partition_by"]
             if key and meta["partition_derived"]:
                 frame = frame.drop(key)
@@ -143,8 +163,7 @@ class LakeSession:
         try:
             self.spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW `{relation}` AS {sql}")
         except Exception as exc:  # pyspark's AnalysisException and friends, with the SQL's position
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CgdwError(f"Spark refused view {relation}: {first}") from exc
+            raise CgdwError(f"Spark refused view {relation}: {first_line(exc)}") from exc
         self.views.append(relation)
 
     def _create_views(self) -> None:
@@ -159,7 +178,7 @@ class LakeSession:
                     f"ships {d.sql_sha256[:12]}: read the lake with the cgdw version that exported it"
                 )
             if d.relation in stored:
-                frame = self.spark.read.parquet(str(self.lake.path / STORED_VIEWS / d.relation))
+                frame = self.spark.read.parquet(self._path(STORED_VIEWS, d.relation))
                 frame.createOrReplaceTempView(d.relation)
                 self.views.append(d.relation)
                 continue
@@ -181,8 +200,13 @@ class LakeSession:
         return relation in self.views or relation in self.manifest["tables"]
 
     def frame(self, duckdb_sql: str, what: str = "query") -> pl.DataFrame:
-        """A SELECT written in DuckDB SQL, run on Spark (rendered by queries/spark.py), as a polars frame."""
-        return self.collect(self.spark.sql(_rendered(duckdb_sql, what)))
+        """A SELECT written in DuckDB SQL, run on Spark (rendered by queries/spark.py), as a polars frame.
+        Spark's errors come back as SparkQueryError with their first line (no JVM stack)."""
+        sql = _rendered(duckdb_sql, what)
+        try:
+            return self.collect(self.spark.sql(sql))
+        except Exception as exc:
+            raise SparkQueryError(f"{what} failed on Spark: {first_line(exc)}") from None
 
     @staticmethod
     def collect(frame: DataFrame) -> pl.DataFrame:
@@ -190,7 +214,7 @@ class LakeSession:
 
     def store_view(self, relation: str) -> int:
         """Write a view version as Parquet into the lake (replacing any copy); returns its rows."""
-        folder = self.lake.path / STORED_VIEWS
+        folder = self.lake.path.resolve() / STORED_VIEWS
         staging = folder / f".{relation}.partial-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         self.spark.table(f"`{relation}`").write.parquet(str(staging))

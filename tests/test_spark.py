@@ -5,7 +5,11 @@ suite, `python -m pytest -m spark` here. Each comparison is row for row, floats 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -227,3 +231,51 @@ def test_an_extract_from_spark_is_the_extract_from_duckdb(
     # The rows: log_wbc is ln(wbc), and Java's log may differ from C's in the last bit.
     read = pl.read_parquet if fmt == "parquet" else pl.read_csv
     assert_frame_equal(read(spark.data_file), read(duck.data_file), rel_tol=1e-12, abs_tol=0)
+
+
+@pytest.fixture(scope="module")
+def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Spark Connect server on this machine (the one pyspark ships), as a cluster would offer one."""
+    import pyspark
+
+    home = Path(pyspark.__file__).resolve().parent
+    folder = tmp_path_factory.mktemp("connect")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOG_DIR": str(folder), "SPARK_PID_DIR": str(folder)}
+    start = [
+        str(home / "sbin" / "start-connect-server.sh"),
+        "--conf",
+        f"spark.connect.grpc.binding.port={port}",
+    ]
+    subprocess.run(["bash", *start], env=env, check=True, capture_output=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with socket.socket() as attempt:
+                if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(1)
+        else:
+            logs = "".join(p.read_text() for p in folder.glob("*.out"))
+            pytest.fail(f"the Spark Connect server did not listen on {port}: {logs[-2000:]}")
+        yield f"sc://localhost:{port}"
+    finally:
+        subprocess.run(["bash", str(home / "sbin" / "stop-connect-server.sh")], env=env, capture_output=True)
+
+
+def test_a_cluster_through_spark_connect_gives_the_same(tall: tuple[Path, Lake], connect_server: str) -> None:
+    # --master sc://... : the command is a Spark Connect client; views and reads run in the server.
+    db, lake = tall
+    args = ["table1", "--spec", "seed_tall", "--by", "ikzf1_status", "-f", "json"]
+    duck = cgdw(*args, "--db", str(db))
+    remote = cgdw(*args, "--engine", "spark", "--lake", str(lake.path), "--master", connect_server)
+    assert duck.returncode == remote.returncode == 0, remote.stderr
+    assert_close(json.loads(duck.stdout), json.loads(remote.stdout))
+    # $SPARK_REMOTE names the server when --master does not.
+    args = ["outcomes", "--endpoint", "efs", "--by", "ikzf1_status", "-f", "json"]
+    duck = cgdw(*args, "--db", str(db))
+    remote = cgdw(*args, "--engine", "spark", "--lake", str(lake.path), env={"SPARK_REMOTE": connect_server})
+    assert duck.returncode == remote.returncode == 0, remote.stderr
+    assert_close(json.loads(duck.stdout), json.loads(remote.stdout))

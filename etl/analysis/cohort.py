@@ -15,7 +15,7 @@ import polars as pl
 
 from etl.errors import CgdwError
 from etl.materialized import latest_live_version, relation_to_read, stored_with_joins
-from etl.spark import Lake, lake_session
+from etl.spark import Lake, SparkQueryError, lake_session
 from etl.sqlguard import predicate_columns, safe_predicate
 from etl.surface import CONSENTED, SCHEMA, surface_relations
 from etl.warehouse import open_for_read, query_frame, relation_columns
@@ -287,13 +287,10 @@ def read_lake_cohort(
         sql = f'SELECT {select} FROM "{view}"{filtered}{order}'
     try:
         frame = session.frame(sql, f"the cohort of {view}")
-    except CgdwError:
-        raise
-    except Exception as exc:  # Spark's error for a filter comparing values of another type
+    except SparkQueryError as exc:  # e.g. a filter comparing values of another type
         if where is None:
             raise
-        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise CgdwError(f"--where {where!r} failed on Spark: {first}") from None
+        raise CgdwError(f"--where {where!r} failed: {exc}") from None
     if not grouped:
         return frame
     copies = np.repeat(np.arange(frame.height), frame["__patients"].to_numpy())
