@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from etl.analysis.style import FigureStyle
     from etl.load.framework import LoadReport
     from etl.load.framework import Progress as ProgressCallback
+    from etl.spark import Lake
 
 app = typer.Typer(
     help="cgdw: the clinical-genomics data warehouse. Load trial records, lab results, variant calls and "
@@ -145,7 +146,7 @@ EngineOption = Annotated[
     typer.Option(
         "--engine",
         help="duckdb: the warehouse file (--db); spark: a lake written by `cgdw lake export` (--lake), on "
-        'Apache Spark (pip install -e ".[spark]" and Java 17+).',
+        'Apache Spark (pip install -e ".\\[spark]" and Java 17+).',
     ),
 ]
 LakeOption = Annotated[
@@ -179,8 +180,18 @@ def _db(db: Path | None) -> Path:
     return database.resolve_db_path(db)
 
 
-def _source(db: Path | None, engine: Engine, lake: Path | None, master: str | None) -> Any:
+def _source(
+    db: Path | None,
+    engine: Engine,
+    lake: Path | None,
+    master: str | None,
+    mrd_threshold: list[str] | None = None,
+) -> Path | Lake:
     """What an analysis reads: the warehouse file, or with --engine spark the lake (etl.spark.Lake)."""
+    if engine is Engine.spark and mrd_threshold:  # said before a JVM starts
+        raise typer.BadParameter(
+            "--mrd-threshold decides MRD positivity from the warehouse's MRD pairs: not on --engine spark yet"
+        )
     if engine is Engine.duckdb:
         if lake is not None or master is not None:
             raise typer.BadParameter("--lake and --master go with --engine spark")
@@ -190,9 +201,9 @@ def _source(db: Path | None, engine: Engine, lake: Path | None, master: str | No
         raise typer.BadParameter(
             "--engine spark reads a lake: give --lake DIR (written by `cgdw lake export`)"
         )
-    from etl.spark import Lake
+    from etl.spark import Lake as SparkLake  # pyspark itself is imported when a session starts
 
-    return Lake(chosen, master)
+    return SparkLake(chosen, master)
 
 
 def _print_version(value: bool) -> None:
@@ -594,7 +605,7 @@ def views_apply(
     Example: cgdw views apply --db warehouse.duckdb
     """
     source = _source(db, engine, lake, master)
-    if engine is Engine.spark:
+    if not isinstance(source, Path):
         from etl.spark import apply_views_on_spark
 
         _say(apply_views_on_spark(source).summary())
@@ -805,7 +816,7 @@ def table1(
     if fmt is Table1Format.docx and (out_file is None or out_file.suffix.lower() != ".docx"):
         raise typer.BadParameter("--format docx writes a Word file: give --out FILE.docx")
 
-    source = _source(db, engine, lake, master)
+    source = _source(db, engine, lake, master, mrd_threshold)
     rows = table1_rows(source, cohort, spec, by=by)
     result = build_table1(
         source,
@@ -884,7 +895,7 @@ def outcomes(
     from etl.analysis.outcomes import analyse_outcomes, landmark_arguments, suppress_small_counts
     from etl.output import labelled_outcomes, outcomes_renderables, render_outcomes
 
-    source = _source(db, engine, lake, master)
+    source = _source(db, engine, lake, master, mrd_threshold)
     fitted = analyse_outcomes(
         source,
         endpoint.value,

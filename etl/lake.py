@@ -37,7 +37,7 @@ import duckdb
 from etl import __version__
 from etl.errors import CgdwError
 from etl.privacy import identifier_columns
-from etl.spark import LAKE_FORMAT, MANIFEST, read_manifest
+from etl.spark import LAKE_FORMAT, MANIFEST, file_entries, read_manifest, sha256_of, stored_copies
 from etl.surface import SCHEMA, surface_relations
 from etl.warehouse import fetch_value, open_for_read, utc_now
 from schema.vocabulary import AUDIT_TABLES
@@ -77,14 +77,6 @@ class LakeReport:
             f"{self.files} Parquet files ({self.bytes / 1e6:.1f} MB), as of run {self.warehouse_run}, "
             f"in {self.seconds:.1f} s"
         )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _surface_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -136,10 +128,7 @@ def _export_table(con: duckdb.DuckDBPyConnection, table: str, folder: Path) -> d
         "columns": columns,
         "partition_by": partition,
         "partition_derived": derived,  # a folder key, not a column of the table
-        "files": [
-            {"path": str(p.relative_to(folder.parent)), "bytes": p.stat().st_size, "sha256": _sha256(p)}
-            for p in files
-        ],
+        "files": file_entries(folder.parent, files),
     }
 
 
@@ -190,12 +179,63 @@ def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     path.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
 
 
+def _refuse_to_replace(out: Path) -> None:
+    """An export replaces `out` whole: only a lake, or an empty or new directory, is given up."""
+    if out.exists() and not out.is_dir():
+        raise CgdwError(f"--out {out} is a file: give a directory (it is created if it does not exist)")
+    if out.resolve() in (Path.cwd().resolve(), *Path.cwd().resolve().parents):
+        raise CgdwError(f"--out {out} is the current directory or holds it: give a directory of its own")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    try:
+        read_manifest(out)
+    except (CgdwError, ValueError) as exc:  # no manifest, not JSON, not a cgdw lake's
+        raise CgdwError(
+            f"--out {out} holds files and is not a cgdw lake ({exc}): nothing replaced; give an empty or "
+            "new directory"
+        ) from None
+
+
+def _leftovers(out: Path) -> list[Path]:
+    """Staging and replaced folders that a killed export left beside the lake (they hold patient rows)."""
+    return sorted(out.parent.glob(f".{out.name}.partial-*")) + sorted(
+        out.parent.glob(f".{out.name}.replaced-*")
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_leftovers(out: Path) -> None:
+    for folder in _leftovers(out):
+        pid = folder.name.rsplit("-", 1)[-1]
+        if not (pid.isdigit() and _alive(int(pid))):  # an export still at work keeps its own
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def warehouse_identity(con: duckdb.DuckDBPyConnection) -> str:
+    """What tells one warehouse from another for as long as it lives: its first run's start and the
+    fingerprint of its pseudonymisation key (neither changes; runs are never deleted)."""
+    first = fetch_value(con, "SELECT min(started_at) FROM etl_run")
+    keys = ",".join(
+        sorted(str(f) for (f,) in con.execute("SELECT fingerprint FROM key_fingerprint").fetchall())
+    )
+    return hashlib.sha256(f"{first}|{keys}".encode()).hexdigest()[:16]
+
+
 def export_lake(db_path: Path, out: Path) -> LakeReport:
     """Write the lake of the warehouse's published copy into `out`, replacing the lake there, if any."""
     started = time.monotonic()
-    if out.exists() and not (out / MANIFEST).is_file() and any(out.iterdir()):
-        raise CgdwError(f"--out {out} holds files and no lake {MANIFEST}: give an empty or new directory")
+    _refuse_to_replace(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(out)
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
@@ -216,6 +256,7 @@ def export_lake(db_path: Path, out: Path) -> LakeReport:
                 "schema_revision": fetch_value(con, "SELECT version_num FROM alembic_version"),
                 "warehouse_run": report.warehouse_run,
                 "warehouse": db_path.name,  # the name only, as extracts record it
+                "warehouse_id": warehouse_identity(con),
                 # The newest run the published copy holds, failed ones too (an extract's warehouse_run).
                 "last_run": fetch_value(
                     con, "SELECT max(etl_run_id) FROM etl_run WHERE finished_at IS NOT NULL"
@@ -244,11 +285,12 @@ class LakeStatus:
     path: Path
     warehouse_run: int
     missed: list[tuple[int, str, str]]  # (run, kind, command) committed after the export
-    damaged: list[str]  # files whose size or checksum differs from the manifest
+    damaged: list[str]  # files whose size or checksum differs from the manifest, or that it does not list
+    leftovers: list[Path] = field(default_factory=list)  # folders of killed exports beside the lake
 
     @property
     def current(self) -> bool:
-        return not self.missed and not self.damaged
+        return not self.missed and not self.damaged and not self.leftovers
 
     def summary(self) -> str:
         lines = [f"lake {self.path}: as of run {self.warehouse_run}"]
@@ -261,6 +303,10 @@ class LakeStatus:
             )
             lines += [f"  run {run} {kind}: {command}" for run, kind, command in self.missed]
         lines += [f"damaged: {path}" for path in self.damaged]
+        lines += [
+            f"left by a killed export (patient rows; the next export removes it): {folder}"
+            for folder in self.leftovers
+        ]
         if self.current:
             lines.append("current: every change the warehouse committed is in it, every file as written")
         return "\n".join(lines)
@@ -272,20 +318,26 @@ def lake_status(db_path: Path, lake: Path, *, verify: bool = True) -> LakeStatus
     manifest = read_manifest(lake)
     since = int(manifest["warehouse_run"] or 0)
     with open_for_read(db_path) as con:
+        if manifest.get("warehouse_id") != warehouse_identity(con):
+            raise CgdwError(
+                f"{lake} was exported from another warehouse than {db_path} "
+                f"({manifest.get('warehouse', '?')}): give the --db it came from"
+            )
         missed = con.execute(
             "SELECT etl_run_id, kind, command FROM etl_run WHERE etl_run_id > $since "
             "AND status = 'succeeded' AND kind <> 'views_apply' ORDER BY etl_run_id",
             {"since": since},
         ).fetchall()
+    listed = [entry for meta in manifest["tables"].values() for entry in meta["files"]]
+    listed += [entry for copy in stored_copies(lake, manifest).values() for entry in copy["files"]]
     damaged = []
-    if verify:
-        for meta in manifest["tables"].values():
-            for entry in meta["files"]:
-                path = lake / entry["path"]
-                if (
-                    not path.is_file()
-                    or path.stat().st_size != entry["bytes"]
-                    or _sha256(path) != entry["sha256"]
-                ):
-                    damaged.append(entry["path"])
-    return LakeStatus(lake, since, [(int(r), str(k), str(c)) for r, k, c in missed], damaged)
+    for entry in listed if verify else []:
+        path = lake / entry["path"]
+        intact = path.is_file() and path.stat().st_size == entry["bytes"]
+        if not intact or sha256_of(path) != entry["sha256"]:
+            damaged.append(entry["path"])
+    known = {entry["path"] for entry in listed}
+    unlisted = (str(path.relative_to(lake)) for path in lake.rglob("*.parquet"))
+    damaged += sorted(path for path in unlisted if path not in known)
+    missed_runs = [(int(r), str(k), str(c)) for r, k, c in missed]
+    return LakeStatus(lake, since, missed_runs, damaged, _leftovers(lake))

@@ -59,7 +59,19 @@ def safe_predicate(predicate: str, columns: list[str]) -> str:
                 raise UnsafeSql(f"--where {predicate!r}: no column {node.name!r} in the view")
         if isinstance(node, exp.In) and node.args.get("query") is not None:
             raise UnsafeSql(f"--where {predicate!r}: IN (SELECT ...) reads another table")
+        if isinstance(node, _COMPARISONS) and any(
+            isinstance(side, _COMPARISONS) for side in node.iter_expressions()
+        ):
+            # `a > 2 = true`: DuckDB refuses a chained comparison, Spark reads it its own way; the filter
+            # means the same on both engines or is refused on both.
+            raise UnsafeSql(
+                f"--where {predicate!r}: {node.sql(dialect='duckdb')!r} chains comparisons: "
+                "put one in parentheses or join them with AND"
+            )
     return condition.sql(dialect="duckdb", identify=True)
+
+
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 
 
 def predicate_columns(predicate: str) -> set[str]:

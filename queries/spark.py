@@ -12,8 +12,10 @@ for row on both engines, tests/test_spark.py):
   as string_agg gives (an empty array would join to '').
 - `any_value(x)` ignores NULLs in DuckDB; sqlglot writes `ANY_VALUE(x) IGNORE NULLS FILTER (...)`, which
   Spark cannot parse (its grammar puts FILTER first): it becomes Spark's own `any_value(x, true)`.
-- `a / b`: DuckDB divides numbers as DOUBLE; Spark keeps DECIMAL for a decimal literal such as 365.25
-  (rounded to 6 places). Both operands are cast to DOUBLE.
+- `a / b`: DuckDB divides numbers as DOUBLE, by zero as IEEE does (+-Infinity, NaN for 0/0); Spark keeps
+  DECIMAL for a decimal literal such as 365.25 (rounded to 6 places) and, in its ANSI mode, fails on a
+  zero. Both operands are cast to DOUBLE, and a denominator that is not a non-zero constant is tested
+  first: `CASE WHEN b = 0 THEN a * Infinity ELSE a / b END`.
 
 Any other form of string_agg (an order other than its own value, no DISTINCT) has no deterministic Spark
 equivalent here and is refused with the view's name, rather than rendered into something else.
@@ -72,8 +74,18 @@ def _string_agg(node: exp.GroupConcat) -> exp.Expression:
 
 
 def _division(node: exp.Div) -> exp.Expression:
-    as_double = [exp.cast(side.copy(), exp.DataType.build("DOUBLE")) for side in (node.this, node.expression)]
-    return exp.Div(this=as_double[0], expression=as_double[1])
+    numerator, denominator = (
+        exp.cast(side.copy(), exp.DataType.build("DOUBLE")) for side in (node.this, node.expression)
+    )
+    divided = exp.Div(this=numerator, expression=denominator)
+    constant = node.expression
+    if isinstance(constant, exp.Literal) and not constant.is_string and float(constant.this) != 0:
+        return divided  # days / 365.25: no zero to handle
+    # By zero, IEEE as DuckDB: +-Infinity, NaN for 0/0, NULL for NULL (the numerator times Infinity).
+    infinity = exp.cast(exp.Literal.string("Infinity"), exp.DataType.build("DOUBLE"))
+    by_zero = exp.EQ(this=denominator.copy(), expression=exp.Literal.number(0))
+    return exp.Case(ifs=[exp.If(this=by_zero, true=exp.Mul(this=numerator.copy(), expression=infinity))],
+                    default=divided)  # fmt: skip
 
 
 def _any_value(node: exp.IgnoreNulls) -> exp.Expression:

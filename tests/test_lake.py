@@ -171,12 +171,49 @@ def test_a_failed_export_leaves_the_lake_it_replaces(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lake"]  # no half-written lake left beside it
 
 
-def test_a_directory_that_is_not_a_lake_is_not_replaced(withdrawn: tuple[Path, int], tmp_path: Path) -> None:
+@pytest.mark.parametrize("manifest", [None, '{"name": "my-npm-package"}', "not json"])
+def test_a_directory_that_is_not_a_lake_is_not_replaced(
+    withdrawn: tuple[Path, int], tmp_path: Path, manifest: str | None
+) -> None:
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "thesis.docx").write_text("months of work")
-    with pytest.raises(CgdwError, match=r"holds files and no lake manifest\.json"):
+    if manifest is not None:  # a manifest.json of something else is no licence to delete the folder
+        (tmp_path / "results" / "manifest.json").write_text(manifest)
+    with pytest.raises(CgdwError, match="holds files and is not a cgdw lake"):
         export_lake(withdrawn[0], tmp_path / "results")
     assert (tmp_path / "results" / "thesis.docx").exists()
+
+
+def test_what_a_killed_export_left_is_named_then_removed(withdrawn: tuple[Path, int], tmp_path: Path) -> None:
+    out = tmp_path / "lake"
+    export_lake(withdrawn[0], out)
+    killed = (
+        tmp_path / ".lake.partial-999999999"
+    )  # no such process: an export killed with its rows half-written
+    shutil.copytree(out / "patient", killed / "patient")
+    status = lake_status(withdrawn[0], out)
+    assert status.leftovers == [killed] and not status.current
+    assert "left by a killed export" in status.summary()
+    export_lake(withdrawn[0], out)
+    assert not killed.exists() and lake_status(withdrawn[0], out).current
+
+
+def test_a_file_the_manifest_does_not_list_is_named(withdrawn: tuple[Path, int], tmp_path: Path) -> None:
+    out = tmp_path / "lake"
+    export_lake(withdrawn[0], out)
+    part = next((out / "baseline").rglob("*.parquet"))
+    shutil.copy(part, part.with_name("data_1.parquet"))  # Spark would read it: every patient twice
+    assert lake_status(withdrawn[0], out).damaged == [str(part.with_name("data_1.parquet").relative_to(out))]
+
+
+def test_a_lake_is_checked_against_its_own_warehouse_only(
+    withdrawn: tuple[Path, int], db_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "lake"
+    export_lake(withdrawn[0], out)
+    assert lake_status(withdrawn[0], out).current
+    with pytest.raises(CgdwError, match="exported from another warehouse"):
+        lake_status(db_path, out)  # an empty warehouse: its run numbers say nothing about this lake
 
 
 def test_a_warehouse_without_views_applied_has_no_lake(db_path: Path, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from etl.analysis.outcomes import analyse_outcomes
 from etl.analysis.table1 import build_table1
 from etl.consent import PatientRef, purge_withdrawn, withdraw_consent
 from etl.demo import SEED_COVARIATES, aml_letter, run_demo
+from etl.errors import CgdwError
 from etl.lake import export_lake
 from etl.output import OutputFormat, render_outcomes, render_table1
 from etl.spark import Lake, LakeSession, apply_views_on_spark, lake_session
@@ -89,10 +90,11 @@ def _duckdb_frame(db: Path, relation: str) -> pl.DataFrame:
 def test_every_view_gives_on_spark_the_rows_duckdb_gives(cohorts: tuple[Path, Lake]) -> None:
     db, lake = cohorts
     session = lake_session(lake)
-    assert len(session.views) >= 25  # every live version, the generated ones and the stable names
-    for relation in session.views:
+    created = session.create_all()
+    assert len(created) >= 25  # every live version, the generated ones and the stable names
+    for relation in created:
         expected = _duckdb_frame(db, relation)  # the analysts' surface: consented patients only
-        actual = LakeSession.collect(session.spark.table(f"`{relation}`"))
+        actual = LakeSession.collect(session.table(relation))
         assert actual.schema == expected.schema, relation
         compared = [c for c in expected.columns if c != ARBITRARY.get(relation)]
         assert_frame_equal(
@@ -161,12 +163,12 @@ def test_views_apply_on_spark_stores_cohort_patient_in_the_lake(tall: tuple[Path
     assert report.stored == {"cohort_patient_v3": consented}
     assert (lake.path / "_views" / "cohort_patient_v3").is_dir()
     session = lake_session(lake)
-    assert session.stored["cohort_patient_v3"] == consented
+    assert session.stored["cohort_patient_v3"]["rows"] == consented
     # Read from the stored copy now: a scan of Parquet, no join left in the plan.
-    plan = session.spark.table("cohort_patient_v3")._jdf.queryExecution().optimizedPlan().toString()
+    plan = session.table("cohort_patient_v3")._jdf.queryExecution().optimizedPlan().toString()
     assert "Join" not in plan
     assert_frame_equal(
-        LakeSession.collect(session.spark.table("cohort_patient")).sort("patient_id"),
+        LakeSession.collect(session.table("cohort_patient")).sort("patient_id"),
         _duckdb_frame(db, "cohort_patient").sort("patient_id"),
         rel_tol=1e-12,
         abs_tol=0,
@@ -279,3 +281,55 @@ def test_a_cluster_through_spark_connect_gives_the_same(tall: tuple[Path, Lake],
     remote = cgdw(*args, "--engine", "spark", "--lake", str(lake.path), env={"SPARK_REMOTE": connect_server})
     assert duck.returncode == remote.returncode == 0, remote.stderr
     assert_close(json.loads(duck.stdout), json.loads(remote.stdout))
+
+
+def _copy_lake(lake: Lake, folder: Path) -> Lake:
+    shutil.copytree(lake.path, folder / "lake")
+    return Lake(folder / "lake")
+
+
+def test_spark_reads_the_files_the_manifest_lists_and_nothing_else(
+    tall: tuple[Path, Lake], tmp_path: Path
+) -> None:
+    db, lake = tall
+    events = "SELECT count(*) AS n FROM outcome_event"
+    expected = query(db, "SELECT count(*) FROM analyst.outcome_event")[0][0]
+    stray = _copy_lake(lake, tmp_path / "stray")
+    part = next((stray.path / "outcome_event").rglob("*.parquet"))
+    shutil.copy(part, part.with_name("data_1.parquet"))  # a stray copy: it would count events twice
+    assert lake_session(stray).frame(events)["n"].to_list() == [expected]
+    gone = _copy_lake(lake, tmp_path / "gone")
+    next((gone.path / "outcome_event").rglob("*.parquet")).unlink()  # refused, not an analysis of the rest
+    with pytest.raises(CgdwError, match=r"outcome_event.*missing or changed since the export"):
+        lake_session(gone).frame(events)
+
+
+def test_the_manifest_cannot_change_what_a_view_selects(tall: tuple[Path, Lake], tmp_path: Path) -> None:
+    db, lake = tall
+    copy = _copy_lake(lake, tmp_path)
+    manifest = json.loads((copy.path / "manifest.json").read_text())
+    # The stable names are made from the registry, as `views apply` makes them: an edited one is not read.
+    manifest["views"]["stable"]["cohort_patient"] = "SELECT * FROM cohort_patient_v3 WHERE patient_id % 2 = 0"
+    (copy.path / "manifest.json").write_text(json.dumps(manifest))
+    rows = lake_session(copy).frame("SELECT count(*) AS n FROM cohort_patient")["n"].to_list()
+    assert rows == [query(db, "SELECT count(*) FROM analyst.cohort_patient")[0][0]]
+    # A generated view's SELECT is checked against the checksum the warehouse released.
+    generated = next(v for v in manifest["views"]["versions"] if v["name"] == "patient_attribute")
+    generated["generated_sql"] += " WHERE false"
+    (copy.path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CgdwError, match=r"patient_attribute_v1 .* is not the one the warehouse released"):
+        lake_session(copy)
+
+
+def test_a_division_by_zero_is_ieee_on_both_engines(tall: tuple[Path, Lake], tmp_path: Path) -> None:
+    from etl.export import ExportFormat, export_view
+
+    db, lake = tall
+    # DuckDB: age/0 is Infinity (0/0 NaN); Spark's ANSI mode would raise DIVIDE_BY_ZERO.
+    where = "age / (age - age) > 1e308 AND sex = 'F'"
+    duck = export_view(db, "cohort_patient", tmp_path / "d", ExportFormat.csv, where=where, columns=["age"])
+    spark = export_view(
+        lake, "cohort_patient", tmp_path / "s", ExportFormat.csv, where=where, columns=["age"]
+    )
+    assert duck.rows == spark.rows > 0
+    assert spark.data_file.read_bytes() == duck.data_file.read_bytes()

@@ -55,6 +55,15 @@ def test_division_is_in_double_as_duckdb_divides() -> None:
     rendered = render_spark("SELECT os_days / 365.25 AS os_years, (a / 2) / 3 AS z FROM n")
     assert "CAST(os_days AS DOUBLE) / CAST(365.25 AS DOUBLE)" in rendered
     assert "CAST(a AS DOUBLE) / CAST(2 AS DOUBLE)" in rendered  # the inner division too
+    assert "CASE" not in rendered  # a non-zero constant needs no test
+
+
+def test_division_by_a_column_is_ieee_by_zero_as_in_duckdb() -> None:
+    rendered = " ".join(render_spark("SELECT age / (age - age) AS x FROM c").split())
+    assert (
+        "WHEN CAST(( age - age ) AS DOUBLE) = 0 THEN CAST(age AS DOUBLE) * CAST('Infinity' AS DOUBLE)"
+        in rendered
+    )
 
 
 def test_generated_views_render(warehouse: Path) -> None:
