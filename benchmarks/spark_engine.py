@@ -21,8 +21,10 @@ Needs pyspark (pip install -e ".[spark]") and a Java 17+ runtime. Per size, in W
   The Spark analyses read the lake as `cgdw views apply --engine spark` leaves it (cohort_patient stored).
 - Spark start-up, measured in every Spark child before its operation and reported apart (Spark's cost is
   mostly this fixed overhead, paid by every `--engine spark` command): the JVM (getOrCreate of the local
-  session) and the lake's registration (lake_session: its tables and every live view). The Spark
-  operation times exclude both (`views apply` registers the lake again itself: that is its work).
+  session) and lake_session. Since relations are created on first use (etl/spark.py), lake_session only
+  plans them, and the registration of the few an analysis needs is inside the operation's time; the
+  figures in RESULTS.md for issue 17 were measured before that change (every table and view registered
+  up front). `views apply` registers the lake again itself: that is its work.
 
 Every run is its own child process: imports outside the timed part; peak RSS (VmHWM) of the Python child
 read from /proc/self/status, and of the JVM pyspark starts (a child of it) from /proc/PID/status just

@@ -3,12 +3,14 @@ Apache Spark (docs/scale-out.md). Optional: `pip install -e ".[spark]"` and a Ja
 
 A `Lake` names the lake's folder and where Spark runs: local mode by default, a cluster through Spark
 Connect with `--master sc://host:15002` (or $SPARK_REMOTE), or any `spark.master` URL. `LakeSession`
-registers each table of the lake as a temporary view with exactly its DuckDB columns, then every view
-version the lake's warehouse had live, in dependency order, from its Spark rendering (queries/spark.py):
-the shipped ones from the stored renderings (checked against the checksum the warehouse released), the
-generated ones and the stable names from the SQL the lake's manifest carries. A version stored by
-`cgdw views apply --engine spark` (`-- materialize: table`) is read from its Parquet copy in the lake
-instead; an export replaces the lake, and the copy with it, so it is never stale.
+plans every table of the lake and every view version its warehouse had live, and creates each in the
+Spark session when a query first needs it, with what it reads first: a table as a temporary view of
+exactly the Parquet files the manifest lists (their sizes checked) with exactly its DuckDB columns; a
+shipped version from its stored Spark rendering (queries/spark.py), its checksum checked against the
+one the warehouse released; a generated version (patient_attribute, patient_mrd) from the manifest's
+SELECT, checked the same way; a stable name made from the registry as `cgdw views apply` makes it. A
+version stored by `cgdw views apply --engine spark` (`-- materialize: table`) is read from its Parquet
+copy in the lake instead; an export replaces the lake, and the copy with it, so it is never stale.
 
 Reads hand back polars frames (through Arrow), so that the analyses fit on the same input as with DuckDB.
 """
@@ -105,9 +107,6 @@ class Lake:
 
     path: Path
     master: str | None = None
-
-    def describe(self) -> str:
-        return f"the lake {self.path} on Spark ({self.master or os.environ.get('SPARK_REMOTE') or 'local'})"
 
 
 def spark_session(master: str | None = None) -> SparkSession:

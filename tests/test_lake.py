@@ -219,3 +219,21 @@ def test_a_lake_is_checked_against_its_own_warehouse_only(
 def test_a_warehouse_without_views_applied_has_no_lake(db_path: Path, tmp_path: Path) -> None:
     with pytest.raises(CgdwError, match="run `cgdw views apply` first"):
         export_lake(db_path, tmp_path / "lake")
+
+
+def test_the_spark_options_say_what_is_wrong_before_a_jvm_starts(
+    withdrawn: tuple[Path, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from etl.spark import spark_session
+
+    with pytest.raises(CgdwError, match=r"--master 'bogus://x': local, local\[N\], spark://"):
+        spark_session("bogus://x")  # Spark itself said only that its Java gateway exited
+    out = tmp_path / "lake"
+    export_lake(withdrawn[0], out)
+    refused = cgdw("outcomes", "--engine", "spark", "--lake", str(out), "--mrd-threshold", "MFC=0.001")
+    assert refused.returncode == 2 and "not on --engine spark yet" in refused.stderr
+    monkeypatch.chdir(out)  # an export into the directory one stands in would rename it away
+    with pytest.raises(CgdwError, match="is the current directory or holds it"):
+        export_lake(withdrawn[0], Path("."))
+    help_text = cgdw("table1", "--help", env={"COLUMNS": "300"}).stdout
+    assert 'pip install -e ".[spark]"' in help_text  # rich once swallowed [spark] as markup
