@@ -7,7 +7,9 @@ copies are not on it), one folder per table, plus `manifest.json`:
 - per table: rows, columns with their DuckDB types, how it is partitioned, each file with its sha256;
 - the live view versions (name, version, SQL checksum; the SELECT of the generated ones, patient_attribute
   and patient_mrd, which no file ships) and the SELECT of each stable name, as the warehouse runs them;
-- the schema revision, the last run the warehouse had committed (`warehouse_run`), cgdw's version, time.
+- the schema revision, the last run the warehouse had committed (`warehouse_run`), the loaded files'
+  names and hashes, the warehouse's identity (`lake_status` compares a lake with its own warehouse only),
+  cgdw's version, time.
 
 Partitions, where a reader can skip folders: the variant tables by chromosome (variant_call and
 variant_annotation through their variant: a derived folder key, dropped again when Spark reads them),
@@ -16,7 +18,8 @@ current enrolment (derived the same way). Partition folders are keyed by value, 
 Spark are exactly its columns in DuckDB.
 
 An export replaces the whole lake at once: it is written beside it and renamed into place, so a reader
-sees the old lake or the new one, never half of each; a killed export leaves the old lake. It is a
+sees the old lake or the new one, never half of each; a killed export leaves the old lake (and its own
+staging folder, which the next export removes). Only a lake, or an empty directory, is replaced. It is a
 snapshot: a consent withdrawal or a purge after it does not reach it until the next export (which is how a
 purge reaches the lake; `lake_status` says when a lake is behind the warehouse, and which runs it misses).
 """
