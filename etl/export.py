@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -87,42 +88,43 @@ class ExportResult:
 FILE_KEYS = ("etl_run_id", "kind", "file_name", "sha256")  # a loaded file, in an extract's manifest
 
 
-class _Catalog:
+class _Catalog(ABC):
     """What an extract reads besides its rows, from the warehouse (the registry, the data dictionary, the
     ledger's files) or from a lake's manifest and tables: one export, two engines, the same extract."""
 
     name: str  # the warehouse's file name, the only part of its path an extract records
 
+    @abstractmethod
     def versions(self, name: str) -> list[tuple[int, str, bool, str | None]]:
         """(version, SQL checksum, retired, generated SELECT) of a view, newest first."""
-        raise NotImplementedError
 
+    @abstractmethod
     def has(self, relation: str) -> bool:
-        raise NotImplementedError
+        """Whether the analysts may read `relation` (a view or table on the surface, or in the lake)."""
 
+    @abstractmethod
     def types(self, relation: str) -> dict[str, str]:
         """Column -> the warehouse's type name."""
-        raise NotImplementedError
 
+    @abstractmethod
     def relation(self, name: str) -> str:
         """How the rows' SELECT names an analysts' relation."""
-        raise NotImplementedError
 
+    @abstractmethod
     def frame(self, sql: str) -> pl.DataFrame:
         """A SELECT in DuckDB SQL over the analysts' relations (named by `relation`)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def sorted_rows(self, sql: str) -> pl.DataFrame:
         """`frame` sorted by every column, ascending, NULLs last (DuckDB's ORDER BY ALL)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def mrd_sql(self) -> list[str]:
         """The SELECT of every patient_mrd version released (they name the MRD status columns)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def run_facts(self) -> tuple[str, int | None, list[dict[str, Any]]]:
         """(schema revision, newest finished run, the files loaded by succeeded runs)."""
-        raise NotImplementedError
 
 
 class _WarehouseCatalog(_Catalog):
