@@ -111,17 +111,17 @@ class Lake:
 
 def spark_session(master: str | None = None) -> SparkSession:
     """A Spark session: Spark Connect for sc:// (or $SPARK_REMOTE), else a local or cluster master."""
+    if master is not None and not _MASTER.match(master):  # said whether pyspark is installed or not
+        raise CgdwError(
+            f"--master {master!r}: local, local[N], spark://HOST:PORT, yarn, k8s://URL, or sc://HOST:PORT "
+            "(Spark Connect)"
+        )
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         raise SparkUnavailable(
             'the Spark engine needs pyspark: pip install -e ".[spark]" (and a Java 17+ runtime)'
         ) from None
-    if master is not None and not _MASTER.match(master):
-        raise CgdwError(
-            f"--master {master!r}: local, local[N], spark://HOST:PORT, yarn, k8s://URL, or sc://HOST:PORT "
-            "(Spark Connect)"
-        )
     remote = master if master and master.startswith("sc://") else None
     if master is None:
         remote = os.environ.get("SPARK_REMOTE") or None
